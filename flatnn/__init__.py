@@ -1,0 +1,13 @@
+"""flatnn: multilayer perceptrons from first principles.
+
+A :class:`Network` is an immutable spec; its weights are one flat NumPy vector,
+and its cost, gradient and curvature are pure functions of that vector, so any
+optimizer plugs in.
+"""
+
+from .gradcheck import GradCheck, check_grad, numerical_grad
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "check_grad", "numerical_grad", "GradCheck"]

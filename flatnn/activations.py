@@ -1,0 +1,157 @@
+"""Elementwise activation functions and their derivatives.
+
+Every function here works **in place** on arrays the caller owns, so that the
+forward/backward core never allocates more than one array per layer. The
+derivatives are written in terms of the activation ``a = f(z)`` rather than the
+pre-activation ``z``: the backward pass then needs to keep only ``a``.
+
+=============  ==============================  ===================  ======================
+name           f(z)                            f'(z) from a         f''(z) from a
+=============  ==============================  ===================  ======================
+sigmoid        1 / (1 + exp(-z))               a (1 - a)            a (1 - a) (1 - 2a)
+tanh           tanh(z)                         1 - a²               -2a (1 - a²)
+relu           max(z, 0)                       [a > 0]              0
+leaky_relu     max(z, 0.01 z)                  1 if a > 0 else 0.01 0
+identity       z                               1                    0
+=============  ==============================  ===================  ======================
+
+``softmax`` is an output activation only (its Jacobian is not diagonal); it
+lives with the losses in :mod:`flatnn.losses`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+LEAKY_SLOPE = 0.01
+
+
+class Activation:
+    """One elementwise activation: ``forward``, ``mul_deriv`` and ``deriv2``.
+
+    Attributes
+    ----------
+    name : str
+    linear_pieces : bool
+        True when f'' is zero almost everywhere (relu, leaky_relu, identity).
+    """
+
+    __slots__ = ("name", "linear_pieces")
+
+    def __init__(self, name, linear_pieces):
+        self.name = name
+        self.linear_pieces = linear_pieces
+
+    def __repr__(self):
+        return f"Activation({self.name!r})"
+
+    def forward(self, z):
+        """Overwrite ``z`` (any shape) with ``f(z)`` and return it."""
+        raise NotImplementedError
+
+    def deriv(self, a):
+        """Return a new array ``f'(z)`` computed from ``a = f(z)``."""
+        raise NotImplementedError
+
+    def mul_deriv(self, delta, a):
+        """``delta *= f'(z)`` in place, with ``a = f(z)``; returns ``delta``."""
+        np.multiply(delta, self.deriv(a), out=delta)
+        return delta
+
+    def deriv2(self, a):
+        """Return ``f''(z)`` computed from ``a = f(z)``, or None when it is zero."""
+        return None
+
+
+class _Sigmoid(Activation):
+    def forward(self, z):
+        # expit is exact and warning-free for any |z| (no exp overflow).
+        return expit(z, out=z)
+
+    def deriv(self, a):
+        d = np.subtract(1, a)
+        d *= a
+        return d
+
+    def deriv2(self, a):
+        d = self.deriv(a)
+        d *= np.subtract(1, 2 * a)
+        return d
+
+
+class _Tanh(Activation):
+    def forward(self, z):
+        return np.tanh(z, out=z)
+
+    def deriv(self, a):
+        d = np.square(a)
+        np.subtract(1, d, out=d)
+        return d
+
+    def deriv2(self, a):
+        d = self.deriv(a)
+        d *= a
+        d *= -2
+        return d
+
+
+class _Relu(Activation):
+    def forward(self, z):
+        return np.maximum(z, 0, out=z)
+
+    def deriv(self, a):
+        return (a > 0).astype(a.dtype)
+
+    def mul_deriv(self, delta, a):
+        np.copyto(delta, 0, where=a <= 0)
+        return delta
+
+
+class _LeakyRelu(Activation):
+    def forward(self, z):
+        np.multiply(z, LEAKY_SLOPE, out=z, where=z < 0)
+        return z
+
+    def deriv(self, a):
+        d = np.ones_like(a)
+        d[a <= 0] = LEAKY_SLOPE
+        return d
+
+    def mul_deriv(self, delta, a):
+        np.multiply(delta, LEAKY_SLOPE, out=delta, where=a <= 0)
+        return delta
+
+
+class _Identity(Activation):
+    def forward(self, z):
+        return z
+
+    def deriv(self, a):
+        return np.ones_like(a)
+
+    def mul_deriv(self, delta, a):
+        return delta
+
+
+ACTIVATIONS = {
+    "sigmoid": _Sigmoid("sigmoid", False),
+    "tanh": _Tanh("tanh", False),
+    "relu": _Relu("relu", True),
+    "leaky_relu": _LeakyRelu("leaky_relu", True),
+    "identity": _Identity("identity", True),
+}
+"""Hidden-layer activations by name (all of them are valid outputs too)."""
+
+OUTPUT_ACTIVATIONS = (*ACTIVATIONS, "softmax")
+"""Names accepted as the output activation."""
+
+
+def get(name):
+    """Return the :class:`Activation` called ``name`` (ValueError if unknown)."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}"
+        ) from None

@@ -1,0 +1,131 @@
+"""Finite-difference gradient checking, for tests and for users' own networks."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+
+def _default_eps(x):
+    # Central differences: truncation ~ eps², round-off ~ macheps / eps; the
+    # balance is at macheps^(1/3), scaled to the size of each coordinate.
+    return np.finfo(np.float64).eps ** (1 / 3) * np.maximum(1.0, np.abs(x))
+
+
+def numerical_grad(fun, x, *args, eps=None, indices=None):
+    """Central-difference gradient of a scalar function, in float64.
+
+    ``g_i ≈ (fun(x + eps_i e_i) − fun(x − eps_i e_i)) / (2 eps_i)``
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float``.
+    x : array_like, shape (n,)
+        The point; it is not modified (a float64 copy is perturbed).
+    *args
+        Passed on to ``fun``.
+    eps : float or ndarray (n,), optional
+        Step; default ``macheps**(1/3) · max(1, |x_i|)``.
+    indices : array_like of int, optional
+        Only these coordinates (the others are left NaN).
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    x = np.array(x, dtype=np.float64)  # a private copy to perturb
+    if x.ndim != 1:
+        raise ValueError(f"x must be a flat vector, got shape {x.shape}")
+    steps = _default_eps(x) if eps is None else np.broadcast_to(
+        np.asarray(eps, dtype=np.float64), x.shape)
+    if not (steps > 0).all():
+        raise ValueError(f"eps must be > 0, got {eps!r}")
+    idx = np.arange(x.size) if indices is None else np.asarray(indices, dtype=np.intp)
+    out = np.full(x.shape, np.nan)
+    for i in idx:
+        xi, h = x[i], steps[i]
+        x[i] = xi + h
+        f_plus = float(fun(x, *args))
+        x[i] = xi - h
+        f_minus = float(fun(x, *args))
+        x[i] = xi
+        out[i] = (f_plus - f_minus) / (2 * h)
+    return out
+
+
+@attrs.frozen
+class GradCheck:
+    """The outcome of :func:`check_grad`.
+
+    Attributes
+    ----------
+    max_rel_error : float
+        ``max_i |analytic_i − numeric_i| / max(|analytic_i|, |numeric_i|, floor)``.
+    worst_index : int
+        The coordinate of ``params`` where it occurs.
+    indices : ndarray (n_checked,)
+        The coordinates checked.
+    analytic, numeric : ndarray (n_checked,)
+        The two gradients at those coordinates.
+    max_abs_error : float
+    floor : float
+        Denominator floor: a coordinate whose gradient is below it in size is
+        judged by its absolute error relative to the floor.
+    """
+
+    max_rel_error: float
+    worst_index: int
+    indices: np.ndarray = attrs.field(repr=False, eq=False)
+    analytic: np.ndarray = attrs.field(repr=False, eq=False)
+    numeric: np.ndarray = attrs.field(repr=False, eq=False)
+    max_abs_error: float
+    floor: float
+
+    def ok(self, rtol=1e-6):
+        """True when ``max_rel_error <= rtol``."""
+        return self.max_rel_error <= rtol
+
+
+def check_grad(net, params, X, y, lam=0.0, *, eps=None, n_coords=None, rng=None, floor=1e-4):
+    """Compare ``net.grad`` with central differences of ``net.cost`` in float64.
+
+    Parameters
+    ----------
+    net : flatnn.Network
+    params : ndarray, shape (n_params,)
+    X, y, lam
+        As in :meth:`flatnn.Network.cost`; ``params`` and ``X`` are evaluated as
+        float64 copies whatever their dtype.
+    eps : float, optional
+        Finite-difference step (default ``macheps**(1/3) · max(1, |p_i|)``).
+    n_coords : int, optional
+        Check only this many coordinates drawn at random (for large nets).
+    rng : None, int or numpy.random.Generator
+        Chooses the coordinates when ``n_coords`` is given.
+    floor : float, default 1e-4
+        Smallest denominator of the relative error, so that gradients that are
+        zero up to round-off do not count as relative errors of 100 %.
+
+    Returns
+    -------
+    GradCheck
+    """
+    params = np.array(params, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    analytic_full = net.grad(params, X, y, lam)
+    n = params.size
+    if n_coords is None or n_coords >= n:
+        idx = np.arange(n)
+    else:
+        if n_coords < 1:
+            raise ValueError(f"n_coords must be >= 1, got {n_coords}")
+        idx = np.sort(np.random.default_rng(rng).choice(n, size=n_coords, replace=False))
+    numeric = numerical_grad(net.cost, params, X, y, lam, eps=eps, indices=idx)[idx]
+    analytic = analytic_full[idx]
+    abs_err = np.abs(analytic - numeric)
+    rel = abs_err / np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
+    worst = int(np.argmax(rel))
+    return GradCheck(max_rel_error=float(rel[worst]), worst_index=int(idx[worst]),
+                     indices=idx, analytic=analytic, numeric=numeric,
+                     max_abs_error=float(abs_err.max()), floor=floor)

@@ -1,0 +1,517 @@
+"""The network spec: an immutable description of layers bound to a flat vector.
+
+A :class:`Network` holds no weights. It knows the layout of the one flat
+parameter vector ``params`` (every layer's ``theta`` of shape ``(n_out, n_in + 1)``,
+bias in column 0, C order, packed layer after layer) and exposes pure functions
+of that vector: cost, gradient, Hessian-vector products, predictions.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import attrs
+import numpy as np
+
+from . import activations, backprop, losses
+
+INIT_SCHEMES = ("glorot", "he", "normal", "uniform", "standard_normal")
+UNIFORM_EPSILON = 0.1
+
+
+def _convert_sizes(sizes):
+    try:
+        items = tuple(sizes)
+    except TypeError:
+        raise ValueError(f"sizes must be a sequence of layer sizes such as (784, 30, 10), "
+                         f"got {sizes!r}") from None
+    out = []
+    for s in items:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral):
+            raise ValueError(f"sizes must hold integers, got {s!r} in {sizes!r}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _validate_sizes(instance, attribute, sizes):
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least an input and an output size, got {sizes!r}")
+    bad = [s for s in sizes if s < 1]
+    if bad:
+        raise ValueError(f"every layer size must be >= 1, got {bad[0]} in {sizes!r}")
+
+
+def _convert_hidden(hidden):
+    if isinstance(hidden, str):
+        return hidden
+    names = tuple(hidden)
+    if names and all(n == names[0] for n in names):
+        return names[0]  # one canonical form: equal specs compare equal
+    return names
+
+
+def _default_output(net):
+    return "softmax" if net.sizes[-1] > 1 else "sigmoid"
+
+
+@attrs.frozen(repr=False)
+class Network:
+    """A multilayer perceptron spec: layer sizes, activations and loss.
+
+    The weights are not part of the spec; they live in one flat vector
+    ``params`` of length :attr:`n_params` that every method takes as its first
+    argument. Every method is a pure function of its arguments.
+
+    The objective, for ``m`` samples and L2 strength ``lam``::
+
+        J(params) = (1/m) Σ_i loss(x_i, y_i) + lam / (2m) · Σ_l ‖theta_l[:, 1:]‖²
+
+    (bias columns are not penalised).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        All layer sizes, input and output included: ``(784, 30, 10)``.
+    hidden : str or sequence of str, default "sigmoid"
+        Activation of the hidden layers: one name for all, or one per hidden
+        layer. One of ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``, ``identity``.
+    output : str, optional
+        Output activation: one of the above or ``softmax``. Default ``softmax``
+        for two or more outputs, ``sigmoid`` for one.
+    loss : {"cross_entropy", "squared_error"}, default "cross_entropy"
+        ``cross_entropy`` is categorical with ``softmax`` and per-unit binary
+        with ``sigmoid``; ``squared_error`` is ``½‖a − y‖²`` with any output.
+
+    Examples
+    --------
+    >>> net = Network((784, 30, 10))
+    >>> net.n_params
+    23860
+    """
+
+    sizes: tuple = attrs.field(converter=_convert_sizes, validator=_validate_sizes)
+    hidden: object = attrs.field(default="sigmoid", converter=_convert_hidden)
+    output: str = attrs.field(default=attrs.Factory(_default_output, takes_self=True))
+    loss: str = attrs.field(default="cross_entropy")
+
+    def __attrs_post_init__(self):
+        n_hidden = len(self.sizes) - 2
+        if not isinstance(self.hidden, str) and len(self.hidden) != n_hidden:
+            raise ValueError(f"hidden lists {len(self.hidden)} activations; sizes "
+                             f"{self.sizes} has {n_hidden} hidden layers")
+        for name in self.hidden_activations:
+            activations.get(name)
+        if self.output == "softmax" and self.sizes[-1] == 1:
+            raise ValueError("output 'softmax' needs at least 2 output units, got 1; "
+                             "use output 'sigmoid' for one unit")
+        losses.get(self.output, self.loss)
+
+    def __repr__(self):
+        return (f"Network({self.sizes!r}, hidden={self.hidden!r}, "
+                f"output={self.output!r}, loss={self.loss!r})")
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def hidden_activations(self):
+        """tuple of str: the activation of each hidden layer."""
+        n_hidden = len(self.sizes) - 2
+        if isinstance(self.hidden, str):
+            return (self.hidden,) * n_hidden
+        return tuple(self.hidden)
+
+    @property
+    def n_layers(self):
+        """int: number of weight layers (``len(sizes) - 1``)."""
+        return len(self.sizes) - 1
+
+    @property
+    def shapes(self):
+        """tuple of (int, int): each layer's ``theta`` shape ``(n_out, n_in + 1)``."""
+        return tuple((n_out, n_in + 1) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def offsets(self):
+        """tuple of int: where each layer starts in ``params``, then ``n_params``."""
+        out = [0]
+        for r, c in self.shapes:
+            out.append(out[-1] + r * c)
+        return tuple(out)
+
+    @property
+    def n_params(self):
+        """int: length of the flat parameter vector."""
+        return self.offsets[-1]
+
+    def unpack(self, params):
+        """Split the flat vector into per-layer matrices, without copying.
+
+        Parameters
+        ----------
+        params : ndarray, shape (n_params,)
+
+        Returns
+        -------
+        thetas : tuple of ndarray
+            ``theta_l`` of shape ``(n_out, n_in + 1)``, bias in column 0; views
+            into ``params`` (writing to them writes to ``params``).
+        """
+        params = self._check_params(params)
+        off = self.offsets
+        return tuple(params[off[i]:off[i + 1]].reshape(shape)
+                     for i, shape in enumerate(self.shapes))
+
+    def pack(self, thetas):
+        """Concatenate per-layer matrices into a new flat vector (inverse of unpack).
+
+        Parameters
+        ----------
+        thetas : sequence of ndarray
+            One ``(n_out, n_in + 1)`` float matrix per layer.
+
+        Returns
+        -------
+        params : ndarray, shape (n_params,)
+        """
+        thetas = list(thetas)
+        if len(thetas) != self.n_layers:
+            raise ValueError(f"pack needs {self.n_layers} matrices for {self!r}, "
+                             f"got {len(thetas)}")
+        arrays = []
+        for i, (theta, shape) in enumerate(zip(thetas, self.shapes)):
+            theta = np.asarray(theta)
+            if theta.shape != shape:
+                raise ValueError(f"theta {i} has shape {theta.shape}; {self!r} needs {shape}")
+            if theta.dtype.kind != "f":
+                raise ValueError(f"theta {i} has dtype {theta.dtype}; expected a float dtype")
+            arrays.append(theta)
+        dtype = np.result_type(*arrays)
+        params = np.empty(self.n_params, dtype=dtype)
+        off = self.offsets
+        for i, theta in enumerate(arrays):
+            params[off[i]:off[i + 1]].reshape(theta.shape)[...] = theta
+        return params
+
+    def init(self, rng=None, *, scheme=None, dtype=np.float64):
+        """Draw a fresh parameter vector.
+
+        Parameters
+        ----------
+        rng : None, int or numpy.random.Generator
+            Seed or generator; the same seed gives the same vector.
+        scheme : str, optional
+            ``glorot`` (uniform ±√(6/(n_in+n_out)), default for sigmoid, tanh,
+            identity and softmax layers), ``he`` (normal, std √(2/n_in), default
+            for relu and leaky_relu), ``normal`` (Nielsen: weights N(0, 1/n_in),
+            biases N(0, 1)), ``uniform`` (every entry, bias included, uniform in
+            ±0.1, as in the captcha example), ``standard_normal`` (every entry
+            N(0, 1), Nielsen's large initializer). Biases are zero for ``glorot``
+            and ``he``.
+        dtype : float32 or float64
+
+        Returns
+        -------
+        params : ndarray, shape (n_params,)
+        """
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        if scheme is not None and scheme not in INIT_SCHEMES:
+            raise ValueError(f"unknown init scheme {scheme!r}; expected one of {list(INIT_SCHEMES)}")
+        rng = np.random.default_rng(rng)
+        params = np.zeros(self.n_params, dtype=np.float64)
+        layer_acts = (*self.hidden_activations, self.output)
+        for theta, act in zip(self.unpack(params), layer_acts):
+            n_out, n_in = theta.shape[0], theta.shape[1] - 1
+            s = scheme or ("he" if act in ("relu", "leaky_relu") else "glorot")
+            if s == "glorot":
+                limit = math.sqrt(6.0 / (n_in + n_out))
+                theta[:, 1:] = rng.uniform(-limit, limit, (n_out, n_in))
+            elif s == "he":
+                theta[:, 1:] = rng.normal(0.0, math.sqrt(2.0 / n_in), (n_out, n_in))
+            elif s == "normal":
+                theta[:, 1:] = rng.normal(0.0, 1.0 / math.sqrt(n_in), (n_out, n_in))
+                theta[:, 0] = rng.normal(0.0, 1.0, n_out)
+            elif s == "uniform":
+                theta[...] = rng.uniform(-UNIFORM_EPSILON, UNIFORM_EPSILON, theta.shape)
+            else:
+                theta[...] = rng.normal(0.0, 1.0, theta.shape)
+        return params.astype(dtype, copy=False)
+
+    def to_dict(self):
+        """The spec as plain JSON-able data (see :meth:`from_dict`)."""
+        hidden = self.hidden if isinstance(self.hidden, str) else list(self.hidden)
+        return {"sizes": list(self.sizes), "hidden": hidden,
+                "output": self.output, "loss": self.loss}
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build a spec from :meth:`to_dict` output (ValueError on bad keys)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a network spec must be a mapping, got {type(data).__name__}")
+        expected = {"sizes", "hidden", "output", "loss"}
+        if set(data) != expected:
+            raise ValueError(f"a network spec has keys {sorted(expected)}, got {sorted(data)}")
+        return cls(data["sizes"], hidden=data["hidden"], output=data["output"],
+                   loss=data["loss"])
+
+    # ------------------------------------------------------------- the maths
+    def cost(self, params, X, y, lam=0.0):
+        """The objective ``J`` (see the class docstring).
+
+        Parameters
+        ----------
+        params : ndarray, shape (n_params,)
+        X : ndarray, shape (m, sizes[0])
+            One sample per row.
+        y : ndarray
+            Integer labels ``(m,)`` in ``[0, k)`` (``k = sizes[-1] >= 2``), or float
+            targets ``(m, k)``; with one output unit, targets ``(m,)`` or ``(m, 1)``.
+        lam : float, default 0
+            L2 strength (>= 0).
+
+        Returns
+        -------
+        float
+        """
+        thetas, X, target, lam = self._prepare(params, X, y, lam)
+        acts, z = backprop.forward(thetas, self._hidden_fns(), X, self._input_check(X))
+        value = self._outloss().value(z, target)
+        return self._finish_cost(value, thetas, X.shape[0], lam)
+
+    def grad(self, params, X, y, lam=0.0):
+        """Gradient of :meth:`cost`; an array shaped and typed like the work dtype.
+
+        Parameters are those of :meth:`cost`. Returns ndarray, shape (n_params,).
+        """
+        return self.cost_grad(params, X, y, lam)[1]
+
+    def cost_grad(self, params, X, y, lam=0.0):
+        """Cost and gradient from one forward and one backward pass.
+
+        Parameters are those of :meth:`cost`. This is the form for
+        ``scipy.optimize.minimize(net.cost_grad, p0, args=(X, y, lam), jac=True)``.
+
+        Returns
+        -------
+        cost : float
+        grad : ndarray, shape (n_params,)
+            float32 when ``params`` and ``X`` are float32, else float64.
+        """
+        thetas, X, target, lam = self._prepare(params, X, y, lam)
+        m = X.shape[0]
+        hidden = self._hidden_fns()
+        acts, z = backprop.forward(thetas, hidden, X, self._input_check(X))
+        value, delta = self._outloss().value_and_delta(z, target)
+        delta *= 1.0 / m
+        grad = np.empty(self.n_params, dtype=X.dtype)
+        grads = self._views(grad)
+        backprop.backward(thetas, hidden, acts, delta, grads)
+        cost = self._finish_cost(value, thetas, m, lam)
+        if lam:
+            for g, theta in zip(grads, thetas):
+                g[:, 1:] += (lam / m) * theta[:, 1:]
+        return cost, grad
+
+    def hessp(self, params, v, X, y, lam=0.0):
+        """Exact Hessian-vector product ``H v`` of :meth:`cost` (R-operator).
+
+        One extra forward and backward pass; no finite differences.
+
+        Parameters
+        ----------
+        params, v : ndarray, shape (n_params,)
+        X, y, lam : as in :meth:`cost`
+
+        Returns
+        -------
+        ndarray, shape (n_params,)
+        """
+        return self._curvature(params, v, X, y, lam, gauss_newton=False)
+
+    def gnvp(self, params, v, X, y, lam=0.0):
+        """Gauss-Newton product ``G v`` (positive semi-definite curvature).
+
+        ``G = Jᵀ H_out J`` where ``J`` is the Jacobian of the output
+        pre-activations (cross-entropy) or activations (squared error) and
+        ``H_out`` the convex loss's Hessian there, plus ``lam/m`` on the weights.
+
+        Parameters and return as in :meth:`hessp`.
+        """
+        return self._curvature(params, v, X, y, lam, gauss_newton=True)
+
+    def forward(self, params, X):
+        """Output activations.
+
+        Parameters
+        ----------
+        params : ndarray, shape (n_params,)
+        X : ndarray, shape (m, sizes[0])
+
+        Returns
+        -------
+        ndarray, shape (m, sizes[-1])
+        """
+        thetas, X = self._prepare_X(params, X)
+        self._check_X_finite(X)
+        _, z = backprop.forward(thetas, self._hidden_fns(), X)
+        return self._outloss().activate(z)
+
+    predict_proba = forward
+
+    def predict(self, params, X):
+        """Predicted labels ``(m,)``: argmax of the outputs, or ``a > 0.5`` for one unit."""
+        thetas, X = self._prepare_X(params, X)
+        self._check_X_finite(X)
+        _, z = backprop.forward(thetas, self._hidden_fns(), X)
+        if z.shape[1] == 1:
+            a = self._outloss().activate(z)
+            return (a[:, 0] > 0.5).astype(np.int64)
+        if self.output == "softmax":  # monotone: the argmax of z is the argmax of a
+            return z.argmax(axis=1)
+        return self._outloss().activate(z).argmax(axis=1)
+
+    def accuracy(self, params, X, y):
+        """Fraction of samples whose predicted label equals the true one.
+
+        ``y`` may be labels ``(m,)``, one-hot/targets ``(m, k)`` (argmax taken), or
+        0/1 targets for one output unit.
+        """
+        pred = self.predict(params, X)
+        target = self._check_y(y, pred.shape[0], np.float64)
+        if self.sizes[-1] == 1:
+            truth = (target[:, 0] > 0.5)
+        elif losses.is_labels(target):
+            truth = target
+        else:
+            truth = target.argmax(axis=1)
+        return float(np.mean(pred == truth))
+
+    # ------------------------------------------------------------- internals
+    def _hidden_fns(self):
+        return tuple(activations.get(n) for n in self.hidden_activations)
+
+    def _outloss(self):
+        return losses.get(self.output, self.loss)
+
+    def _views(self, flat):
+        off = self.offsets
+        return tuple(flat[off[i]:off[i + 1]].reshape(s) for i, s in enumerate(self.shapes))
+
+    def _check_params(self, params, name="params"):
+        if not isinstance(params, np.ndarray):
+            params = np.asarray(params)
+        if params.ndim != 1:
+            raise ValueError(f"{name} must be a flat vector of {self.n_params} entries, "
+                             f"got an array of shape {params.shape}")
+        if params.shape[0] != self.n_params:
+            raise ValueError(f"{name} has {params.shape[0]} entries; {self!r} needs "
+                             f"{self.n_params}")
+        if params.dtype.kind != "f":
+            raise ValueError(f"{name} must have a float dtype, got {params.dtype}")
+        return params
+
+    def _prepare_X(self, params, X):
+        params = self._check_params(params)
+        if not np.isfinite(params).all():
+            raise ValueError("params contains NaN or inf")
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (m, {self.sizes[0]}), got shape {X.shape}")
+        if X.shape[1] != self.sizes[0]:
+            raise ValueError(f"X has {X.shape[1]} features per row; {self!r} takes "
+                             f"{self.sizes[0]}")
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows")
+        if X.dtype.kind not in "fiub":
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+        dtype = np.float32 if (params.dtype == np.float32
+                               and X.dtype in (np.float32, np.float16)) else np.float64
+        if X.dtype.kind != "f" and params.dtype == np.float32:
+            dtype = np.float32  # integer pixels follow the parameters' precision
+        # Casts only when the caller mixes precisions; matching dtypes never copy.
+        X = X.astype(dtype, copy=False)
+        params = params.astype(dtype, copy=False)
+        return self._views(params), X
+
+    def _prepare(self, params, X, y, lam):
+        thetas, X = self._prepare_X(params, X)
+        try:
+            lam = float(lam)
+        except (TypeError, ValueError):
+            raise TypeError(f"lam must be a number, got {lam!r}") from None
+        if not lam >= 0 or math.isinf(lam):
+            raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        target = self._check_y(y, X.shape[0], X.dtype)
+        return thetas, X, target, lam
+
+    def _check_y(self, y, m, dtype):
+        y = np.asarray(y)
+        k = self.sizes[-1]
+        if y.ndim == 0 or y.ndim > 2:
+            raise ValueError(f"y must be labels (m,) or targets (m, {k}), got shape {y.shape}")
+        if y.shape[0] != m:
+            raise ValueError(f"y has {y.shape[0]} rows; X has {m}")
+        if y.dtype.kind not in "fiub":
+            raise ValueError(f"y must be numeric, got dtype {y.dtype}")
+        if y.ndim == 2 or k == 1:
+            if y.ndim == 1:
+                y = y.reshape(m, 1)
+            if y.shape[1] != k:
+                raise ValueError(f"y has {y.shape[1]} columns; the network has {k} outputs")
+            y = y.astype(dtype, copy=False)
+            if not np.isfinite(y).all():
+                raise ValueError("y contains NaN or inf")
+            if self.loss == "cross_entropy" and (y.min() < 0 or y.max() > 1):
+                raise ValueError(f"cross-entropy targets must lie in [0, 1], got values in "
+                                 f"[{y.min()}, {y.max()}]")
+            return y
+        # integer class labels
+        if y.dtype.kind == "f":
+            if not np.isfinite(y).all() or (y != np.round(y)).any():
+                raise ValueError("labels y (m,) must be integers; got non-integer values "
+                                 f"(pass float targets as an (m, {k}) array)")
+        if y.dtype.kind == "b":
+            raise ValueError(f"labels y must be integers in [0, {k}), got booleans")
+        labels = y.astype(np.intp, copy=False)
+        lo, hi = labels.min(), labels.max()
+        if lo < 0 or hi >= k:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"label {bad} is out of range: the network has {k} outputs, "
+                             f"so labels must lie in [0, {k})")
+        return labels
+
+    def _check_X_finite(self, X):
+        if not np.isfinite(X).all():
+            rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+            raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row "
+                             f"{rows[0]})")
+
+    def _input_check(self, X):
+        # A NaN or inf in X always reaches the first layer's pre-activations
+        # (0·inf is NaN), so summing that (m, n_1) array spares a full pass over
+        # X on every call; only a non-finite sum pays for the exact check.
+        def check(z1):
+            if not np.isfinite(z1.sum()):
+                self._check_X_finite(X)
+        return check
+
+    def _finish_cost(self, value, thetas, m, lam):
+        cost = value / m
+        if lam:
+            cost += lam / (2 * m) * sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
+        return float(cost)
+
+    def _curvature(self, params, v, X, y, lam, gauss_newton):
+        thetas, X, target, lam = self._prepare(params, X, y, lam)
+        v = self._check_params(v, name="v").astype(X.dtype, copy=False)
+        m = X.shape[0]
+        vs = self._views(v)
+        out = np.empty(self.n_params, dtype=X.dtype)
+        outs = self._views(out)
+        backprop.curvature_product(thetas, vs, self._hidden_fns(), self._outloss(), X,
+                                   target, 1.0 / m, outs, gauss_newton)
+        if lam:
+            for o, vv in zip(outs, vs):
+                o[:, 1:] += (lam / m) * vv[:, 1:]
+        return out

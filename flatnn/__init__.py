@@ -7,7 +7,8 @@ optimizer plugs in.
 
 from .gradcheck import GradCheck, check_grad, numerical_grad
 from .network import Network
+from .objective import Objective
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "check_grad", "numerical_grad", "GradCheck"]
+__all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck"]

@@ -492,7 +492,9 @@ class Network:
         # (0·inf is NaN), so summing that (m, n_1) array spares a full pass over
         # X on every call; only a non-finite sum pays for the exact check.
         def check(z1):
-            if not np.isfinite(z1.sum()):
+            with np.errstate(all="ignore"):
+                total = z1.sum()
+            if not np.isfinite(total):
                 self._check_X_finite(X)
         return check
 

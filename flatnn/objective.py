@@ -1,0 +1,84 @@
+"""A network bound to its data: the objective as a function of ``params`` alone."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from .network import Network
+
+
+@attrs.frozen(eq=False, repr=False)
+class Objective:
+    """``J(params)`` for one network, one data set and one ``lam``.
+
+    Every optimizer in flatnn (and :func:`scipy.optimize.minimize`) works on an
+    object with this interface; :class:`flatnn.distributed.DaskObjective`
+    provides the same methods over data spread across a cluster.
+
+    Parameters
+    ----------
+    net : Network
+    X : ndarray, shape (m, net.sizes[0])
+    y : ndarray
+        Labels ``(m,)`` or targets ``(m, k)``, as in :meth:`Network.cost`.
+    lam : float, default 0
+        L2 strength of the whole-data objective.
+
+    Notes
+    -----
+    The data is validated once, here; the arrays are kept by reference, never
+    copied or modified.
+    """
+
+    net: Network = attrs.field(validator=attrs.validators.instance_of(Network))
+    X: np.ndarray = attrs.field(converter=np.asarray)
+    y: np.ndarray = attrs.field(converter=np.asarray)
+    lam: float = attrs.field(default=0.0, converter=float)
+
+    def __attrs_post_init__(self):
+        # One evaluation at zero parameters checks shapes, labels, NaN and lam.
+        self.net.cost(np.zeros(self.net.n_params), self.X[:1], self.y[:1], self.lam)
+        if self.y.shape[0] != self.X.shape[0]:
+            raise ValueError(f"y has {self.y.shape[0]} rows; X has {self.X.shape[0]}")
+
+    def __repr__(self):
+        return f"Objective({self.net!r}, m={self.m}, lam={self.lam!r})"
+
+    @property
+    def m(self):
+        """int: number of samples."""
+        return self.X.shape[0]
+
+    @property
+    def n_params(self):
+        """int: length of the parameter vector."""
+        return self.net.n_params
+
+    def cost(self, params):
+        """``J(params)``, a float."""
+        return self.net.cost(params, self.X, self.y, self.lam)
+
+    def grad(self, params):
+        """``∇J(params)``, shape (n_params,)."""
+        return self.net.grad(params, self.X, self.y, self.lam)
+
+    def cost_grad(self, params):
+        """``(J, ∇J)`` from one forward and one backward pass."""
+        return self.net.cost_grad(params, self.X, self.y, self.lam)
+
+    def hessp(self, params, v):
+        """Exact Hessian-vector product ``H v``, shape (n_params,)."""
+        return self.net.hessp(params, v, self.X, self.y, self.lam)
+
+    def gnvp(self, params, v):
+        """Gauss-Newton product ``G v``, shape (n_params,)."""
+        return self.net.gnvp(params, v, self.X, self.y, self.lam)
+
+    def predict(self, params):
+        """Predicted labels of the objective's own samples, shape (m,)."""
+        return self.net.predict(params, self.X)
+
+    def accuracy(self, params):
+        """Accuracy on the objective's own samples."""
+        return self.net.accuracy(params, self.X, self.y)

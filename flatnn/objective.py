@@ -37,10 +37,11 @@ class Objective:
     lam: float = attrs.field(default=0.0, converter=float)
 
     def __attrs_post_init__(self):
-        # One evaluation at zero parameters checks shapes, labels, NaN and lam.
-        self.net.cost(np.zeros(self.net.n_params), self.X[:1], self.y[:1], self.lam)
-        if self.y.shape[0] != self.X.shape[0]:
-            raise ValueError(f"y has {self.y.shape[0]} rows; X has {self.X.shape[0]}")
+        # Shapes, labels and lam are checked once, here (NaN/inf in X is
+        # caught cheaply at each evaluation, see Network.cost).
+        self.net._prepare(np.zeros(self.net.n_params, dtype=self.X.dtype
+                                   if self.X.dtype == np.float32 else np.float64),
+                          self.X, self.y, self.lam)
 
     def __repr__(self):
         return f"Objective({self.net!r}, m={self.m}, lam={self.lam!r})"

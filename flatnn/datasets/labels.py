@@ -43,11 +43,11 @@ def one_hot(labels, k: int, dtype=np.float64) -> np.ndarray:
         bad = ~np.isfinite(labels) | (labels != np.round(labels))
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"labels should be whole numbers, got labels[{i}] = {labels[i]!r}")
+            raise ValueError(f"labels should be whole numbers, got labels[{i}] = {labels[i].item()!r}")
     out = (labels < 0) | (labels >= k)
     if out.any():
         i = int(np.argmax(out))
-        raise ValueError(f"labels should lie in [0, {k}), got labels[{i}] = {labels[i]!r}")
+        raise ValueError(f"labels should lie in [0, {k}), got labels[{i}] = {labels[i].item()!r}")
     Y = np.zeros((labels.shape[0], k), dtype=dtype)
     Y[np.arange(labels.shape[0]), labels.astype(np.intp)] = 1
     return Y

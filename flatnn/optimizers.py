@@ -1,0 +1,343 @@
+"""Update rules for stochastic training, and learning-rate schedules.
+
+An *update rule* is a pair of pure functions in the optax manner::
+
+    state = rule.init(params)
+    step, state = rule.update(grad, state, params, learning_rate)
+    params = params + step
+
+The convention is **additive**: ``step`` already carries the minus sign, so
+plain gradient descent returns ``step = -learning_rate * grad``. ``update``
+never modifies ``grad``, ``state`` or ``params``; it returns new arrays. All
+the state a rule has is in ``state``; the rule object itself only holds its
+hyperparameters. Any object with these two methods plugs into
+:func:`flatnn.sgd` as ``method=``.
+
+==========  =====================================================================
+rule        step (g the batch gradient, η the learning rate)
+==========  =====================================================================
+sgd         ``-η g``
+momentum    ``v ← β v − η g``; step ``v``
+nesterov    ``v ← β v − η g``; step ``β v − η g`` (Sutskever's form of the look-ahead)
+adam        ``m ← β₁ m + (1−β₁) g``, ``s ← β₂ s + (1−β₂) g²``;
+            step ``−η m̂ / (√ŝ + ε)`` with ``m̂ = m/(1−β₁ᵗ)``, ``ŝ = s/(1−β₂ᵗ)``
+rmsprop     ``s ← ρ s + (1−ρ) g²``; step ``−η g / (√s + ε)``
+==========  =====================================================================
+
+A *schedule* maps the epoch index (0, 1, 2, ...) to a learning rate:
+:func:`constant`, :func:`step_decay`, :func:`exponential_decay`, or any callable
+``epoch -> float``.
+
+Arrays keep the dtype of ``params``: float32 parameters give float32 state and
+float32 steps (hyperparameters are Python floats, which never promote).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import NamedTuple
+
+import attrs
+import numpy as np
+
+__all__ = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "get", "is_rule", "RULES",
+           "constant", "step_decay", "exponential_decay", "as_schedule"]
+
+
+def _fraction(name, upper_open=True):
+    def check(instance, attribute, value):
+        if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
+            raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return check
+
+
+def _positive(instance, attribute, value):
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
+
+
+def _to_float(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"expected a real number, got {value!r}")
+    return float(value)
+
+
+# ------------------------------------------------------------------- rules
+@attrs.frozen
+class SGD:
+    """Plain gradient descent: ``step = -learning_rate * grad``. State: ``()``."""
+
+    def init(self, params):
+        """Return the (empty) state."""
+        return ()
+
+    def update(self, grad, state, params, learning_rate):
+        """Return ``(-learning_rate * grad, state)``."""
+        return np.multiply(grad, -learning_rate), state
+
+
+@attrs.frozen
+class Momentum:
+    """Classical momentum: ``v ← beta v − learning_rate g``; step ``v``.
+
+    State: the velocity ``v``, shape (n_params,), zeros at first.
+    """
+
+    beta: float = attrs.field(default=0.9, converter=_to_float, validator=_fraction("beta"))
+
+    def init(self, params):
+        """Return the zero velocity, shaped and typed like ``params``."""
+        return np.zeros_like(params)
+
+    def update(self, grad, state, params, learning_rate):
+        """Return ``(v_new, v_new)``."""
+        velocity = np.multiply(grad, -learning_rate)
+        velocity += self.beta * state
+        return velocity, velocity
+
+
+@attrs.frozen
+class Nesterov:
+    """Nesterov momentum in Sutskever et al.'s form, with the gradient at ``params``.
+
+    ``v ← beta v − learning_rate g``; step ``beta v − learning_rate g`` (the new ``v``).
+    State: the velocity ``v``, shape (n_params,).
+    """
+
+    beta: float = attrs.field(default=0.9, converter=_to_float, validator=_fraction("beta"))
+
+    def init(self, params):
+        """Return the zero velocity, shaped and typed like ``params``."""
+        return np.zeros_like(params)
+
+    def update(self, grad, state, params, learning_rate):
+        """Return ``(step, v_new)``."""
+        descent = np.multiply(grad, -learning_rate)
+        velocity = self.beta * state
+        velocity += descent
+        step = self.beta * velocity
+        step += descent
+        return step, velocity
+
+
+class AdamState(NamedTuple):
+    """Adam's state: the step count and the two moment estimates (n_params,)."""
+
+    count: int
+    mu: np.ndarray
+    nu: np.ndarray
+
+
+@attrs.frozen
+class Adam:
+    """Adam (Kingma & Ba 2015) with bias-corrected moments.
+
+    ``step = −learning_rate · m̂ / (√ŝ + eps)``. State: :class:`AdamState`.
+    """
+
+    beta1: float = attrs.field(default=0.9, converter=_to_float, validator=_fraction("beta1"))
+    beta2: float = attrs.field(default=0.999, converter=_to_float, validator=_fraction("beta2"))
+    eps: float = attrs.field(default=1e-8, converter=_to_float, validator=_positive)
+
+    def init(self, params):
+        """Return ``AdamState(0, zeros, zeros)``."""
+        return AdamState(0, np.zeros_like(params), np.zeros_like(params))
+
+    def update(self, grad, state, params, learning_rate):
+        """Return ``(step, AdamState(count + 1, mu, nu))``."""
+        t = state.count + 1
+        mu = (1.0 - self.beta1) * grad
+        mu += self.beta1 * state.mu
+        nu = np.square(grad)
+        nu *= 1.0 - self.beta2
+        nu += self.beta2 * state.nu
+        denom = np.sqrt(nu)
+        denom *= 1.0 / math.sqrt(1.0 - self.beta2 ** t)
+        denom += self.eps
+        step = mu * (-learning_rate / (1.0 - self.beta1 ** t))
+        step /= denom
+        return step, AdamState(t, mu, nu)
+
+
+@attrs.frozen
+class RMSprop:
+    """RMSprop (Tieleman & Hinton 2012): ``step = −learning_rate · g / (√s + eps)``.
+
+    State: the running mean of squared gradients ``s``, shape (n_params,).
+    """
+
+    decay: float = attrs.field(default=0.9, converter=_to_float, validator=_fraction("decay"))
+    eps: float = attrs.field(default=1e-8, converter=_to_float, validator=_positive)
+
+    def init(self, params):
+        """Return zeros shaped and typed like ``params``."""
+        return np.zeros_like(params)
+
+    def update(self, grad, state, params, learning_rate):
+        """Return ``(step, s_new)``."""
+        mean_square = np.square(grad)
+        mean_square *= 1.0 - self.decay
+        mean_square += self.decay * state
+        denom = np.sqrt(mean_square)
+        denom += self.eps
+        step = np.multiply(grad, -learning_rate)
+        step /= denom
+        return step, mean_square
+
+
+def sgd():
+    """Plain gradient descent (no state). See :class:`SGD`."""
+    return SGD()
+
+
+def momentum(beta=0.9):
+    """Classical momentum with coefficient ``beta`` in [0, 1). See :class:`Momentum`."""
+    return Momentum(beta)
+
+
+def nesterov(beta=0.9):
+    """Nesterov momentum with coefficient ``beta`` in [0, 1). See :class:`Nesterov`."""
+    return Nesterov(beta)
+
+
+def adam(beta1=0.9, beta2=0.999, eps=1e-8):
+    """Adam with moment decays ``beta1``, ``beta2`` in [0, 1) and ``eps > 0``."""
+    return Adam(beta1, beta2, eps)
+
+
+def rmsprop(decay=0.9, eps=1e-8):
+    """RMSprop with squared-gradient decay ``decay`` in [0, 1) and ``eps > 0``."""
+    return RMSprop(decay, eps)
+
+
+RULES = {"sgd": sgd, "momentum": momentum, "nesterov": nesterov, "adam": adam,
+         "rmsprop": rmsprop}
+"""The built-in rules by name: their constructors."""
+
+
+def is_rule(obj):
+    """True when ``obj`` has callable ``init`` and ``update`` (an update rule)."""
+    return callable(getattr(obj, "init", None)) and callable(getattr(obj, "update", None))
+
+
+def get(method, momentum=None):
+    """Return an update rule from a name or a rule object.
+
+    Parameters
+    ----------
+    method : str or rule
+        One of :data:`RULES` (``sgd``, ``momentum``, ``nesterov``, ``adam``,
+        ``rmsprop``), or any object with ``init`` and ``update`` (returned as is).
+    momentum : float, optional
+        ``beta`` of the ``momentum`` and ``nesterov`` rules (default 0.9);
+        ignored by the others.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    TypeError
+        For an object that is neither a name nor a rule.
+    """
+    if isinstance(method, str):
+        try:
+            make = RULES[method.lower()]
+        except KeyError:
+            raise ValueError(f"unknown update rule {method!r}; expected one of "
+                             f"{list(RULES)} or an object with init and update") from None
+        if method.lower() in ("momentum", "nesterov") and momentum is not None:
+            return make(momentum)
+        return make()
+    if is_rule(method):
+        return method
+    raise TypeError(f"method must be a rule name {list(RULES)} or an object with "
+                    f"init(params) and update(grad, state, params, learning_rate); "
+                    f"got {type(method).__name__}")
+
+
+# --------------------------------------------------------------- schedules
+@attrs.frozen
+class Constant:
+    """The same learning rate every epoch."""
+
+    learning_rate: float = attrs.field(converter=_to_float, validator=_positive)
+
+    def __call__(self, epoch):
+        return self.learning_rate
+
+
+@attrs.frozen
+class StepDecay:
+    """``learning_rate · drop ** (epoch // every)``."""
+
+    learning_rate: float = attrs.field(converter=_to_float, validator=_positive)
+    drop: float = attrs.field(converter=_to_float)
+    every: int = attrs.field(converter=int)
+
+    def __attrs_post_init__(self):
+        if not 0 < self.drop <= 1:
+            raise ValueError(f"drop must lie in (0, 1], got {self.drop!r}")
+        if self.every < 1:
+            raise ValueError(f"every must be an epoch count >= 1, got {self.every!r}")
+
+    def __call__(self, epoch):
+        return self.learning_rate * self.drop ** (epoch // self.every)
+
+
+@attrs.frozen
+class ExponentialDecay:
+    """``learning_rate · rate ** epoch``."""
+
+    learning_rate: float = attrs.field(converter=_to_float, validator=_positive)
+    rate: float = attrs.field(converter=_to_float)
+
+    def __attrs_post_init__(self):
+        if not 0 < self.rate <= 1:
+            raise ValueError(f"rate must lie in (0, 1], got {self.rate!r}")
+
+    def __call__(self, epoch):
+        return self.learning_rate * self.rate ** epoch
+
+
+def constant(learning_rate):
+    """Schedule: ``learning_rate`` (> 0) at every epoch."""
+    return Constant(learning_rate)
+
+
+def step_decay(learning_rate, drop, every):
+    """Schedule: multiply ``learning_rate`` by ``drop`` in (0, 1] every ``every`` epochs."""
+    return StepDecay(learning_rate, drop, every)
+
+
+def exponential_decay(learning_rate, rate):
+    """Schedule: ``learning_rate · rate ** epoch`` with ``rate`` in (0, 1]."""
+    return ExponentialDecay(learning_rate, rate)
+
+
+def as_schedule(learning_rate):
+    """Return a callable ``epoch -> learning rate`` from a number or a callable.
+
+    A number becomes :func:`constant`; a callable is returned as is (its values
+    are checked where they are used, see :func:`learning_rate_at`).
+    """
+    if callable(learning_rate):
+        return learning_rate
+    if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(learning_rate, numbers.Real):
+        raise TypeError(f"learning_rate must be a number or a callable epoch -> learning "
+                        f"rate, got {learning_rate!r}")
+    return Constant(learning_rate)
+
+
+def learning_rate_at(schedule, epoch):
+    """``schedule(epoch)`` as a Python float, checked to be finite and > 0."""
+    value = schedule(epoch)
+    try:
+        lr = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"the learning-rate schedule returned {value!r} at epoch {epoch}; "
+                        f"expected a number") from None
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"the learning rate must be a finite number > 0; the schedule "
+                         f"gave {value!r} at epoch {epoch}")
+    return lr

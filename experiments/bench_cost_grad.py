@@ -1,0 +1,467 @@
+"""Time ``Network.cost_grad`` on MNIST against the BLAS floor, PyTorch and scikit-learn.
+
+For each network (784-100-10 sigmoid/softmax, 784-256-128-64-10 relu/softmax)
+and each dtype (float32, float64) this times, in one process:
+
+* ``flatnn``: ``net.cost_grad(params, X, y)`` on all the training images, the
+  public call, validation included;
+* ``floor``: the bare matrix products that pass has to do, on arrays of the same
+  shapes and dtype: ``a_{l-1} @ W_lᵀ`` for every layer (forward), ``δ_lᵀ @ a_{l-1}``
+  for every layer and ``δ_l @ W_l`` for every layer but the first (backward).
+
+and, each in a process of its own (PyTorch loaded next to NumPy slows NumPy's
+BLAS down here) and only when installed:
+
+* ``torch``: forward + backward of the same layers (``addmm``, activation,
+  ``cross_entropy``), gradients for the weights only, on the CPU;
+* ``sklearn``: ``MLPClassifier._loss_grad_lbfgs`` (the loss+gradient function its
+  L-BFGS solver calls), private API: reported as not available if it moved.
+
+Every timing is the best of ``--repeat`` runs (the median is recorded too);
+``flatnn`` and ``floor`` runs alternate so that a busy neighbour slows both.
+Results go to ``experiments/results/bench_cost_grad.{json,md}``.
+
+OpenBLAS picks its kernels once, when it is loaded, from ``OPENBLAS_CORETYPE``;
+``--coretype`` (default ``SkylakeX``, the AVX-512 kernels; ``auto`` lets OpenBLAS
+detect) and ``--threads`` (default 1) are therefore applied by re-executing this
+script with those variables set before NumPy is imported.
+
+Usage::
+
+    FLATNN_DATA=/work/shared/data flock /tmp/flatnn-heavy.lock \\
+        python experiments/bench_cost_grad.py            # full run, writes results
+    python experiments/bench_cost_grad.py --quick --out /tmp/b   # seconds, smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gzip
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "experiments" / "results"
+
+NETS = {
+    "784-100-10 sigmoid": ((784, 100, 10), "sigmoid"),
+    "784-256-128-64-10 relu": ((784, 256, 128, 64, 10), "relu"),
+}
+DTYPES = ("float32", "float64")
+TARGETS = {"float32": 1.15, "float64": 1.3}
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+# ---------------------------------------------------------------- environment
+def wanted_env(coretype, threads):
+    """The environment variables this run needs, ``None`` meaning unset."""
+    env = {v: str(threads) for v in THREAD_VARS}
+    env["OPENBLAS_CORETYPE"] = None if coretype == "auto" else coretype
+    return env
+
+
+def reexec_if_needed(args, argv):
+    """Re-run this script with the BLAS variables set, unless they already are.
+
+    OpenBLAS reads them once, when NumPy loads it, so setting them now (NumPy is
+    imported) would be too late. The re-executed process finds them set and runs.
+    """
+    env = wanted_env(args.coretype, args.threads)
+    if all(os.environ.get(k) == v for k, v in env.items()):
+        return
+    new = dict(os.environ)
+    for k, v in env.items():
+        if v is None:
+            new.pop(k, None)
+        else:
+            new[k] = v
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv], new)
+
+
+def blas_info():
+    """OpenBLAS version, kernel family and thread count, read from the library."""
+    info = {"numpy": np.__version__}
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["blas"] = f"{cfg.get('name')} {cfg.get('version')}"
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    info["coretype"] = _openblas_corename() or os.environ.get("OPENBLAS_CORETYPE", "unknown")
+    info["threads"] = int(os.environ.get("OPENBLAS_NUM_THREADS", "0")) or None
+    return info
+
+
+def _openblas_corename():
+    """The kernel family OpenBLAS actually chose (``SkylakeX``, ``Haswell``, ...)."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "openblas" in line and ".so" in line}
+    except OSError:
+        return None
+    for lib in libs:
+        try:
+            dll = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+                     "openblas_get_corename64_", "openblas_get_corename"):
+            fn = getattr(dll, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return None
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# ----------------------------------------------------------------------- data
+def data_dir():
+    """``$FLATNN_DATA`` or ``<repo>/../shared/data``."""
+    env = os.environ.get("FLATNN_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def load_train(dtype, m=None, source="mnist"):
+    """The MNIST training images ``(m, 784)`` in [0, 1] and their int labels.
+
+    Uses :func:`flatnn.datasets.load_mnist` when it exists, else reads the IDX
+    files directly. ``source="random"`` gives uniform pixels and random labels
+    instead (for smoke tests on a machine without the files).
+    """
+    if source == "random":
+        rng = np.random.default_rng(0)
+        m = m or 60000
+        return rng.random((m, 784), dtype=dtype), rng.integers(0, 10, m)
+    folder = data_dir() / "mnist"
+    try:
+        from flatnn.datasets import load_mnist
+    except ImportError:
+        load_mnist = None
+    if load_mnist is not None:
+        splits = load_mnist(folder, download=False, validation=0, dtype=dtype)
+        X, y = splits.X_train, splits.y_train
+    else:
+        X, y = _read_idx_train(folder, dtype)
+    if m is not None:
+        X, y = np.ascontiguousarray(X[:m]), y[:m]
+    return X, y
+
+
+def _read_idx_train(folder, dtype):
+    def read(name, offset):
+        for path in (folder / (name + ".gz"), folder / name):
+            if path.exists():
+                opener = gzip.open if path.suffix == ".gz" else open
+                with opener(path, "rb") as f:
+                    return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
+        raise FileNotFoundError(f"{name}(.gz) not found in {folder}; set FLATNN_DATA")
+
+    images = read("train-images-idx3-ubyte", 16).reshape(-1, 784)
+    labels = read("train-labels-idx1-ubyte", 8).astype(np.int64)
+    return np.divide(images, 255, dtype=dtype), labels
+
+
+# -------------------------------------------------------------------- timing
+def best_and_median(times):
+    return min(times), statistics.median(times)
+
+
+def floor_fn(sizes, m, dtype, rng):
+    """A function doing exactly the GEMMs of one forward + backward pass.
+
+    Outputs are preallocated so that only the products are timed.
+    """
+    acts = [rng.random((m, sizes[0]), dtype=dtype)]
+    acts += [np.empty((m, n), dtype=dtype) for n in sizes[1:]]
+    Ws = [rng.standard_normal((n_out, n_in)).astype(dtype) * 0.01
+          for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    deltas = [rng.standard_normal((m, n)).astype(dtype) for n in sizes[1:]]
+    gWs = [np.empty_like(W) for W in Ws]
+    back = [np.empty((m, n), dtype=dtype) for n in sizes[1:-1]]
+    L = len(Ws)
+
+    def run():
+        for l in range(L):
+            np.matmul(acts[l], Ws[l].T, out=acts[l + 1])
+        for l in range(L - 1, -1, -1):
+            np.matmul(deltas[l].T, acts[l], out=gWs[l])
+            if l > 0:
+                np.matmul(deltas[l], Ws[l], out=back[l - 1])
+
+    return run
+
+
+def time_numpy(sizes, hidden, X, y, repeat):
+    """Best/median seconds of ``cost_grad`` and of its BLAS floor, interleaved."""
+    import flatnn
+
+    dtype = X.dtype
+    net = flatnn.Network(sizes, hidden=hidden)
+    params = net.init(0, dtype=dtype)
+    floor = floor_fn(sizes, X.shape[0], dtype, np.random.default_rng(1))
+    cost, grad = net.cost_grad(params, X, y)  # warm-up (page faults, thread pool)
+    assert grad.dtype == dtype, (grad.dtype, dtype)
+    floor()
+    t_net, t_floor = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        net.cost_grad(params, X, y)
+        t1 = time.perf_counter()
+        floor()
+        t2 = time.perf_counter()
+        t_net.append(t1 - t0)
+        t_floor.append(t2 - t1)
+    return {"flatnn": best_and_median(t_net), "floor": best_and_median(t_floor),
+            "cost": float(cost)}
+
+
+def time_torch(sizes, hidden, X, y, repeat, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    dtype = {np.float32: torch.float32, np.float64: torch.float64}[X.dtype.type]
+    gen = torch.Generator().manual_seed(0)
+    Xt = torch.from_numpy(X)
+    yt = torch.from_numpy(y.astype(np.int64))
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        W = (torch.rand((n_out, n_in), generator=gen, dtype=dtype) - 0.5) * 0.1
+        b = torch.zeros(n_out, dtype=dtype)
+        layers.append((W.requires_grad_(), b.requires_grad_()))
+    act = {"sigmoid": torch.sigmoid, "relu": torch.relu}[hidden]
+
+    def run():
+        a = Xt
+        for l, (W, b) in enumerate(layers):
+            a = torch.addmm(b, a, W.t())
+            if l < len(layers) - 1:
+                a = act(a)
+        loss = torch.nn.functional.cross_entropy(a, yt)
+        grads = torch.autograd.grad(loss, [p for layer in layers for p in layer])
+        return float(loss), grads
+
+    run()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return {"seconds": best_and_median(times), "version": torch.__version__}
+
+
+def time_sklearn(sizes, hidden, X, y, repeat):
+    import inspect
+    import warnings
+
+    import sklearn
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.neural_network._multilayer_perceptron import _pack
+
+    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1],
+                        activation={"sigmoid": "logistic", "relu": "relu"}[hidden],
+                        solver="lbfgs", alpha=0.0, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X[:1000], y[:1000])  # sets up the layout, label binarizer, weights
+    Y = clf._label_binarizer.transform(y).astype(X.dtype)
+    units = list(sizes)
+    activations = [X] + [None] * (len(units) - 1)
+    deltas = [None] * (len(activations) - 1)
+    coef_grads = [np.empty((a, b), dtype=X.dtype) for a, b in zip(units[:-1], units[1:])]
+    intercept_grads = [np.empty(b, dtype=X.dtype) for b in units[1:]]
+    # The solver unpacks views of this vector into its weights, so float32 here
+    # gives a float32 pass even where the fit above chose float64 weights.
+    packed = _pack(clf.coefs_, clf.intercepts_).astype(X.dtype)
+    args = (X, Y)
+    if "sample_weight" in inspect.signature(clf._loss_grad_lbfgs).parameters:
+        args += (None,)
+    args += (activations, deltas, coef_grads, intercept_grads)
+
+    def run():
+        return clf._loss_grad_lbfgs(packed, *args)
+
+    _, grad = run()
+    if grad.dtype != X.dtype:
+        raise RuntimeError(f"the gradient came out {grad.dtype} for {X.dtype} data")
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return {"seconds": best_and_median(times), "version": sklearn.__version__}
+
+
+def run_worker(args):
+    """``--worker torch|sklearn``: time one library, print one JSON line."""
+    out = {}
+    for dtype in DTYPES:
+        X, y = load_train(np.dtype(dtype), args.m, args.data)
+        for name, (sizes, hidden) in NETS.items():
+            try:
+                if args.worker == "torch":
+                    r = time_torch(sizes, hidden, X, y, args.repeat, args.threads)
+                else:
+                    r = time_sklearn(sizes, hidden, X, y, args.repeat)
+            except Exception as e:  # noqa: BLE001 - reported, not fatal
+                r = {"error": f"{type(e).__name__}: {e}"}
+            out[f"{name} {dtype}"] = r
+    print(json.dumps(out))
+
+
+def spawn_worker(kind, args):
+    """Run one ``--worker`` process; its JSON, or ``{"error": ...}``."""
+    module = {"torch": "torch", "sklearn": "sklearn"}[kind]
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return {"error": f"{module} is not installed"}
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
+           "--repeat", str(args.repeat), "--threads", str(args.threads),
+           "--coretype", args.coretype, "--data", args.data]
+    if args.m is not None:
+        cmd += ["--m", str(args.m)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        return {"error": f"worker exited with {proc.returncode}: {tail[0]}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -------------------------------------------------------------------- report
+def fmt_s(x):
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def markdown(meta, rows):
+    lines = [
+        "# cost_grad on MNIST: flatnn vs the BLAS floor, PyTorch, scikit-learn",
+        "",
+        f"`{meta['command']}`",
+        "",
+        f"{meta['date']}, {meta['cpu']}, {meta['blas'].get('blas', 'BLAS')} "
+        f"kernels `{meta['blas']['coretype']}`, {meta['threads']} thread(s), "
+        f"numpy {meta['blas']['numpy']}, m = {meta['m']} ({meta['data']}), "
+        f"best of {meta['repeat']}.",
+        "",
+        "| network | dtype | flatnn s | floor s | ratio | target | torch s | sklearn s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['net']} | {r['dtype']} | {fmt_s(r['flatnn_s'])} | {fmt_s(r['floor_s'])} "
+            f"| {r['ratio']:.2f}x | {r['target']:.2f}x | {fmt_s(r['torch_s'])} "
+            f"| {fmt_s(r['sklearn_s'])} |")
+    notes = {k: v for k, v in meta["other"].items() if v}
+    if notes:
+        lines += ["", *[f"- {k}: {v}" for k, v in notes.items()]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="m=2000, one repetition, write nothing unless --out is given")
+    p.add_argument("--m", type=int, default=None, help="number of images (default 60000)")
+    p.add_argument("--repeat", type=int, default=None, help="repetitions (default 7)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads")
+    p.add_argument("--coretype", default="SkylakeX",
+                   help="OPENBLAS_CORETYPE, or 'auto' to let OpenBLAS detect")
+    p.add_argument("--data", choices=("mnist", "random"), default="mnist")
+    p.add_argument("--no-others", action="store_true", help="skip PyTorch and scikit-learn")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"results folder (default {RESULTS.relative_to(REPO)} for full runs)")
+    p.add_argument("--worker", choices=("torch", "sklearn"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.m = args.m or 2000
+        args.repeat = args.repeat or 1
+    args.repeat = args.repeat or 7
+    reexec_if_needed(args, argv)
+
+    if args.worker:
+        run_worker(args)
+        return 0
+
+    others = {"torch": {}, "sklearn": {}}
+    if not args.no_others:
+        for kind in others:
+            others[kind] = spawn_worker(kind, args)
+
+    rows = []
+    for dtype in DTYPES:
+        X, y = load_train(np.dtype(dtype), args.m, args.data)
+        for name, (sizes, hidden) in NETS.items():
+            r = time_numpy(sizes, hidden, X, y, args.repeat)
+            key = f"{name} {dtype}"
+            row = {
+                "net": name, "sizes": list(sizes), "hidden": hidden, "dtype": dtype,
+                "flatnn_s": r["flatnn"][0], "flatnn_median_s": r["flatnn"][1],
+                "floor_s": r["floor"][0], "floor_median_s": r["floor"][1],
+                "ratio": r["flatnn"][0] / r["floor"][0], "target": TARGETS[dtype],
+                "cost": r["cost"],
+            }
+            for kind in others:
+                res = others[kind].get(key, {})
+                row[f"{kind}_s"] = res["seconds"][0] if "seconds" in res else None
+                row[f"{kind}_median_s"] = res["seconds"][1] if "seconds" in res else None
+            rows.append(row)
+            print(f"{name:24s} {dtype}  flatnn {row['flatnn_s']:.4f}s  floor "
+                  f"{row['floor_s']:.4f}s  ratio {row['ratio']:.2f}x (target "
+                  f"{row['target']:.2f}x)  torch {fmt_s(row['torch_s'])}s  sklearn "
+                  f"{fmt_s(row['sklearn_s'])}s", flush=True)
+
+    def status(kind):
+        res = others[kind]
+        if args.no_others:
+            return "skipped (--no-others)"
+        if "error" in res:
+            return "not available: " + res["error"]
+        errors = {k: v["error"] for k, v in res.items() if "error" in v}
+        versions = {v["version"] for v in res.values() if "version" in v}
+        return "; ".join([*(f"{kind} {v}" for v in sorted(versions)),
+                          *(f"{k}: not available ({e})" for k, e in errors.items())])
+
+    X_rows = args.m or 60000
+    meta = {
+        "command": "python experiments/bench_cost_grad.py " + " ".join(argv),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu": cpu_model(), "python": platform.python_version(),
+        "blas": blas_info(), "threads": args.threads, "m": X_rows, "data": args.data,
+        "repeat": args.repeat, "timing": "best of repeat; flatnn and floor interleaved",
+        "other": {"torch": status("torch"), "sklearn": status("sklearn")},
+    }
+    print(f"BLAS kernels: {meta['blas']['coretype']}, threads: {args.threads}; "
+          f"torch: {meta['other']['torch']}; sklearn: {meta['other']['sklearn']}")
+    out = args.out if args.out is not None else (None if args.quick else RESULTS)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench_cost_grad.json").write_text(
+            json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+        (out / "bench_cost_grad.md").write_text(markdown(meta, rows))
+        print(f"wrote {out / 'bench_cost_grad.json'} and bench_cost_grad.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

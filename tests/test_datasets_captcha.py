@@ -1,0 +1,100 @@
+"""Captcha characters rendered with the `captcha` package (the flatnn[captcha] extra)."""
+
+import os
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from flatnn.datasets import load_captcha, whole_captcha_accuracy
+
+try:
+    import captcha.image
+except ImportError:  # CI installs the extra and must run these tests
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("the captcha tests need: pip install flatnn[captcha]", allow_module_level=True)
+
+CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture(scope="module")
+def sixty():
+    return load_captcha(60, rng=0)
+
+
+def test_shapes_labels_and_texts(sixty):
+    c = sixty
+    assert c.X.shape == (240, 260) and c.X.dtype == np.float64 and c.X.flags.c_contiguous
+    assert c.y.shape == (240,) and c.y.dtype == np.int64
+    assert len(c.texts) == c.n_captchas == 60 and all(len(t) == 4 for t in c.texts)
+    assert c.class_names == tuple(CHARS)
+    assert "".join(c.class_names[k] for k in c.y) == "".join(c.texts)
+    assert 0.0 <= c.X.min() and c.X.max() <= 1.0
+    # every cell holds ink and background: a character was cut, not an empty strip
+    assert (c.X.min(axis=1) == 0.0).all() and (c.X.max(axis=1) == 1.0).all()
+    assert repr(c) == "CaptchaSet(n_captchas=60, X=(240, 260), n_classes=36)"
+
+
+def test_labels_cover_the_36_classes():
+    c = load_captcha(100, rng=3)
+    assert set(c.y.tolist()) == set(range(36))
+    assert c.y[: 4].tolist() == [CHARS.index(ch) for ch in c.texts[0]]
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds(sixty):
+    again = load_captcha(60, rng=0)
+    np.testing.assert_array_equal(sixty.X, again.X)
+    assert sixty.texts == again.texts
+    other = load_captcha(60, rng=1)
+    assert other.texts != sixty.texts
+    assert not np.array_equal(other.X, sixty.X)
+    # a prefix of a longer set is the shorter set
+    np.testing.assert_array_equal(load_captcha(5, rng=0).X, sixty.X[:20])
+
+
+def test_generator_rng_and_global_random_state_untouched():
+    state = random.getstate()
+    secrets_module = captcha.image.__dict__.get("secrets")
+    a = load_captcha(3, rng=np.random.default_rng(7))
+    b = load_captcha(3, rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(a.X, b.X)
+    assert random.getstate() == state
+    assert captcha.image.__dict__.get("secrets") is secrets_module
+
+
+def test_cells_are_characters_a_nearest_neighbour_can_read():
+    """The cells line up with the characters: 1-nearest-neighbour on held-out captchas beats chance by far."""
+    train, test = load_captcha(150, rng=10), load_captcha(30, rng=11)
+    d = (test.X**2).sum(1)[:, None] - 2 * test.X @ train.X.T + (train.X**2).sum(1)[None, :]
+    predicted = train.y[d.argmin(axis=1)]
+    assert np.mean(predicted == test.y) > 0.6  # chance is 1/36; measured 0.96
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="n_captchas should be a non-negative int, got -1"):
+        load_captcha(-1)
+    with pytest.raises(ValueError, match="got 2.5"):
+        load_captcha(2.5)
+    with pytest.raises(TypeError, match="rng should be an int seed or a numpy.random.Generator, got None"):
+        load_captcha(2, rng=None)
+    assert load_captcha(0).X.shape == (0, 260)
+
+
+def test_missing_package_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "captcha.image", None)
+    with pytest.raises(ImportError, match=r"pip install flatnn\[captcha\]"):
+        load_captcha(1)
+
+
+def test_whole_captcha_accuracy():
+    y = np.array([1, 2, 3, 4, 5, 6, 7, 8])
+    assert whole_captcha_accuracy(y, y) == 1.0
+    wrong_one = y.copy()
+    wrong_one[6] = 0
+    assert whole_captcha_accuracy(y, wrong_one) == 0.5
+    with pytest.raises(ValueError, match="multiple of 4 labels, got 6"):
+        whole_captcha_accuracy(y[:6], y[:6])
+    with pytest.raises(ValueError, match="same shape"):
+        whole_captcha_accuracy(y, y[:4])

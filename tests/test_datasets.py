@@ -204,6 +204,12 @@ def test_nothing_found_is_one_error_listing_where_it_looked(tmp_path, monkeypatc
         load_mnist(download=False)
 
 
+def test_flatnn_data_pointing_at_the_files_themselves_gets_a_hint(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLATNN_DATA", str(link_files(tmp_path / "flat")))
+    with pytest.raises(FileNotFoundError, match="FLATNN_DATA should name a folder with one subfolder per data set"):
+        load_mnist(download=False)
+
+
 # Fashion-MNIST: the real files where Debian's dataset-fashion-mnist put them (CI
 # installs the package); its search and checks also run on fabricated files below,
 # so they are exercised where the package is absent.

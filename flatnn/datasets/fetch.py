@@ -282,6 +282,12 @@ def _not_found_message(name: str, f: IdxFile, files, dirs, failures) -> str:
     else:
         lines.append("Could not download it:")
         lines.extend(f"  {url}: {why}" for url, why in failures)
+    env = os.environ.get("FLATNN_DATA")
+    if env and any((Path(env) / (g.filename + ext)).is_file() for g in files for ext in (".gz", "")):
+        lines.append(
+            f"Note: {env} itself holds {name} files, but FLATNN_DATA should name a folder with one "
+            f"subfolder per data set: move them into {Path(env) / name}."
+        )
     lines.append(
         f"To use files you have, put {wanted} in DIR/{name}/ and set FLATNN_DATA=DIR, "
         f"or pass path=<the folder holding them>."

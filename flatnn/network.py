@@ -43,12 +43,7 @@ def _validate_sizes(instance, attribute, sizes):
 
 
 def _convert_hidden(hidden):
-    if isinstance(hidden, str):
-        return hidden
-    names = tuple(hidden)
-    if names and all(n == names[0] for n in names):
-        return names[0]  # one canonical form: equal specs compare equal
-    return names
+    return hidden if isinstance(hidden, str) else tuple(hidden)
 
 
 def _default_output(net):
@@ -100,6 +95,9 @@ class Network:
         if not isinstance(self.hidden, str) and len(self.hidden) != n_hidden:
             raise ValueError(f"hidden lists {len(self.hidden)} activations; sizes "
                              f"{self.sizes} has {n_hidden} hidden layers")
+        if not isinstance(self.hidden, str) and len(set(self.hidden)) == 1:
+            # one canonical form, so that equal specs compare (and hash) equal
+            object.__setattr__(self, "hidden", self.hidden[0])
         for name in self.hidden_activations:
             activations.get(name)
         if self.output == "softmax" and self.sizes[-1] == 1:

@@ -13,6 +13,7 @@ component picks the behaviour:
     /MODE:P/F     MODE for the files whose names start with P, /good/ for the others
 """
 
+import functools
 import gzip
 import http.server
 import os
@@ -63,9 +64,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 body[i] ^= 0x55
             body = bytes(body)
         elif mode == "tampered":
-            raw = bytearray(gzip.decompress(body))
-            raw[-1] ^= 0x01
-            body = gzip.compress(bytes(raw), compresslevel=1)
+            body = tampered(name)
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
@@ -79,6 +78,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self.wfile.write(body)
+
+
+@functools.cache
+def tampered(name: str) -> bytes:
+    raw = bytearray(gzip.decompress(Handler.files[name]))
+    raw[-1] ^= 0x01
+    return gzip.compress(bytes(raw), compresslevel=1)
 
 
 @pytest.fixture(scope="module")

@@ -80,11 +80,14 @@ def _own_shard(net, X, y, dtype):
     """Validate one shard against ``net`` and keep it as aligned arrays ``(X, y)``."""
     X = np.asarray(X)
     X = _aligned(X, _shard_dtype(X.dtype, dtype))
-    probe = np.zeros(net.n_params, dtype=X.dtype)
-    _, _, target, _ = net._prepare(probe, X, y, 0.0)
+    net._prepare(np.zeros(net.n_params, dtype=X.dtype), X, y, 0.0)  # ValueError if unfit
     y = np.asarray(y)
     y = _aligned(y, y.dtype)
     return X, y
+
+
+def _shard_rows(shard):
+    return int(shard[0].shape[0])
 
 
 def _partial_cost_grad(net, params, shard):
@@ -322,13 +325,26 @@ class DaskObjective:
         # The raw scattered buffers are dropped once the aligned copy exists.
 
     def _wait_shards(self, X_dtype):
-        timeout = 30 if self.timeout is None else self.timeout
-        self._distributed.wait(self._shards, timeout=timeout)
-        for f in self._shards:
-            if f.status == "error":
-                f.result()  # raises the worker's ValueError about the data
+        """Wait until every shard is built; raise a shard's error about the data."""
+        rows = self._shard_rows()
+        if rows != self._sizes:
+            raise ValueError(f"the shards hold {rows} rows; the data's row blocks are "
+                             f"{self._sizes}")
+        self._locate()
         self.m = int(sum(self._sizes))
         self._dtype = _shard_dtype(X_dtype, self.dtype_request)
+
+    def _shard_rows(self):
+        """Wait for every shard; return their row counts (a shard's error is raised)."""
+        timeout = 30 if self.timeout is None else self.timeout
+        # One tiny task per shard, run where the shard lives: only its shape comes back.
+        infos = [self.client.submit(_shard_rows, f, pure=False) for f in self._shards]
+        return [f.result(timeout=timeout) for f in infos]
+
+    def _locate(self):
+        """Record which worker holds each shard."""
+        who = self.client.who_has(self._shards)
+        self._where = [list(who.get(f.key, ())) or None for f in self._shards]
 
     def _repair(self):
         """Rebuild the shards whose worker went away."""
@@ -344,6 +360,8 @@ class DaskObjective:
                 self._place(i, workers[i % len(workers)])
             else:
                 self._shards[i] = self.client.compute(self._delayed[i])
+        self._shard_rows()
+        self._locate()
 
     # ------------------------------------------------------------ evaluating
     def _check_vector(self, a, name):
@@ -358,12 +376,13 @@ class DaskObjective:
         """Run ``fn(net, *vectors, shard)`` on every shard; sum the results as a tree."""
         errors = _lost_worker_errors(self._distributed)
         last = None
-        for _ in range(self.retries + 1):
+        for attempt in range(self.retries + 1):
             try:
+                if attempt:
+                    self._repair()
                 return self._map_reduce_once(fn, vectors, reduce)
             except errors as exc:
                 last = exc
-                self._repair()
         raise RuntimeError(f"evaluation failed {self.retries + 1} times after losing "
                            f"workers; last error: {last!r}") from last
 
@@ -372,9 +391,13 @@ class DaskObjective:
         tag = uuid.uuid4().hex
         sent = [client.scatter(v, hash=False) for v in vectors]
         name = fn.__name__.lstrip("_")
+        # Pinned (loosely: a lost worker's tasks go elsewhere) to the shard's
+        # worker, so that the vector moves to the data and never the reverse,
+        # even when a shard is smaller than the vector.
         parts = [client.submit(fn, self.net, *sent, shard, pure=False,
+                               workers=where, allow_other_workers=True,
                                key=f"flatnn-{name}-{tag}-{i}")
-                 for i, shard in enumerate(self._shards)]
+                 for i, (shard, where) in enumerate(zip(self._shards, self._where))]
         if not reduce:
             return client.gather(parts)
         level = 0

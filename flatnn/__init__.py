@@ -8,7 +8,11 @@ optimizer plugs in.
 from .gradcheck import GradCheck, check_grad, numerical_grad
 from .network import Network
 from .objective import Objective
+from .optimizers import adam, exponential_decay, momentum, nesterov, rmsprop, step_decay
+from .training import minimize, sgd
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck"]
+__all__ += ["sgd", "minimize", "momentum", "nesterov", "adam", "rmsprop", "step_decay",
+            "exponential_decay"]

@@ -134,6 +134,10 @@ def _add(a, b):
 
 # --------------------------------------------------------------------------
 
+def _shard_key(i):
+    return f"flatnn-shard-{i}-{uuid.uuid4().hex}"
+
+
 def _is_dask_array(a):
     return type(a).__module__.startswith("dask.") and hasattr(a, "to_delayed")
 
@@ -180,9 +184,10 @@ class DaskObjective:
         Seconds to wait for the workers at construction (default 30) and for
         each evaluation (default: no limit).
     retries : int, default 3
-        Evaluations retried after a worker is lost; lost shards are first
-        rebuilt (re-scattered from the driver's NumPy arrays, or recomputed by
-        Dask from a dask array's graph).
+        How often an evaluation is run again after losing a worker (or timing
+        out); lost shards are first rebuilt, re-scattered from the driver's
+        NumPy arrays or recomputed by Dask from a dask array's graph. The
+        result does not depend on where the shards live.
 
     Raises
     ------
@@ -215,13 +220,14 @@ class DaskObjective:
             dtype = np.dtype(dtype)
             if dtype not in (np.float32, np.float64):
                 raise ValueError(f"dtype must be float32, float64 or None, got {dtype}")
-        self.dtype_request = dtype
+        self._dtype_request = dtype
         if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
             raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
         self.retries = int(retries)
         self.timeout = timeout
         self._closed = False
         self._own_client = False
+        self._recoveries = 0
         self.client = self._connect(client, 30 if timeout is None else timeout)
         try:
             self._build(X, y, n_shards)
@@ -308,8 +314,9 @@ class DaskObjective:
         ys = y.to_delayed().ravel()
         self._sources = None
         self._sizes = [int(c) for c in X.chunks[0]]
-        self._delayed = [dask.delayed(_own_shard, pure=True)(net, xb, yb, self.dtype_request)
-                         for xb, yb in zip(xs, ys)]
+        self._delayed = [dask.delayed(_own_shard)(net, xb, yb, self._dtype_request,
+                                                  dask_key_name=_shard_key(i))
+                         for i, (xb, yb) in enumerate(zip(xs, ys))]
         self._shards = self.client.compute(self._delayed)
         self._wait_shards(X.dtype)
 
@@ -319,9 +326,9 @@ class DaskObjective:
         client = self.client
         raw = client.scatter([Xs, ys], workers=[worker], hash=False)
         self._shards[i] = client.submit(_own_shard, self.net, raw[0], raw[1],
-                                        self.dtype_request, workers=[worker],
+                                        self._dtype_request, workers=[worker],
                                         allow_other_workers=True, pure=False,
-                                        key=f"flatnn-shard-{i}-{uuid.uuid4().hex}")
+                                        key=_shard_key(i))
         # The raw scattered buffers are dropped once the aligned copy exists.
 
     def _wait_shards(self, X_dtype):
@@ -332,7 +339,7 @@ class DaskObjective:
                              f"{self._sizes}")
         self._locate()
         self.m = int(sum(self._sizes))
-        self._dtype = _shard_dtype(X_dtype, self.dtype_request)
+        self._dtype = _shard_dtype(X_dtype, self._dtype_request)
 
     def _shard_rows(self):
         """Wait for every shard; return their row counts (a shard's error is raised)."""
@@ -383,13 +390,14 @@ class DaskObjective:
                 return self._map_reduce_once(fn, vectors, reduce)
             except errors as exc:
                 last = exc
+                self._recoveries += 1
         raise RuntimeError(f"evaluation failed {self.retries + 1} times after losing "
                            f"workers; last error: {last!r}") from last
 
     def _map_reduce_once(self, fn, vectors, reduce):
         client = self.client
         tag = uuid.uuid4().hex
-        sent = [client.scatter(v, hash=False) for v in vectors]
+        sent = client.scatter(list(vectors), hash=False)  # one round trip for all
         name = fn.__name__.lstrip("_")
         # Pinned (loosely: a lost worker's tasks go elsewhere) to the shard's
         # worker, so that the vector moves to the data and never the reverse,
@@ -484,6 +492,11 @@ class DaskObjective:
         return tuple(self._sizes)
 
     @property
+    def n_recoveries(self):
+        """int: evaluations that lost a worker and were run again (after rebuilding shards)."""
+        return self._recoveries
+
+    @property
     def dtype(self):
         """numpy.dtype: the precision the shards are stored in on the workers."""
         return self._dtype
@@ -494,9 +507,10 @@ class DaskObjective:
             return
         self._closed = True
         shards = getattr(self, "_shards", None) or []
-        futures = [f for f in shards if f is not None]
-        if futures and self.client.status == "running":
-            self.client.cancel(futures)
+        if self.client.status == "running":
+            for f in shards:
+                if f is not None:
+                    f.release()  # this objective's reference only; the scheduler frees the data
         self._shards = []
         if self._own_client:
             self.client.close()

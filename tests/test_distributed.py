@@ -120,7 +120,7 @@ def test_equals_in_process(client, case, n_shards, lam):
     X, y = _data(net, kind, 203)  # 203 rows: the shards have unequal sizes
     ref = flatnn.Objective(net, X, y, lam)
     with DaskObjective(client, net, X, y, lam, n_shards=n_shards, timeout=TIMEOUT) as obj:
-        assert obj.n_shards == n_shards
+        assert obj.n_shards == n_shards and obj.n_recoveries == 0
         assert sum(obj.shard_sizes) == obj.m == 203
         assert (obj.n_params, obj.lam, obj.net) == (net.n_params, lam, net)
         _assert_same(obj, ref, net)
@@ -171,6 +171,25 @@ def test_float32_stays_float32(client):
     with DaskObjective(client, net, X.astype(np.float64), y, n_shards=2, dtype=np.float32,
                        timeout=TIMEOUT) as obj:
         assert obj.dtype == np.float32 and obj.grad(p).dtype == np.float32
+
+
+def test_shards_are_c_contiguous_and_aligned_on_their_workers(client):
+    net, kind = CASES["tanh-softmax-labels"]
+    X, y = _data(net, kind, 203)
+    Xf = np.asfortranarray(X)  # arrives non-contiguous: the worker makes it its own
+
+    def layouts(dask_worker):
+        out = []
+        for key in list(dask_worker.data):
+            if str(key).startswith("flatnn-shard"):
+                Xs, ys = dask_worker.data[key]
+                out.append((Xs.flags.c_contiguous, Xs.ctypes.data % 64, ys.ctypes.data % 64,
+                            Xs.dtype.name))
+        return out
+
+    with DaskObjective(client, net, Xf, y, n_shards=4, timeout=TIMEOUT):
+        found = [x for per_worker in client.run(layouts).values() for x in per_worker]
+    assert sorted(found) == [(True, 0, 0, "float64")] * 4
 
 
 # ------------------------------------------------------------ optimizers
@@ -263,6 +282,7 @@ def test_worker_killed_during_an_evaluation(fresh_cluster, problem, tmp_path):
         res = scipy.optimize.minimize(obj.cost_grad, p0, jac=True, method="L-BFGS-B",
                                       options={"maxiter": 25})
         assert flag.exists(), "no worker was killed"
+        assert obj.n_recoveries >= 1
         assert int(flag.read_text()) in pids_before
         client.wait_for_workers(2, timeout=TIMEOUT)  # the nanny restarted it
         assert int(flag.read_text()) not in set(client.run(os.getpid).values())
@@ -292,6 +312,7 @@ def test_worker_killed_between_evaluations(fresh_cluster, problem):
         res = scipy.optimize.minimize(obj.cost_grad, p0, jac=True, hessp=obj.hessp,
                                       method="Newton-CG", callback=callback,
                                       options={"maxiter": 10})
+        assert obj.n_recoveries >= 1
     res0 = scipy.optimize.minimize(ref.cost_grad, p0, jac=True, hessp=ref.hessp,
                                    method="Newton-CG", options={"maxiter": 10})
     assert killed and len(iterations) > 3
@@ -310,6 +331,7 @@ def test_dask_array_shard_recomputed_from_its_graph(fresh_cluster, problem):
             os.kill(pid, 9)
         client.wait_for_workers(2, timeout=TIMEOUT)
         g_after = obj.grad(p0)
+        assert obj.n_recoveries >= 1
     np.testing.assert_array_equal(g_after, g_before)
     assert _rel(g_after, ref.grad(p0)) < 1e-12
 

@@ -1,0 +1,768 @@
+"""The ``flatnn`` command line: train, evaluate, predict, gradcheck, compare.
+
+``flatnn COMMAND --help`` describes each command. Exit status: 0 on success,
+1 when ``gradcheck`` finds an error above ``--rtol``, 2 for bad input (an
+unknown data set, malformed ``--sizes``, a missing or corrupt model file, sizes
+that do not fit the data, an unreadable image: one line on stderr, never a
+traceback), 130 when training was stopped with Ctrl-C (the best model so far
+is still saved; a second Ctrl-C aborts without saving).
+
+This is the only module of flatnn that prints; the library reports progress
+through the training callback, and this module turns it into lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import io, optimizers
+from .gradcheck import check_grad
+from .network import Network
+from .training import SCIPY_METHODS, minimize, sgd
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+DATASETS = ("mnist", "fashion-mnist", "captcha", "xor")
+RULES = tuple(optimizers.RULES)
+OPTIMIZERS = RULES + SCIPY_METHODS
+
+# Captcha splits: fixed seeds and sizes, so that `evaluate` rebuilds the same
+# test set a model was trained against (the training --seed only seeds the
+# initial weights and the shuffling).
+CAPTCHA_SPLITS = {"train": (1, 400), "val": (2, 50), "test": (3, 100)}
+
+# Per-data-set defaults of `flatnn train`; every entry is a flag.
+DEFAULTS = {
+    "mnist": dict(sizes=(784, 256, 10), hidden="relu", optimizer="momentum", epochs=8,
+                  batch_size=128, learning_rate=0.1, lr_decay=0.7, lam=0.0, dtype="float32"),
+    "fashion-mnist": dict(sizes=(784, 256, 10), hidden="relu", optimizer="momentum", epochs=8,
+                          batch_size=128, learning_rate=0.1, lr_decay=0.7, lam=0.0,
+                          dtype="float32"),
+    "captcha": dict(sizes=(260, 200, 200, 36), hidden="relu", optimizer="adam", epochs=60,
+                    batch_size=32, learning_rate=0.001, lr_decay=1.0, lam=1.0,
+                    dtype="float64"),
+    "xor": dict(sizes=(2, 4, 2), hidden="tanh", optimizer="L-BFGS-B", epochs=500,
+                batch_size=4, learning_rate=0.5, lr_decay=1.0, lam=0.0, dtype="float64"),
+}
+# Learning rates used when --optimizer changes the rule but --learning-rate is not given.
+RULE_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 0.001,
+                       "rmsprop": 0.001}
+
+
+class CLIError(Exception):
+    """Bad input: reported as one line on stderr, exit status 2."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+class _Interrupted(Exception):
+    """Raised between batches after Ctrl-C; carries the current iterate."""
+
+    def __init__(self, params):
+        super().__init__("interrupted")
+        self.params = params
+
+
+# ------------------------------------------------------------- arguments
+def _sizes(text):
+    parts = text.replace(",", "-").split("-")
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected layer sizes like 784-256-10, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected at least two sizes >= 1 like 784-256-10, got {text!r}")
+    return sizes
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _float_in(low, high=math.inf, low_open=False):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (low < value if low_open else low <= value) or not value <= high \
+                or math.isnan(value) or math.isinf(value):
+            interval = f"{'(' if low_open else '['}{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
+        return value
+    return parse
+
+
+def _optimizer(text):
+    for name in OPTIMIZERS:
+        if text.lower() == name.lower():
+            return name
+    raise argparse.ArgumentTypeError(
+        f"unknown optimizer {text!r}; expected one of {', '.join(OPTIMIZERS)}")
+
+
+def _dataset(text):
+    if text not in DATASETS:
+        raise argparse.ArgumentTypeError(
+            f"unknown dataset {text!r}; expected one of {', '.join(DATASETS)}")
+    return text
+
+
+def _build_parser():
+    parser = _ArgumentParser(
+        prog="flatnn",
+        description="Multilayer perceptrons on one flat parameter vector.",
+        epilog="Exit status: 0 ok, 1 gradcheck failed, 2 bad input, 130 stopped by "
+               "Ctrl-C (model saved). Data: $FLATNN_DATA/<dataset>/ or --data-dir.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
+    sub.required = True
+
+    data_help = ("folder holding one subfolder per data set (mnist/, fashion-mnist/), like "
+                 "$FLATNN_DATA; or the folder holding the files themselves")
+    limit_help = ("use only the first N samples of each split: a quick smoke run "
+                  "(the full data when omitted)")
+
+    train = sub.add_parser(
+        "train", help="train a network and save it",
+        description="Train a network and save it. With no arguments: 784-256-10 relu on "
+                    "MNIST with momentum SGD, float32, 8 epochs (>= 98%% test accuracy). "
+                    "Defaults depend on --dataset; every one is a flag.")
+    train.add_argument("--dataset", type=_dataset, default="mnist",
+                       help=f"one of {', '.join(DATASETS)} (default mnist)")
+    train.add_argument("--sizes", type=_sizes, metavar="N-N-...",
+                       help="layer sizes, input to output, e.g. 784-256-10 (default per "
+                            "data set: mnist 784-256-10, captcha 260-200-200-36, xor 2-4-2)")
+    train.add_argument("--hidden", help="hidden activation, or one per hidden layer "
+                                        "separated by commas: sigmoid, tanh, relu, leaky_relu, "
+                                        "identity (default relu; xor tanh)")
+    train.add_argument("--output", help="output activation (default softmax, or sigmoid "
+                                        "for one output unit)")
+    train.add_argument("--loss", default="cross_entropy",
+                       help="cross_entropy or squared_error (default cross_entropy)")
+    train.add_argument("--optimizer", type=_optimizer, metavar="NAME",
+                       help=f"update rule ({', '.join(RULES)}: minibatch SGD with --epochs, "
+                            f"--batch-size, --learning-rate) or scipy method "
+                            f"({', '.join(SCIPY_METHODS)}: full batch, --maxiter); case-"
+                            f"insensitive (default momentum; xor L-BFGS-B)")
+    train.add_argument("--epochs", type=_positive_int, help="passes over the data (default 8)")
+    train.add_argument("--batch-size", type=_positive_int, help="rows per batch (default 128)")
+    train.add_argument("--learning-rate", type=_float_in(0, low_open=True),
+                       help="initial learning rate (default 0.1 for momentum on mnist; "
+                            "sgd 0.1, momentum/nesterov 0.05, adam/rmsprop 0.001 otherwise)")
+    train.add_argument("--lr-decay", type=_float_in(0, 1, low_open=True), metavar="FACTOR",
+                       help="multiply the learning rate by FACTOR after each epoch "
+                            "(default 0.7 on mnist, 1 = constant)")
+    train.add_argument("--momentum", type=_float_in(0, 1), metavar="BETA",
+                       help="beta of momentum and nesterov (default 0.9)")
+    train.add_argument("--lam", type=_float_in(0), help="L2 strength (default 0; captcha 1)")
+    train.add_argument("--maxiter", type=_positive_int, default=200,
+                       help="iterations of a scipy method (function evaluations for TNC; "
+                            "default 200)")
+    train.add_argument("--seed", type=int, default=0,
+                       help="seed of the initial weights and the shuffling (default 0)")
+    train.add_argument("--dtype", choices=("float32", "float64"),
+                       help="precision of weights and data (default float32 on mnist, "
+                            "float64 otherwise)")
+    train.add_argument("--data-dir", metavar="DIR", help=data_help)
+    train.add_argument("--no-download", action="store_true",
+                       help="fail instead of downloading missing data files")
+    train.add_argument("--limit", type=_positive_int, metavar="N", help=limit_help)
+    train.add_argument("--out", metavar="PATH",
+                       help="where to save the model (default flatnn-<dataset>.npz in the "
+                            "current folder)")
+    train.add_argument("--quiet", action="store_true", help="print only the final result")
+
+    evaluate = sub.add_parser(
+        "evaluate", help="accuracy, per-class accuracy and confusion matrix of a saved model",
+        description="Evaluate a saved model on the test split of its data set (taken from "
+                    "the model file; --dataset overrides).")
+    evaluate.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
+    evaluate.add_argument("--dataset", type=_dataset,
+                          help=f"one of {', '.join(DATASETS)} (default: the model's)")
+    evaluate.add_argument("--split", choices=("test", "val", "train"), default="test",
+                          help="which split (default test)")
+    evaluate.add_argument("--data-dir", metavar="DIR", help=data_help)
+    evaluate.add_argument("--no-download", action="store_true",
+                          help="fail instead of downloading missing data files")
+    evaluate.add_argument("--limit", type=_positive_int, metavar="N", help=limit_help)
+
+    predict = sub.add_parser(
+        "predict", help="classify 28x28 grayscale images",
+        description="Classify grayscale images of the model's input size (28x28 for MNIST). "
+                    "PGM (P2/P5) is read directly; PNG and other formats need Pillow "
+                    "(pip install 'flatnn[images]'). MNIST convention: a white digit on a "
+                    "black background; use --invert for dark ink on white paper.")
+    predict.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
+    predict.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    predict.add_argument("--invert", action="store_true",
+                         help="invert gray levels (for dark digits on a light background)")
+
+    grad = sub.add_parser(
+        "gradcheck", help="check backpropagation against finite differences",
+        description="Compare the analytic gradient of a random network on random data "
+                    "with fourth-order central differences in float64; print the worst "
+                    "relative error. Exit 1 if it exceeds --rtol.")
+    grad.add_argument("--sizes", type=_sizes, default=(5, 4, 3), metavar="N-N-...",
+                      help="layer sizes (default 5-4-3)")
+    grad.add_argument("--hidden", default="sigmoid", help="hidden activation(s) (default sigmoid)")
+    grad.add_argument("--output", help="output activation (default softmax / sigmoid)")
+    grad.add_argument("--loss", default="cross_entropy", help="default cross_entropy")
+    grad.add_argument("--lam", type=_float_in(0), default=0.1, help="L2 strength (default 0.1)")
+    grad.add_argument("--samples", type=_positive_int, default=8,
+                      help="random samples (default 8)")
+    grad.add_argument("--coords", type=_positive_int, metavar="N",
+                      help="check only N random coordinates (default all)")
+    grad.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    grad.add_argument("--rtol", type=_float_in(0), default=1e-6,
+                      help="largest acceptable relative error (default 1e-6)")
+
+    sub.add_parser(
+        "compare", add_help=False, help="run the optimizer comparison "
+        "(experiments/compare_optimizers.py; needs a source checkout)",
+        description="All arguments go to experiments/compare_optimizers.py.")
+    return parser
+
+
+# ------------------------------------------------------------------ data
+def _data_path(data_dir, name):
+    if data_dir is None:
+        return None
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise CLIError(f"--data-dir {data_dir}: no such folder")
+    return root / name if (root / name).is_dir() else root
+
+
+def _first_line(exc):
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def load_data(name, *, data_dir=None, download=True, dtype=np.float64, limit=None):
+    """Load a data set as a dict of splits for the CLI.
+
+    Returns
+    -------
+    dict
+        ``X_train, y_train, X_val, y_val, X_test, y_test`` (X of ``dtype``,
+        shape (m, n_features); y int64 (m,)) and ``class_names`` (tuple of str).
+    """
+    from . import datasets
+    try:
+        if name in ("mnist", "fashion-mnist"):
+            splits = datasets.load_dataset(name, _data_path(data_dir, name),
+                                           download=download, dtype=dtype)
+            data = {k: getattr(splits, k) for k in
+                    ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")}
+            data["class_names"] = tuple(splits.class_names)
+        elif name == "captcha":
+            data = {}
+            for split, (seed, n) in CAPTCHA_SPLITS.items():
+                s = datasets.load_captcha(n, rng=seed)
+                data["X_" + split] = s.X.astype(dtype, copy=False)
+                data["y_" + split] = s.y
+            data["class_names"] = tuple(s.class_names)
+        elif name == "xor":
+            X, y = datasets.xor()
+            X = X.astype(dtype, copy=False)
+            data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y, "X_test": X,
+                    "y_test": y, "class_names": ("0", "1")}
+        else:
+            raise CLIError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    except FileNotFoundError as exc:
+        raise CLIError(f"{_first_line(exc)} Set FLATNN_DATA=DIR or pass --data-dir DIR "
+                       f"(a folder holding {name}/)") from None
+    except ImportError as exc:
+        raise CLIError(f"dataset {name} needs an optional package: {_first_line(exc)} "
+                       f"(pip install 'flatnn[{name}]')") from None
+    except (ValueError, OSError) as exc:
+        raise CLIError(f"cannot load {name}: {_first_line(exc)}") from None
+    if limit is not None:
+        for k in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"):
+            data[k] = data[k][:limit]
+    return data
+
+
+def _check_fit(net, data, dataset):
+    n_features = data["X_train"].shape[1]
+    n_classes = len(data["class_names"])
+    if net.sizes[0] != n_features:
+        raise CLIError(f"sizes {_fmt_sizes(net.sizes)} do not fit {dataset}: the first size "
+                       f"must be {n_features} (its features per sample), got {net.sizes[0]}")
+    if net.sizes[-1] != n_classes and not (net.sizes[-1] == 1 and n_classes == 2):
+        raise CLIError(f"sizes {_fmt_sizes(net.sizes)} do not fit {dataset}: the last size "
+                       f"must be {n_classes} (its classes), got {net.sizes[-1]}")
+
+
+def _fmt_sizes(sizes):
+    return "-".join(map(str, sizes))
+
+
+def _network(sizes, hidden, output, loss):
+    if hidden is not None and "," in hidden:
+        hidden = tuple(h.strip() for h in hidden.split(","))
+    kwargs = {"hidden": hidden if hidden is not None else "sigmoid", "loss": loss}
+    if output is not None:
+        kwargs["output"] = output
+    try:
+        return Network(sizes, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"bad network: {_first_line(exc)}") from None
+
+
+def _load_model(path):
+    try:
+        return io.load(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(_first_line(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot read model {path!r}: {exc}") from None
+
+
+# -------------------------------------------------------------- progress
+class _Progress:
+    """Per-epoch lines, an in-epoch bar on terminals, and the Ctrl-C flag."""
+
+    def __init__(self, out, n_batches, epochs, quiet):
+        self.out = out
+        self.n_batches = n_batches
+        self.epochs = epochs
+        self.quiet = quiet
+        self.bar = (not quiet) and out.isatty()
+        self.interrupted = False
+        self.batch = 0
+        self.epoch = 0
+        self.last_draw = 0.0
+        self.epoch_start = time.perf_counter()
+        self.best = None  # (val_cost, params) of the best finished epoch or iteration
+
+    def on_sigint(self, signum, frame):
+        if self.interrupted:  # second Ctrl-C: abort now
+            raise KeyboardInterrupt
+        self.interrupted = True
+        self._clear()
+        print("interrupted: stopping after this batch and saving the best model so far "
+              "(Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+
+    def on_batch(self, params, step):
+        if self.interrupted:
+            raise _Interrupted(params + step)
+        self.batch += 1
+        if self.bar:
+            now = time.perf_counter()
+            if now - self.last_draw > 0.1 or self.batch == self.n_batches:
+                self.last_draw = now
+                width = 30
+                done = int(width * self.batch / self.n_batches)
+                self.out.write(f"\repoch {self.epoch + 1}/{self.epochs} "
+                               f"[{'=' * done}{' ' * (width - done)}] "
+                               f"{self.batch}/{self.n_batches} {now - self.epoch_start:5.1f}s")
+                self.out.flush()
+
+    def _clear(self):
+        if self.bar:
+            self.out.write("\r" + " " * 79 + "\r")
+            self.out.flush()
+
+    def on_step(self, intermediate_result):
+        """The training callback: one line per epoch (SGD) or iteration (scipy)."""
+        r = intermediate_result
+        val_cost = r.get("val_cost", math.inf)
+        if self.best is None or val_cost < self.best[0]:
+            self.best = (val_cost, r.x)
+        now = time.perf_counter()
+        if not self.quiet:
+            self._clear()
+            if "epoch" in r:
+                head = f"epoch {r.epoch + 1:>3}/{self.epochs}"
+                tail = f"lr {r.learning_rate:.4g}  {now - self.epoch_start:5.1f}s"
+            else:
+                head = f"iter {r.nit:>4}"
+                tail = f"nfev {r.nfev}  {r.seconds:6.1f}s"
+            line = f"{head}  cost {r.fun:.4f}"
+            if "val_cost" in r:
+                line += f"  val_cost {r.val_cost:.4f}  val_acc {100 * r.val_accuracy:6.2f}%"
+            print(f"{line}  {tail}", file=self.out, flush=True)
+        self.epoch += 1
+        self.batch = 0
+        self.epoch_start = now
+        if self.interrupted:
+            raise StopIteration
+
+
+class _BatchHook:
+    """An update rule that delegates to another and reports every batch.
+
+    flatnn.sgd calls its callback once per epoch; the rule's ``update`` is the
+    one place it calls per batch, so the progress bar and a prompt stop after
+    Ctrl-C hang on it. The wrapped rule's maths is untouched.
+    """
+
+    def __init__(self, rule, on_batch):
+        self.rule = rule
+        self.on_batch = on_batch
+
+    def init(self, params):
+        return self.rule.init(params)
+
+    def update(self, grad, state, params, learning_rate):
+        step, state = self.rule.update(grad, state, params, learning_rate)
+        self.on_batch(params, step)
+        return step, state
+
+
+class _sigint:
+    """Context manager installing a SIGINT handler (main thread only)."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.previous = None
+
+    def __enter__(self):
+        try:
+            self.previous = signal.signal(signal.SIGINT, self.handler)
+        except ValueError:  # not the main thread: keep the default behaviour
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+# -------------------------------------------------------------- commands
+def _resolve_train_args(args):
+    d = DEFAULTS[args.dataset]
+    optimizer = args.optimizer or d["optimizer"]
+    if args.learning_rate is not None:
+        learning_rate = args.learning_rate
+    elif optimizer == d["optimizer"] or optimizer not in RULE_LEARNING_RATES:
+        learning_rate = d["learning_rate"]
+    else:
+        learning_rate = RULE_LEARNING_RATES[optimizer]
+    if args.momentum is not None and optimizer not in ("momentum", "nesterov"):
+        raise CLIError(f"--momentum applies to the momentum and nesterov optimizers, "
+                       f"not {optimizer}")
+    return dict(
+        sizes=args.sizes or d["sizes"],
+        hidden=args.hidden or d["hidden"],
+        optimizer=optimizer,
+        epochs=args.epochs or d["epochs"],
+        batch_size=args.batch_size or d["batch_size"],
+        learning_rate=learning_rate,
+        lr_decay=args.lr_decay if args.lr_decay is not None else d["lr_decay"],
+        lam=args.lam if args.lam is not None else d["lam"],
+        dtype=np.dtype(args.dtype or d["dtype"]),
+    )
+
+
+def cmd_train(args, out):
+    cfg = _resolve_train_args(args)
+    net = _network(cfg["sizes"], cfg["hidden"], args.output, args.loss)
+    path = args.out or f"flatnn-{args.dataset}.npz"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CLIError(f"--out {path}: folder {folder} does not exist")
+    data = load_data(args.dataset, data_dir=args.data_dir, download=not args.no_download,
+                     dtype=cfg["dtype"], limit=args.limit)
+    _check_fit(net, data, args.dataset)
+    X, y = data["X_train"], data["y_train"]
+    m = X.shape[0]
+    validation = (data["X_val"], data["y_val"]) if len(data["y_val"]) else None
+    params0 = net.init(args.seed, dtype=cfg["dtype"])
+    optimizer = cfg["optimizer"]
+    is_rule = optimizer in RULES
+    batch_size = min(cfg["batch_size"], m)
+    n_batches = math.ceil(m / batch_size)
+    progress = _Progress(out, n_batches, cfg["epochs"] if is_rule else args.maxiter, args.quiet)
+
+    if not args.quiet:
+        plan = (f"{optimizer}, {cfg['epochs']} epochs, batch {batch_size}, learning rate "
+                f"{cfg['learning_rate']:g}" + (f" x {cfg['lr_decay']:g}/epoch"
+                                                if cfg["lr_decay"] != 1 else "")
+                if is_rule else f"{optimizer}, maxiter {args.maxiter}")
+        print(f"{args.dataset}: {m} training samples; {net!r}, {net.n_params} parameters, "
+              f"{cfg['dtype']}; {plan}", file=out, flush=True)
+
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        with _sigint(progress.on_sigint):
+            if is_rule:
+                rule = optimizers.get(optimizer, args.momentum)
+                schedule = (optimizers.exponential_decay(cfg["learning_rate"], cfg["lr_decay"])
+                            if cfg["lr_decay"] != 1 else cfg["learning_rate"])
+                try:
+                    res = sgd(net, params0, X, y, cfg["lam"], epochs=cfg["epochs"],
+                              batch_size=batch_size, learning_rate=schedule,
+                              method=_BatchHook(rule, progress.on_batch), rng=args.seed,
+                              validation=validation, callback=progress.on_step)
+                    params, interrupted = res.x, res.status == 99
+                except _Interrupted as stop:
+                    params, interrupted = _best_of(net, progress.best, stop.params,
+                                                   validation), True
+            else:
+                # TNC counts function evaluations, not iterations
+                limit_key = "maxfun" if optimizer == "TNC" else "maxiter"
+                res = minimize(net, params0, X, y, cfg["lam"], method=optimizer,
+                               options={limit_key: args.maxiter}, validation=validation,
+                               callback=progress.on_step)
+                params, interrupted = res.x, res.status == 99
+    except KeyboardInterrupt:
+        print("aborted: no model saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"cannot train: {_first_line(exc)}") from None
+    seconds = time.perf_counter() - start
+    progress._clear()
+
+    test_accuracy = net.accuracy(params, data["X_test"], data["y_test"])
+    io.save(path, net, params, dataset=args.dataset, class_names=list(data["class_names"]),
+            test_accuracy=test_accuracy, optimizer=optimizer, seed=args.seed,
+            epochs=cfg["epochs"] if is_rule else None, lam=cfg["lam"],
+            train_seconds=round(seconds, 2), limit=args.limit, interrupted=interrupted)
+    print(f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
+          f"trained in {seconds:.1f}s; saved {path}", file=out, flush=True)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def _best_of(net, best, current, validation):
+    """After a mid-epoch stop: the current iterate or the best epoch's, by validation cost."""
+    if validation is None or best is None:
+        return current
+    return current if net.cost(current, *validation) < best[0] else best[1]
+
+
+def _table(rows, header):
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    return "\n".join(fmt.format(*map(str, r)) for r in [header, *rows])
+
+
+def cmd_evaluate(args, out):
+    net, params, meta = _load_model(args.model)
+    dataset = args.dataset or meta.get("dataset")
+    if dataset is None:
+        raise CLIError(f"{args.model} does not record its data set; pass --dataset")
+    if dataset not in DATASETS:
+        raise CLIError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    data = load_data(dataset, data_dir=args.data_dir, download=not args.no_download,
+                     dtype=params.dtype, limit=args.limit)
+    _check_fit(net, data, dataset)
+    X, y = data["X_" + args.split], data["y_" + args.split]
+    names = list(data["class_names"])
+    k = len(names)
+    pred = net.predict(params, X)
+    confusion = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    support = confusion.sum(axis=1)
+    correct = np.diag(confusion)
+    print(f"{args.model}: {net!r} on {dataset} {args.split} ({len(y)} samples)", file=out)
+    print(f"accuracy {100 * correct.sum() / len(y):.2f}%", file=out)
+    print("\nper-class accuracy", file=out)
+    rows = [(names[c], support[c],
+             f"{100 * correct[c] / support[c]:.2f}%" if support[c] else "-") for c in range(k)]
+    print(_table(rows, ("class", "samples", "accuracy")), file=out)
+    short = [n if len(n) <= 6 else n[:5] + "." for n in names]
+    print("\nconfusion matrix (rows: true class, columns: predicted)", file=out)
+    print(_table([(short[c], *confusion[c]) for c in range(k)], ("", *short)), file=out)
+    return EXIT_OK
+
+
+def read_image(path):
+    """Read a grayscale image as floats in [0, 1], shape (height, width).
+
+    PGM (``P2`` ASCII or ``P5`` binary, 8 or 16 bit) is parsed here; other
+    formats (PNG, ...) go through Pillow. Colour images are refused.
+    """
+    with open(path, "rb") as f:
+        content = f.read()
+    if content[:2] in (b"P2", b"P5"):
+        return _read_pgm(content, path)
+    if content[:2] in (b"P1", b"P3", b"P4", b"P6"):
+        raise CLIError(f"{path}: a {content[:2].decode()} Netpbm image is not grayscale PGM "
+                       f"(P2/P5)")
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CLIError(f"{path}: reading this format needs Pillow (pip install "
+                       f"'flatnn[images]'); PGM images are read without it") from None
+    try:
+        with Image.open(path) as img:
+            mode = img.mode
+            if mode in ("L", "1"):
+                return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+            if mode in ("I;16", "I;16B", "I;16L"):
+                return np.asarray(img, dtype=np.float64) / 65535.0
+            if mode == "I":
+                a = np.asarray(img, dtype=np.float64)
+                return a / (65535.0 if a.max() > 255 else 255.0)
+    except OSError as exc:
+        raise CLIError(f"{path}: not a readable image ({exc})") from None
+    raise CLIError(f"{path}: the image is {mode}; expected grayscale (mode L)")
+
+
+def _read_pgm(content, path):
+    magic = content[:2]
+    tokens, pos = [], 2
+    while len(tokens) < 3:  # width, height, maxval, with # comments between
+        while pos < len(content) and content[pos:pos + 1].isspace():
+            pos += 1
+        if content[pos:pos + 1] == b"#":
+            end = content.find(b"\n", pos)
+            pos = len(content) if end < 0 else end + 1
+            continue
+        start = pos
+        while pos < len(content) and not content[pos:pos + 1].isspace() \
+                and content[pos:pos + 1] != b"#":
+            pos += 1
+        if start == pos:
+            raise CLIError(f"{path}: truncated PGM header")
+        tokens.append(content[start:pos])
+    try:
+        width, height, maxval = (int(t) for t in tokens)
+    except ValueError:
+        raise CLIError(f"{path}: bad PGM header {b' '.join(tokens)!r}") from None
+    if width < 1 or height < 1 or not 0 < maxval < 65536:
+        raise CLIError(f"{path}: bad PGM header (width {width}, height {height}, "
+                       f"maxval {maxval})")
+    n = width * height
+    if magic == b"P5":
+        body = content[pos + 1:]  # exactly one whitespace byte after maxval
+        dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
+        if len(body) < n * dtype.itemsize:
+            raise CLIError(f"{path}: truncated PGM: {len(body)} bytes of pixels, expected "
+                           f"{n * dtype.itemsize}")
+        pixels = np.frombuffer(body, dtype=dtype, count=n)
+    else:
+        try:
+            pixels = np.array(content[pos:].split(), dtype=np.int64)
+        except ValueError:
+            raise CLIError(f"{path}: a P2 PGM must hold decimal pixel values") from None
+        if pixels.size < n:
+            raise CLIError(f"{path}: truncated PGM: {pixels.size} pixels, expected {n}")
+        pixels = pixels[:n]
+    if pixels.max() > maxval:
+        raise CLIError(f"{path}: a pixel exceeds the PGM maxval {maxval}")
+    return pixels.reshape(height, width).astype(np.float64) / maxval
+
+
+def cmd_predict(args, out):
+    net, params, meta = _load_model(args.model)
+    n_in = net.sizes[0]
+    images = []
+    for path in args.images:
+        try:
+            img = read_image(path)
+        except FileNotFoundError:
+            raise CLIError(f"{path}: no such image file") from None
+        except OSError as exc:
+            raise CLIError(f"{path}: cannot read: {exc}") from None
+        if img.size != n_in:
+            side = math.isqrt(n_in)
+            want = f"{side}x{side}" if side * side == n_in else f"{n_in} pixels"
+            raise CLIError(f"{path}: the image is {img.shape[1]}x{img.shape[0]}; the model "
+                           f"takes {want} grayscale images")
+        images.append(img.reshape(-1))
+    X = np.stack(images).astype(params.dtype, copy=False)
+    if args.invert:
+        X = 1.0 - X
+    proba = net.forward(params, X)
+    labels = net.predict(params, X)
+    names = meta.get("class_names")
+    k = net.sizes[-1]
+    if not (isinstance(names, list) and len(names) == max(k, 2)):
+        names = [str(i) for i in range(max(k, 2))]
+    if k == 1:
+        p = np.where(labels == 1, proba[:, 0], 1.0 - proba[:, 0])
+    else:
+        p = proba[np.arange(len(labels)), labels]
+    for path, label, prob in zip(args.images, labels, p):
+        print(f"{path}: {names[label]} ({prob:.3f})", file=out)
+    return EXIT_OK
+
+
+def cmd_gradcheck(args, out):
+    net = _network(args.sizes, args.hidden, args.output, args.loss)
+    rng = np.random.default_rng(args.seed)
+    X = rng.normal(size=(args.samples, net.sizes[0]))
+    k = net.sizes[-1]
+    y = rng.integers(0, max(k, 2), size=args.samples)
+    params = net.init(rng)
+    result = check_grad(net, params, X, y, args.lam, n_coords=args.coords, rng=rng)
+    layer = int(np.searchsorted(net.offsets, result.worst_index, side="right")) - 1
+    r, c = divmod(result.worst_index - net.offsets[layer], net.shapes[layer][1])
+    ok = result.ok(args.rtol)
+    print(f"{net!r}, lam {args.lam:g}, {args.samples} samples: max relative error "
+          f"{result.max_rel_error:.3g} at params[{result.worst_index}] (layer {layer}, "
+          f"theta[{r}, {c}]) over {len(result.indices)} coordinates; "
+          f"{'OK' if ok else 'FAILED'} (rtol {args.rtol:g})", file=out)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def compare_script():
+    """The path of experiments/compare_optimizers.py in the source checkout."""
+    return Path(__file__).resolve().parent.parent / "experiments" / "compare_optimizers.py"
+
+
+def cmd_compare(argv):
+    script = compare_script()
+    if not script.is_file():
+        raise CLIError(f"flatnn compare runs {script}, which is missing: it needs a source "
+                       f"checkout of flatnn (pip install -e <checkout>)")
+    try:
+        return subprocess.call([sys.executable, str(script), *argv])
+    except KeyboardInterrupt:  # the child got the Ctrl-C too and reports on its own
+        return EXIT_INTERRUPTED
+
+
+# ------------------------------------------------------------------ main
+def main(argv=None):
+    """Run the ``flatnn`` command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success, 1 gradcheck above ``--rtol``, 2 bad input, 130 Ctrl-C.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] == "compare":
+            return cmd_compare(argv[1:])
+        args = _build_parser().parse_args(argv)
+        commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+                    "gradcheck": cmd_gradcheck}
+        return commands[args.command](args, sys.stdout)
+    except CLIError as exc:
+        print(f"flatnn: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("flatnn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -504,6 +504,9 @@ class Network:
 
     def _curvature(self, params, v, X, y, lam, gauss_newton):
         thetas, X, target, lam = self._prepare(params, X, y, lam)
+        v = np.asarray(v)
+        if v.dtype.kind in "iu":  # scipy's trust-constr probes hessp with an int8 zero vector
+            v = v.astype(X.dtype)
         v = self._check_params(v, name="v").astype(X.dtype, copy=False)
         m = X.shape[0]
         vs = self._views(v)

@@ -277,7 +277,7 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
             nfev += 1
             step, state = rule.update(grad, state, params, lr)
             if getattr(step, "shape", None) != params.shape or step.dtype != params.dtype:
-                raise ValueError(f"{rule!r}.update returned a step of shape "
+                raise ValueError(f"{type(rule).__name__}.update returned a step of shape "
                                  f"{getattr(step, 'shape', None)} and dtype "
                                  f"{getattr(step, 'dtype', None)}; expected {params.shape} "
                                  f"{params.dtype}")

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+import scipy.optimize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -181,3 +182,14 @@ def test_bad_direction_is_a_clear_value_error():
     net, params, X, y, _, v = make_problem("tanh", "softmax", "cross_entropy", [2, 3, 2], 3, 0, True)
     with pytest.raises(ValueError, match=r"v has 3 entries"):
         net.hessp(params, v[:3], X, y)
+
+
+def test_integer_direction_is_accepted_as_scipy_trust_constr_probes_with_one():
+    net, params, X, y, _, _ = make_problem("tanh", "softmax", "cross_entropy", [3, 4, 2], 6, 1, True)
+    e = np.zeros(net.n_params, dtype=np.int8)
+    e[2] = 1
+    np.testing.assert_array_equal(net.hessp(params, e, X, y, 0.2),
+                                  net.hessp(params, e.astype(float), X, y, 0.2))
+    res = scipy.optimize.minimize(net.cost_grad, params, args=(X, y, 0.2), jac=True,
+                                  hessp=net.hessp, method="trust-constr")
+    assert res.success

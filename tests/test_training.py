@@ -1,0 +1,489 @@
+"""Training paths: flatnn.sgd, flatnn.minimize, and their one result/callback contract."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.optimize
+from scipy.optimize import OptimizeResult
+
+import flatnn
+from flatnn import backprop, optimizers
+from flatnn.training import HESSP_METHODS, SCIPY_METHODS
+
+RULE_NAMES = list(optimizers.RULES)
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+XOR_Y = np.array([0, 1, 1, 0])
+XOR_NET = flatnn.Network((2, 4, 1), hidden="tanh")
+
+
+def blobs(m=90, n=5, k=3, seed=5):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=1.5, size=(k, n))
+    y = rng.integers(0, k, size=m)
+    return centres[y] + rng.normal(size=(m, n)), y
+
+
+@pytest.fixture
+def passes(monkeypatch):
+    """Count the forward passes actually made, by number of rows, and curvature products."""
+    counts = {"forward": [], "curvature": 0}
+    forward, curvature = backprop.forward, backprop.curvature_product
+
+    def counting_forward(thetas, hidden, X, *args):
+        counts["forward"].append(X.shape[0])
+        return forward(thetas, hidden, X, *args)
+
+    def counting_curvature(*args):
+        counts["curvature"] += 1
+        return curvature(*args)
+
+    monkeypatch.setattr(backprop, "forward", counting_forward)
+    monkeypatch.setattr(backprop, "curvature_product", counting_curvature)
+    return counts
+
+
+# ------------------------------------------------------------------ SGD
+@pytest.mark.parametrize("name", RULE_NAMES)
+def test_each_rule_trains_xor_to_100_percent(name):
+    lr = 0.05 if name in ("adam", "rmsprop") else 0.5
+    res = flatnn.sgd(XOR_NET, XOR_NET.init(0), XOR_X, XOR_Y, epochs=1500, batch_size=2,
+                     learning_rate=lr, method=name, rng=0)
+    assert isinstance(res, OptimizeResult)
+    assert res.success and res.status == 0 and res.nit == 1500
+    assert XOR_NET.accuracy(res.x, XOR_X, XOR_Y) == 1.0
+    assert res.fun < 0.05
+    assert res.history[-1]["cost"] < res.history[0]["cost"]
+
+
+def test_a_custom_rule_object_plugs_in():
+    class SignDescent:  # a rule of the user's own: fixed-size steps against the gradient
+        def init(self, params):
+            return 0
+
+        def update(self, grad, state, params, learning_rate):
+            return -learning_rate * np.sign(grad), state + 1
+
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    p0 = net.init(0)
+    res = flatnn.sgd(net, p0, X, y, 0.1, epochs=30, batch_size=30,
+                     learning_rate=optimizers.exponential_decay(0.05, 0.9), method=SignDescent(),
+                     rng=1)
+    assert res.fun < 0.5 * net.cost(p0, X, y, 0.1)
+    assert [h["learning_rate"] for h in res.history[:3]] == pytest.approx([0.05, 0.045, 0.0405])
+
+
+def test_a_rule_returning_the_wrong_dtype_is_named():
+    class Upcast:
+        def init(self, params):
+            return ()
+
+        def update(self, grad, state, params, learning_rate):
+            return (-learning_rate * grad).astype(np.float64), state
+
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    with pytest.raises(ValueError, match="Upcast.update returned .* float64; expected \\(18,\\) float32"):
+        flatnn.sgd(net, net.init(0, dtype=np.float32), X.astype(np.float32), y, epochs=1,
+                   batch_size=10, learning_rate=0.1, method=Upcast())
+
+
+@pytest.mark.parametrize("m,batch_size", [(12, 4), (10, 4), (10, 10), (7, 1)])
+def test_batch_gradients_weighted_by_size_are_the_full_gradient(m, batch_size):
+    # A rule that records the gradients it is given and never moves: one epoch
+    # then sees every batch at the same params, and Σ (b/m) g_b must be ∇J.
+    class Record:
+        def __init__(self):
+            self.grads = []
+
+        def init(self, params):
+            return ()
+
+        def update(self, grad, state, params, learning_rate):
+            self.grads.append(grad.copy())
+            return np.zeros_like(params), state
+
+    X, y = blobs(m=m)
+    net = flatnn.Network((5, 4, 3), hidden="sigmoid")
+    params, lam = net.init(3), 2.5
+    rule = Record()
+    flatnn.sgd(net, params, X, y, lam, epochs=1, batch_size=batch_size, learning_rate=1.0,
+               method=rule, rng=0)
+    sizes = [min(batch_size, m - lo) for lo in range(0, m, batch_size)]
+    assert len(rule.grads) == len(sizes)
+    weighted = sum(b / m * g for b, g in zip(sizes, rule.grads))
+    full = net.grad(params, X, y, lam)
+    np.testing.assert_allclose(weighted, full, rtol=1e-11, atol=1e-14)
+    if m % batch_size == 0:  # equal batches: the plain mean over the epoch
+        np.testing.assert_allclose(np.mean(rule.grads, axis=0), full, rtol=1e-11, atol=1e-14)
+    if batch_size < m:  # the unscaled lam would not have matched: the test can fail
+        unscaled = sum(b / m * net.grad(params, X[:b], y[:b], lam) for b in sizes[:1])
+        assert not np.allclose(unscaled * len(sizes), full)
+
+
+def test_same_seed_is_bit_identical_and_inputs_are_untouched():
+    X, y = blobs()
+    net = flatnn.Network((5, 6, 3), hidden="relu")
+    p0 = net.init(4)
+    copies = [a.copy() for a in (X, y, p0)]
+    kw = dict(epochs=3, batch_size=16, learning_rate=0.1, method="momentum",
+              validation=(X[:20], y[:20]))
+    a = flatnn.sgd(net, p0, X, y, 0.1, rng=7, **kw)
+    b = flatnn.sgd(net, p0, X, y, 0.1, rng=np.random.default_rng(7), **kw)
+    c = flatnn.sgd(net, p0, X, y, 0.1, rng=8, **kw)
+    assert a.x.tobytes() == b.x.tobytes()
+    assert [h["cost"] for h in a.history] == [h["cost"] for h in b.history]
+    assert a.x.tobytes() != c.x.tobytes()
+    for before, after in zip(copies, (X, y, p0)):
+        np.testing.assert_array_equal(before, after)
+
+
+def test_float32_end_to_end():
+    X, y = blobs()
+    net = flatnn.Network((5, 6, 3), hidden="tanh")
+    p0 = net.init(0, dtype=np.float32)
+    for method in RULE_NAMES:
+        res = flatnn.sgd(net, p0, X.astype(np.float32), y, 0.1, epochs=2, batch_size=32,
+                         learning_rate=0.01, method=method, rng=0)
+        assert res.x.dtype == np.float32 and res.jac.dtype == np.float32, method
+    # float64 data promotes the work to float64
+    res = flatnn.sgd(net, p0, X, y, epochs=1, batch_size=32, learning_rate=0.1)
+    assert res.x.dtype == np.float64
+
+
+def test_result_fields_and_history():
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    res = flatnn.sgd(net, net.init(0), X, y, 0.2, epochs=4, batch_size=25,
+                     learning_rate=optimizers.step_decay(0.4, 0.5, 2), validation=(X[:30], y[:30]),
+                     rng=0)
+    for key in ("x", "fun", "jac", "nit", "nfev", "njev", "success", "status", "message",
+                "history"):
+        assert key in res
+    assert res.nit == 4 and len(res.history) == 4
+    assert res.fun == net.cost(res.x, X, y, 0.2)
+    np.testing.assert_array_equal(res.jac, net.grad(res.x, X, y, 0.2))
+    assert [h["epoch"] for h in res.history] == [0, 1, 2, 3]
+    assert [h["learning_rate"] for h in res.history] == pytest.approx([0.4, 0.4, 0.2, 0.2])
+    assert [h["nfev"] for h in res.history] == [4, 8, 12, 16]  # 90 rows: batches 25, 25, 25, 15
+    assert res.nfev == 17  # and one full pass for fun and jac
+    seconds = [h["seconds"] for h in res.history]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    for h in res.history:
+        assert 0.0 <= h["val_accuracy"] <= 1.0 and h["val_cost"] > 0
+    assert res.history[-1]["val_cost"] == pytest.approx(net.cost(res.x, X[:30], y[:30]))
+
+
+def test_sgd_nfev_counts_the_passes_made_and_not_validation(passes):
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3))
+    res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=40,
+                     learning_rate=0.1, validation=(X[:7], y[:7]), rng=0)
+    on_training_rows = [r for r in passes["forward"] if r != 7]
+    assert res.nfev == len(on_training_rows) == 3 * 3 + 1
+    assert sorted(set(on_training_rows)) == [10, 40, 90]
+
+
+def test_early_stopping_returns_the_best_parameters():
+    # validation labels are the training labels shifted: the more the net
+    # learns, the worse it does there, so the validation cost turns up early.
+    X, y = blobs(m=120)
+    net = flatnn.Network((5, 8, 3), hidden="tanh")
+    seen = []
+    res = flatnn.sgd(net, net.init(1), X, y, epochs=60, batch_size=20, learning_rate=0.3,
+                     method="momentum", momentum=0.5, validation=(X, (y + 1) % 3),
+                     early_stopping=3, rng=0,
+                     callback=lambda intermediate_result: seen.append(intermediate_result.x))
+    val = [h["val_cost"] for h in res.history]
+    best = int(np.argmin(val))
+    assert res.status == 1 and res.success
+    assert res.nit == best + 3 + 1 < 60
+    np.testing.assert_array_equal(res.x, seen[best])
+    assert not np.array_equal(res.x, seen[-1])
+    assert res.fun == net.cost(res.x, X, y)
+    assert str(best) in res.message
+
+
+def test_stop_iteration_stops_sgd_with_the_best_so_far():
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append((intermediate_result.x, intermediate_result.fun))
+        assert intermediate_result.nit == intermediate_result.epoch + 1
+        assert intermediate_result.history[-1]["cost"] == intermediate_result.fun
+        if intermediate_result.nit == 5:
+            raise StopIteration
+
+    # a too-large learning rate: the training cost goes up and down
+    res = flatnn.sgd(net, net.init(0), X, y, epochs=50, batch_size=10, learning_rate=3.0,
+                     rng=0, callback=callback)
+    assert res.status == 99 and not res.success and res.nit == 5 and len(seen) == 5
+    best = min(range(5), key=lambda i: seen[i][1])
+    np.testing.assert_array_equal(res.x, seen[best][0])
+
+
+def test_legacy_callback_gets_a_copy_of_x():
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    got = []
+
+    def callback(xk):
+        got.append(xk)
+        xk[:] = np.nan  # a careless callback must not corrupt training
+
+    res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=30, learning_rate=0.1,
+                     callback=callback)
+    assert len(got) == 3 and got[0].shape == (net.n_params,)
+    assert np.isfinite(res.x).all() and res.status == 0
+
+
+def test_divergence_stops_with_a_message():
+    X, y = blobs()
+    net = flatnn.Network((5, 8, 3), hidden="relu", output="identity", loss="squared_error")
+    with np.errstate(all="ignore"):
+        res = flatnn.sgd(net, net.init(0), X * 100, np.eye(3)[y], epochs=20, batch_size=10,
+                         learning_rate=1e3, rng=0)
+    assert res.status == 2 and not res.success and "non-finite" in res.message
+    assert np.isfinite(res.x).all()
+
+
+def test_sgd_accepts_an_objective_but_not_remote_data():
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    obj = flatnn.Objective(net, X, y, lam=0.3)
+    a = flatnn.sgd(obj, net.init(0), epochs=2, batch_size=30, learning_rate=0.1, rng=0)
+    b = flatnn.sgd(net, net.init(0), X, y, 0.3, epochs=2, batch_size=30, learning_rate=0.1,
+                   rng=0)
+    np.testing.assert_array_equal(a.x, b.x)
+
+    class Remote:  # the objective protocol without local data
+        n_params = net.n_params
+
+        def cost_grad(self, params):
+            return obj.cost_grad(params)
+
+    with pytest.raises(TypeError, match="flatnn.minimize"):
+        flatnn.sgd(Remote(), net.init(0), epochs=1, batch_size=10, learning_rate=0.1)
+    with pytest.raises(TypeError, match="omit X and y"):
+        flatnn.sgd(obj, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1)
+    with pytest.raises(ValueError, match="own lam"):
+        flatnn.sgd(obj, net.init(0), lam=1.0, epochs=1, batch_size=10, learning_rate=0.1)
+
+
+def test_schedule_keyword():
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=30,
+                     schedule=lambda epoch: 0.1 / (1 + epoch))
+    assert [h["learning_rate"] for h in res.history] == pytest.approx([0.1, 0.05, 0.1 / 3])
+    with pytest.raises(ValueError, match="not both"):
+        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=30, learning_rate=0.1,
+                   schedule=lambda e: 0.1)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(batch_size=0), "batch_size must be in \\[1, 90\\], got 0"),
+    (dict(batch_size=91), "batch_size must be in \\[1, 90\\], got 91"),
+    (dict(batch_size=2.5), "batch_size must be an integer"),
+    (dict(epochs=0), "epochs must be >= 1"),
+    (dict(lam=-1.0), "lam must be a finite number >= 0"),
+    (dict(method="adagrad"), "unknown update rule 'adagrad'"),
+    (dict(method="adam", momentum=0.9), "momentum applies to method 'momentum'"),
+    (dict(early_stopping=2), "early_stopping needs validation"),
+    (dict(early_stopping=0, validation=(np.zeros((2, 5)), [0, 1])), "early_stopping must be"),
+    (dict(params0=np.zeros(7)), "params0 has 7 entries; the network needs 18"),
+    (dict(params0=np.zeros((3, 6))), "flat vector"),
+    (dict(learning_rate=-0.1), "learning_rate must be a finite number > 0"),
+    (dict(validation=(np.zeros((2, 5)),)), "validation must be a pair"),
+])
+def test_sgd_bad_arguments(kwargs, match):
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    args = dict(params0=net.init(0), lam=0.0, epochs=1, batch_size=10, learning_rate=0.1)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        flatnn.sgd(net, args.pop("params0"), X, y, args.pop("lam"), **args)
+
+
+# -------------------------------------------------------------- scipy bridge
+@pytest.mark.parametrize("method", SCIPY_METHODS)
+def test_every_scipy_method_trains_xor(method):
+    res = flatnn.minimize(XOR_NET, XOR_NET.init(1), XOR_X, XOR_Y, method=method)
+    assert isinstance(res, OptimizeResult) and res.success, res.message
+    assert XOR_NET.accuracy(res.x, XOR_X, XOR_Y) == 1.0
+    assert res.fun < 1e-3
+    assert res.fun == XOR_NET.cost(res.x, XOR_X, XOR_Y)
+    assert len(res.history) == res.nit > 0
+
+
+@pytest.fixture(scope="module")
+def convex_problem():
+    """Softmax regression with L2: convex, so every method must reach one optimal cost."""
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    obj = flatnn.Objective(net, X, y, lam=0.5)
+    reference = scipy.optimize.minimize(obj.cost_grad, net.init(0), jac=True, method="BFGS",
+                                        options={"gtol": 1e-12, "maxiter": 10000})
+    return obj, reference.fun
+
+
+@pytest.mark.parametrize("method", SCIPY_METHODS)
+def test_every_scipy_method_reaches_the_optimal_cost(method, convex_problem, passes):
+    obj, optimum = convex_problem
+    options = {"SLSQP": {"ftol": 1e-12}, "TNC": {"ftol": 1e-12}, "trust-constr": {"gtol": 1e-10},
+               "CG": {"gtol": 1e-8}, "BFGS": {"gtol": 1e-8}, "Newton-CG": {"xtol": 1e-10},
+               "L-BFGS-B": {"ftol": 1e-14, "gtol": 1e-10}}.get(method)
+    res = flatnn.minimize(obj, obj.net.init(3), method=method, options=options)
+    assert res.fun == pytest.approx(optimum, rel=1e-7, abs=1e-9)
+    # one forward pass per function evaluation; the curvature products on top
+    assert res.nfev == res.njev == len(passes["forward"]) > 0
+    assert res.nhev == passes["curvature"]
+    assert (res.nhev > 0) == (method in HESSP_METHODS)
+
+
+@pytest.mark.parametrize("method", SCIPY_METHODS)
+def test_nfev_matches_scipy_and_excludes_validation(method, passes):
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="sigmoid")
+    p0 = net.init(0)
+    calls = []
+
+    def fused(params):
+        calls.append(1)
+        return net.cost_grad(params, X, y, 0.1)
+
+    hessp = {"hessp": lambda p, v: net.hessp(p, v, X, y, 0.1)} if method in HESSP_METHODS else {}
+    direct = scipy.optimize.minimize(fused, p0, jac=True, method=method, **hessp,
+                                     options={"maxiter": 20} if method != "TNC" else {"maxfun": 20})
+    passes["forward"].clear()
+    res = flatnn.minimize(net, p0, X, y, 0.1, method=method, validation=(X[:11], y[:11]),
+                          options={"maxiter": 20} if method != "TNC" else {"maxfun": 20})
+    assert res.nfev == len(calls)  # the same work as calling scipy by hand
+    assert res.nfev == len([r for r in passes["forward"] if r == 90])
+    assert len([r for r in passes["forward"] if r == 11]) == 2 * len(res.history)
+    np.testing.assert_allclose(res.x, direct.x, rtol=1e-12, atol=1e-12)
+    assert all("val_cost" in h and "val_accuracy" in h for h in res.history)
+
+
+@pytest.mark.parametrize("method", SCIPY_METHODS)
+def test_stop_iteration_stops_every_scipy_method(method):
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append((intermediate_result.x.copy(), intermediate_result.fun))
+        assert intermediate_result.nit == len(seen)
+        if len(seen) == 3:
+            raise StopIteration
+
+    res = flatnn.minimize(net, net.init(0), X, y, method=method, callback=callback)
+    assert res.status == 99 and not res.success and res.nit == 3 and len(res.history) == 3
+    best = min(range(3), key=lambda i: seen[i][1])
+    np.testing.assert_array_equal(res.x, seen[best][0])
+    assert res.fun == net.cost(res.x, X, y)
+    np.testing.assert_allclose(res.jac, net.grad(res.x, X, y))
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "TNC", "trust-constr"])
+def test_legacy_callback_on_scipy_paths(method):
+    got = []
+    res = flatnn.minimize(XOR_NET, XOR_NET.init(1), XOR_X, XOR_Y, method=method,
+                          callback=lambda xk: got.append(xk))
+    assert len(got) == res.nit and all(x.shape == (XOR_NET.n_params,) for x in got)
+
+
+def test_stop_iteration_with_validation_keeps_the_best_validation_iterate():
+    X, y = blobs()
+    net = flatnn.Network((5, 8, 3), hidden="tanh")
+    seen = []
+
+    def callback(intermediate_result):
+        seen.append((intermediate_result.x, intermediate_result.val_cost))
+        if len(seen) == 40:
+            raise StopIteration
+
+    res = flatnn.minimize(net, net.init(0), X, y, callback=callback,
+                          validation=(X, (y + 1) % 3))
+    best = min(range(40), key=lambda i: seen[i][1])
+    assert best < 39  # the validation cost did turn up
+    np.testing.assert_array_equal(res.x, seen[best][0])
+
+
+def test_minimize_float32_and_objective_first_argument():
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3))
+    obj = flatnn.Objective(net, X.astype(np.float32), y, lam=0.1)
+    res = flatnn.minimize(obj, net.init(0, dtype=np.float32), method="L-BFGS-B")
+    assert res.success and res.x.dtype == np.float32 and res.jac.dtype == np.float32
+    assert res.fun == pytest.approx(float(obj.cost(res.x)))
+
+
+def test_minimize_dispatches_to_sgd():
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3))
+    options = dict(epochs=3, batch_size=20, learning_rate=0.01, rng=3)
+    a = flatnn.minimize(net, net.init(0), X, y, 0.1, method="adam", options=options)
+    b = flatnn.sgd(net, net.init(0), X, y, 0.1, method="adam", **options)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.history == b.history[:0] + a.history and len(a.history) == 3
+    c = flatnn.minimize(net, net.init(0), X, y, 0.1, method=optimizers.adam(), options=options)
+    np.testing.assert_array_equal(c.x, b.x)
+
+
+def test_minimize_custom_scipy_method():
+    def gradient_descent(fun, x0, args=(), jac=None, callback=None, maxiter=200, rate=0.5,
+                         **unused):
+        x = np.copy(x0)
+        for it in range(maxiter):
+            f, g = fun(x), jac(x)
+            x = x - rate * g
+            if callback is not None:
+                callback(np.copy(x))
+        return OptimizeResult(x=x, fun=fun(x), nit=maxiter, nfev=0, success=True,
+                              message="done")
+
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    p0 = net.init(0)
+    ticks = []
+    res = flatnn.minimize(net, p0, X, y, 0.1, method=gradient_descent,
+                          options={"maxiter": 50}, callback=lambda intermediate_result:
+                          ticks.append(intermediate_result.nit))
+    assert res.fun < 0.5 * net.cost(p0, X, y, 0.1)
+    assert ticks == list(range(1, 51)) and res.nit == 50
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (dict(method="Nelder-Mead"), ValueError, "unknown method 'Nelder-Mead'"),
+    (dict(method="adam"), ValueError, "needs options \\['epochs', 'batch_size', 'learning_rate'\\]"),
+    (dict(method="sgd", options=dict(epochs=1, batch_size=5, learning_rate=0.1, gtol=1)),
+     ValueError, "unknown options \\['gtol'\\]"),
+    (dict(lam=-0.5), ValueError, "lam must be a finite number >= 0"),
+    (dict(params0=np.zeros(19)), ValueError, "params0 has 19 entries; the network needs 18"),
+    (dict(params0=np.zeros(18, dtype=int)), ValueError, "float32 or float64"),
+    (dict(method=3), TypeError, "method must be"),
+    (dict(callback=5), TypeError, "callback must be callable"),
+])
+def test_minimize_bad_arguments(call, error, match):
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    params0 = call.pop("params0", net.init(0))
+    with pytest.raises(error, match=match):
+        flatnn.minimize(net, params0, X, y, **call)
+
+
+def test_minimize_objective_argument_errors():
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    obj = flatnn.Objective(net, X, y)
+    with pytest.raises(TypeError, match="needs X and y"):
+        flatnn.minimize(net, net.init(0))
+    with pytest.raises(TypeError, match="omit X and y"):
+        flatnn.minimize(obj, net.init(0), X, y)
+    with pytest.raises(TypeError, match="a flatnn.Network or an objective"):
+        flatnn.minimize(object(), net.init(0))
+    assert math.isfinite(flatnn.minimize(obj, net.init(0)).fun)

@@ -1,0 +1,138 @@
+"""The experiment scripts run end to end with --quick, so that they cannot rot.
+
+Each script runs as a subprocess, as a user would run it, writing into a
+temporary results folder; the tests check the exit code and that the files
+hold sane numbers.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = ROOT / "experiments"
+
+
+def _env():
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    if not env.get("FLATNN_DATA"):
+        env["FLATNN_DATA"] = str(ROOT.parent / "shared" / "data")
+    return env
+
+
+def _run(script, *args):
+    proc = subprocess.run([sys.executable, str(EXPERIMENTS / script), *args], env=_env(),
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, f"{script} {args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _has_matplotlib():
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    stdout = _run("reproduce.py", "all", "--quick", "--out", str(out))
+    return out, stdout
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    stdout = _run("compare_optimizers.py", "--problem", "all", "--quick", "--out", str(out))
+    return out, stdout
+
+
+NAMES = ("xor", "captcha", "mnist-ce", "mnist-nielsen", "mnist-deep", "mnist-relu")
+
+
+def test_reproduce_prints_original_beside_ours(reproduced):
+    out, stdout = reproduced
+    lines = [line for line in stdout.splitlines() if "original:" in line]
+    assert [line.split()[0] for line in lines] == list(NAMES)
+    assert all(" / ours: " in line for line in lines)
+
+
+def test_reproduce_writes_json_and_table(reproduced):
+    out, _ = reproduced
+    table = (out / "reproduce.md").read_text()
+    for name in NAMES:
+        result = json.loads((out / f"reproduce_{name}.json").read_text())
+        assert result["name"] == name and result["quick"] is True
+        assert result["seconds"] > 0
+        assert f"| {name} | {result['original']} | {result['ours']} |" in table
+
+
+def test_reproduce_quick_figures_are_sane(reproduced):
+    out, _ = reproduced
+    fig = {n: json.loads((out / f"reproduce_{n}.json").read_text())["figures"] for n in NAMES}
+    assert fig["xor"]["right"] == 4 and fig["xor"]["cost"] < 0.1
+    # quick runs are short, but every network learns well above chance (10%, 1/36)
+    assert fig["mnist-ce"]["test_accuracy"] > 0.6
+    assert fig["mnist-relu"]["test_accuracy"] > 0.2
+    assert fig["captcha"]["train_accuracy"] > 0.2
+    for name in ("mnist-ce", "mnist-nielsen", "mnist-deep", "mnist-relu"):
+        assert 0.0 <= fig[name]["test_accuracy"] <= 1.0
+    # the deep network is stopped by its wall-clock cap, not by running out of epochs
+    assert 1 <= fig["mnist-deep"]["epochs_run"] < fig["mnist-deep"]["epochs_asked"]
+
+
+def test_reproduce_rejects_an_unknown_experiment():
+    proc = subprocess.run([sys.executable, str(EXPERIMENTS / "reproduce.py"), "mnist-huge"],
+                          env=_env(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "unknown experiment" in proc.stderr
+
+
+@pytest.mark.parametrize("problem", ["xor", "captcha", "mnist"])
+def test_compare_writes_table_json_and_plot(compared, problem):
+    out, _ = compared
+    summary = json.loads((out / f"compare_{problem}.json").read_text())
+    methods = [r["method"] for r in summary["results"]]
+    assert methods[:4] == ["sgd", "momentum", "nesterov", "adam"]
+    assert {"CG", "L-BFGS-B", "Newton-CG", "trust-ncg"} <= set(methods)
+    assert ("BFGS" in methods) == (problem == "xor")
+    table = (out / f"compare_{problem}.md").read_text()
+    for r in summary["results"]:
+        assert f"| {r['method']} |" in table
+        curve = r["curve"]
+        assert len(curve) >= 2
+        # every optimizer starts from the same point
+        assert curve[0]["cost"] == summary["results"][0]["curve"][0]["cost"]
+        assert curve[-1]["cost"] < curve[0]["cost"]
+        seconds = [row["seconds"] for row in curve]
+        assert seconds == sorted(seconds)
+        passes = [row["grad_evals"] + row["hv"] for row in curve]
+        assert passes == sorted(passes)
+        for key in ("train_accuracy", "heldout_accuracy", "test_accuracy"):
+            assert 0.0 <= r["final"][key] <= 1.0
+    newton = next(r for r in summary["results"] if r["method"] == "Newton-CG")
+    assert newton["hv"] > 0
+    assert all(r["hv"] == 0 for r in summary["results"] if r["method"] in ("CG", "L-BFGS-B"))
+    assert (out / f"compare_{problem}.png").exists() == _has_matplotlib()
+
+
+def test_compare_xor_reaches_all_four(compared):
+    out, _ = compared
+    summary = json.loads((out / "compare_xor.json").read_text())
+    for r in summary["results"]:
+        assert r["final"]["train_accuracy"] == 1.0, r["method"]
+        assert r["time_to_target"] is not None and r["grad_evals_to_target"] > 0
+
+
+def test_compare_main_is_callable_in_process(tmp_path):
+    spec = importlib.util.spec_from_file_location("compare_optimizers",
+                                                  EXPERIMENTS / "compare_optimizers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main(["--problem", "xor", "--quick", "--methods", "adam,L-BFGS-B",
+                        "--out", str(tmp_path)])
+    assert code == 0
+    summary = json.loads((tmp_path / "compare_xor.json").read_text())
+    assert [r["method"] for r in summary["results"]] == ["adam", "L-BFGS-B"]

@@ -3,7 +3,9 @@
 For one network (784-30-10 sigmoid/softmax, float64, the 60000 training
 images, ``lam = 1e-4``) this measures:
 
-* ``in process``: :class:`flatnn.Objective` ``cost_grad``;
+* ``in process``: :class:`flatnn.Objective` ``cost_grad``, with one BLAS
+  thread and, in a process of its own, with one BLAS thread per core (what
+  one process makes of this machine);
 * ``dask, N workers``: :class:`flatnn.distributed.DaskObjective` ``cost_grad``
   on a ``LocalCluster`` of N worker processes (one thread each, data sharded
   one block per worker);
@@ -16,7 +18,8 @@ images, ``lam = 1e-4``) this measures:
   data and for 1/100 of it.
 
 Every timing is the median of ``--repeat`` calls after one warm-up call (min
-recorded too). Every process runs with ``OPENBLAS_NUM_THREADS=1``. On one
+recorded too). Every process runs with ``OPENBLAS_NUM_THREADS=1`` but the one
+marked otherwise. On one
 machine with two cores a cluster cannot be faster than one process: the point
 is the size of the overhead, which a real cluster pays once per evaluation
 while the per-shard work shrinks with the number of machines.
@@ -39,6 +42,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -138,6 +142,26 @@ def load_data(quick):
     return splits.X_train, splits.y_train, "MNIST train, 60000 x 784"
 
 
+def time_in_process(quick, repeat):
+    """The in-process ``cost_grad`` timing of :func:`run`, alone (for a subprocess)."""
+    import flatnn
+
+    X, y, _ = load_data(quick)
+    net = flatnn.Network((784, 30, 10))
+    params = net.init(0)
+    local = flatnn.Objective(net, X, y, 1e-4)
+    return time_calls(lambda: local.cost_grad(params), repeat)
+
+
+def time_in_process_threads(quick, repeat, threads):
+    """:func:`time_in_process` in a fresh process whose OpenBLAS has ``threads`` threads."""
+    out = subprocess.run([sys.executable, __file__, "--in-process-only", "--repeat",
+                          str(repeat)] + (["--quick"] if quick else []),
+                         env={**os.environ, "OPENBLAS_NUM_THREADS": str(threads)},
+                         capture_output=True, text=True, check=True, timeout=600)
+    return json.loads(out.stdout)
+
+
 def run(quick, repeat, workers):
     import flatnn
     from flatnn.distributed import DaskObjective
@@ -150,6 +174,10 @@ def run(quick, repeat, workers):
     local = flatnn.Objective(net, X, y, lam)
     t_local = time_calls(lambda: local.cost_grad(params), repeat)
     rows.append({"setting": "in process", "m": X.shape[0], **t_local})
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        rows.append({"setting": f"in process, {cores} BLAS threads", "m": X.shape[0],
+                     **time_in_process_threads(quick, repeat, cores)})
     traffic_rows = []
     for n in workers:
         cluster, client = start_cluster(n)
@@ -184,7 +212,7 @@ def to_markdown(result, command):
              f"`{command}`", "",
              f"{result['data']}, {result['network']} ({result['n_params']} params, "
              f"{result['param_bytes']} bytes), lam={result['lam']}, {result['dtype']}; "
-             f"{result['machine']}; OPENBLAS_NUM_THREADS=1 everywhere; "
+             f"{result['machine']}; OPENBLAS_NUM_THREADS=1 in every process but the one marked; "
              f"dask {result['versions']['dask']}, distributed "
              f"{result['versions']['distributed']}.", "",
              "| setting | m | median s per cost_grad | min s |", "|---|---:|---:|---:|"]
@@ -206,8 +234,12 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, nargs="+", default=None,
                         help="cluster sizes to run (default 1 2; --quick: 2)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
+    parser.add_argument("--in-process-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     repeat = args.repeat or (3 if args.quick else 20)
+    if args.in_process_only:
+        print(json.dumps(time_in_process(args.quick, repeat)))
+        return
     workers = args.workers or ([2] if args.quick else [1, 2])
     import dask
     import distributed

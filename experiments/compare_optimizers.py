@@ -60,7 +60,6 @@ import numpy as np
 
 import flatnn
 from flatnn import datasets
-from flatnn.training import minimize, sgd
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"
@@ -206,10 +205,10 @@ def run_method(problem, method, objective):
             record(intermediate_result.x, None, intermediate_result.nit, 0)
 
         clock.start = time.perf_counter()
-        res = sgd(objective, params0, epochs=problem["max_iter"],
-                  batch_size=min(problem["batch_size"], problem["X"].shape[0]),
-                  learning_rate=problem["rates"][method], method=method,
-                  rng=0, callback=callback)
+        res = flatnn.sgd(objective, params0, epochs=problem["max_iter"],
+                         batch_size=min(problem["batch_size"], problem["X"].shape[0]),
+                         learning_rate=problem["rates"][method], method=method,
+                         rng=0, callback=callback)
         settings = {"learning_rate": problem["rates"][method],
                     "batch_size": problem["batch_size"], "epochs_max": problem["max_iter"]}
     else:
@@ -218,7 +217,8 @@ def run_method(problem, method, objective):
 
         options = {"maxiter": problem["max_iter"]}
         clock.start = time.perf_counter()
-        res = minimize(counted, params0, method=method, options=options, callback=callback)
+        res = flatnn.minimize(counted, params0, method=method, options=options,
+                              callback=callback)
         settings = {"options": options}
     total = clock.seconds()
     X_test, y_test = problem["test"]

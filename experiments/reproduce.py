@@ -24,7 +24,7 @@ mnist-relu     784-256-128-64-10 relu + softmax, full-batch gradient descent, 50
 Conventions, so that the originals' learning rates transfer
 -------------------------------------------------------------
 flatnn minimizes the *mean* loss ``J = (1/m) Σ loss + lam/(2m) Σ ‖theta[:, 1:]‖²``,
-and :func:`flatnn.training.sgd` evaluates a batch of ``b`` rows as the mean over
+and :func:`flatnn.sgd` evaluates a batch of ``b`` rows as the mean over
 those rows, stepping ``params -= learning_rate * (1/b) Σ_batch ∇loss``. That is
 Nielsen's update ``w -= (eta / len(mini_batch)) * Σ nabla_w``, and his quadratic
 cost ``C_x = ½‖a − y‖²`` per sample is flatnn's ``squared_error``, so his
@@ -62,7 +62,6 @@ import numpy as np
 
 import flatnn
 from flatnn import datasets
-from flatnn.training import minimize, sgd
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results"
@@ -113,7 +112,8 @@ def run_xor(args):
     epochs = 2000 if args.quick else 10000
     p0 = net.init(args.seed)
     t = time.perf_counter()
-    res = sgd(net, p0, X, y, epochs=epochs, batch_size=4, learning_rate=1.0, shuffle=False)
+    res = flatnn.sgd(net, p0, X, y, epochs=epochs, batch_size=4, learning_rate=1.0,
+                     shuffle=False)
     seconds = time.perf_counter() - t
     right = int(np.sum(net.predict(res.x, X) == y))
     return {
@@ -136,8 +136,8 @@ def run_captcha(args):
                          loss="cross_entropy")
     p0 = net.init(args.seed, scheme="uniform")
     t = time.perf_counter()
-    res = minimize(net, p0, train.X, train.y, 0.1, method="CG",
-                   options={"maxiter": iterations})
+    res = flatnn.minimize(net, p0, train.X, train.y, 0.1, method="CG",
+                          options={"maxiter": iterations})
     seconds = time.perf_counter() - t
     train_acc = net.accuracy(res.x, train.X, train.y)
     held_acc = net.accuracy(res.x, held.X, held.y)
@@ -163,8 +163,8 @@ def _mnist_sgd(args, net, *, learning_rate, batch_size, epochs, quick_epochs, sc
     p0 = net.init(args.seed, scheme=scheme)
     cap = None if max_seconds is None else time_cap(max_seconds)
     t = time.perf_counter()
-    res = sgd(net, p0, X, y, epochs=epochs, batch_size=batch_size,
-              learning_rate=learning_rate, rng=args.seed, callback=cap)
+    res = flatnn.sgd(net, p0, X, y, epochs=epochs, batch_size=batch_size,
+                     learning_rate=learning_rate, rng=args.seed, callback=cap)
     seconds = time.perf_counter() - t
     figures = {"val_accuracy": net.accuracy(res.x, X_val, y_val),
                "test_accuracy": net.accuracy(res.x, X_test, y_test),
@@ -224,8 +224,8 @@ def run_mnist_relu(args):
     t = time.perf_counter()
     # batch_size = m and no shuffling: every step is one gradient of the whole
     # training set, and the batch is a view of X (no copy).
-    res = sgd(net, p0, X, y, epochs=iterations, batch_size=X.shape[0], learning_rate=0.5,
-              shuffle=False, callback=time_cap(args.max_seconds))
+    res = flatnn.sgd(net, p0, X, y, epochs=iterations, batch_size=X.shape[0],
+                     learning_rate=0.5, shuffle=False, callback=time_cap(args.max_seconds))
     seconds = time.perf_counter() - t
     f = {"val_accuracy": net.accuracy(res.x, X_val, y_val),
          "test_accuracy": net.accuracy(res.x, X_test, y_test),

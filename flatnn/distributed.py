@@ -249,13 +249,18 @@ class DaskObjective:
         elif not isinstance(client, distributed.Client):
             raise TypeError(f"client must be a distributed.Client or a scheduler address, "
                             f"got {type(client).__name__}")
-        if client.status != "running":
-            raise ConnectionError(f"the Dask client is {client.status!r}, not running")
         try:
-            client.wait_for_workers(1, timeout=timeout)
-        except (OSError, TimeoutError) as exc:
-            raise ConnectionError(f"the Dask scheduler {client.scheduler.address} has no "
-                                  f"worker after {timeout} s: {exc}") from exc
+            if client.status != "running":
+                raise ConnectionError(f"the Dask client is {client.status!r}, not running")
+            try:
+                client.wait_for_workers(1, timeout=timeout)
+            except (OSError, TimeoutError) as exc:
+                raise ConnectionError(f"the Dask scheduler {client.scheduler.address} has "
+                                      f"no worker after {timeout} s") from exc
+        except ConnectionError:
+            if self._own_client:
+                client.close()
+            raise
         return client
 
     def _workers(self):

@@ -123,8 +123,9 @@ def _check_validation(validation, net):
         raise ValueError("validation must be a pair (X_val, y_val)") from None
     if net is None:
         raise TypeError("validation needs the objective's network (an attribute net)")
-    # one evaluation validates shapes, labels and dtypes before any training
-    return X_val, y_val
+    # checks shapes and labels now, not after the first epoch (no pass is made)
+    checked = Objective(net, X_val, y_val)
+    return checked.X, checked.y
 
 
 def _wrap_callback(callback):
@@ -223,10 +224,8 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         else by the epoch's training-cost estimate (the weighted mean of its
         batch costs), or ``params0`` if no epoch finished.
     """
-    if isinstance(net, Network):
-        obj = _objective(net, X, y, lam, "sgd")
-    else:
-        obj = _objective(net, X, y, lam, "sgd")
+    obj = _objective(net, X, y, lam, "sgd")
+    if not isinstance(net, Network):
         if not isinstance(getattr(obj, "net", None), Network) or not hasattr(obj, "X"):
             raise TypeError(f"sgd needs the training data in this process (a Network with "
                             f"X, y, or a flatnn.Objective); got {type(obj).__name__}: use "

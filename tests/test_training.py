@@ -485,3 +485,15 @@ def test_minimize_objective_argument_errors():
     with pytest.raises(TypeError, match="a flatnn.Network or an objective"):
         flatnn.minimize(object(), net.init(0))
     assert math.isfinite(flatnn.minimize(obj, net.init(0)).fun)
+
+
+def test_bad_validation_data_fails_before_training():
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    calls = []
+    with pytest.raises(ValueError, match="label 7 is out of range"):
+        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1,
+                   validation=(X[:2], np.array([0, 7])), callback=calls.append)
+    with pytest.raises(ValueError, match="X has 4 features per row"):
+        flatnn.minimize(net, net.init(0), X, y, validation=(X[:2, :4], y[:2]))
+    assert calls == []

@@ -144,8 +144,12 @@ def _is_dask_array(a):
 
 def _lost_worker_errors(distributed):
     """Exceptions that mean "a worker or its data went away", worth a retry."""
-    return (distributed.client.FutureCancelledError, concurrent.futures.CancelledError,
-            distributed.KilledWorker, distributed.comm.CommClosedError, OSError)
+    # FutureCancelledError ("lost dependencies": a shard went with its worker)
+    # is a concurrent.futures.CancelledError; CommClosedError and TimeoutError
+    # are OSErrors.
+    from distributed.scheduler import KilledWorker
+
+    return (concurrent.futures.CancelledError, KilledWorker, OSError)
 
 
 class DaskObjective:
@@ -264,7 +268,7 @@ class DaskObjective:
         return client
 
     def _workers(self):
-        return sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        return sorted(self.client.nthreads())
 
     def _build(self, X, y, n_shards):
         net = self.net

@@ -417,8 +417,9 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
         return f, g
 
     def fun(x):
-        f, g = evaluate(x)
-        return f, g.astype(np.float64, copy=False)
+        # a point seen moments ago (by a callback, say) is not evaluated twice
+        f, g = lookup_or_evaluate(x)
+        return f, np.array(g, dtype=np.float64)  # scipy's own copy: the cache stays intact
 
     def hessp(x, v):
         counts["nhev"] += 1

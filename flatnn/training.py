@@ -203,7 +203,8 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         epoch's history entry.
     early_stopping : int, optional
         Patience: stop when the validation cost has not improved for this many
-        epochs, and return the best parameters seen. Needs ``validation``.
+        epochs. The best parameters seen are returned, also when all epochs
+        ran. Needs ``validation``.
     callback : callable, optional
         Called after each epoch, see :mod:`flatnn.training`.
 
@@ -218,8 +219,9 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         became non-finite, 99 the callback raised StopIteration), ``message``,
         ``history``.
 
-        After all epochs ``x`` is the last iterate. After early stopping,
-        StopIteration or a non-finite cost, ``x`` is the best end-of-epoch
+        After all epochs ``x`` is the last iterate, unless ``early_stopping``
+        is given. With ``early_stopping`` (whether or not it triggered), and
+        after StopIteration or a non-finite cost, ``x`` is the best end-of-epoch
         iterate seen: best by validation cost when ``validation`` is given,
         else by the epoch's training-cost estimate (the weighted mean of its
         batch costs), or ``params0`` if no epoch finished.
@@ -302,7 +304,7 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
             since_best += 1
         if notify is not None:
             try:
-                notify(OptimizeResult(x=params, fun=entry["cost"], nit=epoch + 1,
+                notify(OptimizeResult(x=params.copy(), fun=entry["cost"], nit=epoch + 1,
                                       history=history, **entry))
             except StopIteration:
                 status, message = STATUS_STOPPED, "`callback` raised `StopIteration`."
@@ -313,7 +315,7 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
                        f"{since_best} epochs; returning the parameters of epoch "
                        f"{epoch - since_best}")
             break
-    x = params if status == 0 else best
+    x = params if status == 0 and early_stopping is None else best
     fun, jac = obj.cost_grad(x)
     nfev += 1
     return OptimizeResult(x=x, fun=fun, jac=jac, nit=len(history), nfev=nfev, njev=nfev,

@@ -202,6 +202,19 @@ def test_early_stopping_returns_the_best_parameters():
     assert str(best) in res.message
 
 
+def test_early_stopping_that_never_triggers_still_returns_the_best():
+    X, y = blobs(m=120)
+    net = flatnn.Network((5, 8, 3), hidden="tanh")
+    seen = []
+    res = flatnn.sgd(net, net.init(1), X, y, epochs=12, batch_size=20, learning_rate=0.3,
+                     method="momentum", momentum=0.5, validation=(X, (y + 1) % 3),
+                     early_stopping=100, rng=0,
+                     callback=lambda intermediate_result: seen.append(intermediate_result.x))
+    best = int(np.argmin([h["val_cost"] for h in res.history]))
+    assert res.status == 0 and res.nit == 12 and best < 11
+    np.testing.assert_array_equal(res.x, seen[best])
+
+
 def test_stop_iteration_stops_sgd_with_the_best_so_far():
     X, y = blobs()
     net = flatnn.Network((5, 4, 3), hidden="tanh")

@@ -165,6 +165,13 @@ def load(path):
         raise FileNotFoundError(f"model file {name} does not exist")
     if os.path.isdir(path):
         raise ValueError(f"model file {name} is a directory")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        raise ValueError(f"{name} is a single .npy array, not a flatnn model (.npz)")
+    if not magic.startswith(b"PK"):
+        # np.load would take any other bytes for a pickle and refuse it as such
+        raise ValueError(f"{name} is not a flatnn model: not an npz (zip) archive")
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import flatnn
+import flatnn.datasets
 from flatnn import cli
 from flatnn.io import load, save
 
@@ -304,7 +305,7 @@ def test_sigint_stops_training_and_saves_the_model(tmp_path):
     path = tmp_path / "m.npz"
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "flatnn", "train", "--limit", "5000", "--epochs", "1000",
-         "--batch-size", "16", "--out", str(path)],
+         "--batch-size", "16", "--learning-rate", "0.02", "--out", str(path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         lines = []
@@ -377,3 +378,9 @@ def test_compare_runs_the_experiment_script(capfd, tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "compare_script", lambda: tmp_path / "missing.py")
     code, out, err = run(capfd, "compare")
     assert_usage_error(code, err, "missing.py", "source checkout")
+
+
+def test_compare_reaches_the_real_script(capfd):
+    assert cli.compare_script().name == "compare_optimizers.py"
+    assert cli.main(["compare", "--help"]) == 0
+    assert "--problem" in capfd.readouterr().out

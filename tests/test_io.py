@@ -148,7 +148,10 @@ def test_truncated_file(tmp_path, model):
 def test_not_an_archive(tmp_path):
     path = tmp_path / "text.npz"
     path.write_text("hello, I am not a model\n")
-    with pytest.raises(ValueError, match="text.npz"):
+    with pytest.raises(ValueError, match="text.npz.*not an npz"):
+        load(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="text.npz.*not an npz"):
         load(path)
     npy = tmp_path / "array.npy"
     np.save(npy, np.zeros(3))

@@ -6,6 +6,7 @@ optimizer plugs in.
 """
 
 from .gradcheck import GradCheck, check_grad, numerical_grad
+from .io import load, save
 from .network import Network
 from .objective import Objective
 from .optimizers import adam, exponential_decay, momentum, nesterov, rmsprop, step_decay
@@ -18,3 +19,4 @@ __all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck"]
 __all__ += ["sgd", "minimize", "momentum", "nesterov", "adam", "rmsprop", "step_decay",
             "exponential_decay"]
 __all__ += ["distributed"]
+__all__ += ["save", "load"]

@@ -13,7 +13,7 @@ import pytest
 import flatnn
 import flatnn.datasets
 from flatnn import cli
-from flatnn.io import load, save
+from flatnn import load, save
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
 

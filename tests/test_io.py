@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import flatnn
-from flatnn.io import load, save
+from flatnn import load, save
 
 
 @pytest.fixture

@@ -86,18 +86,38 @@ class OutputLoss:
         raise NotImplementedError
 
 
+def _row_max(z):
+    """``z.max(axis=1, keepdims=True)``, fast for few columns.
+
+    NumPy reduces a short contiguous axis row by row, 4 ms for (60000, 10);
+    a running maximum over the columns takes 0.7 ms there and wins up to ~16.
+    """
+    if z.shape[1] > 16:
+        return z.max(axis=1, keepdims=True)
+    out = z[:, :1].copy()
+    for j in range(1, z.shape[1]):
+        np.maximum(out, z[:, j:j + 1], out=out)
+    return out
+
+
+def _row_sum(z):
+    """``z.sum(axis=1, keepdims=True)`` as a BLAS product, 5x faster for few columns."""
+    return z @ np.ones((z.shape[1], 1), dtype=z.dtype)
+
+
 class SoftmaxCrossEntropy(OutputLoss):
     def value_and_delta(self, z, target, want_delta=True):
         m = z.shape[0]
-        z -= z.max(axis=1, keepdims=True)  # now z <= 0: both sums below are >= 0
+        z -= _row_max(z)  # now z <= 0: both sums below are >= 0
         if is_labels(target):
-            picked = z[np.arange(m), target].sum(dtype=np.float64)
+            rows = np.arange(m)
+            picked = z[rows, target].sum(dtype=np.float64)
             weight = None
         else:
             picked = float(np.vdot(target, z))
-            weight = target.sum(axis=1, keepdims=True)
+            weight = _row_sum(target)
         e = np.exp(z, out=z)
-        s = e.sum(axis=1, keepdims=True)
+        s = _row_sum(e)
         lse = np.log(s)
         value = (lse.sum(dtype=np.float64) if weight is None
                  else float(np.vdot(weight, lse))) - picked
@@ -105,7 +125,7 @@ class SoftmaxCrossEntropy(OutputLoss):
             return value, None
         e /= s
         if weight is None:
-            e[np.arange(m), target] -= 1
+            e[rows, target] -= 1
         else:
             e *= weight
             e -= target

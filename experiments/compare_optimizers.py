@@ -10,8 +10,8 @@ For each problem every optimizer starts from the same ``params0`` and
 minimizes the same objective ``J`` (same network, data and ``lam``), until it
 converges, reaches ``max_iter`` iterations (epochs for the SGD family) or
 spends its wall-clock budget. Written to ``--out`` (default
-``experiments/results``): ``compare_<problem>.json`` (settings, every curve,
-the summary), ``compare_<problem>.md`` (the table) and, with matplotlib
+``experiments/results``): ``compare_<problem>.json`` (settings, every curve
+thinned to about 300 points, the summary), ``compare_<problem>.md`` (the table) and, with matplotlib
 installed (``pip install flatnn[plot]``), ``compare_<problem>.png``.
 
 What is measured, and how
@@ -243,6 +243,23 @@ def run_method(problem, method, objective):
 
 
 # ------------------------------------------------------------------ output
+def thin(curve, limit=300):
+    """At most about ``limit`` rows of a curve for the JSON file, numbers to 6 digits.
+
+    Rows are log- and evenly spaced; the first and last are always kept. The
+    summaries and plots use the full curve.
+    """
+    n = len(curve)
+    keep = {0, n - 1}
+    if n <= limit:
+        keep.update(range(n))
+    else:
+        keep.update(np.geomspace(1, n - 1, limit // 2).astype(int).tolist())
+        keep.update(np.linspace(0, n - 1, limit // 2).astype(int).tolist())
+    return [{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in curve[i].items()}
+            for i in sorted(keep)]
+
+
 def machine():
     """One line naming the machine: CPU, cores, Python, NumPy, BLAS threads."""
     cpu = platform.processor() or platform.machine()
@@ -357,9 +374,11 @@ def run_problem(name, args):
         "m_test": int(problem["test"][0].shape[0]), "target": problem["target"],
         "budget_seconds": problem["budget"], "max_iter": problem["max_iter"],
         "quick": args.quick, "seed": args.seed, "command": args.command,
-        "machine": machine(), "results": records,
+        "machine": machine(),
+        "results": [{**r, "curve_rows": len(r["curve"]), "curve": thin(r["curve"])}
+                    for r in records],
     }
-    (out / f"compare_{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / f"compare_{name}.json").write_text(json.dumps(summary) + "\n")
     print(note)
     return records
 

@@ -467,7 +467,7 @@ def main(argv=None):
 
     X_rows = args.m or 60000
     meta = {
-        "command": "python experiments/bench_cost_grad.py " + " ".join(argv),
+        "command": " ".join(["python experiments/bench_cost_grad.py", *argv]),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "cpu": cpu_model(), "python": platform.python_version(),
         "blas": blas_info(), "threads": args.threads, "m": X_rows, "data": args.data,

@@ -21,7 +21,9 @@ curvature at the output gives the Gauss-Newton product ``G v``.
 
 These functions take per-layer matrices (views into the flat vectors, see
 :meth:`flatnn.Network.unpack`), never copy ``X`` and allocate one array per
-layer. Nothing here validates input: :class:`flatnn.Network` does that.
+layer (``forward`` and ``backward`` together: the activations, which ``backward``
+then reuses for the deltas). Nothing here validates input: :class:`flatnn.Network`
+does that.
 """
 
 from __future__ import annotations

@@ -76,8 +76,9 @@ class GradCheck:
         The two gradients at those coordinates.
     max_abs_error : float
     floor : float
-        Denominator floor: a coordinate whose gradient is below it in size is
-        judged by its absolute error relative to the floor.
+        Denominator floor (the ``floor`` argument times ``max(1, |J|)``): a
+        coordinate whose gradient is below it in size is judged by its absolute
+        error relative to the floor.
     """
 
     max_rel_error: float
@@ -110,8 +111,10 @@ def check_grad(net, params, X, y, lam=0.0, *, eps=None, n_coords=None, rng=None,
     rng : None, int or numpy.random.Generator
         Chooses the coordinates when ``n_coords`` is given.
     floor : float, default 1e-5
-        Smallest denominator of the relative error, so that gradients that are
-        zero up to round-off do not count as relative errors of 100 %.
+        Smallest denominator of the relative error, per unit of cost: the
+        denominator is at least ``floor · max(1, |J|)``. A difference quotient
+        carries round-off of about ``macheps · |J| / eps``, so gradients that are
+        zero up to that noise do not count as relative errors of 100 %.
 
     Returns
     -------
@@ -120,6 +123,7 @@ def check_grad(net, params, X, y, lam=0.0, *, eps=None, n_coords=None, rng=None,
     params = np.array(params, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
     analytic_full = net.grad(params, X, y, lam)
+    floor = floor * max(1.0, abs(net.cost(params, X, y, lam)))
     n = params.size
     if n_coords is None or n_coords >= n:
         idx = np.arange(n)

@@ -35,7 +35,9 @@ DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 def shared_data() -> Path:
     """The folder holding ``mnist/`` with the four real MNIST files."""
     env = os.environ.get("FLATNN_DATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    # resolved: tests link these files from temporary folders, where a relative
+    # FLATNN_DATA (the README says ../shared/data) would dangle
+    root = (Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data").resolve()
     missing = [f for f in FILES if not (root / "mnist" / (f + ".gz")).is_file()]
     if missing:
         pytest.fail(

@@ -33,7 +33,7 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 
 def mnist_dir() -> Path:
     env = os.environ.get("FLATNN_DATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    root = (Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data").resolve()
     missing = [f for f in FILES if not (root / "mnist" / (f + ".gz")).is_file()]
     if missing:
         pytest.fail(f"the download tests serve the real MNIST files, but {root / 'mnist'} lacks {', '.join(missing)}: "

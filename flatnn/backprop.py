@@ -119,7 +119,8 @@ def backward(thetas, hidden, acts, delta, grads):
         delta = a_prev
 
 
-def curvature_product(thetas, vs, hidden, outloss, X, target, scale, out, gauss_newton):
+def curvature_product(thetas, vs, hidden, outloss, X, target, scale, out, gauss_newton,
+                      inspect_first=None):
     """Write ``H v`` (or ``G v``) of ``scale · Σ_i ℓ_i`` into the views ``out``.
 
     Parameters
@@ -137,6 +138,8 @@ def curvature_product(thetas, vs, hidden, outloss, X, target, scale, out, gauss_
         Views into the flat result, shaped like ``thetas``.
     gauss_newton : bool
         False for the exact Hessian, True for the Gauss-Newton matrix.
+    inspect_first : callable, optional
+        As in :func:`forward`: called with the first layer's pre-activations.
     """
     acts, Racts, Rzs = [X], [None], [None]
     a, Ra = X, None
@@ -144,6 +147,8 @@ def curvature_product(thetas, vs, hidden, outloss, X, target, scale, out, gauss_
     for l, (theta, v) in enumerate(zip(thetas, vs)):
         z = a @ theta[:, 1:].T
         z += theta[:, 0]
+        if l == 0 and inspect_first is not None:
+            inspect_first(z)
         Rz = a @ v[:, 1:].T
         Rz += v[:, 0]
         if Ra is not None:

@@ -513,7 +513,7 @@ class Network:
         out = np.empty(self.n_params, dtype=X.dtype)
         outs = self._views(out)
         backprop.curvature_product(thetas, vs, self._hidden_fns(), self._outloss(), X,
-                                   target, 1.0 / m, outs, gauss_newton)
+                                   target, 1.0 / m, outs, gauss_newton, self._input_check(X))
         if lam:
             for o, vv in zip(outs, vs):
                 o[:, 1:] += (lam / m) * vv[:, 1:]

@@ -332,3 +332,13 @@ def test_objective_binds_data():
     assert obj.m == 9 and obj.n_params == net.n_params
     with pytest.raises(ValueError, match="label 9 is out of range"):
         flatnn.Objective(net, X, np.full(9, 9))
+
+
+def test_curvature_products_reject_nan_input():
+    net = flatnn.Network((3, 4, 2))
+    params = net.init(rng=0)
+    X = np.ones((5, 3))
+    X[2, 1] = np.nan
+    for fn in (net.hessp, net.gnvp):
+        with pytest.raises(ValueError, match="X contains NaN or inf"):
+            fn(params, params, X, np.array([0, 1, 0, 1, 0]))

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gzip
 import json
 import os
 import platform
@@ -144,41 +143,20 @@ def data_dir():
 def load_train(dtype, m=None, source="mnist"):
     """The MNIST training images ``(m, 784)`` in [0, 1] and their int labels.
 
-    Uses :func:`flatnn.datasets.load_mnist` when it exists, else reads the IDX
-    files directly. ``source="random"`` gives uniform pixels and random labels
-    instead (for smoke tests on a machine without the files).
+    ``source="random"`` gives uniform pixels and random labels instead (for
+    smoke tests on a machine without the files).
     """
     if source == "random":
         rng = np.random.default_rng(0)
         m = m or 60000
         return rng.random((m, 784), dtype=dtype), rng.integers(0, 10, m)
-    folder = data_dir() / "mnist"
-    try:
-        from flatnn.datasets import load_mnist
-    except ImportError:
-        load_mnist = None
-    if load_mnist is not None:
-        splits = load_mnist(folder, download=False, validation=0, dtype=dtype)
-        X, y = splits.X_train, splits.y_train
-    else:
-        X, y = _read_idx_train(folder, dtype)
+    from flatnn.datasets import load_mnist
+
+    splits = load_mnist(data_dir() / "mnist", download=False, validation=0, dtype=dtype)
+    X, y = splits.X_train, splits.y_train
     if m is not None:
         X, y = np.ascontiguousarray(X[:m]), y[:m]
     return X, y
-
-
-def _read_idx_train(folder, dtype):
-    def read(name, offset):
-        for path in (folder / (name + ".gz"), folder / name):
-            if path.exists():
-                opener = gzip.open if path.suffix == ".gz" else open
-                with opener(path, "rb") as f:
-                    return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
-        raise FileNotFoundError(f"{name}(.gz) not found in {folder}; set FLATNN_DATA")
-
-    images = read("train-images-idx3-ubyte", 16).reshape(-1, 784)
-    labels = read("train-labels-idx1-ubyte", 8).astype(np.int64)
-    return np.divide(images, 255, dtype=dtype), labels
 
 
 # -------------------------------------------------------------------- timing

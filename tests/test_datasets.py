@@ -28,23 +28,9 @@ from flatnn.datasets import (
     xor,
 )
 
-FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+from conftest import MNIST_FILES as FILES, shared_data
+
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-
-
-def shared_data() -> Path:
-    """The folder holding ``mnist/`` with the four real MNIST files."""
-    env = os.environ.get("FLATNN_DATA")
-    # resolved: tests link these files from temporary folders, where a relative
-    # FLATNN_DATA (the README says ../shared/data) would dangle
-    root = (Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data").resolve()
-    missing = [f for f in FILES if not (root / "mnist" / (f + ".gz")).is_file()]
-    if missing:
-        pytest.fail(
-            f"the MNIST tests need the real files, but {root / 'mnist'} lacks {', '.join(missing)}: "
-            f"set FLATNN_DATA to a folder with an mnist/ subfolder holding the four .gz files"
-        )
-    return root
 
 
 MNIST_DIR = shared_data() / "mnist"

@@ -16,11 +16,9 @@ component picks the behaviour:
 import functools
 import gzip
 import http.server
-import os
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -28,17 +26,7 @@ import flatnn.datasets.fetch as fetch
 import flatnn.datasets.mnist as mnist
 from flatnn.datasets import load_mnist
 
-FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def mnist_dir() -> Path:
-    env = os.environ.get("FLATNN_DATA")
-    root = (Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data").resolve()
-    missing = [f for f in FILES if not (root / "mnist" / (f + ".gz")).is_file()]
-    if missing:
-        pytest.fail(f"the download tests serve the real MNIST files, but {root / 'mnist'} lacks {', '.join(missing)}: "
-                    f"set FLATNN_DATA to a folder with an mnist/ subfolder holding the four .gz files")
-    return root / "mnist"
+from conftest import MNIST_FILES as FILES, shared_data
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -89,7 +77,7 @@ def tampered(name: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def server():
-    Handler.files = {f + ".gz": (mnist_dir() / (f + ".gz")).read_bytes() for f in FILES}
+    Handler.files = {f + ".gz": (shared_data() / "mnist" / (f + ".gz")).read_bytes() for f in FILES}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

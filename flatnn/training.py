@@ -265,13 +265,16 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     best_score = math.inf
     since_best = 0
     status, message = 0, f"completed {epochs} epochs"
+    # One batch of all m rows (full-batch gradient descent): the order of the
+    # rows cannot change its gradient, so X is used in place, never permuted.
+    permute = shuffle and batch_size < m
     for epoch in range(epochs):
         lr = optimizers.learning_rate_at(sched, epoch)
-        order = gen.permutation(m) if shuffle else None
+        order = gen.permutation(m) if permute else None
         total = 0.0
         diverged = False
         for lo in range(0, m, batch_size):
-            rows = order[lo:lo + batch_size] if shuffle else slice(lo, lo + batch_size)
+            rows = order[lo:lo + batch_size] if permute else slice(lo, lo + batch_size)
             X_batch, y_batch = X[rows], y[rows]
             b = X_batch.shape[0]
             cost, grad = net.cost_grad(params, X_batch, y_batch, lam * b / m)

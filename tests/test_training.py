@@ -512,3 +512,21 @@ def test_bad_validation_data_fails_before_training():
     with pytest.raises(ValueError, match="X has 4 features per row"):
         flatnn.minimize(net, net.init(0), X, y, validation=(X[:2, :4], y[:2]))
     assert calls == []
+
+
+def test_full_batch_gradient_descent_uses_X_in_place(monkeypatch):
+    # batch_size == m: shuffling cannot change the gradient, so X is never permuted (copied)
+    import flatnn.backprop as backprop
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
+    net = flatnn.Network((3, 4, 2))
+    seen, forward = [], backprop.forward
+
+    def spy(thetas, hidden, X_batch, *args):
+        seen.append(np.shares_memory(X_batch, X))
+        return forward(thetas, hidden, X_batch, *args)
+
+    monkeypatch.setattr(backprop, "forward", spy)
+    flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=20, learning_rate=0.5, rng=0)
+    assert len(seen) == 4 and all(seen)  # 3 epochs + the final pass

@@ -27,14 +27,15 @@ is ``J = (1/m) Σ loss + lam / (2m) · Σ ‖W‖²`` and its SGD loop gives a b
   every full batch; a smaller last batch gets ``alpha / (2b)`` where scikit-learn
   uses ``alpha / (2 b_last)``).
 
-The losses are the same (softmax or per-unit logistic cross-entropy, summed over
-the outputs and averaged over the rows), except that scikit-learn's squared
-error is also averaged over the ``k`` outputs of a multi-output regression:
-there flatnn minimises ``k ×`` scikit-learn's objective (``lam`` times ``k`` too)
-and reports ``loss_`` and ``loss_curve_`` divided by ``k``; the named SGD rules
-get ``learning_rate / k`` (sgd, momentum) or ``epsilon · k`` (adam, rmsprop),
-and the scipy gradient tolerances ``tol · k``, so that every step is the one
-scikit-learn would take. ``result_.fun`` is flatnn's ``J``.
+The losses are the same: softmax or per-unit logistic cross-entropy, or half
+the squared error, summed over the outputs and averaged over the rows. One
+exception: for a regression with ``k > 1`` targets scikit-learn *reports* the
+squared error averaged over the outputs too (``loss_`` divided by ``k``) while
+its gradient, and so every SGD step, is that of the sum. flatnn minimises and
+reports the objective whose gradient both follow; its SGD steps are
+scikit-learn's, its ``loss_`` is not divided by ``k``, and its ``lbfgs`` may
+take another path (scikit-learn's line search sees values and gradients of two
+different functions there).
 
 Differences from scikit-learn, by design
 ----------------------------------------
@@ -97,12 +98,11 @@ ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "r
 
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
 
-# Each scipy method's name for the tolerance scikit-learn's ``tol`` sets (its
-# gradient tolerance where it has one), and whether it scales with the objective.
-_TOL_OPTION = {"CG": ("gtol", True), "BFGS": ("gtol", True), "L-BFGS-B": ("gtol", True),
-               "TNC": ("gtol", True), "SLSQP": ("ftol", True), "Newton-CG": ("xtol", False),
-               "trust-ncg": ("gtol", True), "trust-krylov": ("gtol", True),
-               "trust-constr": ("gtol", True)}
+# Each scipy method's option for the tolerance ``tol`` sets: its gradient
+# tolerance where it has one (scikit-learn's lbfgs passes gtol=tol).
+_TOL_OPTION = {"CG": "gtol", "BFGS": "gtol", "L-BFGS-B": "gtol", "TNC": "gtol",
+               "SLSQP": "ftol", "Newton-CG": "xtol", "trust-ncg": "gtol",
+               "trust-krylov": "gtol", "trust-constr": "gtol"}
 _MAXFUN_METHODS = ("L-BFGS-B", "TNC")
 _SCIPY_BY_KEY = {name.lower(): name for name in SCIPY_METHODS}
 _SCIPY_BY_KEY["lbfgs"] = "L-BFGS-B"
@@ -187,23 +187,22 @@ class _Schedule:
     """scikit-learn's learning-rate schedules as a flatnn schedule ``epoch -> rate``.
 
     ``constant``: ``learning_rate_init``; ``invscaling``: ``learning_rate_init /
-    (t + 1) ** power_t`` with ``t`` the samples seen before the epoch (``t`` of a
-    fit's first epoch counts as 0, as scikit-learn starts each fit's optimizer
-    afresh); ``adaptive``: the current rate, divided by 5 by the fit's stopping
-    logic (:meth:`decay`). ``scale`` multiplies every rate (see the module notes).
+    (t + 1) ** power_t`` with ``t`` the samples seen before the epoch (a fit's
+    first epoch uses ``learning_rate_init``: scikit-learn starts each fit's
+    optimizer afresh); ``adaptive``: the current rate, divided by 5 by the fit's
+    stopping logic (:meth:`decay`).
     """
 
-    def __init__(self, kind, initial, rate, power_t, t0, m, scale, fresh):
+    def __init__(self, kind, initial, rate, power_t, t0, m, fresh):
         self.kind, self.initial, self.rate, self.power_t = kind, initial, rate, power_t
-        self.t0, self.m, self.scale, self.fresh = t0, m, scale, fresh
+        self.t0, self.m, self.fresh = t0, m, fresh
 
     def __call__(self, epoch):
-        if self.kind == "invscaling":
-            t = self.t0 + epoch * self.m
-            rate = self.initial if (self.fresh and epoch == 0) else self.initial / (t + 1) ** self.power_t
-        else:
-            rate = self.rate
-        return rate * self.scale
+        if self.kind != "invscaling":
+            return self.rate
+        if self.fresh and epoch == 0:
+            return self.initial
+        return self.initial / (self.t0 + epoch * self.m + 1) ** self.power_t
 
     def decay(self):
         """Divide the adaptive rate by 5; return False when it is already <= 1e-6."""
@@ -289,17 +288,17 @@ class _BaseMLP(BaseEstimator):
         except (TypeError, ValueError):
             return False
 
-    def _rule(self, name, scale):
-        """The update rule for solver ``name``; ``scale`` is the objective's factor k."""
+    def _rule(self, name):
+        """The update rule for solver ``name`` (a rule object is returned as is)."""
         if not isinstance(name, str):
             return name
         if name == "adam":
             return optimizers.adam(_check_real(self.beta_1, "beta_1", 0, 1, high_open=True),
                                    _check_real(self.beta_2, "beta_2", 0, 1, high_open=True),
-                                   _check_real(self.epsilon, "epsilon", 0, low_open=True) * scale)
+                                   _check_real(self.epsilon, "epsilon", 0, low_open=True))
         if name == "rmsprop":
             return optimizers.rmsprop(eps=_check_real(self.epsilon, "epsilon", 0,
-                                                      low_open=True) * scale)
+                                                      low_open=True))
         momentum = _check_real(self.momentum, "momentum", 0, 1, high_open=True)
         if name == "momentum":
             return optimizers.momentum(momentum)
@@ -419,13 +418,8 @@ class _BaseMLP(BaseEstimator):
             self._fit_scipy(X, target, params, method, alpha, first_pass)
         return self
 
-    def _loss_scale(self):
-        """k: flatnn's objective is k × scikit-learn's (multi-output squared error)."""
-        return self.n_outputs_ if not self._is_classifier else 1
-
     def _fit_stochastic(self, X, target, y, params, method, alpha, rs, incremental,
                         early_stopping, first_pass):
-        k = self._loss_scale()
         max_iter = _check_int(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
         patience = _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
@@ -435,7 +429,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"learning_rate must be one of {list(LEARNING_RATES)}, got "
                              f"{self.learning_rate!r}")
         power_t = _check_real(self.power_t, "power_t")
-        rule = self._rule(method, k)
+        rule = self._rule(method)
         if early_stopping:
             fraction = _check_real(self.validation_fraction, "validation_fraction", 0, 1,
                                    low_open=True, high_open=True)
@@ -465,7 +459,6 @@ class _BaseMLP(BaseEstimator):
         keep = incremental and self._current_rate is not None
         rate = self._current_rate if keep else rate0
         schedule = _Schedule(kind, rate0, rate, power_t, self.t_, m,
-                             1.0 / k if method in ("sgd", "momentum", "nesterov") else 1.0,
                              fresh=not incremental or self.t_ == 0)
         resumable = _Resumable(rule, self._optimizer_state if incremental else None)
         verbose = bool(self.verbose)
@@ -473,7 +466,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
 
         def on_epoch(intermediate_result):
-            loss = float(intermediate_result.fun) / k
+            loss = float(intermediate_result.fun)
             self.n_iter_ += 1
             self.t_ += m
             self.loss_ = loss
@@ -508,7 +501,7 @@ class _BaseMLP(BaseEstimator):
                           f"consecutive epochs. Stopping.")
                 raise StopIteration
 
-        lam = k * alpha * m / batch_size
+        lam = alpha * m / batch_size
         result = sgd(self.network_, params, X, target, lam, epochs=1 if incremental else max_iter,
                      batch_size=batch_size, learning_rate=schedule, method=resumable,
                      rng=np.random.default_rng(rs.randint(np.iinfo(np.int32).max)),
@@ -529,11 +522,9 @@ class _BaseMLP(BaseEstimator):
                           stacklevel=4)
 
     def _fit_scipy(self, X, target, params, method, alpha, first_pass):
-        k = self._loss_scale()
         max_iter = _check_int(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
-        name, scaled = _TOL_OPTION[method]
-        options = {name: tol * k if scaled else tol}
+        options = {_TOL_OPTION[method]: tol}
         if method != "TNC":  # TNC has no iteration limit of its own: see on_iteration
             options["maxiter"] = max_iter
         if method in _MAXFUN_METHODS:
@@ -551,17 +542,17 @@ class _BaseMLP(BaseEstimator):
             count["nit"] += 1
             if verbose:
                 print(f"Iteration {count['nit']}, loss = "
-                      f"{float(intermediate_result.fun) / k:.8f}")
+                      f"{float(intermediate_result.fun):.8f}")
             if method == "TNC" and count["nit"] >= max_iter:
                 raise StopIteration
 
-        result = minimize(self.network_, params, X, target, k * alpha, method=method,
+        result = minimize(self.network_, params, X, target, alpha, method=method,
                           options=options, callback=on_iteration)
         if not first_pass:
             self.loss_curve_ = list(self.loss_curve_)
-        curve = [history_fun(entry) / k for entry in result.history]
+        curve = [history_fun(entry) for entry in result.history]
         self.loss_curve_.extend(curve)
-        self.loss_ = float(result.fun) / k
+        self.loss_ = float(result.fun)
         self.best_loss_ = min([self.loss_] + curve)
         self.n_iter_ = int(result.nit)
         self.params_ = np.ascontiguousarray(result.x)

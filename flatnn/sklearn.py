@@ -82,7 +82,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import io, optimizers
 from .network import INIT_SCHEMES, Network
-from .training import SCIPY_METHODS, minimize, sgd
+from .training import SCIPY_METHODS, STATUS_DONE, STATUS_STOPPED, minimize, sgd
 
 __all__ = ["MLPClassifier", "MLPRegressor", "SGD_SOLVERS", "SCIPY_SOLVERS"]
 
@@ -111,12 +111,8 @@ _FORMAT = "flatnn.sklearn"
 
 
 def history_fun(entry):
-    """The objective value recorded in one ``history`` entry of a flatnn result.
-
-    The training engine names it ``"cost"`` before issue 9 lands and ``"fun"``
-    after; this is the one place that knows.
-    """
-    return entry["fun"] if "fun" in entry else entry["cost"]
+    """The objective value recorded in one ``history`` entry of a flatnn result."""
+    return entry["fun"]
 
 
 # ------------------------------------------------------------- checking
@@ -181,6 +177,17 @@ class _Resumable:
     def update(self, grad, state, params, learning_rate):
         step, self.state = self.rule.update(grad, state, params, learning_rate)
         return step, self.state
+
+
+class _ResumableInPlace(_Resumable):
+    """:class:`_Resumable` for a rule with the in-place form, which sgd then uses."""
+
+    def inplace_init(self, params):
+        return self.rule.inplace_init(params) if self.state is None else self.state
+
+    def inplace_update(self, grad, state, params, learning_rate, scratch):
+        self.state = self.rule.inplace_update(grad, state, params, learning_rate, scratch)
+        return self.state
 
 
 class _Schedule:
@@ -460,7 +467,8 @@ class _BaseMLP(BaseEstimator):
         rate = self._current_rate if keep else rate0
         schedule = _Schedule(kind, rate0, rate, power_t, self.t_, m,
                              fresh=not incremental or self.t_ == 0)
-        resumable = _Resumable(rule, self._optimizer_state if incremental else None)
+        resumable = (_ResumableInPlace if optimizers.has_inplace(rule) else _Resumable)(
+            rule, self._optimizer_state if incremental else None)
         verbose = bool(self.verbose)
         stop = {"no_improvement": 0, "last": None, "best": None, "stopped": False}
         self.n_iter_ = 0
@@ -508,15 +516,15 @@ class _BaseMLP(BaseEstimator):
                      shuffle=shuffle, callback=on_epoch)
         self._optimizer_state = resumable.state
         self._current_rate = schedule.rate
-        if result.status in (0, 99) and stop["last"] is not None:
+        if result.status in (STATUS_DONE, STATUS_STOPPED) and stop["last"] is not None:
             x = stop["best"] if early_stopping and stop["best"] is not None else stop["last"]
-        else:  # a non-finite cost: flatnn returns the best parameters it saw
+        else:  # a non-finite or diverging cost: flatnn returns the best parameters it saw
             warnings.warn(f"{self.solver!r} stopped: {result.message}", ConvergenceWarning,
                           stacklevel=4)
             x = result.x
         self.params_ = np.ascontiguousarray(x)
         self.result_ = result
-        if not incremental and not stop["stopped"] and result.status == 0:
+        if not incremental and not stop["stopped"] and result.status == STATUS_DONE:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached and "
                           f"the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
@@ -557,7 +565,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = int(result.nit)
         self.params_ = np.ascontiguousarray(result.x)
         self.result_ = result
-        stopped_by_us = method == "TNC" and result.status == 99
+        stopped_by_us = method == "TNC" and result.status == STATUS_STOPPED
         if not result.success:
             why = (f"reached max_iter={max_iter}" if stopped_by_us
                    else f"status {result.status}: {result.message}")

@@ -337,6 +337,16 @@ def test_convergence_warning_like_scikit_learn():
         MLPClassifier((6,), solver="lbfgs", max_iter=3).fit(X, y)
 
 
+def test_a_diverging_run_warns_and_keeps_the_best_finite_weights():
+    X, y = _iris()
+    est = MLPClassifier((6,), solver="sgd", learning_rate_init=1e4, max_iter=20, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="stopped"):
+        est.fit(X, y)
+    assert est.result_.status in (2, 3) and not est.result_.success
+    assert np.isfinite(est.params_).all()
+    assert est.predict(X).shape == (150,)
+
+
 def test_verbose_prints_the_loss_of_each_epoch(capsys):
     X, y = _iris()
     MLPClassifier((6,), max_iter=3, verbose=True, random_state=0).fit(X, y)

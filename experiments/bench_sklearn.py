@@ -143,8 +143,8 @@ def run_row(solver, dtype, args):
     row = {"solver": solver, "dtype": dtype, "m": int(data[0].shape[0]),
            "m_test": int(data[2].shape[0]), "params": params, "repeat": args.repeat}
     for lib, rs in runs.items():
-        # the dtype the weights ended in: scikit-learn's lbfgs gets float64
-        # weights back from scipy and then computes in float64 on float32 input
+        # the dtype the weights end in: scikit-learn's lbfgs computes in float32
+        # on float32 input but keeps scipy's float64 result as its weights
         row[lib] = {"weights_dtype": sorted({r["dtype"] for r in rs}),"median_s": statistics.median(r["seconds"] for r in rs),
                     "median_accuracy": statistics.median(r["accuracy"] for r in rs),
                     "n_iter": [r["n_iter"] for r in rs], "runs": rs}

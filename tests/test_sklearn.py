@@ -1,10 +1,13 @@
 """flatnn.sklearn: scikit-learn's own estimator checks, and the drop-in promise checked
 against scikit-learn's MLPs on the same data, the same start and the same settings."""
 
+import json
+import os
 import pickle
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -473,3 +476,35 @@ def test_what_flatnn_does_not_do_fails_loudly():
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
     with pytest.raises(ValueError, match="early_stopping"):
         MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+
+
+# ------------------------------------------------------ the benchmark
+def test_bench_sklearn_quick_writes_its_table_only_where_told(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    results = root / "experiments" / "results"
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("bench_sklearn.*")}
+    env = dict(os.environ)
+    env.setdefault("FLATNN_DATA", str(root.parent / "shared" / "data"))
+    proc = subprocess.run([sys.executable, str(root / "experiments" / "bench_sklearn.py"),
+                           "--quick", "--out", str(tmp_path)], env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "bench_sklearn.json").read_text())
+    assert result["quick"] is True and result["machine"]["threads"] == 1
+    rows = {(r["solver"], r["dtype"]): r for r in result["rows"]}
+    assert set(rows) == {(s, d) for s in ("adam", "lbfgs", "rmsprop")
+                         for d in ("float64", "float32")}
+    for (solver, dtype), r in rows.items():
+        assert r["m"] == 2000 and r["flatnn"]["median_s"] > 0
+        assert r["flatnn"]["weights_dtype"] == [dtype]
+        assert 0.3 < r["flatnn"]["median_accuracy"] <= 1.0  # well above chance (0.1)
+        if solver != "rmsprop":
+            assert r["speedup"] == pytest.approx(r["sklearn"]["median_s"] / r["flatnn"]["median_s"])
+            # the same start and the same steps: the same accuracy, give or take a digit
+            assert abs(r["accuracy_gain"]) < 0.02
+        else:
+            assert "sklearn" not in r
+    table = (tmp_path / "bench_sklearn.md").read_text()
+    assert table.count("| adam |") == 2 and "Machine:" in table
+    after = {p.name: p.stat().st_mtime_ns for p in results.glob("bench_sklearn.*")}
+    assert after == before  # --quick never touches experiments/results/

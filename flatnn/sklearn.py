@@ -422,7 +422,7 @@ class _BaseMLP(BaseEstimator):
             self._fit_stochastic(X, target, y, params, method, alpha, rs, incremental,
                                  early_stopping, first_pass)
         else:
-            self._fit_scipy(X, target, params, method, alpha, first_pass)
+            self._fit_scipy(X, target, params, method, alpha)
         return self
 
     def _fit_stochastic(self, X, target, y, params, method, alpha, rs, incremental,
@@ -529,7 +529,7 @@ class _BaseMLP(BaseEstimator):
                           f"the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
 
-    def _fit_scipy(self, X, target, params, method, alpha, first_pass):
+    def _fit_scipy(self, X, target, params, method, alpha):
         max_iter = _check_int(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
         options = {_TOL_OPTION[method]: tol}
@@ -556,8 +556,6 @@ class _BaseMLP(BaseEstimator):
 
         result = minimize(self.network_, params, X, target, alpha, method=method,
                           options=options, callback=on_iteration)
-        if not first_pass:
-            self.loss_curve_ = list(self.loss_curve_)
         curve = [history_fun(entry) for entry in result.history]
         self.loss_curve_.extend(curve)
         self.loss_ = float(result.fun)

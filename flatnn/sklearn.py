@@ -408,6 +408,7 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
             self._optimizer_state = None
             self._current_rate = None
+            self._no_improvement_count = 0  # carried over by warm_start and partial_fit
         else:
             if net != self.network_:
                 raise ValueError(f"warm_start and partial_fit continue the fitted "
@@ -470,7 +471,7 @@ class _BaseMLP(BaseEstimator):
         resumable = (_ResumableInPlace if optimizers.has_inplace(rule) else _Resumable)(
             rule, self._optimizer_state if incremental else None)
         verbose = bool(self.verbose)
-        stop = {"no_improvement": 0, "last": None, "best": None, "stopped": False}
+        stop = {"last": None, "best": None, "stopped": False}
         self.n_iter_ = 0
 
         def on_epoch(intermediate_result):
@@ -488,19 +489,19 @@ class _BaseMLP(BaseEstimator):
                 if verbose:
                     print(f"Validation score: {score:f}")
                 if score < self.best_validation_score_ + tol:
-                    stop["no_improvement"] += 1
+                    self._no_improvement_count += 1
                 else:
-                    stop["no_improvement"] = 0
+                    self._no_improvement_count = 0
                 if score > self.best_validation_score_:
                     self.best_validation_score_ = score
                     stop["best"] = intermediate_result.x
             else:
-                stop["no_improvement"] = (stop["no_improvement"] + 1
+                self._no_improvement_count = (self._no_improvement_count + 1
                                           if loss > self.best_loss_ - tol else 0)
                 self.best_loss_ = min(self.best_loss_, loss)
-            if stop["no_improvement"] > patience:
+            if self._no_improvement_count > patience:
                 if schedule.decay():
-                    stop["no_improvement"] = 0
+                    self._no_improvement_count = 0
                     return
                 stop["stopped"] = True
                 if verbose:
@@ -649,6 +650,7 @@ class _BaseMLP(BaseEstimator):
         est.best_validation_score_ = None
         est._optimizer_state = None
         est._current_rate = None
+        est._no_improvement_count = 0
         est._restore_labels(state)
         return est
 

@@ -238,6 +238,17 @@ def test_partial_fit_continues_the_optimizer_like_scikit_learn():
         assert ours.n_iter_ == theirs.n_iter_ == 1 and ours.t_ == theirs.t_
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
     assert _max_diff(ours.coefs_, theirs.coefs_) < 1e-10
+    # the no-improvement count carries over from call to call: adaptive decays
+    ours = MLPClassifier((6,), solver="sgd", learning_rate="adaptive", learning_rate_init=0.3,
+                         tol=10.0, n_iter_no_change=1, shuffle=False, random_state=0)
+    theirs = sk.MLPClassifier((6,), solver="sgd", learning_rate="adaptive",
+                              learning_rate_init=0.3, tol=10.0, n_iter_no_change=1,
+                              shuffle=False, random_state=0)
+    for i in range(5):
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        theirs.partial_fit(X, y, classes=[0, 1, 2])
+    assert theirs._optimizer.learning_rate == pytest.approx(0.3 / 25)
+    assert _max_diff(ours.coefs_, theirs.coefs_) < 1e-10
     reg = MLPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(*_regression())
     assert reg.n_iter_ == 1 and len(reg.loss_curve_) == 1
 

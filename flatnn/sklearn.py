@@ -437,6 +437,10 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"learning_rate must be one of {list(LEARNING_RATES)}, got "
                              f"{self.learning_rate!r}")
         power_t = _check_real(self.power_t, "power_t")
+        if self.method_options is not None:
+            raise ValueError(f"method_options are options of the scipy solvers; solver "
+                             f"{self.solver!r} runs the SGD loop (configure it with a rule "
+                             f"object from flatnn.optimizers as solver)")
         rule = self._rule(method)
         if early_stopping:
             fraction = _check_real(self.validation_fraction, "validation_fraction", 0, 1,
@@ -453,6 +457,8 @@ class _BaseMLP(BaseEstimator):
                 self.validation_scores_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
+        elif self.best_loss_ is None:  # a warm start after a fit with early stopping
+            self.best_loss_ = np.inf
         m = X.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, m)

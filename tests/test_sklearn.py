@@ -262,6 +262,11 @@ def test_warm_start_continues_and_refuses_another_network():
     est.fit(X, y)
     assert est.loss_ < loss and not np.array_equal(est.params_, first)
     assert len(est.loss_curve_) == 10
+    est = MLPClassifier((6,), max_iter=5, random_state=0, warm_start=True, early_stopping=True)
+    est.fit(X, y)
+    assert est.best_loss_ is None and len(est.validation_scores_) == est.n_iter_
+    est.set_params(early_stopping=False).fit(X, y)  # continues, tracking the training loss
+    assert est.best_loss_ == min(est.loss_curve_[-5:]) and len(est.loss_curve_) == 10
     est.set_params(hidden_layer_sizes=(7,))
     with pytest.raises(ValueError, match="continue the fitted"):
         est.fit(X, y)
@@ -341,6 +346,8 @@ def test_method_options_and_max_iter_reach_scipy():
     assert est.n_iter_ == 4
     with pytest.raises(TypeError, match="method_options must be a dict"):
         MLPClassifier(solver="CG", method_options=[1]).fit(X, y)
+    with pytest.raises(ValueError, match="method_options are options of the scipy solvers"):
+        MLPClassifier(solver="adam", method_options={"maxcor": 3}).fit(X, y)
 
 
 def test_convergence_warning_like_scikit_learn():

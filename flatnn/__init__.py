@@ -10,8 +10,9 @@ from .io import load, save
 from .network import Network
 from .objective import Objective
 from .optimizers import adam, exponential_decay, momentum, nesterov, rmsprop, step_decay
+from .threads import get_num_threads, set_num_threads
 from .training import minimize, sgd
-from . import datasets, distributed  # Dask loads only when a DaskObjective is built
+from . import datasets, distributed, threads  # Dask loads only when a DaskObjective is built
 
 __version__ = "0.1.0"
 
@@ -20,3 +21,4 @@ __all__ += ["sgd", "minimize", "momentum", "nesterov", "adam", "rmsprop", "step_
             "exponential_decay"]
 __all__ += ["datasets", "distributed"]
 __all__ += ["save", "load"]
+__all__ += ["threads", "set_num_threads", "get_num_threads"]

@@ -43,7 +43,7 @@ def _block_rows(n_cols, dtype):
     return max(64, BLOCK_BYTES // (n_cols * np.dtype(dtype).itemsize))
 
 
-def forward(thetas, hidden, X, inspect_first=None):
+def forward(thetas, hidden, X, inspect_first=None, out=None):
     """Run the network up to the output logits.
 
     Parameters
@@ -57,13 +57,17 @@ def forward(thetas, hidden, X, inspect_first=None):
         Called with each block of rows of the first layer's pre-activations
         ``z_1`` before they are overwritten (the network uses it to detect NaN/inf
         input cheaply).
+    out : ndarray, shape (m, n_L), optional
+        Where to write the logits (a C-contiguous array of the work dtype);
+        a new array when omitted.
 
     Returns
     -------
     acts : list of ndarray
         ``[X, a_1, ..., a_{L-1}]``: the input of every layer.
     z : ndarray, shape (m, n_L)
-        The output pre-activations (logits), owned by the caller.
+        The output pre-activations (logits), owned by the caller: ``out``
+        when given.
     """
     m = X.shape[0]
     acts = [X]
@@ -71,8 +75,11 @@ def forward(thetas, hidden, X, inspect_first=None):
     last = len(thetas) - 1
     for l, theta in enumerate(thetas):
         W, b = theta[:, 1:], theta[:, 0]
-        z = np.empty((m, theta.shape[0]), dtype=np.result_type(a.dtype, theta.dtype))
         act = hidden[l] if l < last else None
+        if act is None and out is not None:
+            z = out
+        else:
+            z = np.empty((m, theta.shape[0]), dtype=np.result_type(a.dtype, theta.dtype))
         rows = _block_rows(z.shape[1], z.dtype)
         for start in range(0, m, rows):
             z_blk = z[start:start + rows]

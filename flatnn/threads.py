@@ -39,7 +39,7 @@ import threading
 
 ENV_VAR = "FLATNN_NUM_THREADS"
 
-MIN_ROWS_PER_THREAD = 256
+MIN_ROWS_PER_THREAD = 2048
 """A block gets at least this many rows; fewer rows run on the calling thread.
 
 Handing a block to another thread costs about 30-60 µs (wake-up, BLAS thread

@@ -59,7 +59,17 @@ _blas_users = 0  # threaded evaluations running now
 _blas_limiter = None  # what restores BLAS's thread count when the last one ends
 
 
-def _check_count(n, source):
+def check_num_threads(n, source="the number of threads"):
+    """Return ``n`` as an int if it is a valid thread count (an integer >= 1).
+
+    Raises
+    ------
+    TypeError
+        When ``n`` is not an integer (bools and floats included); the message
+        names ``source``.
+    ValueError
+        When ``n < 1``.
+    """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"{source} must be an integer >= 1, got {n!r} "
                         f"({type(n).__name__})")
@@ -108,7 +118,7 @@ def set_num_threads(n):
         When ``n < 1``.
     """
     global _setting
-    _setting = None if n is None else _check_count(n, "the number of threads")
+    _setting = None if n is None else check_num_threads(n)
 
 
 def get_num_threads():
@@ -145,7 +155,7 @@ def using(n):
         As :func:`set_num_threads`.
     """
     if n is not None:
-        n = _check_count(n, "the number of threads")
+        n = check_num_threads(n)
     previous = getattr(_local, "n", None)
     if n is not None:
         _local.n = n

@@ -276,12 +276,11 @@ class Network:
         hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
 
         def block(start, stop, i):
-            with np.errstate(all="ignore"):  # an overflow is reported below, once
-                _, z = backprop.forward(thetas, hidden, X[start:stop], check)
-                return outloss.value(z, target[start:stop])
+            _, z = backprop.forward(thetas, hidden, X[start:stop], check)
+            return outloss.value(z, target[start:stop])
 
-        value = sum(threads.run_blocks(block, X.shape[0]))  # in block order
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            value = sum(threads.run_blocks(block, X.shape[0]))  # in block order
             cost = self._finish_cost(value, thetas, X.shape[0], lam)
         if not math.isfinite(cost):
             raise self._overflow_error("cost", thetas, X)
@@ -313,15 +312,14 @@ class Network:
 
         def block(start, stop, i):
             g = grad if i == 0 else np.empty_like(grad)
-            with np.errstate(all="ignore"):  # an overflow is reported below, once
-                acts, z = backprop.forward(thetas, hidden, X[start:stop], check)
-                value, delta = outloss.value_and_delta(z, target[start:stop])
-                delta *= 1.0 / m
-                backprop.backward(thetas, hidden, acts, delta, self._views(g))
+            acts, z = backprop.forward(thetas, hidden, X[start:stop], check)
+            value, delta = outloss.value_and_delta(z, target[start:stop])
+            delta *= 1.0 / m
+            backprop.backward(thetas, hidden, acts, delta, self._views(g))
             return value, g
 
-        value = _add_blocks(threads.run_blocks(block, m), grad)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            value = _add_blocks(threads.run_blocks(block, m), grad)
             cost = self._finish_cost(value, thetas, m, lam)
             if lam:
                 for g, theta in zip(self._views(grad), thetas):
@@ -375,16 +373,17 @@ class Network:
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=X.dtype)
 
         def block(start, stop, i):
-            with np.errstate(all="ignore"):
-                _, z = backprop.forward(thetas, hidden, X[start:stop], out=out[start:stop])
-                if not _all_finite(z):
-                    return False
-                a = outloss.activate(z)  # in place
-                if a is not z:
-                    z[...] = a
+            _, z = backprop.forward(thetas, hidden, X[start:stop], out=out[start:stop])
+            if not _all_finite(z):
+                return False
+            a = outloss.activate(z)  # in place
+            if a is not z:
+                z[...] = a
             return True
 
-        if not all(threads.run_blocks(block, X.shape[0])):
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            finite = all(threads.run_blocks(block, X.shape[0]))
+        if not finite:
             raise self._overflow_error("forward", thetas, X)
         return out
 
@@ -399,19 +398,20 @@ class Network:
         labels = np.empty(X.shape[0], dtype=np.int64 if k == 1 else np.intp)
 
         def block(start, stop, i):
-            with np.errstate(all="ignore"):
-                _, z = backprop.forward(thetas, hidden, X[start:stop])
-                if not _all_finite(z):
-                    return False
-                if k == 1:
-                    labels[start:stop] = outloss.activate(z)[:, 0] > 0.5
-                elif self.output == "softmax":  # monotone: argmax of z is argmax of a
-                    z.argmax(axis=1, out=labels[start:stop])
-                else:
-                    outloss.activate(z).argmax(axis=1, out=labels[start:stop])
+            _, z = backprop.forward(thetas, hidden, X[start:stop])
+            if not _all_finite(z):
+                return False
+            if k == 1:
+                labels[start:stop] = outloss.activate(z)[:, 0] > 0.5
+            elif self.output == "softmax":  # monotone: argmax of z is argmax of a
+                z.argmax(axis=1, out=labels[start:stop])
+            else:
+                outloss.activate(z).argmax(axis=1, out=labels[start:stop])
             return True
 
-        if not all(threads.run_blocks(block, X.shape[0])):
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            finite = all(threads.run_blocks(block, X.shape[0]))
+        if not finite:
             raise self._overflow_error("predict", thetas, X)
         return labels
 
@@ -574,15 +574,14 @@ class Network:
 
         def block(start, stop, i):
             o = out if i == 0 else np.empty_like(out)
-            with np.errstate(all="ignore"):  # an overflow is reported below, once
-                backprop.curvature_product(thetas, vs, hidden, outloss, X[start:stop],
-                                           target[start:stop], 1.0 / m, self._views(o),
-                                           gauss_newton, check)
+            backprop.curvature_product(thetas, vs, hidden, outloss, X[start:stop],
+                                       target[start:stop], 1.0 / m, self._views(o),
+                                       gauss_newton, check)
             return 0.0, o
 
-        _add_blocks(threads.run_blocks(block, m), out)
-        if lam:
-            with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            _add_blocks(threads.run_blocks(block, m), out)
+            if lam:
                 for o, vv in zip(self._views(out), vs):
                     o[:, 1:] += (lam / m) * vv[:, 1:]
         if not _all_finite(out):
@@ -597,15 +596,18 @@ def _add_blocks(parts, total):
     does not depend on which thread finished first.
     """
     value = 0.0
-    with np.errstate(all="ignore"):
-        for v, a in parts:
-            value += v
-            if a is not total:
-                total += a
+    for v, a in parts:
+        value += v
+        if a is not total:
+            total += a
     return value
 
 
 def _all_finite(a):
-    """True when every entry of ``a`` is finite: one cheap sum, the exact test only if needed."""
-    with np.errstate(all="ignore"):
-        return bool(np.isfinite(a.sum())) or bool(np.isfinite(a).all())
+    """True when every entry of ``a`` is finite.
+
+    ``isfinite(a).all()`` takes 3 µs for 24000 float32 entries here, half the
+    time of ``a.sum()`` (NumPy's pairwise sum is not vectorised that well) and
+    without its false alarms; a dot product would wake BLAS's threads.
+    """
+    return bool(np.isfinite(a).all())

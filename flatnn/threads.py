@@ -37,6 +37,8 @@ import numbers
 import os
 import threading
 
+import numpy as np
+
 ENV_VAR = "FLATNN_NUM_THREADS"
 
 MIN_ROWS_PER_THREAD = 2048
@@ -169,8 +171,11 @@ def threads_for(m):
     """int: the number of threads an evaluation on ``m`` rows uses now.
 
     ``min(get_num_threads(), m // MIN_ROWS_PER_THREAD)``, at least 1: a
-    mini-batch of a few hundred rows runs on the calling thread alone.
+    mini-batch runs on the calling thread alone (without even looking the
+    setting up, which keeps its overhead at a function call).
     """
+    if m < 2 * MIN_ROWS_PER_THREAD:
+        return 1
     return max(1, min(get_num_threads(), m // MIN_ROWS_PER_THREAD))
 
 
@@ -235,9 +240,10 @@ def _single_threaded_blas():
 def run_blocks(fn, m):
     """Call ``fn(start, stop, i)`` on the row blocks of ``m`` rows, in parallel.
 
-    Block 0 runs on the calling thread, the others on the pool. With a single
-    block (small ``m``, or one thread) ``fn(0, m, 0)`` is called directly and
-    BLAS is left alone.
+    Block 0 runs on the calling thread, the others on the pool, under the
+    caller's NumPy error state (``np.errstate``). With a single block (small
+    ``m``, or one thread) ``fn(0, m, 0)`` is called directly and BLAS is left
+    alone.
 
     Returns
     -------
@@ -250,8 +256,14 @@ def run_blocks(fn, m):
         return [fn(0, m, 0)]
     blocks = row_blocks(m, n)
     pool = _get_pool(n - 1)
+    errors = np.geterr()
+
+    def pooled(start, stop, i):
+        with np.errstate(**errors):
+            return fn(start, stop, i)
+
     with _single_threaded_blas():
-        futures = [pool.submit(fn, a, b, i) for i, (a, b) in enumerate(blocks) if i]
+        futures = [pool.submit(pooled, a, b, i) for i, (a, b) in enumerate(blocks) if i]
         try:
             first = fn(blocks[0][0], blocks[0][1], 0)
         finally:

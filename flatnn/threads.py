@@ -44,11 +44,14 @@ ENV_VAR = "FLATNN_NUM_THREADS"
 MIN_ROWS_PER_THREAD = 2048
 """A block gets at least this many rows; fewer rows run on the calling thread.
 
-Handing a block to another thread costs about 30-60 µs (wake-up, BLAS thread
-limit, the extra gradient and its sum); for 784-30-10 that is the time of a
-pass over about 200 rows on one core. Measured on 2 cores (see README, Speed):
-784-30-10 float64 with 2 threads is slower below 256 rows (128 per thread),
-and 1.6x faster at 2000 rows.
+Handing a block to another thread costs about 50 µs here (wake-up, BLAS
+thread limit, the extra gradient and its sum), and a one-block pass with
+BLAS's own threads already uses both cores for its products. Measured on 2
+cores, steady state (``experiments/bench_threshold.py``, results in
+``experiments/results/bench_threshold.txt``): two blocks break even with one
+at about 2048 rows for 784-30-10, 1024-2048 for 784-100-10 and 512-1024 for
+784-256-128-64-10, and are 13-25 % faster from 4096 rows on. 2048 rows per
+thread (4096 for two) is never slower than one block there.
 """
 
 _lock = threading.Lock()

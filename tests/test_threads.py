@@ -97,7 +97,7 @@ def test_bad_environment_variable_is_reported(monkeypatch, raw):
     monkeypatch.setenv(threads.ENV_VAR, raw)
     with pytest.raises(ValueError, match=f"{threads.ENV_VAR}.*{raw}"):
         flatnn.get_num_threads()
-    net, params, _, X, y = _problem(m=50)
+    net, params, _, X, y = _problem()
     with pytest.raises(ValueError, match=threads.ENV_VAR):
         net.cost(params, X, y)
 

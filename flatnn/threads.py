@@ -193,12 +193,11 @@ def _get_pool(n_workers):
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < n_workers:
-            old = _pool
+            # The old pool is not shut down: a call running now may still submit to
+            # it; its threads exit once the last caller drops it.
             _pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=n_workers, thread_name_prefix="flatnn")
             _pool_size = n_workers
-            if old is not None:
-                old.shutdown(wait=False)
         return _pool
 
 

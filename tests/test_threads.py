@@ -326,3 +326,27 @@ def test_nonfinite_v_is_refused():
     v[3] = np.inf
     with pytest.raises(ValueError, match="v contains NaN or inf"):
         net.hessp(params, v, X, y)
+
+
+def test_callers_with_different_counts_at_once():
+    net, params, v, X, y = _problem()
+    expected = {}
+    for n in (2, 3, 4):
+        with threads.using(n):
+            expected[n] = net.cost_grad(params, X, y, LAM)[1]
+    errors = []
+
+    def work(n):
+        try:
+            with threads.using(n):
+                for _ in range(5):
+                    assert np.array_equal(net.cost_grad(params, X, y, LAM)[1], expected[n])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in (2, 3, 4, 2, 4)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not errors, errors

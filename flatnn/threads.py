@@ -11,10 +11,10 @@ gradients are then added in block order::
 The blocks depend only on ``m`` and the thread count, and the sum has a fixed
 order, so a result is bit-identical from run to run for a given thread count;
 between thread counts it differs only by the rounding of that sum (a few 1e-15
-relative in float64 in the tests). The pool's threads are named ``flatnn_0``,
-``flatnn_1``, ...; the calling thread runs the first block itself. NumPy and BLAS release the GIL in their kernels, so the
-threads run in parallel, elementwise passes included, which a threaded BLAS
-alone would leave on one core.
+relative in float64 in the tests). NumPy and BLAS release the GIL in their
+kernels, so the threads run in parallel, elementwise passes included, which a
+threaded BLAS alone would leave on one core. The calling thread runs the first
+block itself; the pool's threads are named ``flatnn_0``, ``flatnn_1``, ...
 
 Small batches stay on the calling thread, with BLAS as the process configured
 it: a call uses ``min(n, m // MIN_ROWS_PER_THREAD)`` threads (see

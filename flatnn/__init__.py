@@ -11,7 +11,8 @@ from .network import Network
 from .objective import Objective
 from .threads import get_num_threads, set_num_threads
 from .training import minimize, sgd
-from . import datasets, distributed, optimizers, threads  # Dask loads only when a DaskObjective is built
+# Dask loads only when a DaskObjective is built
+from . import datasets, distributed, optimizers, threads
 
 __version__ = "0.1.0"
 

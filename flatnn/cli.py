@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io, optimizers, training
+from . import io, optimizers, threads, training
 from .gradcheck import check_grad
 from .network import Network
 from .training import SCIPY_METHODS, minimize, sgd
@@ -234,6 +234,11 @@ def _build_parser():
     grad.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     grad.add_argument("--rtol", type=_float_in(0), default=1e-6,
                       help="largest acceptable relative error (default 1e-6)")
+
+    for command in (train, evaluate, grad):
+        command.add_argument("--threads", type=_positive_int, metavar="N",
+                             help="threads for full-batch evaluations (default: "
+                                  "$FLATNN_NUM_THREADS, else every core this process may use)")
 
     sub.add_parser(
         "compare", add_help=False, help="run the optimizer comparison "
@@ -748,7 +753,8 @@ def main(argv=None):
         args = _build_parser().parse_args(argv)
         commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                     "gradcheck": cmd_gradcheck}
-        return commands[args.command](args, sys.stdout)
+        with threads.using(getattr(args, "threads", None)):
+            return commands[args.command](args, sys.stdout)
     except CLIError as exc:
         print(f"flatnn: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

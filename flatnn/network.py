@@ -14,7 +14,7 @@ import numbers
 import attrs
 import numpy as np
 
-from . import activations, backprop, losses
+from . import activations, backprop, losses, threads
 
 INIT_SCHEMES = ("glorot", "he", "normal", "uniform", "standard_normal")
 UNIFORM_EPSILON = 0.1
@@ -273,9 +273,18 @@ class Network:
         float
         """
         thetas, X, target, lam = self._prepare(params, X, y, lam)
-        acts, z = backprop.forward(thetas, self._hidden_fns(), X, self._input_check(X))
-        value = self._outloss().value(z, target)
-        return self._finish_cost(value, thetas, X.shape[0], lam)
+        hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
+
+        def block(start, stop, i):
+            _, z = backprop.forward(thetas, hidden, X[start:stop], check)
+            return outloss.value(z, target[start:stop])
+
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            value = sum(threads.run_blocks(block, X.shape[0]))  # in block order
+            cost = self._finish_cost(value, thetas, X.shape[0], lam)
+        if not math.isfinite(cost):
+            raise self._overflow_error("cost", thetas, X)
+        return cost
 
     def grad(self, params, X, y, lam=0.0):
         """Gradient of :meth:`cost`; an array shaped and typed like the work dtype.
@@ -298,17 +307,25 @@ class Network:
         """
         thetas, X, target, lam = self._prepare(params, X, y, lam)
         m = X.shape[0]
-        hidden = self._hidden_fns()
-        acts, z = backprop.forward(thetas, hidden, X, self._input_check(X))
-        value, delta = self._outloss().value_and_delta(z, target)
-        delta *= 1.0 / m
+        hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
         grad = np.empty(self.n_params, dtype=X.dtype)
-        grads = self._views(grad)
-        backprop.backward(thetas, hidden, acts, delta, grads)
-        cost = self._finish_cost(value, thetas, m, lam)
-        if lam:
-            for g, theta in zip(grads, thetas):
-                g[:, 1:] += (lam / m) * theta[:, 1:]
+
+        def block(start, stop, i):
+            g = grad if i == 0 else np.empty_like(grad)
+            acts, z = backprop.forward(thetas, hidden, X[start:stop], check)
+            value, delta = outloss.value_and_delta(z, target[start:stop])
+            delta *= 1.0 / m
+            backprop.backward(thetas, hidden, acts, delta, self._views(g))
+            return value, g
+
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            value = _add_blocks(threads.run_blocks(block, m), grad)
+            cost = self._finish_cost(value, thetas, m, lam)
+            if lam:
+                for g, theta in zip(self._views(grad), thetas):
+                    g[:, 1:] += (lam / m) * theta[:, 1:]
+        if not (math.isfinite(cost) and _all_finite(grad)):
+            raise self._overflow_error("cost_grad", thetas, X)
         return cost, grad
 
     def hessp(self, params, v, X, y, lam=0.0):
@@ -352,8 +369,23 @@ class Network:
         """
         thetas, X = self._prepare_X(params, X)
         self._check_X_finite(X)
-        _, z = backprop.forward(thetas, self._hidden_fns(), X)
-        return self._outloss().activate(z)
+        hidden, outloss = self._hidden_fns(), self._outloss()
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=X.dtype)
+
+        def block(start, stop, i):
+            _, z = backprop.forward(thetas, hidden, X[start:stop], out=out[start:stop])
+            if not _all_finite(z):
+                return False
+            a = outloss.activate(z)  # in place
+            if a is not z:
+                z[...] = a
+            return True
+
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            finite = all(threads.run_blocks(block, X.shape[0]))
+        if not finite:
+            raise self._overflow_error("forward", thetas, X)
+        return out
 
     predict_proba = forward
 
@@ -361,13 +393,27 @@ class Network:
         """Predicted labels ``(m,)``: argmax of the outputs, or ``a > 0.5`` for one unit."""
         thetas, X = self._prepare_X(params, X)
         self._check_X_finite(X)
-        _, z = backprop.forward(thetas, self._hidden_fns(), X)
-        if z.shape[1] == 1:
-            a = self._outloss().activate(z)
-            return (a[:, 0] > 0.5).astype(np.int64)
-        if self.output == "softmax":  # monotone: the argmax of z is the argmax of a
-            return z.argmax(axis=1)
-        return self._outloss().activate(z).argmax(axis=1)
+        hidden, outloss = self._hidden_fns(), self._outloss()
+        k = self.sizes[-1]
+        labels = np.empty(X.shape[0], dtype=np.int64 if k == 1 else np.intp)
+
+        def block(start, stop, i):
+            _, z = backprop.forward(thetas, hidden, X[start:stop])
+            if not _all_finite(z):
+                return False
+            if k == 1:
+                labels[start:stop] = outloss.activate(z)[:, 0] > 0.5
+            elif self.output == "softmax":  # monotone: argmax of z is argmax of a
+                z.argmax(axis=1, out=labels[start:stop])
+            else:
+                outloss.activate(z).argmax(axis=1, out=labels[start:stop])
+            return True
+
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            finite = all(threads.run_blocks(block, X.shape[0]))
+        if not finite:
+            raise self._overflow_error("predict", thetas, X)
+        return labels
 
     def accuracy(self, params, X, y):
         """Fraction of samples whose predicted label equals the true one.
@@ -502,19 +548,66 @@ class Network:
             cost += lam / (2 * m) * sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
         return float(cost)
 
+    def _overflow_error(self, what, thetas, X):
+        with np.errstate(all="ignore"):
+            p = max(max(float(t.max()), -float(t.min())) for t in thetas)
+            x = max(float(X.max()), -float(X.min()))
+        return ValueError(
+            f"{what} overflows {X.dtype}: params and X are finite, but values computed from "
+            f"them are not (largest |params| {p:.3g}, largest |X| {x:.3g}); scale X or "
+            f"params down")
+
     def _curvature(self, params, v, X, y, lam, gauss_newton):
         thetas, X, target, lam = self._prepare(params, X, y, lam)
         v = np.asarray(v)
         if v.dtype.kind in "iu":  # scipy's trust-constr probes hessp with an int8 zero vector
             v = v.astype(X.dtype)
-        v = self._check_params(v, name="v").astype(X.dtype, copy=False)
+        v = self._check_params(v, name="v")
+        if not np.isfinite(v).all():
+            raise ValueError("v contains NaN or inf")
+        with np.errstate(over="ignore"):  # a float64 v beyond float32's range: caught below
+            v = v.astype(X.dtype, copy=False)
         m = X.shape[0]
         vs = self._views(v)
+        hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
         out = np.empty(self.n_params, dtype=X.dtype)
-        outs = self._views(out)
-        backprop.curvature_product(thetas, vs, self._hidden_fns(), self._outloss(), X,
-                                   target, 1.0 / m, outs, gauss_newton, self._input_check(X))
-        if lam:
-            for o, vv in zip(outs, vs):
-                o[:, 1:] += (lam / m) * vv[:, 1:]
+
+        def block(start, stop, i):
+            o = out if i == 0 else np.empty_like(out)
+            backprop.curvature_product(thetas, vs, hidden, outloss, X[start:stop],
+                                       target[start:stop], 1.0 / m, self._views(o),
+                                       gauss_newton, check)
+            return 0.0, o
+
+        with np.errstate(all="ignore"):  # an overflow is reported below, once
+            _add_blocks(threads.run_blocks(block, m), out)
+            if lam:
+                for o, vv in zip(self._views(out), vs):
+                    o[:, 1:] += (lam / m) * vv[:, 1:]
+        if not _all_finite(out):
+            raise self._overflow_error("hessp" if not gauss_newton else "gnvp", thetas, X)
         return out
+
+
+def _add_blocks(parts, total):
+    """Add per-block ``(value, array)`` pairs in block order into ``total``; return the value.
+
+    ``total`` is the first block's array; the order is fixed so that a result
+    does not depend on which thread finished first.
+    """
+    value = 0.0
+    for v, a in parts:
+        value += v
+        if a is not total:
+            total += a
+    return value
+
+
+def _all_finite(a):
+    """True when every entry of ``a`` is finite.
+
+    ``isfinite(a).all()`` takes 3 µs for 24000 float32 entries here, half the
+    time of ``a.sum()`` (NumPy's pairwise sum is not vectorised that well) and
+    without its false alarms; a dot product would wake BLAS's threads.
+    """
+    return bool(np.isfinite(a).all())

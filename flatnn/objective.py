@@ -28,7 +28,11 @@ class Objective:
     Notes
     -----
     The data is validated once, here; the arrays are kept by reference, never
-    copied or modified.
+    copied or modified. Every evaluation splits the rows over the threads that
+    :func:`flatnn.get_num_threads` gives at the time of the call (see
+    :mod:`flatnn.threads`), so ``flatnn.set_num_threads`` and
+    ``flatnn.threads.using`` apply to objectives and to every training path
+    built on them.
     """
 
     net: Network = attrs.field(validator=attrs.validators.instance_of(Network))

@@ -400,3 +400,26 @@ def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
     assert "learning rate" in lines[0] and "or less" in lines[0]
     assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
     assert "test accuracy" not in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "gradcheck"])
+def test_threads_apply_to_the_command_only(capsys, monkeypatch, command):
+    seen = []
+    monkeypatch.setattr(cli, f"cmd_{command}", lambda args, out: seen.append(
+        flatnn.get_num_threads()) or 0)
+    before = flatnn.get_num_threads()
+    argv = [command, "--threads", "3"] + (["model.npz"] if command == "evaluate" else [])
+    code, _, _ = run(capsys, *argv)
+    assert code == 0 and seen == [3]
+    assert flatnn.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two"])
+def test_bad_thread_count_is_a_usage_error(capsys, bad):
+    code, _, err = run(capsys, "gradcheck", "--threads", bad)
+    assert_usage_error(code, err, "--threads")
+
+
+def test_gradcheck_with_threads(capsys):
+    code, out, _ = run(capsys, "gradcheck", "--threads", "2", "--samples", "5000")
+    assert code == 0 and "OK" in out

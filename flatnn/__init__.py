@@ -9,14 +9,10 @@ from .gradcheck import GradCheck, check_grad, numerical_grad
 from .io import load, save
 from .network import Network
 from .objective import Objective
-from .optimizers import adam, exponential_decay, momentum, nesterov, rmsprop, step_decay
 from .training import minimize, sgd
-from . import datasets, distributed  # Dask loads only when a DaskObjective is built
+from . import datasets, distributed, optimizers  # Dask loads only when a DaskObjective is built
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck"]
-__all__ += ["sgd", "minimize", "momentum", "nesterov", "adam", "rmsprop", "step_decay",
-            "exponential_decay"]
-__all__ += ["datasets", "distributed"]
-__all__ += ["save", "load"]
+__all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck", "sgd",
+           "minimize", "optimizers", "datasets", "distributed", "save", "load"]

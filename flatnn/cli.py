@@ -1,7 +1,8 @@
 """The ``flatnn`` command line: train, evaluate, predict, gradcheck, compare.
 
 ``flatnn COMMAND --help`` describes each command. Exit status: 0 on success,
-1 when ``gradcheck`` finds an error above ``--rtol``, 2 for bad input (an
+1 when ``gradcheck`` finds an error above ``--rtol`` or training diverged (the
+cost became non-finite or blew up: the message says what to change), 2 for bad input (an
 unknown data set, malformed ``--sizes``, a missing or corrupt model file, sizes
 that do not fit the data, an unreadable image: one line on stderr, never a
 traceback), 130 when training was stopped with Ctrl-C (the best model so far
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io, optimizers
+from . import io, optimizers, training
 from .gradcheck import check_grad
 from .network import Network
 from .training import SCIPY_METHODS, minimize, sgd
@@ -34,8 +35,7 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 DATASETS = ("mnist", "fashion-mnist", "captcha", "xor")
-RULES = tuple(optimizers.RULES)
-OPTIMIZERS = RULES + SCIPY_METHODS
+METHODS = tuple(optimizers.RULES) + SCIPY_METHODS
 
 # Captcha splits: fixed seeds and sizes, so that `evaluate` rebuilds the same
 # test set a model was trained against (the training --seed only seeds the
@@ -44,18 +44,18 @@ CAPTCHA_SPLITS = {"train": (1, 400), "val": (2, 50), "test": (3, 100)}
 
 # Per-data-set defaults of `flatnn train`; every entry is a flag.
 DEFAULTS = {
-    "mnist": dict(sizes=(784, 256, 10), hidden="relu", optimizer="momentum", epochs=12,
+    "mnist": dict(sizes=(784, 256, 10), hidden="relu", method="momentum", epochs=12,
                   batch_size=128, learning_rate=0.2, lr_decay=0.8, lam=5.0, dtype="float32"),
-    "fashion-mnist": dict(sizes=(784, 256, 10), hidden="relu", optimizer="momentum", epochs=12,
+    "fashion-mnist": dict(sizes=(784, 256, 10), hidden="relu", method="momentum", epochs=12,
                           batch_size=128, learning_rate=0.2, lr_decay=0.8, lam=5.0,
                           dtype="float32"),
-    "captcha": dict(sizes=(260, 200, 200, 36), hidden="relu", optimizer="adam", epochs=60,
+    "captcha": dict(sizes=(260, 200, 200, 36), hidden="relu", method="adam", epochs=60,
                     batch_size=32, learning_rate=0.001, lr_decay=1.0, lam=1.0,
                     dtype="float64"),
-    "xor": dict(sizes=(2, 4, 2), hidden="tanh", optimizer="L-BFGS-B", epochs=500,
+    "xor": dict(sizes=(2, 4, 2), hidden="tanh", method="L-BFGS-B", epochs=500,
                 batch_size=4, learning_rate=0.5, lr_decay=1.0, lam=0.0, dtype="float64"),
 }
-# Learning rates used when --optimizer changes the rule but --learning-rate is not given.
+# Learning rates used when --method changes the rule but --learning-rate is not given.
 RULE_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 0.001,
                        "rmsprop": 0.001}
 
@@ -67,14 +67,6 @@ class CLIError(Exception):
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         raise CLIError(f"{message} (see '{self.prog} --help')")
-
-
-class _Interrupted(Exception):
-    """Raised between batches after Ctrl-C; carries the current iterate."""
-
-    def __init__(self, params):
-        super().__init__("interrupted")
-        self.params = params
 
 
 # ------------------------------------------------------------- arguments
@@ -115,12 +107,12 @@ def _float_in(low, high=math.inf, low_open=False):
     return parse
 
 
-def _optimizer(text):
-    for name in OPTIMIZERS:
+def _method(text):
+    for name in METHODS:
         if text.lower() == name.lower():
             return name
     raise argparse.ArgumentTypeError(
-        f"unknown optimizer {text!r}; expected one of {', '.join(OPTIMIZERS)}")
+        f"unknown method {text!r}; expected one of {', '.join(METHODS)}")
 
 
 def _dataset(text):
@@ -161,8 +153,9 @@ def _build_parser():
                                         "for one output unit)")
     train.add_argument("--loss", default="cross_entropy",
                        help="cross_entropy or squared_error (default cross_entropy)")
-    train.add_argument("--optimizer", type=_optimizer, metavar="NAME",
-                       help=f"update rule ({', '.join(RULES)}: minibatch SGD with --epochs, "
+    train.add_argument("--method", type=_method, metavar="NAME",
+                       help=f"update rule ({', '.join(optimizers.RULES)}: minibatch SGD with "
+                            f"--epochs, "
                             f"--batch-size, --learning-rate) or scipy method "
                             f"({', '.join(SCIPY_METHODS)}: full batch, --maxiter); case-"
                             f"insensitive (default momentum; xor L-BFGS-B)")
@@ -344,20 +337,23 @@ def _load_model(path):
 
 # -------------------------------------------------------------- progress
 class _Progress:
-    """Per-epoch lines, an in-epoch bar on terminals, and the Ctrl-C flag."""
+    """Per-epoch lines, an in-epoch bar on terminals, and the Ctrl-C flag.
 
-    def __init__(self, out, n_batches, epochs, quiet):
+    ``on_batch`` is :func:`flatnn.sgd`'s ``batch_callback`` and ``on_step`` the
+    per-epoch (or per-iteration) ``callback``; after Ctrl-C either raises
+    ``StopIteration``, which makes the training path return its best result.
+    """
+
+    def __init__(self, out, n_batches, total, quiet):
         self.out = out
         self.n_batches = n_batches
-        self.epochs = epochs
+        self.total = total  # epochs, or the scipy method's iteration limit
         self.quiet = quiet
         self.bar = (not quiet) and out.isatty()
         self.interrupted = False
-        self.batch = 0
-        self.epoch = 0
         self.last_draw = 0.0
         self.epoch_start = time.perf_counter()
-        self.best = None  # (val_cost, params) of the best finished epoch or iteration
+        self.width = len(str(total))
 
     def on_sigint(self, signum, frame):
         if self.interrupted:  # second Ctrl-C: abort now
@@ -367,71 +363,48 @@ class _Progress:
         print("interrupted: stopping after this batch and saving the best model so far "
               "(Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
 
-    def on_batch(self, params, step):
+    def on_batch(self, intermediate_result):
+        """``batch_callback``: the bar, and the stop after Ctrl-C."""
         if self.interrupted:
-            raise _Interrupted(params + step)
-        self.batch += 1
+            raise StopIteration
         if self.bar:
+            r = intermediate_result
             now = time.perf_counter()
-            if now - self.last_draw > 0.1 or self.batch == self.n_batches:
+            done_batches = r.batch + 1
+            if now - self.last_draw > 0.1 or done_batches == self.n_batches:
                 self.last_draw = now
                 width = 30
-                done = int(width * self.batch / self.n_batches)
-                self.out.write(f"\repoch {self.epoch + 1}/{self.epochs} "
+                done = int(width * done_batches / self.n_batches)
+                self.out.write(f"\repoch {r.epoch + 1:>{self.width}}/{self.total} "
                                f"[{'=' * done}{' ' * (width - done)}] "
-                               f"{self.batch}/{self.n_batches} {now - self.epoch_start:5.1f}s")
+                               f"{done_batches}/{self.n_batches}  cost {r.fun:.4f}  "
+                               f"{now - self.epoch_start:5.1f}s")
                 self.out.flush()
 
     def _clear(self):
         if self.bar:
-            self.out.write("\r" + " " * 79 + "\r")
+            self.out.write("\r" + " " * 100 + "\r")
             self.out.flush()
 
     def on_step(self, intermediate_result):
         """The training callback: one line per epoch (SGD) or iteration (scipy)."""
         r = intermediate_result
-        val_cost = r.get("val_cost", math.inf)
-        if self.best is None or val_cost < self.best[0]:
-            self.best = (val_cost, r.x)
         now = time.perf_counter()
         if not self.quiet:
             self._clear()
             if "epoch" in r:
-                head = f"epoch {r.epoch + 1:>3}/{self.epochs}"
-                tail = f"lr {r.learning_rate:.4g}  {now - self.epoch_start:5.1f}s"
+                head = f"epoch {r.epoch + 1:>{self.width}}/{self.total}"
+                tail = f"lr {r.learning_rate:<9.4g} {now - self.epoch_start:6.1f}s"
             else:
-                head = f"iter {r.nit:>4}"
-                tail = f"nfev {r.nfev}  {r.seconds:6.1f}s"
-            line = f"{head}  cost {r.fun:.4f}"
+                head = f"iter {r.nit:>{self.width}}"
+                tail = f"nfev {r.nfev:<6d} {r.seconds:7.1f}s"
+            line = f"{head}  cost {r.fun:9.4f}"
             if "val_cost" in r:
-                line += f"  val_cost {r.val_cost:.4f}  val_acc {100 * r.val_accuracy:6.2f}%"
+                line += f"  val_cost {r.val_cost:9.4f}  val_acc {100 * r.val_accuracy:6.2f}%"
             print(f"{line}  {tail}", file=self.out, flush=True)
-        self.epoch += 1
-        self.batch = 0
         self.epoch_start = now
         if self.interrupted:
             raise StopIteration
-
-
-class _BatchHook:
-    """An update rule that delegates to another and reports every batch.
-
-    flatnn.sgd calls its callback once per epoch; the rule's ``update`` is the
-    one place it calls per batch, so the progress bar and a prompt stop after
-    Ctrl-C hang on it. The wrapped rule's maths is untouched.
-    """
-
-    def __init__(self, rule, on_batch):
-        self.rule = rule
-        self.on_batch = on_batch
-
-    def init(self, params):
-        return self.rule.init(params)
-
-    def update(self, grad, state, params, learning_rate):
-        step, state = self.rule.update(grad, state, params, learning_rate)
-        self.on_batch(params, step)
-        return step, state
 
 
 class _sigint:
@@ -457,27 +430,34 @@ class _sigint:
 # -------------------------------------------------------------- commands
 def _resolve_train_args(args):
     d = DEFAULTS[args.dataset]
-    optimizer = args.optimizer or d["optimizer"]
+    method = args.method or d["method"]
     if args.learning_rate is not None:
         learning_rate = args.learning_rate
-    elif optimizer == d["optimizer"] or optimizer not in RULE_LEARNING_RATES:
+    elif method == d["method"] or method not in RULE_LEARNING_RATES:
         learning_rate = d["learning_rate"]
     else:
-        learning_rate = RULE_LEARNING_RATES[optimizer]
-    if args.momentum is not None and optimizer not in ("momentum", "nesterov"):
-        raise CLIError(f"--momentum applies to the momentum and nesterov optimizers, "
-                       f"not {optimizer}")
+        learning_rate = RULE_LEARNING_RATES[method]
+    if args.momentum is not None and method not in ("momentum", "nesterov"):
+        raise CLIError(f"--momentum applies to the methods momentum and nesterov, not {method}")
     return dict(
         sizes=args.sizes or d["sizes"],
         hidden=args.hidden or d["hidden"],
-        optimizer=optimizer,
+        method=method,
         epochs=args.epochs or d["epochs"],
         batch_size=args.batch_size or d["batch_size"],
         learning_rate=learning_rate,
         lr_decay=args.lr_decay if args.lr_decay is not None else d["lr_decay"],
+        momentum=args.momentum if args.momentum is not None else d.get("momentum"),
         lam=args.lam if args.lam is not None else d["lam"],
         dtype=np.dtype(args.dtype or d["dtype"]),
     )
+
+
+def _rule(method, momentum):
+    """The update rule object for a built-in rule name and an optional --momentum."""
+    if momentum is not None and method in ("momentum", "nesterov"):
+        return optimizers.RULES[method](momentum)
+    return optimizers.get(method)
 
 
 def cmd_train(args, out):
@@ -494,67 +474,72 @@ def cmd_train(args, out):
     m = X.shape[0]
     validation = (data["X_val"], data["y_val"]) if len(data["y_val"]) else None
     params0 = net.init(args.seed, dtype=cfg["dtype"])
-    optimizer = cfg["optimizer"]
-    is_rule = optimizer in RULES
+    method = cfg["method"]
+    is_rule = method in optimizers.RULES
+    epochs = cfg["epochs"]
     batch_size = min(cfg["batch_size"], m)
     n_batches = math.ceil(m / batch_size)
-    progress = _Progress(out, n_batches, cfg["epochs"] if is_rule else args.maxiter, args.quiet)
+    progress = _Progress(out, n_batches, epochs if is_rule else args.maxiter, args.quiet)
 
     if not args.quiet:
-        plan = (f"{optimizer}, {cfg['epochs']} epochs, batch {batch_size}, learning rate "
-                f"{cfg['learning_rate']:g}" + (f" x {cfg['lr_decay']:g}/epoch"
-                                                if cfg["lr_decay"] != 1 else "")
-                if is_rule else f"{optimizer}, maxiter {args.maxiter}")
+        if is_rule:
+            beta = f" {cfg['momentum']:g}" if cfg["momentum"] is not None else ""
+            plan = (f"{method}{beta}, {epochs} epoch{'s' if epochs > 1 else ''}, batch "
+                    f"{batch_size}, learning rate {cfg['learning_rate']:g}"
+                    + (f" x {cfg['lr_decay']:g}/epoch" if cfg["lr_decay"] != 1 else ""))
+        else:
+            plan = f"{method}, maxiter {args.maxiter}"
         print(f"{args.dataset}: {m} training samples; {net!r}, {net.n_params} parameters, "
               f"{cfg['dtype']}; {plan}", file=out, flush=True)
 
     start = time.perf_counter()
-    interrupted = False
     try:
         with _sigint(progress.on_sigint):
             if is_rule:
-                rule = optimizers.get(optimizer, args.momentum)
-                schedule = (optimizers.exponential_decay(cfg["learning_rate"], cfg["lr_decay"])
-                            if cfg["lr_decay"] != 1 else cfg["learning_rate"])
-                try:
-                    res = sgd(net, params0, X, y, cfg["lam"], epochs=cfg["epochs"],
-                              batch_size=batch_size, learning_rate=schedule,
-                              method=_BatchHook(rule, progress.on_batch), rng=args.seed,
-                              validation=validation, callback=progress.on_step)
-                    params, interrupted = res.x, res.status == 99
-                except _Interrupted as stop:
-                    params, interrupted = _best_of(net, progress.best, stop.params,
-                                                   validation), True
+                learning_rate = (optimizers.exponential_decay(cfg["learning_rate"],
+                                                              cfg["lr_decay"])
+                                 if cfg["lr_decay"] != 1 else cfg["learning_rate"])
+                res = sgd(net, params0, X, y, cfg["lam"], epochs=epochs,
+                          batch_size=batch_size, learning_rate=learning_rate,
+                          method=_rule(method, cfg["momentum"]), rng=args.seed,
+                          validation=validation, callback=progress.on_step,
+                          batch_callback=progress.on_batch)
             else:
                 # TNC counts function evaluations, not iterations
-                limit_key = "maxfun" if optimizer == "TNC" else "maxiter"
-                res = minimize(net, params0, X, y, cfg["lam"], method=optimizer,
+                limit_key = "maxfun" if method == "TNC" else "maxiter"
+                res = minimize(net, params0, X, y, cfg["lam"], method=method,
                                options={limit_key: args.maxiter}, validation=validation,
                                callback=progress.on_step)
-                params, interrupted = res.x, res.status == 99
     except KeyboardInterrupt:
+        progress._clear()
         print("aborted: no model saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ValueError, TypeError) as exc:
         raise CLIError(f"cannot train: {_first_line(exc)}") from None
     seconds = time.perf_counter() - start
     progress._clear()
+    interrupted = res.status == training.STATUS_STOPPED
+    failed = res.status in (training.STATUS_NOT_FINITE, training.STATUS_DIVERGED)
+    if failed and not res.history:
+        print(f"training failed: {res.message} No model saved.", file=sys.stderr)
+        return EXIT_FAILED
 
+    params = res.x
     test_accuracy = net.accuracy(params, data["X_test"], data["y_test"])
     io.save(path, net, params, dataset=args.dataset, class_names=list(data["class_names"]),
-            test_accuracy=test_accuracy, optimizer=optimizer, seed=args.seed,
-            epochs=cfg["epochs"] if is_rule else None, lam=cfg["lam"],
-            train_seconds=round(seconds, 2), limit=args.limit, interrupted=interrupted)
+            test_accuracy=test_accuracy, method=method, seed=args.seed,
+            epochs=epochs if is_rule else None, lam=cfg["lam"],
+            train_seconds=round(seconds, 2), limit=args.limit, interrupted=interrupted,
+            diverged=failed)
+    if failed:
+        best = res.history[int(np.argmin([h.get("val_cost", h["fun"]) for h in res.history]))]
+        where = f"epoch {best['epoch'] + 1}" if "epoch" in best else f"iteration {best['nit']}"
+        print(f"training failed: {res.message} Saved the best model so far ({where}, test "
+              f"accuracy {100 * test_accuracy:.2f}%) to {path}.", file=sys.stderr)
+        return EXIT_FAILED
     print(f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
           f"trained in {seconds:.1f}s; saved {path}", file=out, flush=True)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
-
-
-def _best_of(net, best, current, validation):
-    """After a mid-epoch stop: the current iterate or the best epoch's, by validation cost."""
-    if validation is None or best is None:
-        return current
-    return current if net.cost(current, *validation) < best[0] else best[1]
 
 
 def _table(rows, header):

@@ -13,6 +13,19 @@ the state a rule has is in ``state``; the rule object itself only holds its
 hyperparameters. Any object with these two methods plugs into
 :func:`flatnn.sgd` as ``method=``.
 
+The built-in rules also have an **in-place form**, which :func:`flatnn.sgd` uses
+so that a step streams no new parameter-sized arrays::
+
+    state = rule.inplace_init(params)
+    state = rule.inplace_update(grad, state, params, learning_rate, scratch)
+
+``inplace_update`` adds the step to ``params`` in place, updates the arrays of
+``state`` in place, and may overwrite ``grad`` and ``scratch`` (a work array
+shaped like ``params``). It performs the same floating-point operations in the
+same order as ``params + update(...)[0]``, so the two forms give bit-identical
+parameters (the tests check every rule in float32 and float64). A custom rule
+needs only the pure pair; the loop then works on a copy of its own.
+
 ==========  =====================================================================
 rule        step (g the batch gradient, η the learning rate)
 ==========  =====================================================================
@@ -41,8 +54,8 @@ from typing import NamedTuple
 import attrs
 import numpy as np
 
-__all__ = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "get", "is_rule", "RULES",
-           "constant", "step_decay", "exponential_decay", "as_schedule"]
+__all__ = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "get", "is_rule", "has_inplace",
+           "RULES", "constant", "step_decay", "exponential_decay", "as_schedule"]
 
 
 def _fraction(name, upper_open=True):
@@ -76,6 +89,16 @@ class SGD:
         """Return ``(-learning_rate * grad, state)``."""
         return np.multiply(grad, -learning_rate), state
 
+    def inplace_init(self, params):
+        """The in-place form's state: ``()``."""
+        return ()
+
+    def inplace_update(self, grad, state, params, learning_rate, scratch):
+        """``params += -learning_rate * grad`` in place (``grad`` is overwritten)."""
+        grad *= -learning_rate
+        params += grad
+        return state
+
 
 @attrs.frozen
 class Momentum:
@@ -95,6 +118,18 @@ class Momentum:
         velocity = np.multiply(grad, -learning_rate)
         velocity += self.beta * state
         return velocity, velocity
+
+    def inplace_init(self, params):
+        """The in-place form's state: the velocity, zeros like ``params``."""
+        return np.zeros_like(params)
+
+    def inplace_update(self, grad, state, params, learning_rate, scratch):
+        """Update the velocity ``state`` and ``params`` in place."""
+        grad *= -learning_rate
+        state *= self.beta  # beta v + (-lr g): the same sum as update's, in the other order
+        state += grad
+        params += state
+        return state
 
 
 @attrs.frozen
@@ -119,6 +154,21 @@ class Nesterov:
         step = self.beta * velocity
         step += descent
         return step, velocity
+
+    def inplace_init(self, params):
+        """The in-place form's state: the velocity, zeros like ``params``."""
+        return np.zeros_like(params)
+
+    def inplace_update(self, grad, state, params, learning_rate, scratch):
+        """Update the velocity ``state`` and ``params`` in place."""
+        descent = grad
+        descent *= -learning_rate
+        state *= self.beta
+        state += descent
+        step = np.multiply(state, self.beta, out=scratch)
+        step += descent
+        params += step
+        return state
 
 
 class AdamState(NamedTuple):
@@ -159,6 +209,29 @@ class Adam:
         step /= denom
         return step, AdamState(t, mu, nu)
 
+    def inplace_init(self, params):
+        """The in-place form's state: ``AdamState(0, zeros, zeros)``."""
+        return self.init(params)
+
+    def inplace_update(self, grad, state, params, learning_rate, scratch):
+        """Update the moments of ``state`` and ``params`` in place."""
+        t = state.count + 1
+        mu, nu = state.mu, state.nu
+        sq = np.square(grad, out=scratch)
+        sq *= 1.0 - self.beta2
+        nu *= self.beta2
+        nu += sq
+        grad *= 1.0 - self.beta1
+        mu *= self.beta1
+        mu += grad
+        denom = np.sqrt(nu, out=scratch)
+        denom *= 1.0 / math.sqrt(1.0 - self.beta2 ** t)
+        denom += self.eps
+        step = np.multiply(mu, -learning_rate / (1.0 - self.beta1 ** t), out=grad)
+        step /= denom
+        params += step
+        return AdamState(t, mu, nu)
+
 
 @attrs.frozen
 class RMSprop:
@@ -184,6 +257,23 @@ class RMSprop:
         step = np.multiply(grad, -learning_rate)
         step /= denom
         return step, mean_square
+
+    def inplace_init(self, params):
+        """The in-place form's state: zeros like ``params``."""
+        return np.zeros_like(params)
+
+    def inplace_update(self, grad, state, params, learning_rate, scratch):
+        """Update the mean square ``state`` and ``params`` in place."""
+        sq = np.square(grad, out=scratch)
+        sq *= 1.0 - self.decay
+        state *= self.decay
+        state += sq
+        denom = np.sqrt(state, out=scratch)
+        denom += self.eps
+        grad *= -learning_rate
+        grad /= denom
+        params += grad
+        return state
 
 
 def sgd():
@@ -221,17 +311,22 @@ def is_rule(obj):
     return callable(getattr(obj, "init", None)) and callable(getattr(obj, "update", None))
 
 
-def get(method, momentum=None):
+def has_inplace(rule):
+    """True when ``rule`` also has the in-place form (``inplace_init``, ``inplace_update``)."""
+    return (callable(getattr(rule, "inplace_init", None))
+            and callable(getattr(rule, "inplace_update", None)))
+
+
+def get(method):
     """Return an update rule from a name or a rule object.
 
     Parameters
     ----------
     method : str or rule
         One of :data:`RULES` (``sgd``, ``momentum``, ``nesterov``, ``adam``,
-        ``rmsprop``), or any object with ``init`` and ``update`` (returned as is).
-    momentum : float, optional
-        ``beta`` of the ``momentum`` and ``nesterov`` rules (default 0.9);
-        ignored by the others.
+        ``rmsprop``: their default hyperparameters), or any object with ``init``
+        and ``update`` (returned as is; build a configured rule with the
+        constructors of this module, e.g. ``momentum(0.95)``).
 
     Raises
     ------
@@ -246,8 +341,6 @@ def get(method, momentum=None):
         except KeyError:
             raise ValueError(f"unknown update rule {method!r}; expected one of "
                              f"{list(RULES)} or an object with init and update") from None
-        if method.lower() in ("momentum", "nesterov") and momentum is not None:
-            return make(momentum)
         return make()
     if is_rule(method):
         return method

@@ -10,11 +10,16 @@ Both paths speak one contract:
   ``jac``, ``nit``, ``nfev``, ``njev``, ``success``, ``status``, ``message`` and
   ``history``;
 * ``callback(intermediate_result)`` is called once per epoch (SGD) or per
-  iteration (scipy) with an ``OptimizeResult`` holding ``x``, ``fun``, ``nit``
+  iteration (scipy) with an ``OptimizeResult`` holding a copy of ``x``, ``nit``
   and the fields of that step's history entry; a callback whose only parameter
-  is not named ``intermediate_result`` is a legacy ``callback(xk)`` and gets a
+  is not named ``intermediate_result`` is a legacy ``callback(xk)`` and gets that
   copy of ``x`` (the rule scipy uses). Raising ``StopIteration`` from either
-  form stops any path, which still returns the best result seen so far.
+  form stops any path, which still returns the best result seen so far;
+* :func:`sgd` also takes ``batch_callback``, called after every batch;
+* ``status`` is 0 when the run completed, 1 after early stopping, 2 when the
+  cost or the step became NaN or infinite, 3 when the cost diverged (grew far
+  above its starting value), 99 after ``StopIteration``; ``success`` is True
+  for 0 and 1 only, and ``message`` says what happened and what to change.
 
 ``history`` is a list of dicts, one per epoch or iteration, in order:
 
@@ -22,7 +27,7 @@ Both paths speak one contract:
 key             value
 ==============  ==============================================================
 epoch / nit     SGD: the epoch index (0, 1, ...); scipy: the iteration (1, 2, ...)
-cost            SGD: the mean of the epoch's batch costs, weighted by batch size
+fun             SGD: the mean of the epoch's batch costs, weighted by batch size
                 (an estimate of ``J``: the parameters move during the epoch);
                 scipy: ``J`` at the iterate
 val_cost        mean loss on the validation data, without the L2 term (only
@@ -34,25 +39,30 @@ nfev            objective evaluations so far (a batch counts as one on the SGD
 seconds         wall-clock seconds since the start of training
 ==============  ==============================================================
 
-Nothing here prints; progress reaches the caller through the callback.
+Nothing here prints, and no NumPy ``RuntimeWarning`` escapes a training path:
+a NaN, an overflow or a divergence ends the run with its status and message.
+Progress reaches the caller through the callbacks.
 """
+
 
 from __future__ import annotations
 
 import inspect
 import math
 import numbers
-import time
 
 import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from . import optimizers
+from . import activations, backprop, losses, optimizers
+from ._driver import (STATUS_DIVERGED, STATUS_DONE, STATUS_EARLY_STOPPED, STATUS_NOT_FINITE,
+                      STATUS_STOPPED, Recorder, Stopped, Validation, as_target, wrap_callback)
 from .network import Network
 from .objective import Objective
 
-__all__ = ["sgd", "minimize", "SCIPY_METHODS", "HESSP_METHODS"]
+__all__ = ["sgd", "minimize", "SCIPY_METHODS", "HESSP_METHODS", "STATUS_DONE",
+           "STATUS_EARLY_STOPPED", "STATUS_NOT_FINITE", "STATUS_DIVERGED", "STATUS_STOPPED"]
 
 SCIPY_METHODS = ("CG", "BFGS", "L-BFGS-B", "TNC", "SLSQP", "Newton-CG", "trust-ncg",
                  "trust-krylov", "trust-constr")
@@ -61,13 +71,10 @@ SCIPY_METHODS = ("CG", "BFGS", "L-BFGS-B", "TNC", "SLSQP", "Newton-CG", "trust-n
 HESSP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov", "trust-constr")
 """The scipy methods that are given the exact ``hessp``."""
 
-STATUS_STOPPED = 99  # scipy's status for a callback that raised StopIteration
-STATUS_EARLY_STOPPED = 1
-STATUS_NOT_FINITE = 2
-
-
-class _Stop(Exception):
-    """Carries a callback's StopIteration out through scipy's solvers."""
+DIVERGENCE_FACTOR = 1e3
+""":func:`sgd` stops with status 3 when a batch cost exceeds this many times
+``max(1, cost of the first batch)``: the cost has blown up, and the rest of the
+run would only produce noise (a learning rate 10-100x too large does this)."""
 
 
 # ------------------------------------------------------------------ helpers
@@ -106,7 +113,7 @@ def _check_params0(params0, n_params):
 
 def _check_count(value, name, low, high=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise TypeError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if value < low or (high is not None and value > high):
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
@@ -114,54 +121,77 @@ def _check_count(value, name, low, high=None):
     return value
 
 
-def _check_validation(validation, net):
+def _validation(validation, net, dtype):
     if validation is None:
         return None
-    try:
-        X_val, y_val = validation
-    except (TypeError, ValueError):
-        raise ValueError("validation must be a pair (X_val, y_val)") from None
     if net is None:
         raise TypeError("validation needs the objective's network (an attribute net)")
-    # checks shapes and labels now, not after the first epoch (no pass is made)
-    checked = Objective(net, X_val, y_val)
-    return checked.X, checked.y
-
-
-def _wrap_callback(callback):
-    """Return ``f(result)`` calling the user's callback in its own form, or None."""
-    if callback is None:
-        return None
-    if not callable(callback):
-        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-    try:
-        params = inspect.signature(callback).parameters
-    except (TypeError, ValueError):  # some builtins have no signature: legacy form
-        params = {}
-    if set(params) == {"intermediate_result"}:
-        return lambda result: callback(intermediate_result=result)
-    return lambda result: callback(np.copy(result.x))
-
-
-def _validation_entry(net, params, validation):
-    X_val, y_val = validation
-    return {"val_cost": net.cost(params, X_val, y_val),
-            "val_accuracy": net.accuracy(params, X_val, y_val)}
+    return Validation(net, validation, dtype)
 
 
 # --------------------------------------------------------------------- SGD
-def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_rate=None,
-        method="sgd", schedule=None, momentum=None, rng=None, shuffle=True, validation=None,
-        early_stopping=None, callback=None):
+class _BatchStep:
+    """Cost and gradient of one batch, written into buffers the loop owns.
+
+    ``sgd`` validates its data once; nothing here checks it again. The result is
+    what ``Network.cost_grad(params, X_b, y_b, lam * b / m)`` returns, computed
+    with the same operations in the same order (the tests compare the two bit
+    for bit), without its input checks and allocations of the flat vectors.
+    """
+
+    def __init__(self, net, lam, m):
+        self.hidden = tuple(activations.get(n) for n in net.hidden_activations)
+        self.outloss = losses.get(net.output, net.loss)
+        self.lam = lam
+        self.m = m
+
+    def __call__(self, thetas, X, target, grads, scratch):
+        """Return the batch cost; write its gradient into the views ``grads``.
+
+        ``scratch``: views shaped like ``thetas`` that may be overwritten.
+        """
+        b = X.shape[0]
+        acts, z = backprop.forward(thetas, self.hidden, X)
+        value, delta = self.outloss.value_and_delta(z, target)
+        delta *= 1.0 / b
+        backprop.backward(thetas, self.hidden, acts, delta, grads)
+        cost = value / b
+        lam = self.lam * b / self.m
+        if lam:
+            cost += lam / (2 * b) * sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
+            for g, t, s in zip(grads, thetas, scratch):
+                g[:, 1:] += np.multiply(t[:, 1:], lam / b, out=s[:, 1:])
+        return float(cost)
+
+
+def _stop_message(status, cost, epoch, batch, lr, reference):
+    where = f"in epoch {epoch}, batch {batch}"
+    if status == STATUS_NOT_FINITE:
+        what = f"the cost became {cost} {where}"
+    else:
+        what = (f"the cost diverged {where}: {cost:.4g}, more than {DIVERGENCE_FACTOR:g} "
+                f"times its start ({reference:.4g})")
+    return (f"{what}; the learning rate {lr:g} is too large for this network and data: try "
+            f"{lr / 10:g} or less.")
+
+
+def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_rate,
+        method="sgd", rng=None, shuffle=True, validation=None, early_stopping=None,
+        callback=None, batch_callback=None):
     """Minibatch stochastic gradient descent with a pluggable update rule.
 
     Each epoch draws one permutation of the ``m`` rows from ``rng`` and walks
-    it in batches of ``batch_size`` (the last batch may be smaller). A batch of
-    ``b`` rows is evaluated with L2 strength ``lam · b / m``, so that the
-    batch gradients, weighted by ``b / m``, add up to the full-batch gradient
-    of ``J = (1/m) Σ loss + lam/(2m) Σ ‖theta[:, 1:]‖²``: the objective does not
+    it in batches of ``batch_size`` (the last batch may be smaller), gathered
+    into a buffer the loop reuses. A batch of ``b`` rows is evaluated with L2
+    strength ``lam · b / m``, so that the batch gradients, weighted by
+    ``b / m``, add up to the full-batch gradient of
+    ``J = (1/m) Σ loss + lam/(2m) Σ ‖theta[:, 1:]‖²``: the objective does not
     change with the batch size. The rule turns each gradient into a step,
     ``params ← params + step`` (see :mod:`flatnn.optimizers`).
+
+    The loop works on a copy of ``params0`` that it updates in place, with the
+    built-in rules' in-place form (bit-identical to their pure ``update``); a
+    custom rule gets the pure contract. The data is validated once per call.
 
     Parameters
     ----------
@@ -173,8 +203,8 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     params0 : ndarray, shape (n_params,)
         Starting point; never modified.
     X : ndarray, shape (m, sizes[0])
+        Never shuffled or modified (a non-float ``X`` is converted once).
     y : ndarray, shape (m,) or (m, k)
-        Never shuffled or modified: batches are taken by ``X[idx]``.
     lam : float, default 0
         L2 strength of the whole-data objective.
     epochs : int
@@ -182,31 +212,35 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     batch_size : int
         Rows per batch, ``1 <= batch_size <= m``.
     learning_rate : float or callable
-        A number, or a schedule ``epoch -> learning rate`` (epochs count from 0),
+        A number, or a schedule ``epoch -> learning rate`` (epochs count from 0)
         such as :func:`flatnn.optimizers.step_decay`.
     method : str or rule, default "sgd"
-        ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``rmsprop``, or any object
-        with ``init(params) -> state`` and ``update(grad, state, params,
+        ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``rmsprop`` (default
+        hyperparameters), or a rule object: a configured built-in such as
+        ``flatnn.optimizers.momentum(0.95)``, or any object with
+        ``init(params) -> state`` and ``update(grad, state, params,
         learning_rate) -> (step, state)``.
-    schedule : callable, optional
-        A schedule ``epoch -> learning rate``, for callers who prefer to pass it
-        apart from ``learning_rate`` (give one of the two, not both).
-    momentum : float, optional
-        ``beta`` of ``momentum`` and ``nesterov`` (default 0.9); ValueError with
-        another method (configure those by passing a rule object).
     rng : None, int or numpy.random.Generator
         Shuffling; the same seed gives bit-identical results.
     shuffle : bool, default True
         False walks the rows in order (then ``rng`` is unused).
     validation : (X_val, y_val), optional
         Adds ``val_cost`` (mean loss, no L2 term) and ``val_accuracy`` to each
-        epoch's history entry.
+        epoch's history entry (one forward pass over the validation data).
     early_stopping : int, optional
         Patience: stop when the validation cost has not improved for this many
         epochs. The best parameters seen are returned, also when all epochs
         ran. Needs ``validation``.
     callback : callable, optional
         Called after each epoch, see :mod:`flatnn.training`.
+    batch_callback : callable, optional
+        Called after every batch with an ``OptimizeResult`` holding ``epoch``,
+        ``batch`` (index within the epoch), ``fun`` (the batch cost, before the
+        step), ``nfev``, ``learning_rate`` and ``x`` (a read-only view of the
+        working parameters, valid during the call only: copy it to keep it).
+        Raising ``StopIteration`` stops after that batch; the result is then
+        the best of the finished epochs' iterates and the current one (by
+        validation cost when ``validation`` is given).
 
     Returns
     -------
@@ -216,12 +250,12 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         ``x``, from one extra pass, counted in ``nfev``), ``nit`` (epochs run),
         ``nfev`` = ``njev`` (batches evaluated, plus that final pass),
         ``success``, ``status`` (0 all epochs run, 1 early stopping, 2 the cost
-        became non-finite, 99 the callback raised StopIteration), ``message``,
-        ``history``.
+        or the step became non-finite, 3 the cost diverged, 99 a callback raised
+        StopIteration), ``message``, ``history``.
 
         After all epochs ``x`` is the last iterate, unless ``early_stopping``
         is given. With ``early_stopping`` (whether or not it triggered), and
-        after StopIteration or a non-finite cost, ``x`` is the best end-of-epoch
+        after StopIteration, a non-finite or a diverged cost, ``x`` is the best
         iterate seen: best by validation cost when ``validation`` is given,
         else by the epoch's training-cost estimate (the weighted mean of its
         batch costs), or ``params0`` if no epoch finished.
@@ -232,7 +266,7 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
             raise TypeError(f"sgd needs the training data in this process (a Network with "
                             f"X, y, or a flatnn.Objective); got {type(obj).__name__}: use "
                             f"flatnn.minimize for it")
-    net, X, y, lam = obj.net, obj.X, obj.y, float(obj.lam)
+    net, X, lam = obj.net, obj.X, float(obj.lam)
     params0 = _check_params0(params0, net.n_params)
     m = X.shape[0]
     epochs = _check_count(epochs, "epochs", 1)
@@ -241,89 +275,120 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         early_stopping = _check_count(early_stopping, "early_stopping", 1)
         if validation is None:
             raise ValueError("early_stopping needs validation=(X_val, y_val)")
-    if schedule is not None and learning_rate is not None:
-        raise ValueError("give the learning rate once: learning_rate or schedule, not both")
-    if schedule is None and learning_rate is None:
+    if learning_rate is None:
         raise TypeError("sgd needs learning_rate (a number or a schedule epoch -> rate)")
-    sched = optimizers.as_schedule(learning_rate if schedule is None else schedule)
-    if momentum is not None and not (isinstance(method, str)
-                                     and method.lower() in ("momentum", "nesterov")):
-        raise ValueError(f"momentum applies to method 'momentum' or 'nesterov', not "
-                         f"{method!r}; pass a rule object to configure other methods")
-    rule = optimizers.get(method, momentum)
-    validation = _check_validation(validation, net)
-    notify = _wrap_callback(callback)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    schedule = optimizers.as_schedule(learning_rate)
+    rule = optimizers.get(method)
+    notify_batch = wrap_callback(batch_callback, "batch_callback")
+    work = np.float32 if (params0.dtype == np.float32 and X.dtype == np.float32) else np.float64
+    X = X.astype(work, copy=False)  # a no-op for float data of the work's precision
+    if not np.isfinite(X).all():
+        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row {rows[0]})")
+    target = as_target(net, obj.y, work)
+    recorder = Recorder(callback, _validation(validation, net, work))
     gen = np.random.default_rng(rng)
 
-    work = np.float32 if (params0.dtype == np.float32 and X.dtype == np.float32) else np.float64
-    params = params0.astype(work, copy=False)  # never written to: each step makes a new array
-    state = rule.init(params)
-    start = time.perf_counter()
-    history = []
-    nfev = 0
-    best = params
-    best_score = math.inf
-    since_best = 0
-    status, message = 0, f"completed {epochs} epochs"
-    # One batch of all m rows (full-batch gradient descent): the order of the
-    # rows cannot change its gradient, so X is used in place, never permuted.
+    params = params0.astype(work, copy=True)  # the loop's own; params0 is never touched
+    inplace = optimizers.has_inplace(rule)
+    state = rule.inplace_init(params) if inplace else rule.init(params)
+    grad, scratch = np.empty_like(params), np.empty_like(params)
+    thetas, grads, scratches = net.unpack(params), net.unpack(grad), net.unpack(scratch)
+    step_batch = _BatchStep(net, lam, m)
+    # Batches are gathered into one reused buffer: measured as fast as slicing a
+    # permuted copy of X made once per epoch, without that copy's memory.
     permute = shuffle and batch_size < m
-    for epoch in range(epochs):
-        lr = optimizers.learning_rate_at(sched, epoch)
-        order = gen.permutation(m) if permute else None
-        total = 0.0
-        diverged = False
-        for lo in range(0, m, batch_size):
-            rows = order[lo:lo + batch_size] if permute else slice(lo, lo + batch_size)
-            X_batch, y_batch = X[rows], y[rows]
-            b = X_batch.shape[0]
-            cost, grad = net.cost_grad(params, X_batch, y_batch, lam * b / m)
-            nfev += 1
-            step, state = rule.update(grad, state, params, lr)
-            if getattr(step, "shape", None) != params.shape or step.dtype != params.dtype:
-                raise ValueError(f"{type(rule).__name__}.update returned a step of shape "
-                                 f"{getattr(step, 'shape', None)} and dtype "
-                                 f"{getattr(step, 'dtype', None)}; expected {params.shape} "
-                                 f"{params.dtype}")
-            if not (math.isfinite(cost) and np.isfinite(step.sum())):
-                diverged = True
-                break
-            total += cost * b
-            params = params + step
-        if diverged:
-            status = STATUS_NOT_FINITE
-            message = (f"the cost or the step became non-finite in epoch {epoch}; returning "
-                       f"the best parameters seen (try a smaller learning_rate)")
-            break
-        entry = {"epoch": epoch, "cost": total / m, "learning_rate": lr, "nfev": nfev}
-        if validation is not None:
-            entry.update(_validation_entry(net, params, validation))
-        entry["seconds"] = time.perf_counter() - start
-        history.append(entry)
-        score = entry["val_cost"] if validation is not None else entry["cost"]
-        if score < best_score:
-            best, best_score, since_best = params, score, 0
-        else:
-            since_best += 1
-        if notify is not None:
-            try:
-                notify(OptimizeResult(x=params.copy(), fun=entry["cost"], nit=epoch + 1,
-                                      history=history, **entry))
-            except StopIteration:
-                status, message = STATUS_STOPPED, "`callback` raised `StopIteration`."
-                break
-        if early_stopping is not None and since_best >= early_stopping:
-            status = STATUS_EARLY_STOPPED
-            message = (f"early stopping: the validation cost has not improved for "
-                       f"{since_best} epochs; returning the parameters of epoch "
-                       f"{epoch - since_best}")
-            break
-    x = params if status == 0 and early_stopping is None else best
+    if permute:
+        X_buf = np.empty((batch_size, X.shape[1]), dtype=work)
+        t_buf = np.empty((batch_size, *target.shape[1:]), dtype=target.dtype)
+
+    nfev = 0
+    reference = None
+    status, message = STATUS_DONE, f"completed {epochs} epoch{'s' if epochs > 1 else ''}"
+    user_err = recorder.user_err
+    with np.errstate(all="ignore"):  # non-finite values end the run with a status instead
+        try:
+            for epoch in range(epochs):
+                lr = optimizers.learning_rate_at(schedule, epoch)
+                order = gen.permutation(m) if permute else None
+                total = 0.0
+                for batch, lo in enumerate(range(0, m, batch_size)):
+                    hi = min(lo + batch_size, m)
+                    b = hi - lo
+                    if permute:
+                        rows = order[lo:hi]
+                        Xb = np.take(X, rows, axis=0, out=X_buf[:b], mode="clip")
+                        tb = np.take(target, rows, axis=0, out=t_buf[:b], mode="clip")
+                    else:
+                        Xb, tb = X[lo:hi], target[lo:hi]
+                    if not inplace:  # a pure rule may keep the arrays it is given
+                        grad = np.empty_like(params)
+                        grads = net.unpack(grad)
+                    cost = step_batch(thetas, Xb, tb, grads, scratches)
+                    nfev += 1
+                    if reference is None and math.isfinite(cost):
+                        reference = max(cost, 1.0)
+                    if not math.isfinite(cost) or cost > DIVERGENCE_FACTOR * reference:
+                        status = (STATUS_NOT_FINITE if not math.isfinite(cost)
+                                  else STATUS_DIVERGED)
+                        message = _stop_message(status, cost, epoch, batch, lr, reference)
+                        break
+                    if inplace:
+                        state = rule.inplace_update(grad, state, params, lr, scratch)
+                    else:
+                        step, state = rule.update(grad, state, params, lr)
+                        if (getattr(step, "shape", None) != params.shape
+                                or getattr(step, "dtype", None) != params.dtype):
+                            raise ValueError(
+                                f"{type(rule).__name__}.update returned a step of shape "
+                                f"{getattr(step, 'shape', None)} and dtype "
+                                f"{getattr(step, 'dtype', None)}; expected {params.shape} "
+                                f"{params.dtype}")
+                        params = params + step
+                        thetas = net.unpack(params)
+                    total += cost * b
+                    if notify_batch is not None:
+                        x_view = params.view()
+                        x_view.flags.writeable = False
+                        try:
+                            with np.errstate(**user_err):
+                                notify_batch(OptimizeResult(
+                                    epoch=epoch, batch=batch, fun=cost, nfev=nfev,
+                                    learning_rate=lr, x=x_view))
+                        except StopIteration:
+                            status = STATUS_STOPPED
+                            message = "`batch_callback` raised `StopIteration`."
+                            if np.isfinite(params).all():
+                                recorder.offer(params, recorder.score(params, total / hi))
+                            break
+                if status != STATUS_DONE:
+                    break
+                if not np.isfinite(params).all():  # a step overflowed after a finite cost
+                    status = STATUS_NOT_FINITE
+                    message = _stop_message(status, math.nan, epoch, batch, lr, reference)
+                    break
+                entry = {"epoch": epoch, "fun": total / m, "learning_rate": lr, "nfev": nfev}
+                with np.errstate(**user_err):
+                    recorder.record(params, entry)
+                if early_stopping is not None and recorder.since_best >= early_stopping:
+                    status = STATUS_EARLY_STOPPED
+                    message = (f"early stopping: the validation cost has not improved for "
+                               f"{recorder.since_best} epochs; returning the parameters of "
+                               f"epoch {epoch - recorder.since_best}")
+                    break
+        except Stopped:
+            status, message = STATUS_STOPPED, "`callback` raised `StopIteration`."
+    if status == STATUS_DONE and early_stopping is None:
+        x = params
+    elif recorder.best_x is not None:
+        x = recorder.best_x
+    else:
+        x = params0.astype(work, copy=True)
     fun, jac = obj.cost_grad(x)
     nfev += 1
-    return OptimizeResult(x=x, fun=fun, jac=jac, nit=len(history), nfev=nfev, njev=nfev,
-                          success=status in (0, STATUS_EARLY_STOPPED), status=status,
-                          message=message, history=history)
+    return recorder.result(x, fun, jac, nfev=nfev, status=status, message=message)
 
 
 # ------------------------------------------------------------ scipy bridge
@@ -332,7 +397,81 @@ _HESSP_KEYS = {name.lower() for name in HESSP_METHODS}
 _SGD_OPTIONS = tuple(name for name, p in inspect.signature(sgd).parameters.items()
                      if p.kind is p.KEYWORD_ONLY
                      and name not in ("method", "callback", "validation"))
-_SGD_REQUIRED = ("epochs", "batch_size")
+_SGD_REQUIRED = ("epochs", "batch_size", "learning_rate")
+# scipy options that count something (at least 1, or 0 where marked) and tolerances (>= 0)
+_COUNT_OPTIONS = {"maxiter": 1, "maxfun": 1, "maxfev": 1, "maxcor": 1, "maxls": 1,
+                  "maxCGit": 0, "maxinner": 1}
+_TOLERANCE_OPTIONS = ("gtol", "ftol", "xtol", "eps", "tol", "barrier_tol", "eta",
+                      "initial_tr_radius", "max_trust_radius", "initial_constr_penalty",
+                      "initial_barrier_parameter", "initial_barrier_tolerance", "accuracy",
+                      "stepmx", "rescale", "c1", "c2", "pgtol", "factr")
+
+
+def _check_options(options):
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be a dict, got {type(options).__name__}")
+    for key, value in options.items():
+        if key in _COUNT_OPTIONS and value is not None:
+            _check_count(value, f"options[{key!r}]", _COUNT_OPTIONS[key])
+        elif key in _TOLERANCE_OPTIONS and value is not None:
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"options[{key!r}] must be a number, got {value!r}")
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"options[{key!r}] must be a finite number >= 0, "
+                                 f"got {value!r}")
+    return options
+
+
+class _ScipyProblem:
+    """The objective as scipy sees it, and the per-iteration record.
+
+    scipy works in float64: each evaluation casts the iterate to the work
+    dtype (so a float32 ``X`` is used as it is) and the gradient back. The last
+    few evaluations are remembered, so that a callback's point (usually the one
+    the line search just evaluated) is not evaluated twice.
+    """
+
+    def __init__(self, obj, work, recorder):
+        self.obj = obj
+        self.work = work
+        self.recorder = recorder
+        self.nfev = 0
+        self.nhev = 0
+        self._recent = []  # (x, f, g) of the last few evaluations
+
+    def evaluate(self, x):
+        """``(J, ∇J)`` at float64 ``x``, from the cache or one evaluation."""
+        for xr, f, g in reversed(self._recent):
+            if np.array_equal(xr, x):
+                return f, g
+        f, g = self.obj.cost_grad(x.astype(self.work, copy=False))
+        self.nfev += 1
+        self._recent.append((x.copy(), f, g))
+        del self._recent[:-4]
+        return f, g
+
+    def fun(self, x):
+        """scipy's ``fun`` with ``jac=True``."""
+        f, g = self.evaluate(x)
+        return f, np.array(g, dtype=np.float64)  # scipy's own copy: the cache stays intact
+
+    def hessp(self, x, v):
+        """scipy's ``hessp``: the objective's exact ``H v``."""
+        self.nhev += 1
+        Hv = self.obj.hessp(x.astype(self.work, copy=False),
+                            np.asarray(v).astype(self.work, copy=False))
+        return Hv.astype(np.float64, copy=False)
+
+    def on_iteration(self, intermediate_result):
+        """scipy's callback: an ``OptimizeResult``, or the iterate (TNC, custom methods)."""
+        x = np.asarray(getattr(intermediate_result, "x", intermediate_result),
+                       dtype=np.float64)
+        f, _ = self.evaluate(x)
+        entry = {"nit": len(self.recorder.history) + 1, "fun": float(f), "nfev": self.nfev}
+        with np.errstate(**self.recorder.user_err):
+            self.recorder.record(x.astype(self.work), entry)
 
 
 def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", options=None,
@@ -362,7 +501,8 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
         in scipy's custom-method form ``method(fun, x0, args, jac, hessp,
         callback, **options)``.
     options : dict, optional
-        scipy's options (``maxiter``, ``gtol``, ...), or :func:`sgd`'s keywords.
+        scipy's options (``maxiter``, ``gtol``, ...; counts must be integers
+        >= 1 and tolerances numbers >= 0), or :func:`sgd`'s keywords.
     callback : callable, optional
         ``callback(intermediate_result)`` or legacy ``callback(xk)``, once per
         iteration; see :mod:`flatnn.training`.
@@ -378,13 +518,9 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
         = the number of ``cost_grad`` evaluations actually made, ``nhev`` the
         number of Hessian-vector products, and ``history``. When the callback
         raises StopIteration, ``x`` is the best iterate seen (by validation
-        cost when ``validation`` is given, else by ``J``), ``status`` 99.
-
-    Notes
-    -----
-    scipy's solvers work in float64: with float32 ``params0`` each evaluation
-    casts the iterate to float32, so the data is used as it is (no copy of a
-    float32 ``X``), and the gradient back to float64.
+        cost when ``validation`` is given, else by ``J``), ``status`` 99. When
+        the objective became NaN or infinite, ``status`` is 2 and ``success``
+        False.
     """
     if isinstance(method, str) and method.lower() in optimizers.RULES or (
             not isinstance(method, str) and optimizers.is_rule(method)):
@@ -401,80 +537,39 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
     else:
         raise TypeError(f"method must be a string, a rule object or a callable, got "
                         f"{type(method).__name__}")
-    if options is not None and not isinstance(options, dict):
-        raise TypeError(f"options must be a dict, got {type(options).__name__}")
+    options = _check_options(options)
     obj = _objective(net, X, y, lam, "minimize")
     params0 = _check_params0(params0, obj.n_params)
-    validation = _check_validation(validation, getattr(obj, "net", None))
-    notify = _wrap_callback(callback)
     work = params0.dtype
-    counts = {"nfev": 0, "nhev": 0}
-    recent = []  # the last few evaluations (x, f, g): callbacks look their point up here
-    history = []
-    best = {"score": math.inf, "x": None, "fun": None, "jac": None}
-    start = time.perf_counter()
-
-    def evaluate(x):
-        f, g = obj.cost_grad(x.astype(work, copy=False))
-        counts["nfev"] += 1
-        recent.append((x.copy(), f, g))
-        del recent[:-4]
-        return f, g
-
-    def fun(x):
-        # a point seen moments ago (by a callback, say) is not evaluated twice
-        f, g = lookup_or_evaluate(x)
-        return f, np.array(g, dtype=np.float64)  # scipy's own copy: the cache stays intact
-
-    def hessp(x, v):
-        counts["nhev"] += 1
-        Hv = obj.hessp(x.astype(work, copy=False), np.asarray(v).astype(work, copy=False))
-        return Hv.astype(np.float64, copy=False)
-
-    def lookup_or_evaluate(x):
-        for xr, f, g in reversed(recent):
-            if np.array_equal(xr, x):
-                return f, g
-        return evaluate(x)
-
-    def on_iteration(intermediate_result):
-        # scipy passes an OptimizeResult (or, for TNC and custom methods, the iterate)
-        x = np.asarray(getattr(intermediate_result, "x", intermediate_result), dtype=np.float64)
-        f, g = lookup_or_evaluate(x)
-        xw = x.astype(work)  # a copy of our own: scipy reuses its arrays
-        entry = {"nit": len(history) + 1, "cost": f, "nfev": counts["nfev"]}
-        if validation is not None:
-            entry.update(_validation_entry(obj.net, xw, validation))
-        entry["seconds"] = time.perf_counter() - start
-        history.append(entry)
-        score = entry["val_cost"] if validation is not None else f
-        if best["x"] is None or score < best["score"]:
-            best.update(score=score, x=xw, fun=f, jac=g)
-        if notify is not None:
-            try:
-                notify(OptimizeResult(x=xw, fun=f, history=history, **entry))
-            except StopIteration:
-                raise _Stop from None
-
-    kwargs = {"hessp": hessp} if use_hessp else {}
-    try:
-        res = scipy.optimize.minimize(fun, params0.astype(np.float64), jac=True,
-                                      method=scipy_method, callback=on_iteration,
-                                      options=options, **kwargs)
-    except _Stop:
-        res = OptimizeResult(x=best["x"], fun=best["fun"], jac=best["jac"], nit=len(history),
-                             success=False, status=STATUS_STOPPED,
-                             message="`callback` raised `StopIteration`.")
-    else:
-        f, g = lookup_or_evaluate(np.asarray(res.x, dtype=np.float64))
-        res.x = np.asarray(res.x).astype(work, copy=False)
-        res.fun = float(f)
-        res.jac = g
-        res.nit = int(res.get("nit", len(history)))
-    res.nfev = res.njev = counts["nfev"]
-    res.nhev = counts["nhev"]
-    res.history = history
-    return res
+    recorder = Recorder(callback, _validation(validation, getattr(obj, "net", None), work))
+    problem = _ScipyProblem(obj, work, recorder)
+    kwargs = {"hessp": problem.hessp} if use_hessp else {}
+    with np.errstate(all="ignore"):  # a non-finite objective ends with status 2 instead
+        try:
+            res = scipy.optimize.minimize(problem.fun, params0.astype(np.float64), jac=True,
+                                          method=scipy_method, callback=problem.on_iteration,
+                                          options=options, **kwargs)
+        except Stopped:
+            if recorder.best_x is None:
+                x = params0.astype(work, copy=True)
+                f, g = problem.evaluate(x.astype(np.float64))
+            else:
+                x = recorder.best_x
+                f, g = problem.evaluate(x.astype(np.float64))
+            return recorder.result(x, f, g, nfev=problem.nfev, status=STATUS_STOPPED,
+                                   message="`callback` raised `StopIteration`.",
+                                   nhev=problem.nhev)
+        f, g = problem.evaluate(np.asarray(res.x, dtype=np.float64))
+    status, message = int(res.get("status", 0)), res.get("message", "")
+    success = bool(res.get("success", True))
+    if not (math.isfinite(f) and np.isfinite(g).all()):
+        status, success = STATUS_NOT_FINITE, False
+        message = (f"the objective became {f} at the final iterate of {scipy_method}; check "
+                   f"the data and the starting point (params0), or use a smaller scale")
+    return recorder.result(np.asarray(res.x).astype(work, copy=False), f, g, base=res,
+                           nfev=problem.nfev, status=status, message=message,
+                           nit=res.get("nit", len(recorder.history)), nhev=problem.nhev,
+                           success=success)
 
 
 def _minimize_sgd(net, params0, X, y, lam, method, options, callback, validation):
@@ -486,8 +581,6 @@ def _minimize_sgd(net, params0, X, y, lam, method, options, callback, validation
         raise ValueError(f"unknown options {unknown} for method {method!r}; the SGD "
                          f"loop takes {list(_SGD_OPTIONS)}")
     missing = [k for k in _SGD_REQUIRED if k not in options]
-    if "learning_rate" not in options and "schedule" not in options:
-        missing.append("learning_rate")
     if missing:
         raise ValueError(f"method {method!r} runs the SGD loop and needs options {missing}")
     return sgd(net, params0, X, y, lam, method=method, callback=callback,

@@ -75,10 +75,11 @@ def test_console_script_trains_xor(tmp_path):
     (["train", "--dataset", "xor", "--sizes", "2-4-3"], ["last size must be 2"]),
     (["train", "--dataset", "xor", "--hidden", "swish"], ["swish"]),
     (["train", "--dataset", "xor", "--loss", "hinge"], ["hinge"]),
-    (["train", "--optimizer", "sgdx"], ["unknown optimizer 'sgdx'"]),
+    (["train", "--method", "sgdx"], ["unknown method 'sgdx'"]),
+    (["train", "--optimizer", "sgd"], ["unrecognized arguments: --optimizer"]),
     (["train", "--learning-rate", "-1"], ["--learning-rate"]),
     (["train", "--epochs", "0"], ["--epochs"]),
-    (["train", "--dataset", "xor", "--optimizer", "adam", "--momentum", "0.5"], ["--momentum"]),
+    (["train", "--dataset", "xor", "--method", "adam", "--momentum", "0.5"], ["--momentum"]),
     (["train", "--dataset", "xor", "--out", "/nonexistent/dir/m.npz"], ["does not exist"]),
     (["train", "--data-dir", "/nonexistent/data"], ["no such folder"]),
     (["evaluate", "missing.npz"], ["missing.npz", "does not exist"]),
@@ -128,18 +129,18 @@ def test_model_that_does_not_fit_the_data(capsys, tmp_path):
 
 
 # ------------------------------------------------------------- training
-@pytest.mark.parametrize("optimizer", cli.OPTIMIZERS)
-def test_every_optimizer_trains_xor(capsys, tmp_path, optimizer):
+@pytest.mark.parametrize("method", cli.METHODS)
+def test_every_method_trains_xor(capsys, tmp_path, method):
     path = tmp_path / "m.npz"
-    argv = ["train", "--dataset", "xor", "--optimizer", optimizer.lower(), "--out", str(path),
+    argv = ["train", "--dataset", "xor", "--method", method.lower(), "--out", str(path),
             "--maxiter", "300"]
-    if optimizer in cli.RULES:
+    if method in flatnn.optimizers.RULES:
         argv += ["--epochs", "300", "--batch-size", "2",
-                 "--learning-rate", "0.05" if optimizer in ("adam", "rmsprop") else "0.5"]
+                 "--learning-rate", "0.05" if method in ("adam", "rmsprop") else "0.5"]
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     net, params, meta = load(path)
-    assert meta["optimizer"] == optimizer
+    assert meta["method"] == method
     assert net.accuracy(params, *flatnn.datasets.xor()) == 1.0
     lines = [line for line in out.splitlines() if line.startswith(("epoch", "iter"))]
     assert lines, out
@@ -166,7 +167,7 @@ def test_progress_bar_only_on_a_terminal(capsys, tmp_path, monkeypatch):
     class Terminal(_io.StringIO):
         def isatty(self):
             return True
-    argv = ["train", "--dataset", "xor", "--optimizer", "sgd", "--epochs", "3",
+    argv = ["train", "--dataset", "xor", "--method", "sgd", "--epochs", "3",
             "--batch-size", "1", "--out", str(tmp_path / "m.npz")]
     assert cli.main(argv) == 0
     assert "\r" not in capsys.readouterr().out
@@ -384,3 +385,18 @@ def test_compare_reaches_the_real_script(capfd):
     assert cli.compare_script().name == "compare_optimizers.py"
     assert cli.main(["compare", "--help"]) == 0
     assert "--problem" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("rate", ["1000000", "1e30"])
+def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
+    path = tmp_path / "m.npz"
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "flatnn", "train", "--method",
+         "sgd", "--learning-rate", rate, "--limit", "2000", "--epochs", "3", "--out", str(path)],
+        capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("training failed: the cost")
+    assert "learning rate" in lines[0] and "or less" in lines[0]
+    assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "test accuracy" not in proc.stdout

@@ -117,13 +117,39 @@ def test_rmsprop_by_hand():
     np.testing.assert_allclose(s1, -0.1 * g / (np.sqrt(0.25) * np.abs(g) + 1e-8))
 
 
-def test_get_builds_rules_and_passes_momentum():
-    assert optimizers.get("momentum", 0.7) == optimizers.momentum(0.7)
-    assert optimizers.get("NESTEROV", 0.6) == optimizers.nesterov(0.6)
+def test_get_builds_rules_by_name_and_passes_rule_objects():
+    assert optimizers.get("momentum") == optimizers.momentum(0.9)
+    assert optimizers.get("NESTEROV") == optimizers.nesterov()
     assert optimizers.get("adam") == optimizers.adam()
     custom = optimizers.rmsprop(decay=0.5)
     assert optimizers.get(custom) is custom
-    assert flatnn.adam is optimizers.adam and flatnn.momentum is optimizers.momentum
+    # the constructors live in flatnn.optimizers only, beside the loop flatnn.sgd
+    assert not hasattr(flatnn, "adam") and not hasattr(flatnn, "momentum")
+    assert flatnn.optimizers.adam is optimizers.adam
+
+
+RULE_OBJECTS = [optimizers.sgd(), optimizers.momentum(0.8), optimizers.nesterov(0.7),
+                optimizers.adam(0.85, 0.99, 1e-7), optimizers.rmsprop(0.8, 1e-6)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rule", RULE_OBJECTS, ids=lambda r: type(r).__name__)
+def test_inplace_form_is_bit_identical_to_the_pure_update(rule, dtype):
+    rng = np.random.default_rng(5)
+    params = rng.normal(size=257).astype(dtype)
+    pure_params, pure_state = params.copy(), rule.init(params)
+    live, state = params.copy(), rule.inplace_init(params)
+    scratch = np.empty_like(params)
+    for t in range(7):
+        grad = (rng.normal(size=257) * 10.0 ** rng.integers(-3, 3)).astype(dtype)
+        lr = [0.1, 0.003, 1.7][t % 3]
+        grad_before = grad.copy()
+        step, pure_state = rule.update(grad, pure_state, pure_params, lr)
+        np.testing.assert_array_equal(grad, grad_before)  # the pure form never writes
+        pure_params = pure_params + step
+        state = rule.inplace_update(grad, state, live, lr, scratch)
+        assert live.dtype == dtype and pure_params.dtype == dtype
+        assert live.tobytes() == pure_params.tobytes(), t
 
 
 def test_bad_rules_and_hyperparameters():

@@ -53,7 +53,7 @@ def test_each_rule_trains_xor_to_100_percent(name):
     assert res.success and res.status == 0 and res.nit == 1500
     assert XOR_NET.accuracy(res.x, XOR_X, XOR_Y) == 1.0
     assert res.fun < 0.05
-    assert res.history[-1]["cost"] < res.history[0]["cost"]
+    assert res.history[-1]["fun"] < res.history[0]["fun"]
 
 
 def test_a_custom_rule_object_plugs_in():
@@ -130,7 +130,7 @@ def test_same_seed_is_bit_identical_and_inputs_are_untouched():
     b = flatnn.sgd(net, p0, X, y, 0.1, rng=np.random.default_rng(7), **kw)
     c = flatnn.sgd(net, p0, X, y, 0.1, rng=8, **kw)
     assert a.x.tobytes() == b.x.tobytes()
-    assert [h["cost"] for h in a.history] == [h["cost"] for h in b.history]
+    assert [h["fun"] for h in a.history] == [h["fun"] for h in b.history]
     assert a.x.tobytes() != c.x.tobytes()
     for before, after in zip(copies, (X, y, p0)):
         np.testing.assert_array_equal(before, after)
@@ -189,7 +189,7 @@ def test_early_stopping_returns_the_best_parameters():
     net = flatnn.Network((5, 8, 3), hidden="tanh")
     seen = []
     res = flatnn.sgd(net, net.init(1), X, y, epochs=60, batch_size=20, learning_rate=0.3,
-                     method="momentum", momentum=0.5, validation=(X, (y + 1) % 3),
+                     method=optimizers.momentum(0.5), validation=(X, (y + 1) % 3),
                      early_stopping=3, rng=0,
                      callback=lambda intermediate_result: seen.append(intermediate_result.x))
     val = [h["val_cost"] for h in res.history]
@@ -207,7 +207,7 @@ def test_early_stopping_that_never_triggers_still_returns_the_best():
     net = flatnn.Network((5, 8, 3), hidden="tanh")
     seen = []
     res = flatnn.sgd(net, net.init(1), X, y, epochs=12, batch_size=20, learning_rate=0.3,
-                     method="momentum", momentum=0.5, validation=(X, (y + 1) % 3),
+                     method=optimizers.momentum(0.5), validation=(X, (y + 1) % 3),
                      early_stopping=100, rng=0,
                      callback=lambda intermediate_result: seen.append(intermediate_result.x))
     best = int(np.argmin([h["val_cost"] for h in res.history]))
@@ -223,7 +223,7 @@ def test_stop_iteration_stops_sgd_with_the_best_so_far():
     def callback(intermediate_result):
         seen.append((intermediate_result.x, intermediate_result.fun))
         assert intermediate_result.nit == intermediate_result.epoch + 1
-        assert intermediate_result.history[-1]["cost"] == intermediate_result.fun
+        assert intermediate_result.history[-1]["fun"] == intermediate_result.fun
         if intermediate_result.nit == 5:
             raise StopIteration
 
@@ -250,14 +250,69 @@ def test_legacy_callback_gets_a_copy_of_x():
     assert np.isfinite(res.x).all() and res.status == 0
 
 
-def test_divergence_stops_with_a_message():
+@pytest.mark.filterwarnings("error")  # no RuntimeWarning may reach the user
+def test_a_blown_up_cost_is_divergence_not_success():
     X, y = blobs()
     net = flatnn.Network((5, 8, 3), hidden="relu", output="identity", loss="squared_error")
-    with np.errstate(all="ignore"):
-        res = flatnn.sgd(net, net.init(0), X * 100, np.eye(3)[y], epochs=20, batch_size=10,
-                         learning_rate=1e3, rng=0)
-    assert res.status == 2 and not res.success and "non-finite" in res.message
+    p0 = net.init(0)
+    res = flatnn.sgd(net, p0, X * 100, np.eye(3)[y], epochs=20, batch_size=10,
+                     learning_rate=1e3, rng=0)
+    assert res.status == 3 and not res.success
+    assert "diverged in epoch 0" in res.message and "try 100 or less" in res.message
+    assert res.nit == 0 and res.history == []
+    np.testing.assert_array_equal(res.x, p0)  # no epoch finished: the start
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("learning_rate", [1e6, 1e30, 1e300])
+def test_huge_learning_rates_never_succeed_and_never_warn(learning_rate):
+    X, y = blobs()
+    net = flatnn.Network((5, 16, 3), hidden="relu")
+    res = flatnn.sgd(net, net.init(0), X, y, 0.1, epochs=3, batch_size=10,
+                     learning_rate=learning_rate, method="momentum", rng=0,
+                     validation=(X[:20], y[:20]))
+    assert res.status in (2, 3) and not res.success, res.message
+    assert np.isfinite(res.x).all() and math.isfinite(res.fun)
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_non_finite_cost_stops_with_status_2():
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="sigmoid")
+
+    class Explode:  # a rule whose second step is NaN: the next batch's cost is NaN
+        def init(self, params):
+            return 0
+
+        def update(self, grad, state, params, learning_rate):
+            step = -learning_rate * grad
+            if state == 1:
+                step[:] = np.nan
+            return step, state + 1
+
+    res = flatnn.sgd(net, net.init(0), X, y, epochs=2, batch_size=30, learning_rate=0.1,
+                     method=Explode(), rng=0)
+    assert res.status == 2 and not res.success and "became nan in epoch 0, batch 2" in res.message
     assert np.isfinite(res.x).all()
+
+
+def test_a_step_that_overflows_at_the_end_of_an_epoch_is_caught():
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+
+    class LastStepInf:
+        def init(self, params):
+            return 0
+
+        def update(self, grad, state, params, learning_rate):
+            step = -learning_rate * grad
+            if state == 2:  # the last batch of epoch 0 (90 rows, batch 30)
+                step[0] = np.inf
+            return step, state + 1
+
+    res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=30, learning_rate=0.1,
+                     method=LastStepInf())
+    assert res.status == 2 and res.nit == 0 and np.isfinite(res.x).all()
 
 
 def test_sgd_accepts_an_objective_but_not_remote_data():
@@ -283,25 +338,24 @@ def test_sgd_accepts_an_objective_but_not_remote_data():
         flatnn.sgd(obj, net.init(0), lam=1.0, epochs=1, batch_size=10, learning_rate=0.1)
 
 
-def test_schedule_keyword():
+def test_learning_rate_takes_a_schedule_and_the_old_keywords_are_gone():
     X, y = blobs()
     net = flatnn.Network((5, 3))
     res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=30,
-                     schedule=lambda epoch: 0.1 / (1 + epoch))
+                     learning_rate=lambda epoch: 0.1 / (1 + epoch))
     assert [h["learning_rate"] for h in res.history] == pytest.approx([0.1, 0.05, 0.1 / 3])
-    with pytest.raises(ValueError, match="not both"):
-        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=30, learning_rate=0.1,
-                   schedule=lambda e: 0.1)
+    for old in (dict(schedule=lambda e: 0.1), dict(momentum=0.5)):
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=30, learning_rate=0.1,
+                       **old)
 
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(batch_size=0), "batch_size must be in \\[1, 90\\], got 0"),
     (dict(batch_size=91), "batch_size must be in \\[1, 90\\], got 91"),
-    (dict(batch_size=2.5), "batch_size must be an integer"),
     (dict(epochs=0), "epochs must be >= 1"),
     (dict(lam=-1.0), "lam must be a finite number >= 0"),
     (dict(method="adagrad"), "unknown update rule 'adagrad'"),
-    (dict(method="adam", momentum=0.9), "momentum applies to method 'momentum'"),
     (dict(early_stopping=2), "early_stopping needs validation"),
     (dict(early_stopping=0, validation=(np.zeros((2, 5)), [0, 1])), "early_stopping must be"),
     (dict(params0=np.zeros(7)), "params0 has 7 entries; the network needs 18"),
@@ -373,7 +427,7 @@ def test_nfev_matches_scipy_and_excludes_validation(method, passes):
                           options={"maxiter": 20} if method != "TNC" else {"maxfun": 20})
     assert res.nfev == len(calls)  # the same work as calling scipy by hand
     assert res.nfev == len([r for r in passes["forward"] if r == 90])
-    assert len([r for r in passes["forward"] if r == 11]) == 2 * len(res.history)
+    assert len([r for r in passes["forward"] if r == 11]) == len(res.history)  # one pass each
     np.testing.assert_allclose(res.x, direct.x, rtol=1e-12, atol=1e-12)
     assert all("val_cost" in h and "val_accuracy" in h for h in res.history)
 
@@ -439,7 +493,7 @@ def test_minimize_dispatches_to_sgd():
     a = flatnn.minimize(net, net.init(0), X, y, 0.1, method="adam", options=options)
     b = flatnn.sgd(net, net.init(0), X, y, 0.1, method="adam", **options)
     np.testing.assert_array_equal(a.x, b.x)
-    assert [h["cost"] for h in a.history] == [h["cost"] for h in b.history]
+    assert [h["fun"] for h in a.history] == [h["fun"] for h in b.history]
     assert len(a.history) == 3 and a.nfev == b.nfev == 3 * 5 + 1
     c = flatnn.minimize(net, net.init(0), X, y, 0.1, method=optimizers.adam(), options=options)
     np.testing.assert_array_equal(c.x, b.x)
@@ -530,3 +584,125 @@ def test_full_batch_gradient_descent_uses_X_in_place(monkeypatch):
     monkeypatch.setattr(backprop, "forward", spy)
     flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=20, learning_rate=0.5, rng=0)
     assert len(seen) == 4 and all(seen)  # 3 epochs + the final pass
+
+
+# ------------------------------------------------------- the training engine
+def test_sgd_equals_a_reference_loop_on_the_pure_functions_bit_for_bit():
+    """The loop's buffers, gathers and in-place rules change nothing in the maths."""
+    X, y = blobs(m=100)
+    net = flatnn.Network((5, 7, 3), hidden="tanh")
+    p0, lam = net.init(2), 0.7
+    for method, rule in [("adam", optimizers.adam()), ("nesterov", optimizers.nesterov())]:
+        res = flatnn.sgd(net, p0, X, y, lam, epochs=2, batch_size=32, learning_rate=0.05,
+                         method=method, rng=3)
+        gen, params, state = np.random.default_rng(3), p0.copy(), rule.init(p0)
+        for _ in range(2):
+            order = gen.permutation(100)
+            for lo in range(0, 100, 32):
+                rows = order[lo:lo + 32]
+                _, g = net.cost_grad(params, X[rows], y[rows], lam * len(rows) / 100)
+                step, state = rule.update(g, state, params, 0.05)
+                params = params + step
+        assert res.x.tobytes() == params.tobytes(), method
+
+
+def test_params0_is_safe_even_from_a_rule_that_writes_into_params():
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3))
+    p0 = net.init(0)
+    before = p0.copy()
+
+    class Careless:
+        def init(self, params):
+            params[:] = 0.0  # writes into the loop's vector: must not reach params0
+            return ()
+
+        def update(self, grad, state, params, learning_rate):
+            params *= 1.0
+            return -learning_rate * grad, state
+
+    flatnn.sgd(net, p0, X, y, epochs=1, batch_size=30, learning_rate=0.1, method=Careless())
+    flatnn.sgd(net, p0, X, y, epochs=1, batch_size=30, learning_rate=0.1, method="adam")
+    np.testing.assert_array_equal(p0, before)
+
+
+def test_batch_callback_sees_every_batch_and_can_stop():
+    X, y = blobs()  # 90 rows, batch 25: 4 batches per epoch
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    seen = []
+
+    def on_batch(intermediate_result):
+        r = intermediate_result
+        seen.append((r.epoch, r.batch, r.fun, r.nfev, r.learning_rate, r.x.copy()))
+        assert not r.x.flags.writeable
+        if r.epoch == 1 and r.batch == 2:
+            raise StopIteration
+
+    res = flatnn.sgd(net, net.init(0), X, y, epochs=5, batch_size=25, learning_rate=0.2,
+                     rng=0, batch_callback=on_batch, validation=(X[:30], y[:30]))
+    assert [(e, b) for e, b, *_ in seen] == [(0, 0), (0, 1), (0, 2), (0, 3),
+                                             (1, 0), (1, 1), (1, 2)]
+    assert [n for *_, n, _, _ in seen] == list(range(1, 8))
+    assert res.status == 99 and not res.success and "batch_callback" in res.message
+    assert res.nit == 1 and res.nfev == 7 + 1
+    # the result is the better (by validation cost) of epoch 0's iterate and the current one
+    candidates = [res.history[0]["val_cost"], net.cost(seen[-1][-1], X[:30], y[:30])]
+    np.testing.assert_array_equal(
+        res.x, [seen[3][-1], seen[-1][-1]][int(np.argmin(candidates))])
+    # the batch costs of the first epoch average to its history entry
+    sizes = np.array([25, 25, 25, 15])
+    assert res.history[0]["fun"] == pytest.approx(
+        float(np.dot(sizes, [c for _, _, c, *_ in seen[:4]])) / 90)
+
+
+def test_batch_callback_in_the_legacy_form_gets_x():
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    got = []
+    flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=45, learning_rate=0.1,
+               batch_callback=lambda xk: got.append(np.array(xk)))
+    assert len(got) == 2 and got[0].shape == (net.n_params,)
+    with pytest.raises(TypeError, match="batch_callback must be callable"):
+        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=45, learning_rate=0.1,
+                   batch_callback=3)
+
+
+def test_data_is_validated_once_up_front():
+    X, y = blobs()
+    net = flatnn.Network((5, 3))
+    bad = X.copy()
+    bad[57, 2] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN or inf \\(1 rows, first at row 57\\)"):
+        flatnn.sgd(net, net.init(0), bad, y, epochs=1, batch_size=10, learning_rate=0.1)
+    with pytest.raises(ValueError, match="validation X_val contains NaN"):
+        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1,
+                   validation=(bad, y))
+    # integer pixels are converted once, and train like their float copy
+    Xi = np.round(X * 10).astype(np.int16)
+    a = flatnn.sgd(net, net.init(0), Xi, y, epochs=2, batch_size=10, learning_rate=0.01, rng=0)
+    b = flatnn.sgd(net, net.init(0), Xi.astype(np.float64), y, epochs=2, batch_size=10,
+                   learning_rate=0.01, rng=0)
+    assert a.x.tobytes() == b.x.tobytes()
+
+
+@pytest.mark.parametrize("options,error,match", [
+    ({"maxiter": -1}, ValueError, "options\\['maxiter'\\] must be >= 1, got -1"),
+    ({"maxiter": 2.5}, TypeError, "options\\['maxiter'\\] must be an integer"),
+    ({"maxiter": True}, TypeError, "must be an integer"),
+    ({"gtol": -1e-5}, ValueError, "options\\['gtol'\\] must be a finite number >= 0"),
+    ({"gtol": "tiny"}, TypeError, "options\\['gtol'\\] must be a number"),
+    ([("maxiter", 3)], TypeError, "options must be a dict"),
+])
+def test_minimize_refuses_bad_options(options, error, match):
+    with pytest.raises(error, match=match):
+        flatnn.minimize(XOR_NET, XOR_NET.init(0), XOR_X, XOR_Y, method="L-BFGS-B",
+                        options=options)
+
+
+@pytest.mark.filterwarnings("error")
+def test_minimize_from_an_overflowing_start_warns_nothing():
+    net = flatnn.Network((2, 4, 2), hidden="sigmoid", output="identity", loss="squared_error")
+    p0 = np.full(net.n_params, 1e150)
+    res = flatnn.minimize(net, p0, XOR_X, np.eye(2)[XOR_Y], method="CG",
+                          options={"maxiter": 5})
+    assert not res.success

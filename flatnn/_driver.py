@@ -1,0 +1,192 @@
+"""The bookkeeping every training path shares (private).
+
+:func:`flatnn.sgd` and :func:`flatnn.minimize` differ in how they move the
+parameters; everything around that lives here, once: the history entries, the
+validation pass, the best iterate, the two callback forms, ``StopIteration``,
+the status codes and the :class:`scipy.optimize.OptimizeResult`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from . import activations, backprop, losses
+
+STATUS_DONE = 0
+"""All epochs or iterations ran (or the scipy method converged)."""
+STATUS_EARLY_STOPPED = 1
+"""Early stopping: the validation cost stopped improving."""
+STATUS_NOT_FINITE = 2
+"""The cost or the step became NaN or infinite."""
+STATUS_DIVERGED = 3
+"""The cost grew far above its starting value."""
+STATUS_STOPPED = 99
+"""A callback raised ``StopIteration`` (scipy's own status for it)."""
+
+SUCCESS = (STATUS_DONE, STATUS_EARLY_STOPPED)
+
+
+class Stopped(Exception):
+    """A callback raised ``StopIteration``; carried out through scipy's solvers."""
+
+
+def wrap_callback(callback, name="callback"):
+    """Return ``f(result)`` that calls ``callback`` in its own form, or None.
+
+    A callback whose only parameter is named ``intermediate_result`` gets the
+    :class:`OptimizeResult`; any other is a legacy ``callback(xk)`` and gets the
+    result's ``x`` (scipy's rule).
+    """
+    if callback is None:
+        return None
+    if not callable(callback):
+        raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
+    try:
+        params = inspect.signature(callback).parameters
+    except (TypeError, ValueError):  # some builtins have no signature: legacy form
+        params = {}
+    if set(params) == {"intermediate_result"}:
+        return lambda result: callback(intermediate_result=result)
+    return lambda result: callback(result.x)
+
+
+class Validation:
+    """Held-out data scored in one forward pass: ``val_cost`` and ``val_accuracy``.
+
+    The data is validated and cast to ``dtype`` once, here.
+
+    Parameters
+    ----------
+    net : Network
+    validation : (X_val, y_val)
+    dtype : numpy dtype
+        The dtype of the parameters it will be called with.
+    """
+
+    def __init__(self, net, validation, dtype):
+        from .objective import Objective  # Objective validates shapes and labels
+        try:
+            X_val, y_val = validation
+        except (TypeError, ValueError):
+            raise ValueError("validation must be a pair (X_val, y_val)") from None
+        checked = Objective(net, X_val, y_val)
+        X = np.asarray(checked.X).astype(dtype, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError("validation X_val contains NaN or inf")
+        self.net = net
+        self.X = X
+        self.target = as_target(net, checked.y, dtype)
+        self.hidden = tuple(activations.get(n) for n in net.hidden_activations)
+        self.outloss = losses.get(net.output, net.loss)
+        k = net.sizes[-1]
+        if k == 1:
+            self.truth = self.target[:, 0] > 0.5
+        elif losses.is_labels(self.target):
+            self.truth = self.target
+        else:
+            self.truth = self.target.argmax(axis=1)
+
+    def entry(self, params):
+        """``{"val_cost": mean loss (no L2 term), "val_accuracy": fraction right}``."""
+        thetas = self.net.unpack(params)
+        with np.errstate(all="ignore"):
+            _, z = backprop.forward(thetas, self.hidden, self.X)
+            if z.shape[1] == 1:
+                pred = self.outloss.activate(z.copy())[:, 0] > 0.5
+            elif self.net.output == "softmax":  # monotone: the argmax of z is the argmax of a
+                pred = z.argmax(axis=1)
+            else:
+                pred = self.outloss.activate(z.copy()).argmax(axis=1)
+            value = self.outloss.value(z, self.target)
+        return {"val_cost": float(value / self.X.shape[0]),
+                "val_accuracy": float(np.mean(pred == self.truth))}
+
+
+def as_target(net, y, dtype):
+    """Validated ``y`` in the form the losses take: labels ``(m,)`` or targets ``(m, k)``."""
+    y = np.asarray(y)
+    k = net.sizes[-1]
+    if y.ndim == 1 and k > 1:
+        return y.astype(np.intp, copy=False)
+    return y.reshape(y.shape[0], k).astype(dtype, copy=False)
+
+
+class Recorder:
+    """History, best iterate and callbacks of one training run.
+
+    Parameters
+    ----------
+    callback : callable or None
+        The user's per-epoch / per-iteration callback, in either form.
+    validation : Validation or None
+        When given, each entry gets ``val_cost`` and ``val_accuracy`` and the
+        best iterate is the one of lowest ``val_cost``; else of lowest ``fun``.
+    """
+
+    def __init__(self, callback, validation):
+        self.notify = wrap_callback(callback)
+        self.validation = validation
+        self.history = []
+        self.best_x = None
+        self.best_score = math.inf
+        self.best_entry = None
+        self.since_best = 0
+        self.user_err = np.geterr()  # callbacks run under the caller's error settings
+        self.start = time.perf_counter()
+
+    def seconds(self):
+        """Wall-clock seconds since the run started."""
+        return time.perf_counter() - self.start
+
+    def score(self, x, fun):
+        """The score the best iterate is chosen by: ``val_cost`` at ``x``, or ``fun``."""
+        if self.validation is not None:
+            return self.validation.entry(x)["val_cost"]
+        return fun
+
+    def record(self, x, entry):
+        """Complete ``entry`` for iterate ``x``, keep the best, call the callback.
+
+        ``entry`` holds the path's own fields (``epoch`` or ``nit``, ``fun``,
+        ``nfev``, ...); this adds the validation fields and ``seconds``. ``x`` is
+        copied where it is kept. Raises :class:`Stopped` when the callback
+        raises ``StopIteration``.
+        """
+        if self.validation is not None:
+            entry.update(self.validation.entry(x))
+        entry["seconds"] = self.seconds()
+        self.history.append(entry)
+        score = entry["val_cost"] if self.validation is not None else entry["fun"]
+        if self.best_x is None or score < self.best_score:
+            self.best_x, self.best_score, self.best_entry = x.copy(), score, entry
+            self.since_best = 0
+        else:
+            self.since_best += 1
+        if self.notify is not None:
+            try:
+                result = OptimizeResult(nit=len(self.history))
+                result.update(entry)
+                result.update(x=x.copy(), history=self.history)
+                self.notify(result)
+            except StopIteration:
+                raise Stopped from None
+
+    def offer(self, x, score):
+        """Consider an iterate that has no history entry (a stop mid-epoch)."""
+        if self.best_x is None or score < self.best_score:
+            self.best_x, self.best_score, self.best_entry = x.copy(), score, None
+
+    def result(self, x, fun, jac, *, nfev, status, message, nit=None, base=None, **extra):
+        """The run's :class:`OptimizeResult` (``base``: scipy's, updated in place)."""
+        res = OptimizeResult() if base is None else base
+        res.update(x=x, fun=float(fun), jac=jac,
+                   nit=len(self.history) if nit is None else int(nit), nfev=nfev,
+                   njev=nfev, success=status in SUCCESS, status=status, message=message,
+                   history=self.history)
+        res.update(extra)
+        return res

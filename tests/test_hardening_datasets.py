@@ -194,4 +194,4 @@ def test_loaders_never_print_even_when_mirrors_fail(tmp_path, isolated, capfd, c
         load_mnist(mirrors=["http://127.0.0.1:9/"])
     assert capfd.readouterr() == ("", "")
     assert "127.0.0.1:9/train-images-idx3-ubyte.gz: cannot connect" in str(e.value)
-    assert any(r.levelno == logging.WARNING and "cannot connect" in r.getMessage() for r in caplog.records)
+    assert any("cannot connect" in r.getMessage() for r in caplog.records)

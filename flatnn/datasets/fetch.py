@@ -27,9 +27,9 @@ nothing behind. Each file's download has an overall deadline,
 :data:`DEADLINE`, that holds however slowly the server sends.
 
 Progress is reported through the :mod:`logging` module, never printed: the
-logger ``flatnn.datasets.fetch`` logs each download's start, progress (INFO,
-at most every :data:`PROGRESS_SECONDS`) and end, and each failed mirror
-(WARNING). Configure logging (``logging.basicConfig(level=logging.INFO)``) to
+logger ``flatnn.datasets.fetch`` logs, at INFO, each download's start, progress
+(at most every :data:`PROGRESS_SECONDS`) and end, and each failed mirror (the
+error raised when every mirror failed lists them all again). Configure logging (``logging.basicConfig(level=logging.INFO)``) to
 see them; the ``flatnn`` command line shows them on stderr.
 """
 
@@ -230,7 +230,7 @@ def _download_any(name: str, f: IdxFile, files, dirs, mirrors) -> Path:
             return _download(url, target_dir, f)
         except _DownloadFailed as e:
             failures.append((url, str(e)))
-            _log.warning("%s: %s", url, e)
+            _log.info("%s: %s", url, e)
     raise FileNotFoundError(_not_found_message(name, f, files, dirs, failures))
 
 

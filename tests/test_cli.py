@@ -276,7 +276,7 @@ def test_predict_bad_images(capsys, tmp_path, xor_model):
     big = tmp_path / "big.pgm"
     _pgm_p5(big, np.zeros((28, 30), dtype=np.uint8))
     truncated = tmp_path / "cut.pgm"
-    truncated.write_bytes(b"P5\n28 28\n255\n" + bytes(100))
+    truncated.write_bytes(b"P5\n1 2\n255\n" + bytes(1))  # the size fits, the pixels do not
     ppm = tmp_path / "colour.ppm"
     ppm.write_bytes(b"P6\n1 2\n255\n" + bytes(6))
     from PIL import Image

@@ -16,7 +16,11 @@ def main():
     """Import the command line and run it; exit 130 without a traceback on Ctrl-C."""
     try:
         from flatnn.cli import main as cli_main
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        # A Ctrl-C inside an extension module's initialisation comes back as
+        # "ImportError: initialization failed" caused by the KeyboardInterrupt.
+        if not _caused_by_ctrl_c(exc):
+            raise
         sys.stderr.write("flatnn: interrupted\n")
         return EXIT_INTERRUPTED
     try:
@@ -24,6 +28,16 @@ def main():
     except KeyboardInterrupt:  # between cli.main's own handlers and here
         sys.stderr.write("flatnn: interrupted\n")
         return EXIT_INTERRUPTED
+
+
+def _caused_by_ctrl_c(exc):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 if __name__ == "__main__":

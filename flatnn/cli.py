@@ -289,6 +289,9 @@ def load_data(name, *, data_dir=None, download=True, dtype=np.float64, limit=Non
         shape (m, n_features); y int64 (m,)) and ``class_names`` (tuple of str).
     """
     from . import datasets
+    if data_dir is not None and name not in ("mnist", "fashion-mnist"):
+        raise CLIError(f"--data-dir applies to mnist and fashion-mnist; {name} is generated, "
+                       f"not read from files")
     try:
         if name in ("mnist", "fashion-mnist"):
             splits = datasets.load_dataset(name, _data_path(data_dir), download=download,
@@ -403,7 +406,7 @@ def _fmt_bytes(n):
         n /= 1000
 
 
-def _check_memory(net, itemsize, vectors, rows, what):
+def _check_memory(net, itemsize, vectors, rows, what, advice="Use smaller layers."):
     """CLIError unless ``vectors`` parameter vectors and activations of ``rows`` rows fit in memory."""
     need = net.n_params * itemsize * vectors + 4 * rows * sum(net.sizes) * itemsize
     available = _available_memory()
@@ -411,8 +414,9 @@ def _check_memory(net, itemsize, vectors, rows, what):
         raise CLIError(
             f"sizes {_fmt_sizes(net.sizes)} have {net.n_params:,} parameters: {what} would take "
             f"about {_fmt_bytes(need)} of memory ({vectors} vectors of "
-            f"{_fmt_bytes(net.n_params * itemsize)}), and {_fmt_bytes(available)} is available. "
-            f"Use smaller layers.")
+            f"{_fmt_bytes(net.n_params * itemsize)}"
+            + (f", and activations of {rows} rows" if rows else "")
+            + f"), and {_fmt_bytes(available)} is available. {advice}")
 
 
 # Parameter-sized vectors each method keeps: the parameters, the gradient, the
@@ -866,7 +870,8 @@ def cmd_predict(args, out):
 def cmd_gradcheck(args, out):
     net = _network(args.sizes, args.hidden, args.output, args.loss)
     # float64: the parameters, the analytic and the numerical gradient, a perturbed copy
-    _check_memory(net, 8, 5, args.samples, "checking their gradient")
+    _check_memory(net, 8, 5, args.samples, f"checking their gradient on {args.samples} samples",
+                  "Use smaller layers or fewer --samples.")
     rng = np.random.default_rng(args.seed)
     X = rng.normal(size=(args.samples, net.sizes[0]))
     k = net.sizes[-1]
@@ -958,6 +963,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("flatnn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except MemoryError:
+        # the commands estimate what they need first; this is the backstop
+        print("flatnn: error: out of memory; use smaller layers, --batch-size or --limit",
+              file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:
         # the reader went away (flatnn evaluate ... | head): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)

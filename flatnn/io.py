@@ -353,9 +353,10 @@ def load(path):
 
 
 def _read_archive(archive, name):
-    members = {info.filename: info for info in archive.infolist()}
+    infos = archive.infolist()
+    members = {info.filename: info for info in infos}
     keys = {n[:-4] if n.endswith(".npy") else n for n in members}
-    if keys != _KEYS or len(members) != len(_KEYS):
+    if keys != _KEYS or len(infos) != len(_KEYS):  # a name twice is not a model file
         raise ValueError(f"{name} is not a flatnn model: it holds arrays "
                          f"{sorted(keys)}, expected {sorted(_KEYS)}")
     header_info = members.get("header.npy") or members["header"]

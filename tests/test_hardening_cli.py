@@ -376,3 +376,17 @@ def test_quick_and_partial_experiment_runs_never_touch_committed_results(capsys)
     # the partial-run rule: --methods without --quick would also go to a temporary folder
     args = compare.parse_args(["--problem", "xor", "--methods", "adam"])
     assert args.out is None
+
+
+# ------------------------------------------------------------- neighbours
+def test_out_that_is_a_device_and_data_dir_for_generated_data_are_refused(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--out", os.devnull)
+    one_line_error(code, err, "not a regular file")
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--data-dir", str(tmp_path),
+                         "--out", str(tmp_path / "m.npz"))
+    one_line_error(code, err, "--data-dir applies to mnist and fashion-mnist")
+
+
+def test_gradcheck_with_too_many_samples_says_so(capsys):
+    code, out, err = run(capsys, "gradcheck", "--samples", "1000000000")
+    one_line_error(code, err, "1000000000 samples", "fewer --samples")

@@ -305,3 +305,27 @@ def test_save_into_a_directory_fails_before_writing(tmp_path, model):
         save(tmp_path / "d", net, params)
     assert os.listdir(tmp_path) == ["d"]
     assert os.listdir(tmp_path / "d") == []
+
+
+def test_a_member_named_twice_is_not_a_model(tmp_path, model):
+    import io as _io
+    net, params = model
+    path = tmp_path / "m.npz"
+    good = tmp_path / "good.npz"
+    save(good, net, params)
+    with zipfile.ZipFile(good) as z:
+        header, body = z.read("header.npy"), z.read("params.npy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("header.npy", header)
+            z.writestr("params.npy", body)
+            z.writestr("params.npy", body)
+    with pytest.raises(ValueError, match="holds arrays"):
+        load(path)
+
+
+def test_save_refuses_to_replace_a_special_file(tmp_path, model):
+    net, params = model
+    with pytest.raises(ValueError, match="not a regular file"):
+        save(os.devnull, net, params)

@@ -302,7 +302,6 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     permute = shuffle and batch_size < m
     if permute:
         X_buf = np.empty((batch_size, X.shape[1]), dtype=work)
-        t_buf = np.empty((batch_size, *target.shape[1:]), dtype=target.dtype)
 
     nfev = 0
     reference = None
@@ -312,15 +311,16 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         try:
             for epoch in range(epochs):
                 lr = optimizers.learning_rate_at(schedule, epoch)
-                order = gen.permutation(m) if permute else None
+                if permute:
+                    order = gen.permutation(m)
+                    targets = target[order]  # small next to X: one gather per epoch
                 total = 0.0
                 for batch, lo in enumerate(range(0, m, batch_size)):
                     hi = min(lo + batch_size, m)
                     b = hi - lo
                     if permute:
-                        rows = order[lo:hi]
-                        Xb = np.take(X, rows, axis=0, out=X_buf[:b], mode="clip")
-                        tb = np.take(target, rows, axis=0, out=t_buf[:b], mode="clip")
+                        Xb = np.take(X, order[lo:hi], axis=0, out=X_buf[:b], mode="clip")
+                        tb = targets[lo:hi]
                     else:
                         Xb, tb = X[lo:hi], target[lo:hi]
                     if not inplace:  # a pure rule may keep the arrays it is given

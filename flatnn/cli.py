@@ -911,22 +911,35 @@ def cmd_compare(argv):
 
 
 # ------------------------------------------------------------------ main
-def _log_to_stderr(quiet):
-    """Show the library's log messages (data downloads) on stderr, as "flatnn: ..." lines."""
-    import logging
+class _log_to_stderr:
+    """Show the library's log messages (data downloads) on stderr as "flatnn: ..." lines.
 
-    class Stderr(logging.StreamHandler):
-        # sys.stderr as it is when each message comes, not when main first ran
-        stream = property(lambda self: sys.stderr, lambda self, value: None)
+    A context manager: the handler and level are removed again when the command
+    ends, so that calling ``main`` in a process leaves its logging as it was.
+    """
 
-    logger = logging.getLogger("flatnn")
-    if not any(isinstance(h, logging.StreamHandler) and getattr(h, "flatnn_cli", False)
-               for h in logger.handlers):
-        handler = Stderr()
-        handler.setFormatter(logging.Formatter("flatnn: %(message)s"))
-        handler.flatnn_cli = True
-        logger.addHandler(handler)
-    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    def __init__(self, quiet):
+        import logging
+        self.logger = logging.getLogger("flatnn")
+        self.level = logging.WARNING if quiet else logging.INFO
+
+        class Stderr(logging.StreamHandler):
+            # sys.stderr as it is when each message comes, not when main started
+            stream = property(lambda self: sys.stderr, lambda self, value: None)
+
+        self.handler = Stderr()
+        self.handler.setFormatter(logging.Formatter("flatnn: %(message)s"))
+
+    def __enter__(self):
+        self.previous = self.logger.level
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(self.level)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.previous)
+        return False
 
 
 def main(argv=None):
@@ -953,10 +966,10 @@ def main(argv=None):
             args.command = "predict"
         else:
             args = parser.parse_args(argv)
-        _log_to_stderr(quiet=getattr(args, "quiet", False))
         commands = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                     "gradcheck": cmd_gradcheck}
-        return commands[args.command](args, sys.stdout)
+        with _log_to_stderr(quiet=getattr(args, "quiet", False)):
+            return commands[args.command](args, sys.stdout)
     except CLIError as exc:
         print(f"flatnn: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -128,6 +128,7 @@ def test_good_download_then_loads_from_the_cache(server, tmp_path, capfd, caplog
 
 
 def test_404_on_the_first_mirror_then_the_second(server, tmp_path, capfd, caplog):
+    caplog.set_level(logging.INFO, logger="flatnn.datasets.fetch")
     s = load_mnist(mirrors=(server + "/missing/", server + "/good/"))
     assert s.X_test.shape == (10000, 784)
     assert cache_files(tmp_path) == sorted(f + ".gz" for f in FILES)

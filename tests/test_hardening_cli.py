@@ -390,3 +390,21 @@ def test_out_that_is_a_device_and_data_dir_for_generated_data_are_refused(capsys
 def test_gradcheck_with_too_many_samples_says_so(capsys):
     code, out, err = run(capsys, "gradcheck", "--samples", "1000000000")
     one_line_error(code, err, "1000000000 samples", "fewer --samples")
+
+
+def test_download_progress_is_shown_on_stderr_and_logging_left_as_it_was(capsys, tmp_path,
+                                                                         monkeypatch):
+    import logging
+
+    def fake_load(name, path=None, **kwargs):
+        logging.getLogger("flatnn.datasets.fetch").info("downloading http://mirror/%s", name)
+        raise FileNotFoundError("mnist: nothing here")
+    monkeypatch.setattr(flatnn.datasets, "load_dataset", fake_load)
+    logger = logging.getLogger("flatnn")
+    handlers, level = list(logger.handlers), logger.level
+    code, out, err = run(capsys, "train", "--out", str(tmp_path / "m.npz"))
+    assert code == 2
+    assert err.splitlines()[0] == "flatnn: downloading http://mirror/mnist"
+    code, out, err = run(capsys, "train", "--quiet", "--out", str(tmp_path / "m.npz"))
+    assert "downloading" not in err
+    assert logger.handlers == handlers and logger.level == level

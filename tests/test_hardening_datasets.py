@@ -195,3 +195,49 @@ def test_loaders_never_print_even_when_mirrors_fail(tmp_path, isolated, capfd, c
     assert capfd.readouterr() == ("", "")
     assert "127.0.0.1:9/train-images-idx3-ubyte.gz: cannot connect" in str(e.value)
     assert any("cannot connect" in r.getMessage() for r in caplog.records)
+
+
+class Bomb(http.server.BaseHTTPRequestHandler):
+    """Every file: 64 MiB of zeros gzipped to about 64 KB."""
+
+    body = gzip.compress(bytes(64 << 20), compresslevel=9)
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+
+def test_a_downloaded_gzip_bomb_is_bounded_by_the_known_size(tmp_path, isolated):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bomb)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        import tracemalloc
+        tracemalloc.start()
+        with pytest.raises(FileNotFoundError, match="inflates to more than 7840016 bytes"):
+            load_mnist(mirrors=[f"http://127.0.0.1:{httpd.server_address[1]}/"], train=False)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    # zlib gathers its output in blocks and joins them: about twice the known 7.8 MB at
+    # the peak, not the 64 MiB the stream inflates to
+    assert peak < 20 << 20
+    assert all(p.is_dir() for p in (tmp_path / "cache").glob("**/*"))  # nothing kept
+
+
+def test_test_files_alone_load_without_the_training_files(tmp_path, isolated):
+    folder = link_files(tmp_path / "mnist", [f for f in FILES if f.startswith("t10k")])
+    s = load_mnist(folder, train=False)
+    assert s.X_train.shape == (0, 784) and s.X_val.shape == (0, 784) and s.X_test.shape == (10000, 784)
+    with pytest.raises(FileNotFoundError, match="train-images"):
+        load_mnist(folder)
+    with pytest.raises(TypeError, match="train should be True or False"):
+        load_mnist(folder, train="no")

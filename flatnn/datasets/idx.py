@@ -164,29 +164,31 @@ def decompress(raw: bytes, name: str, max_size: int | None = None, prefix: bool 
     """
     if not raw.startswith(_GZIP_MAGIC):
         return raw[:max_size] if prefix else raw
-    out = bytearray()
+    chunks, size = [], 0  # joined once at the end: no second copy of a single member
     data = raw
     while True:
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        room = 0 if max_size is None else max_size + 1 - len(out)
+        room = 0 if max_size is None else max_size + 1 - size
         try:
-            out += inflater.decompress(data, room)
+            chunk = inflater.decompress(data, room)
         except zlib.error as e:
             raise ValueError(f"{name}: corrupt gzip stream: {e}") from None
-        if max_size is not None and len(out) > max_size:
+        chunks.append(chunk)
+        size += len(chunk)
+        if max_size is not None and size > max_size:
             if prefix:
-                return bytes(out[:max_size])
+                return b"".join(chunks)[:max_size]
             raise ValueError(
                 f"{name}: inflates to more than {max_size} bytes, more than it should hold; "
                 f"the file is corrupt or a decompression bomb"
             )
         if not inflater.eof:
             if prefix:
-                return bytes(out)
+                return b"".join(chunks)
             raise ValueError(f"{name}: truncated gzip stream ({len(raw)} compressed bytes)")
         data = inflater.unused_data
         if not data.strip(b"\0"):  # gzip allows zero padding after the last member
-            return bytes(out)
+            return b"".join(chunks)
         if not data.startswith(_GZIP_MAGIC):
             raise ValueError(f"{name}: corrupt gzip stream: trailing bytes after the last member")
 

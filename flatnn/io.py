@@ -239,7 +239,8 @@ def save(path, net, params, **metadata):
         If ``net`` is not a Network, or a metadata value is not JSON data,
         contains itself or nests too deeply (the message names the key).
     ValueError
-        If ``params`` does not fit ``net``, or ``path`` is an existing
+        If ``params`` does not fit ``net``, the metadata would make the header
+        larger than :data:`MAX_HEADER_BYTES`, or ``path`` is an existing
         special file (FIFO, device).
     OSError
         If the file cannot be written (``IsADirectoryError`` when ``path`` is
@@ -256,6 +257,11 @@ def save(path, net, params, **metadata):
     metadata = {key: _clean(value, key) for key, value in metadata.items()}
     header = json.dumps({"format": FORMAT, "version": VERSION, "network": net.to_dict(),
                          "metadata": metadata}, allow_nan=False)
+    # stored as a 0-d unicode array, 4 bytes per character; load reads no more
+    if 4 * len(header) > MAX_HEADER_BYTES:
+        raise ValueError(f"the header (spec and metadata) would take {4 * len(header)} bytes; "
+                         f"a model file holds at most {MAX_HEADER_BYTES} (MAX_HEADER_BYTES): "
+                         f"store large data next to the model, not in its metadata")
     path = os.fspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path!r}: it is a directory")

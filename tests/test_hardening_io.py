@@ -329,3 +329,13 @@ def test_save_refuses_to_replace_a_special_file(tmp_path, model):
     net, params = model
     with pytest.raises(ValueError, match="not a regular file"):
         save(os.devnull, net, params)
+
+
+def test_what_save_writes_load_can_read_back(tmp_path, model):
+    net, params = model
+    limit_chars = io.MAX_HEADER_BYTES // 4
+    with pytest.raises(ValueError, match="MAX_HEADER_BYTES"):
+        save(tmp_path / "m.npz", net, params, notes="x" * limit_chars)
+    assert not os.listdir(tmp_path)
+    save(tmp_path / "m.npz", net, params, notes="x" * (limit_chars - 1000))
+    assert len(load(tmp_path / "m.npz")[2]["notes"]) == limit_chars - 1000

@@ -455,7 +455,7 @@ def _read_into(member, out, dtype, name):
 def _parse_header(text, name):
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
         raise ValueError(f"{name}: the header is not valid JSON ({exc})") from None
     except RecursionError:
         raise ValueError(f"{name}: the header nests too deeply to be a flatnn model "

@@ -339,3 +339,14 @@ def test_what_save_writes_load_can_read_back(tmp_path, model):
     assert not os.listdir(tmp_path)
     save(tmp_path / "m.npz", net, params, notes="x" * (limit_chars - 1000))
     assert len(load(tmp_path / "m.npz")[2]["notes"]) == limit_chars - 1000
+
+
+def test_a_5000_digit_integer_in_the_header_is_an_error_naming_the_file(tmp_path, model):
+    net, params = model
+    path = tmp_path / "m.npz"
+    text = json.dumps({"format": "flatnn-model", "version": 1, "network": net.to_dict(),
+                       "metadata": {}})[:-1] + ', "n": ' + "9" * 5000 + "}"
+    with open(path, "wb") as f:
+        np.savez(f, params=params, header=np.array(text))
+    with pytest.raises(ValueError, match="m.npz: the header is not valid JSON"):
+        load(path)

@@ -348,5 +348,5 @@ def test_a_5000_digit_integer_in_the_header_is_an_error_naming_the_file(tmp_path
                        "metadata": {}})[:-1] + ', "n": ' + "9" * 5000 + "}"
     with open(path, "wb") as f:
         np.savez(f, params=params, header=np.array(text))
-    with pytest.raises(ValueError, match="m.npz: the header is not valid JSON"):
+    with pytest.raises(ValueError, match="m.npz.: the header is not valid JSON"):
         load(path)

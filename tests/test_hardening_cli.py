@@ -408,3 +408,12 @@ def test_download_progress_is_shown_on_stderr_and_logging_left_as_it_was(capsys,
     code, out, err = run(capsys, "train", "--quiet", "--out", str(tmp_path / "m.npz"))
     assert "downloading" not in err
     assert logger.handlers == handlers and logger.level == level
+
+
+def test_empty_data_dir_fails_even_when_flatnn_data_has_the_files(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLATNN_DATA", str(shared_data()))
+    (tmp_path / "empty").mkdir()
+    code, out, err = run(capsys, "train", "--data-dir", str(tmp_path / "empty"), "--limit", "100",
+                         "--epochs", "1", "--out", str(tmp_path / "m.npz"))
+    assert code == 2 and "was found nowhere" in err and f"--data-dir: {tmp_path / 'empty'}" in err
+    assert out == "" and not (tmp_path / "m.npz").exists()

@@ -120,6 +120,11 @@ def check_writable(path):
         If ``path`` exists and is not a regular file (a FIFO, a device).
     """
     path = os.fspath(path)
+    if not path:
+        raise FileNotFoundError("cannot write a model to an empty path")
+    if path.endswith(("/", os.sep)):
+        raise IsADirectoryError(f"cannot write {path!r}: it names a folder; name a file, "
+                                f"e.g. {os.path.join(path, 'model.npz')!r}")
     folder = os.path.dirname(os.path.abspath(path))
     try:
         st = os.stat(path)

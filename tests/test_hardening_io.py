@@ -350,3 +350,11 @@ def test_a_5000_digit_integer_in_the_header_is_an_error_naming_the_file(tmp_path
         np.savez(f, params=params, header=np.array(text))
     with pytest.raises(ValueError, match="m.npz.: the header is not valid JSON"):
         load(path)
+
+
+def test_check_writable_empty_path_and_trailing_slash(tmp_path):
+    with pytest.raises(FileNotFoundError, match="empty path"):
+        io.check_writable("")
+    with pytest.raises(IsADirectoryError, match="names a folder"):
+        io.check_writable(str(tmp_path / "new") + "/")
+    assert not os.listdir(tmp_path)

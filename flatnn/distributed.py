@@ -30,7 +30,7 @@ import uuid
 import numpy as np
 
 from . import threads as flatnn_threads
-from .network import Network
+from .network import Network, check_lam
 
 ALIGNMENT = 64
 """Byte alignment of the shard arrays on the workers (one cache line, AVX-512)."""
@@ -251,12 +251,7 @@ class DaskObjective:
         if not isinstance(net, Network):
             raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
         self.net = net
-        try:
-            self.lam = float(lam)
-        except (TypeError, ValueError):
-            raise TypeError(f"lam must be a number, got {lam!r}") from None
-        if not self.lam >= 0 or math.isinf(self.lam):
-            raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        self.lam = check_lam(lam)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype not in (np.float32, np.float64):

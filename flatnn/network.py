@@ -21,6 +21,12 @@ UNIFORM_EPSILON = 0.1
 
 
 def _convert_sizes(sizes):
+    # A set or a dict has no order the caller chose (``{784, 30, 10}`` iterates as
+    # 784, 10, 30), and bytes or a str are sequences of codes, not of layer sizes:
+    # each would build a network other than the one written.
+    if isinstance(sizes, (set, frozenset, dict, bytes, bytearray, memoryview, str)):
+        raise ValueError(f"sizes must be an ordered sequence of layer sizes such as "
+                         f"(784, 30, 10), got {type(sizes).__name__} {sizes!r}")
     try:
         items = tuple(sizes)
     except TypeError:
@@ -31,19 +37,63 @@ def _convert_sizes(sizes):
         if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral):
             raise ValueError(f"sizes must hold integers, got {s!r} in {sizes!r}")
         out.append(int(s))
+    # Checked here rather than in the validator: the default of ``output`` reads
+    # ``sizes[-1]`` before attrs runs validators, so ``Network(())`` would be an IndexError.
+    if len(out) < 2:
+        raise ValueError(f"sizes needs at least an input and an output size such as "
+                         f"(784, 30, 10), got {sizes!r}")
     return tuple(out)
 
 
 def _validate_sizes(instance, attribute, sizes):
-    if len(sizes) < 2:
-        raise ValueError(f"sizes needs at least an input and an output size, got {sizes!r}")
     bad = [s for s in sizes if s < 1]
     if bad:
         raise ValueError(f"every layer size must be >= 1, got {bad[0]} in {sizes!r}")
 
 
+_HIDDEN_HINT = "an activation name such as 'relu', or a list or tuple of names, one per hidden layer"
+
+
 def _convert_hidden(hidden):
-    return hidden if isinstance(hidden, str) else tuple(hidden)
+    if isinstance(hidden, str):
+        return hidden
+    if not isinstance(hidden, (list, tuple)):
+        raise TypeError(f"hidden must be {_HIDDEN_HINT}; got {hidden!r}")
+    for name in hidden:
+        if not isinstance(name, str):
+            raise TypeError(f"hidden must be {_HIDDEN_HINT}; got {name!r} in {hidden!r}")
+    return tuple(hidden)
+
+
+def _check_name(what):
+    def check(instance, attribute, value):
+        if not isinstance(value, str):
+            raise TypeError(f"{attribute.name} must be {what} (a str), got {value!r}")
+    return check
+
+
+def check_lam(lam):
+    """Return the L2 strength ``lam`` as a float, or raise naming what came.
+
+    A real number >= 0 and finite (Python or NumPy scalar, or a 0-d array);
+    booleans and strings are refused rather than read as 1.0 or parsed.
+
+    Raises
+    ------
+    TypeError
+        If ``lam`` is not a real number.
+    ValueError
+        If it is negative, NaN or infinite.
+    """
+    value = lam
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"lam must be a number, got {lam!r}")
+    value = float(value)
+    if not value >= 0 or math.isinf(value):
+        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+    return value
 
 
 def _default_output(net):
@@ -87,8 +137,10 @@ class Network:
 
     sizes: tuple = attrs.field(converter=_convert_sizes, validator=_validate_sizes)
     hidden: object = attrs.field(default="sigmoid", converter=_convert_hidden)
-    output: str = attrs.field(default=attrs.Factory(_default_output, takes_self=True))
-    loss: str = attrs.field(default="cross_entropy")
+    output: str = attrs.field(default=attrs.Factory(_default_output, takes_self=True),
+                              validator=_check_name("an output activation name such as 'softmax'"))
+    loss: str = attrs.field(default="cross_entropy",
+                            validator=_check_name("'cross_entropy' or 'squared_error'"))
 
     def __attrs_post_init__(self):
         n_hidden = len(self.sizes) - 2
@@ -453,6 +505,13 @@ class Network:
                              f"{self.n_params}")
         if params.dtype.kind != "f":
             raise ValueError(f"{name} must have a float dtype, got {params.dtype}")
+        if name != "params" and not np.isfinite(params).all():
+            # A direction (hessp's and gnvp's v): a NaN in it would come back as a
+            # silent NaN product. params itself is checked where it is evaluated,
+            # and unpack/pack must still accept any float vector.
+            bad = np.flatnonzero(~np.isfinite(params))
+            raise ValueError(f"{name} contains NaN or inf ({bad.size} entries, first at "
+                             f"index {bad[0]})")
         return params
 
     def _prepare_X(self, params, X):
@@ -480,12 +539,7 @@ class Network:
 
     def _prepare(self, params, X, y, lam):
         thetas, X = self._prepare_X(params, X)
-        try:
-            lam = float(lam)
-        except (TypeError, ValueError):
-            raise TypeError(f"lam must be a number, got {lam!r}") from None
-        if not lam >= 0 or math.isinf(lam):
-            raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        lam = check_lam(lam)
         target = self._check_y(y, X.shape[0], X.dtype)
         return thetas, X, target, lam
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from .network import Network
+from .network import Network, check_lam
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -38,7 +38,7 @@ class Objective:
     net: Network = attrs.field(validator=attrs.validators.instance_of(Network))
     X: np.ndarray = attrs.field(converter=np.asarray)
     y: np.ndarray = attrs.field(converter=np.asarray)
-    lam: float = attrs.field(default=0.0, converter=float)
+    lam: float = attrs.field(default=0.0, converter=check_lam)
 
     def __attrs_post_init__(self):
         # Shapes, labels and lam are checked once, here (NaN/inf in X is

@@ -98,7 +98,12 @@ def test_missing_data_files(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     code, out, err = run(capsys, "train", "--data-dir", str(tmp_path), "--no-download",
                          "--out", str(tmp_path / "m.npz"))
-    assert_usage_error(code, err, "found nowhere", "--data-dir")
+    # the whole message, every line of it: where it looked and what to do
+    assert code == 2 and "Traceback" not in err
+    lines = err.splitlines()
+    assert lines[0].startswith("flatnn: error: mnist: train-images-idx3-ubyte[.gz] was found nowhere")
+    assert f"  --data-dir: {tmp_path}" in lines
+    assert any("Only the folder given is searched" in line for line in lines)
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -271,7 +276,7 @@ def test_predict_bad_images(capsys, tmp_path, xor_model):
     big = tmp_path / "big.pgm"
     _pgm_p5(big, np.zeros((28, 30), dtype=np.uint8))
     truncated = tmp_path / "cut.pgm"
-    truncated.write_bytes(b"P5\n28 28\n255\n" + bytes(100))
+    truncated.write_bytes(b"P5\n1 2\n255\n" + bytes(1))  # the size fits, the pixels do not
     ppm = tmp_path / "colour.ppm"
     ppm.write_bytes(b"P6\n1 2\n255\n" + bytes(6))
     from PIL import Image
@@ -282,9 +287,10 @@ def test_predict_bad_images(capsys, tmp_path, xor_model):
     for image, fragment in [(big, "30x28"), (truncated, "truncated"), (ppm, "P6"),
                             (rgb, "RGB"), (junk, "not a readable image"),
                             (tmp_path / "none.pgm", "no such image")]:
-        code, out, err = run(capsys, "predict", str(xor_model), str(good), str(image))
+        # the bad image is reported, the good one still classified, and the status is 2
+        code, out, err = run(capsys, "predict", str(xor_model), str(image), str(good))
         assert_usage_error(code, err, fragment)
-        assert out == ""
+        assert out.startswith(f"{good}: 1 (")
 
 
 def test_read_image_pgm_variants(tmp_path):

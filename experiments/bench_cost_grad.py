@@ -1,34 +1,41 @@
 """Time ``Network.cost_grad`` on MNIST against the BLAS floor, PyTorch and scikit-learn.
 
-For each network (784-100-10 sigmoid/softmax, 784-256-128-64-10 relu/softmax)
-and each dtype (float32, float64) this times, in one process:
+For each thread count (``--threads``, default 1, 2, 4, 8, 16 up to the cores
+this process may use), each network (784-100-10 sigmoid/softmax,
+784-256-128-64-10 relu/softmax) and each dtype (float32, float64) this times,
+in one process per count with BLAS at that many threads:
 
 * ``flatnn``: ``net.cost_grad(params, X, y)`` on all the training images, the
-  public call, validation included;
+  public call, validation included, with ``flatnn.set_num_threads(count)``;
 * ``floor``: the bare matrix products that pass has to do, on arrays of the same
-  shapes and dtype: ``a_{l-1} @ W_lᵀ`` for every layer (forward), ``δ_lᵀ @ a_{l-1}``
-  for every layer and ``δ_l @ W_l`` for every layer but the first (backward).
+  shapes and dtype, by a BLAS with ``count`` threads: ``a_{l-1} @ W_lᵀ`` for every
+  layer (forward), ``δ_lᵀ @ a_{l-1}`` for every layer and ``δ_l @ W_l`` for every
+  layer but the first (backward).
 
 and, each in a process of its own (PyTorch loaded next to NumPy slows NumPy's
-BLAS down here) and only when installed:
+BLAS down here) and only when installed, with ``count`` threads:
 
 * ``torch``: forward + backward of the same layers (``addmm``, activation,
   ``cross_entropy``), gradients for the weights only, on the CPU;
 * ``sklearn``: ``MLPClassifier._loss_grad_lbfgs`` (the loss+gradient function its
   L-BFGS solver calls), private API: reported as not available if it moved.
 
-Every timing is the best of ``--repeat`` runs (the median is recorded too);
-``flatnn`` and ``floor`` runs alternate so that a busy neighbour slows both.
-Results go to ``experiments/results/bench_cost_grad.{json,md}``.
+Every timing is the median of ``--repeat`` runs (the best is recorded too);
+``flatnn`` and ``floor`` runs alternate so that a busy neighbour slows both. Each
+timed ``flatnn`` call follows an untimed one: OpenBLAS's own threads keep
+spinning for about 0.1 s after the floor's multi-threaded products and would
+otherwise share the cores with flatnn's threads, an artefact of the
+interleaving. Results go to ``experiments/results/bench_cost_grad.{json,md}``.
 
-OpenBLAS picks its kernels once, when it is loaded, from ``OPENBLAS_CORETYPE``;
-``--coretype`` (default ``SkylakeX``, the AVX-512 kernels; ``auto`` lets OpenBLAS
-detect) and ``--threads`` (default 1) are therefore applied by re-executing this
-script with those variables set before NumPy is imported.
+OpenBLAS picks its kernels once, when it is loaded, from ``OPENBLAS_CORETYPE``,
+and its thread count from ``OPENBLAS_NUM_THREADS``: ``--coretype`` (default
+``SkylakeX``, the AVX-512 kernels; ``auto`` lets OpenBLAS detect) and the count
+are therefore applied by running each count in a process started with those
+variables set.
 
 Usage::
 
-    FLATNN_DATA=/work/shared/data flock /tmp/flatnn-heavy.lock \\
+    FLATNN_DATA=/work/shared/data flock /tmp/flatnn-cpu.lock \\
         python experiments/bench_cost_grad.py            # full run, writes results
     python experiments/bench_cost_grad.py --quick --out /tmp/b   # seconds, smoke test
 """
@@ -56,7 +63,9 @@ NETS = {
     "784-256-128-64-10 relu": ((784, 256, 128, 64, 10), "relu"),
 }
 DTYPES = ("float32", "float64")
-TARGETS = {"float32": 1.15, "float64": 1.3}
+TARGETS = {"float32": 1.15, "float64": 1.2}
+TORCH_TARGET = 1.2  # flatnn at least this much faster than PyTorch at every count
+SWEEP = (1, 2, 4, 8, 16)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -74,7 +83,7 @@ def reexec_if_needed(args, argv):
     OpenBLAS reads them once, when NumPy loads it, so setting them now (NumPy is
     imported) would be too late. The re-executed process finds them set and runs.
     """
-    env = wanted_env(args.coretype, args.threads)
+    env = wanted_env(args.coretype, args.threads[0])
     if all(os.environ.get(k) == v for k, v in env.items()):
         return
     new = dict(os.environ)
@@ -201,10 +210,13 @@ def floor_fn(sizes, m, dtype, rng, allocate=False):
     return run_allocating if allocate else run
 
 
-def time_numpy(sizes, hidden, X, y, repeat):
+def time_numpy(sizes, hidden, X, y, repeat, threads):
     """Best/median seconds of ``cost_grad`` and of its BLAS floor, interleaved."""
     import flatnn
 
+    threaded = hasattr(flatnn, "set_num_threads")  # also times a flatnn from before them
+    if threaded:
+        flatnn.set_num_threads(threads)
     dtype = X.dtype
     net = flatnn.Network(sizes, hidden=hidden)
     params = net.init(0, dtype=dtype)
@@ -216,6 +228,7 @@ def time_numpy(sizes, hidden, X, y, repeat):
     floor_alloc()
     t_net, t_floor, t_alloc = [], [], []
     for _ in range(repeat):
+        net.cost_grad(params, X, y)  # untimed: lets OpenBLAS's spinning threads go idle
         t0 = time.perf_counter()
         net.cost_grad(params, X, y)
         t1 = time.perf_counter()
@@ -227,7 +240,8 @@ def time_numpy(sizes, hidden, X, y, repeat):
         t_floor.append(t2 - t1)
         t_alloc.append(t3 - t2)
     return {"flatnn": best_and_median(t_net), "floor": best_and_median(t_floor),
-            "floor_alloc": best_and_median(t_alloc), "cost": float(cost)}
+            "floor_alloc": best_and_median(t_alloc), "cost": float(cost),
+            "flatnn_threads": flatnn.threads.threads_for(X.shape[0]) if threaded else 1}
 
 
 def time_torch(sizes, hidden, X, y, repeat, threads):
@@ -307,36 +321,44 @@ def time_sklearn(sizes, hidden, X, y, repeat):
 
 
 def run_worker(args):
-    """``--worker torch|sklearn``: time one library, print one JSON line."""
+    """``--worker numpy|torch|sklearn``: time one library at one count, print one JSON line."""
+    count = args.threads[0]
     out = {}
     for dtype in DTYPES:
         X, y = load_train(np.dtype(dtype), args.m, args.data)
         for name, (sizes, hidden) in NETS.items():
+            if args.worker == "numpy":  # errors here are bugs: let them fail the run
+                out[f"{name} {dtype}"] = time_numpy(sizes, hidden, X, y, args.repeat, count)
+                continue
             try:
                 if args.worker == "torch":
-                    r = time_torch(sizes, hidden, X, y, args.repeat, args.threads)
+                    r = time_torch(sizes, hidden, X, y, args.repeat, count)
                 else:
                     r = time_sklearn(sizes, hidden, X, y, args.repeat)
             except Exception as e:  # noqa: BLE001 - reported, not fatal
                 r = {"error": f"{type(e).__name__}: {e}"}
             out[f"{name} {dtype}"] = r
+    if args.worker == "numpy":
+        out["blas"] = blas_info()
     print(json.dumps(out))
 
 
-def spawn_worker(kind, args):
-    """Run one ``--worker`` process; its JSON, or ``{"error": ...}``."""
-    module = {"torch": "torch", "sklearn": "sklearn"}[kind]
+def spawn_worker(kind, args, count):
+    """Run one ``--worker`` process at ``count`` threads; its JSON, or ``{"error": ...}``."""
+    module = {"numpy": "numpy", "torch": "torch", "sklearn": "sklearn"}[kind]
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
         return {"error": f"{module} is not installed"}
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
-           "--repeat", str(args.repeat), "--threads", str(args.threads),
+           "--repeat", str(args.repeat), "--threads", str(count),
            "--coretype", args.coretype, "--data", args.data]
     if args.m is not None:
         cmd += ["--m", str(args.m)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
+        if kind == "numpy":
+            raise RuntimeError(f"the numpy worker failed:\n{proc.stderr}")
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
         return {"error": f"worker exited with {proc.returncode}: {tail[0]}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -347,32 +369,56 @@ def fmt_s(x):
     return "n/a" if x is None else f"{x:.4f}"
 
 
+def fmt_x(x):
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
 def markdown(meta, rows):
     lines = [
         "# cost_grad on MNIST: flatnn vs the BLAS floor, PyTorch, scikit-learn",
         "",
         f"`{meta['command']}`",
         "",
-        f"{meta['date']}, {meta['cpu']}, {meta['blas'].get('blas', 'BLAS')} "
-        f"kernels `{meta['blas']['coretype']}`, {meta['threads']} thread(s), "
+        f"{meta['date']}, {meta['cpu']} ({meta['cores']} cores available), "
+        f"{meta['blas'].get('blas', 'BLAS')} kernels `{meta['blas']['coretype']}`, "
         f"numpy {meta['blas']['numpy']}, m = {meta['m']} ({meta['data']}), "
-        f"best of {meta['repeat']}.",
+        f"median of {meta['repeat']} (best in the JSON).",
         "",
-        "| network | dtype | flatnn s | floor s | ratio | target | floor, allocating s "
-        "| ratio to it | torch s | sklearn s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| threads | network | dtype | flatnn s | floor s | ratio | target | floor, allocating s "
+        "| ratio to it | torch s | torch / flatnn | sklearn s |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['net']} | {r['dtype']} | {fmt_s(r['flatnn_s'])} | {fmt_s(r['floor_s'])} "
-            f"| {r['ratio']:.2f}x | {r['target']:.2f}x | {fmt_s(r['floor_alloc_s'])} "
-            f"| {r['ratio_alloc']:.2f}x | {fmt_s(r['torch_s'])} | {fmt_s(r['sklearn_s'])} |")
-    lines += ["", "floor: the GEMMs of the pass into preallocated outputs; floor, allocating: "
-              "the same products as plain `a @ W.T` expressions, each writing fresh memory."]
+            f"| {r['threads']} | {r['net']} | {r['dtype']} | {fmt_s(r['flatnn_s'])} "
+            f"| {fmt_s(r['floor_s'])} | {r['ratio']:.2f}x | {r['target']:.2f}x "
+            f"| {fmt_s(r['floor_alloc_s'])} | {r['ratio_alloc']:.2f}x | {fmt_s(r['torch_s'])} "
+            f"| {fmt_x(r['torch_speedup'])} | {fmt_s(r['sklearn_s'])} |")
+    lines += ["", "threads: flatnn's threads (`set_num_threads`), BLAS threads of the floor and "
+              "scikit-learn, PyTorch's `set_num_threads`. floor: the GEMMs of the pass into "
+              "preallocated outputs; floor, allocating: the same products as plain `a @ W.T` "
+              "expressions, each writing fresh memory. torch / flatnn: how many times faster "
+              f"flatnn is (target >= {TORCH_TARGET}x)."]
     notes = {k: v for k, v in meta["other"].items() if v}
     if notes:
         lines += ["", *[f"- {k}: {v}" for k, v in notes.items()]]
     return "\n".join(lines) + "\n"
+
+
+def status(others, kind, skipped):
+    if skipped:
+        return "skipped (--no-others)"
+    found = set()
+    errors = []
+    for count, res in others.items():
+        res = res[kind]
+        if "error" in res:
+            errors.append(f"{count} thread(s): not available: {res['error']}")
+            continue
+        found |= {v["version"] for v in res.values() if "version" in v}
+        errors += [f"{count} thread(s), {k}: not available ({v['error']})"
+                   for k, v in res.items() if "error" in v]
+    return "; ".join([*(f"{kind} {v}" for v in sorted(found)), *errors])
 
 
 def main(argv=None):
@@ -382,86 +428,92 @@ def main(argv=None):
                    help="m=2000, one repetition, write nothing unless --out is given")
     p.add_argument("--m", type=int, default=None, help="number of images (default 60000)")
     p.add_argument("--repeat", type=int, default=None, help="repetitions (default 7)")
-    p.add_argument("--threads", type=int, default=1, help="BLAS / torch threads")
+    p.add_argument("--threads", type=int, nargs="+", default=None, metavar="N",
+                   help="thread counts to sweep (default 1 2 4 8 16, those this process "
+                        "may use)")
     p.add_argument("--coretype", default="SkylakeX",
                    help="OPENBLAS_CORETYPE, or 'auto' to let OpenBLAS detect")
     p.add_argument("--data", choices=("mnist", "random"), default="mnist")
     p.add_argument("--no-others", action="store_true", help="skip PyTorch and scikit-learn")
     p.add_argument("--out", type=Path, default=None,
                    help=f"results folder (default {RESULTS.relative_to(REPO)} for full runs)")
-    p.add_argument("--worker", choices=("torch", "sklearn"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=("numpy", "torch", "sklearn"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.m = args.m or 2000
         args.repeat = args.repeat or 1
     args.repeat = args.repeat or 7
-    reexec_if_needed(args, argv)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if args.threads is None:
+        args.threads = [c for c in SWEEP if c <= cores]
+    if any(c < 1 for c in args.threads):
+        p.error(f"--threads must be >= 1, got {args.threads}")
 
     if args.worker:
+        reexec_if_needed(args, argv)
         run_worker(args)
         return 0
 
-    others = {"torch": {}, "sklearn": {}}
-    if not args.no_others:
-        for kind in others:
-            others[kind] = spawn_worker(kind, args)
+    rows, others, blas = [], {}, None
+    for count in args.threads:
+        numpy_res = spawn_worker("numpy", args, count)
+        blas = numpy_res.pop("blas")
+        others[count] = {kind: ({} if args.no_others else spawn_worker(kind, args, count))
+                         for kind in ("torch", "sklearn")}
+        for dtype in DTYPES:
+            for name, (sizes, hidden) in NETS.items():
+                key = f"{name} {dtype}"
+                r = numpy_res[key]
+                row = {
+                    "threads": count, "flatnn_threads": r["flatnn_threads"],
+                    "net": name, "sizes": list(sizes), "hidden": hidden, "dtype": dtype,
+                    "flatnn_s": r["flatnn"][1], "flatnn_best_s": r["flatnn"][0],
+                    "floor_s": r["floor"][1], "floor_best_s": r["floor"][0],
+                    "floor_alloc_s": r["floor_alloc"][1],
+                    "ratio": r["flatnn"][1] / r["floor"][1],
+                    "ratio_best": r["flatnn"][0] / r["floor"][0], "target": TARGETS[dtype],
+                    "ratio_alloc": r["flatnn"][1] / r["floor_alloc"][1],
+                    "cost": r["cost"],
+                }
+                for kind in ("torch", "sklearn"):
+                    res = others[count][kind].get(key, {})
+                    row[f"{kind}_s"] = res["seconds"][1] if "seconds" in res else None
+                    row[f"{kind}_best_s"] = res["seconds"][0] if "seconds" in res else None
+                row["torch_speedup"] = (None if row["torch_s"] is None
+                                        else row["torch_s"] / row["flatnn_s"])
+                rows.append(row)
+                print(f"{count:2d} thr  {name:24s} {dtype}  flatnn {row['flatnn_s']:.4f}s  "
+                      f"floor {row['floor_s']:.4f}s  ratio {row['ratio']:.2f}x (target "
+                      f"{row['target']:.2f}x; {row['ratio_alloc']:.2f}x allocating)  "
+                      f"torch {fmt_s(row['torch_s'])}s ({fmt_x(row['torch_speedup'])})  "
+                      f"sklearn {fmt_s(row['sklearn_s'])}s", flush=True)
 
-    rows = []
-    for dtype in DTYPES:
-        X, y = load_train(np.dtype(dtype), args.m, args.data)
-        for name, (sizes, hidden) in NETS.items():
-            r = time_numpy(sizes, hidden, X, y, args.repeat)
-            key = f"{name} {dtype}"
-            row = {
-                "net": name, "sizes": list(sizes), "hidden": hidden, "dtype": dtype,
-                "flatnn_s": r["flatnn"][0], "flatnn_median_s": r["flatnn"][1],
-                "floor_s": r["floor"][0], "floor_median_s": r["floor"][1],
-                "floor_alloc_s": r["floor_alloc"][0],
-                "ratio": r["flatnn"][0] / r["floor"][0], "target": TARGETS[dtype],
-                "ratio_alloc": r["flatnn"][0] / r["floor_alloc"][0],
-                "cost": r["cost"],
-            }
-            for kind in others:
-                res = others[kind].get(key, {})
-                row[f"{kind}_s"] = res["seconds"][0] if "seconds" in res else None
-                row[f"{kind}_median_s"] = res["seconds"][1] if "seconds" in res else None
-            rows.append(row)
-            print(f"{name:24s} {dtype}  flatnn {row['flatnn_s']:.4f}s  floor "
-                  f"{row['floor_s']:.4f}s  ratio {row['ratio']:.2f}x (target "
-                  f"{row['target']:.2f}x; {row['ratio_alloc']:.2f}x allocating)  "
-                  f"torch {fmt_s(row['torch_s'])}s  sklearn "
-                  f"{fmt_s(row['sklearn_s'])}s", flush=True)
-
-    def status(kind):
-        res = others[kind]
-        if args.no_others:
-            return "skipped (--no-others)"
-        if "error" in res:
-            return "not available: " + res["error"]
-        errors = {k: v["error"] for k, v in res.items() if "error" in v}
-        versions = {v["version"] for v in res.values() if "version" in v}
-        return "; ".join([*(f"{kind} {v}" for v in sorted(versions)),
-                          *(f"{k}: not available ({e})" for k, e in errors.items())])
-
-    X_rows = args.m or 60000
     meta = {
         "command": " ".join(["python experiments/bench_cost_grad.py", *argv]),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "cpu": cpu_model(), "python": platform.python_version(),
-        "blas": blas_info(), "threads": args.threads, "m": X_rows, "data": args.data,
-        "repeat": args.repeat, "timing": "best of repeat; flatnn and floor interleaved",
-        "other": {"torch": status("torch"), "sklearn": status("sklearn")},
+        "cpu": cpu_model(), "cores": cores, "python": platform.python_version(),
+        "blas": blas, "threads": list(args.threads), "m": args.m or 60000,
+        "data": args.data, "repeat": args.repeat,
+        "timing": "median (and best) of repeat; flatnn and floor interleaved, "
+                  "an untimed flatnn call before each timed one",
+        "other": {kind: status(others, kind, args.no_others) for kind in ("torch", "sklearn")},
     }
-    print(f"BLAS kernels: {meta['blas']['coretype']}, threads: {args.threads}; "
-          f"torch: {meta['other']['torch']}; sklearn: {meta['other']['sklearn']}")
+    print(f"BLAS kernels: {blas['coretype']}; torch: {meta['other']['torch']}; "
+          f"sklearn: {meta['other']['sklearn']}")
     out = args.out if args.out is not None else (None if args.quick else RESULTS)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "bench_cost_grad.json").write_text(
-            json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-        (out / "bench_cost_grad.md").write_text(markdown(meta, rows))
+        write_atomic(out / "bench_cost_grad.json",
+                     json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+        write_atomic(out / "bench_cost_grad.md", markdown(meta, rows))
         print(f"wrote {out / 'bench_cost_grad.json'} and bench_cost_grad.md")
     return 0
+
+
+def write_atomic(path, text):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ Usage::
 For each problem every optimizer starts from the same ``params0`` and
 minimizes the same objective ``J`` (same network, data and ``lam``), until it
 converges, reaches ``max_iter`` iterations (epochs for the SGD family) or
-spends its wall-clock budget. Written to ``--out`` (default
-``experiments/results``): ``compare_<problem>.json`` (settings, every curve
+spends its wall-clock budget. Written to ``--out``; without it a full run
+(every method, no ``--quick``) writes ``experiments/results`` and a ``--quick``
+or ``--methods`` run a new temporary folder, so that a partial run never
+replaces the committed results; the last line says where. Files:
+``compare_<problem>.json`` (settings, every curve
 thinned to about 300 points, the summary), ``compare_<problem>.md`` (the table) and, with matplotlib
 installed (``pip install flatnn[plot]``), ``compare_<problem>.png``.
 
@@ -53,6 +56,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -395,7 +399,9 @@ def parse_args(argv):
                         "10 / 20 / 60 s for xor / captcha / mnist)")
     p.add_argument("--methods", type=lambda s: [m.strip().lower() for m in s.split(",")],
                    default=None, help="comma-separated subset, e.g. adam,L-BFGS-B")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results folder (default experiments/results for a full run; a new "
+                        "temporary folder with --quick or --methods)")
     args = p.parse_args(argv)
     if args.budget is not None and not (args.budget > 0 and math.isfinite(args.budget)):
         p.error(f"--budget must be a positive number of seconds, got {args.budget}")
@@ -411,10 +417,16 @@ def parse_args(argv):
 def main(argv=None):
     """Run the comparison (see the module docstring); return the exit code, 0 on success."""
     args = parse_args(argv)
+    if args.out is None:
+        # the committed tables come from full runs only: a quick or partial run
+        # must not replace them
+        args.out = (Path(tempfile.mkdtemp(prefix="flatnn-compare-"))
+                    if args.quick or args.methods else DEFAULT_OUT)
     args.out.mkdir(parents=True, exist_ok=True)
     names = ("xor", "captcha", "mnist") if args.problem == "all" else (args.problem,)
     for name in names:
         run_problem(name, args)
+    print(f"wrote {', '.join(f'compare_{n}.*' for n in names)} to {args.out}")
     return 0
 
 

@@ -7,7 +7,10 @@ Usage::
     python experiments/reproduce.py all --quick      # seconds: small data, few epochs
 
 Each experiment prints one line ``original: ... / ours: ...`` and writes
-``<out>/reproduce_<name>.json``; ``<out>/reproduce.md`` is then rebuilt from every
+``<out>/reproduce_<name>.json`` (``<out>`` is ``--out``; without it
+``experiments/results`` for full runs and a new temporary folder with
+``--quick``, so that quick runs never replace the committed results; the last
+line says where); ``<out>/reproduce.md`` is then rebuilt from every
 ``reproduce_*.json`` in ``<out>`` (one table row per experiment).
 
 =============  ===============================================================================
@@ -55,6 +58,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -293,7 +297,9 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="small data and few epochs: runs in seconds (used by the tests)")
     p.add_argument("--seed", type=int, default=0, help="seed of the start and the shuffling")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results folder (default experiments/results; a new temporary "
+                        "folder with --quick)")
     p.add_argument("--max-seconds", type=float, default=240.0,
                    help="wall-clock cap of mnist-deep and mnist-relu (default 240)")
     args = p.parse_args(argv)
@@ -308,6 +314,8 @@ def parse_args(argv):
 def main(argv=None):
     """Run the chosen experiments; return 0 on success (the exit code)."""
     args = parse_args(argv)
+    if args.out is None:
+        args.out = Path(tempfile.mkdtemp(prefix="flatnn-reproduce-")) if args.quick else DEFAULT_OUT
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python experiments/reproduce.py " + " ".join(
         sys.argv[1:] if argv is None else argv)
@@ -318,6 +326,7 @@ def main(argv=None):
         print(f"{name:14s} original: {result['original']} / ours: {result['ours']} "
               f"[{result['seconds']:.1f} s]", flush=True)
     write_markdown(args.out)
+    print(f"wrote {len(args.names)} reproduce_*.json and reproduce.md to {args.out}")
     return 0
 
 

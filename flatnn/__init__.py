@@ -9,10 +9,13 @@ from .gradcheck import GradCheck, check_grad, numerical_grad
 from .io import load, save
 from .network import Network
 from .objective import Objective
+from .threads import get_num_threads, set_num_threads
 from .training import minimize, sgd
-from . import datasets, distributed, optimizers  # Dask loads only when a DaskObjective is built
+# Dask loads only when a DaskObjective is built
+from . import datasets, distributed, optimizers, threads
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck", "sgd",
            "minimize", "optimizers", "datasets", "distributed", "save", "load"]
+__all__ += ["threads", "set_num_threads", "get_num_threads"]

@@ -43,7 +43,7 @@ def _block_rows(n_cols, dtype):
     return max(64, BLOCK_BYTES // (n_cols * dtype.itemsize))
 
 
-def forward(thetas, hidden, X, inspect_first=None):
+def forward(thetas, hidden, X, inspect_first=None, out=None):
     """Run the network up to the output logits.
 
     Parameters
@@ -57,13 +57,17 @@ def forward(thetas, hidden, X, inspect_first=None):
         Called with each block of rows of the first layer's pre-activations
         ``z_1`` before they are overwritten (the network uses it to detect NaN/inf
         input cheaply).
+    out : ndarray, shape (m, n_L), optional
+        Where to write the logits (a C-contiguous array of the work dtype);
+        a new array when omitted.
 
     Returns
     -------
     acts : list of ndarray
         ``[X, a_1, ..., a_{L-1}]``: the input of every layer.
     z : ndarray, shape (m, n_L)
-        The output pre-activations (logits), owned by the caller.
+        The output pre-activations (logits), owned by the caller: ``out``
+        when given.
     """
     m = X.shape[0]
     acts = [X]
@@ -73,15 +77,17 @@ def forward(thetas, hidden, X, inspect_first=None):
         W, b = theta[:, 1:], theta[:, 0]
         act = hidden[l] if l < last else None
         rows = _block_rows(theta.shape[0], a.dtype)
+        into_out = act is None and out is not None
         if m <= rows:  # one block (a minibatch): no slicing, which costs µs per layer
-            z = a @ W.T
+            z = np.matmul(a, W.T, out=out) if into_out else a @ W.T
             z += b
             if l == 0 and inspect_first is not None:
                 inspect_first(z)
             if act is not None:
                 act.forward(z)
         else:
-            z = np.empty((m, theta.shape[0]), dtype=np.result_type(a.dtype, theta.dtype))
+            z = out if into_out else np.empty((m, theta.shape[0]),
+                                              dtype=np.result_type(a.dtype, theta.dtype))
             for start in range(0, m, rows):
                 z_blk = z[start:start + rows]
                 np.matmul(a[start:start + rows], W.T, out=z_blk)

@@ -24,11 +24,13 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import numbers
+import os
 import uuid
 
 import numpy as np
 
-from .network import Network
+from . import threads as flatnn_threads
+from .network import Network, check_lam
 
 ALIGNMENT = 64
 """Byte alignment of the shard arrays on the workers (one cache line, AVX-512)."""
@@ -126,6 +128,33 @@ def _shard_correct(net, params, shard):
     return int(round(net.accuracy(params, X, y) * X.shape[0]))
 
 
+def _evaluation_threads(threads, dask_worker=None):
+    """The threads one evaluation on this worker uses.
+
+    ``threads`` when the objective was given it; else ``FLATNN_NUM_THREADS`` when
+    the worker's environment sets it; else the worker's own Dask thread count
+    (``dask worker --nthreads``, ``LocalCluster(threads_per_worker=...)``).
+    """
+    if threads is not None:
+        return threads
+    if os.environ.get(flatnn_threads.ENV_VAR, "").strip():
+        return flatnn_threads.get_num_threads()
+    if dask_worker is None:
+        from distributed import get_worker
+
+        try:
+            dask_worker = get_worker()
+        except ValueError:  # not on a worker (a local scheduler): this process's setting
+            return flatnn_threads.get_num_threads()
+    return int(getattr(dask_worker, "state", dask_worker).nthreads)
+
+
+def _with_threads(fn, threads, *args):
+    """Run ``fn(*args)`` with this worker's thread setting (see _evaluation_threads)."""
+    with flatnn_threads.using(_evaluation_threads(threads)):
+        return fn(*args)
+
+
 def _add(a, b):
     if isinstance(a, tuple):
         return tuple(_add(x, z) for x, z in zip(a, b))
@@ -192,13 +221,21 @@ class DaskObjective:
         out); lost shards are first rebuilt, re-scattered from the driver's
         NumPy arrays or recomputed by Dask from a dask array's graph. The
         result does not depend on where the shards live.
+    threads : int, optional
+        Threads each shard's evaluation uses on its worker (rows split as in
+        :mod:`flatnn.threads`). Default: ``FLATNN_NUM_THREADS`` where the
+        worker's environment sets it, else the worker's Dask thread count, so
+        that one worker per machine with all its cores (the recommended
+        layout) evaluates its shard on all of them. :meth:`worker_threads`
+        tells what each worker uses.
 
     Raises
     ------
     ConnectionError
         When the scheduler cannot be reached or has no worker within ``timeout``.
     ValueError, TypeError
-        When the data does not fit ``net`` (checked here, once).
+        When the data does not fit ``net`` (checked here, once), or ``threads``
+        is not an integer >= 1.
 
     Notes
     -----
@@ -208,18 +245,13 @@ class DaskObjective:
     """
 
     def __init__(self, client, net, X, y, lam=0.0, *, n_shards=None, dtype=None,
-                 timeout=None, retries=3):
+                 timeout=None, retries=3, threads=None):
         dask, distributed = _import_dask()
         self._dask, self._distributed = dask, distributed
         if not isinstance(net, Network):
             raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
         self.net = net
-        try:
-            self.lam = float(lam)
-        except (TypeError, ValueError):
-            raise TypeError(f"lam must be a number, got {lam!r}") from None
-        if not self.lam >= 0 or math.isinf(self.lam):
-            raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        self.lam = check_lam(lam)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype not in (np.float32, np.float64):
@@ -228,6 +260,8 @@ class DaskObjective:
         if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
             raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
         self.retries = int(retries)
+        self.threads = (None if threads is None
+                        else flatnn_threads.check_num_threads(threads, "threads"))
         self.timeout = timeout
         self._closed = False
         self._own_client = False
@@ -411,7 +445,8 @@ class DaskObjective:
         # Pinned (loosely: a lost worker's tasks go elsewhere) to the shard's
         # worker, so that the vector moves to the data and never the reverse,
         # even when a shard is smaller than the vector.
-        parts = [client.submit(fn, self.net, *sent, shard, pure=False,
+        parts = [client.submit(_with_threads, fn, self.threads, self.net, *sent, shard,
+                               pure=False,
                                workers=where, allow_other_workers=True,
                                key=f"flatnn-{name}-{tag}-{i}")
                  for i, (shard, where) in enumerate(zip(self._shards, self._where))]
@@ -483,6 +518,15 @@ class DaskObjective:
         """Accuracy on the objective's own samples."""
         params = self._check_vector(params, "params")
         return self._map_reduce(_shard_correct, [params]) / self.m
+
+    def worker_threads(self):
+        """dict: for each worker address, the threads an evaluation there uses.
+
+        See the ``threads`` parameter; asks every worker of the cluster.
+        """
+        if self._closed:
+            raise RuntimeError("this DaskObjective is closed")
+        return self.client.run(_evaluation_threads, self.threads)
 
     # ------------------------------------------------------------ the rest
     @property

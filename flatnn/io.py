@@ -21,14 +21,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
+import socket
+import stat
+import time
 import zipfile
+import zlib
 
 import numpy as np
 
 from .network import Network
 
-__all__ = ["save", "load", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "check_writable", "FORMAT", "VERSION", "MAX_HEADER_BYTES",
+           "MAX_METADATA_DEPTH"]
 
 FORMAT = "flatnn-model"
 """The ``format`` field of every model file's header."""
@@ -38,38 +43,170 @@ VERSION = 1
 
 _KEYS = {"params", "header"}
 
+MAX_HEADER_BYTES = 16 << 20
+"""The largest header (JSON spec and metadata) :func:`load` reads, in bytes."""
 
-def _check_json(value, key):
-    """Raise TypeError naming ``key`` unless ``value`` is plain JSON data."""
+MAX_METADATA_DEPTH = 64
+"""How deeply lists and dicts may nest in metadata (:func:`save` refuses deeper)."""
+
+# A deflate stream cannot inflate more than 1032-fold; a member that declares more
+# than that (with room for headers) is a lie or a bomb, and is not read.
+_MAX_INFLATE_RATIO = 1100
+
+_TMP_PREFIX, _TMP_SUFFIX = ".flatnn-", ".npz.tmp"
+
+# Temporary files of another process (another host on a shared folder, or a
+# name from before pids were recorded) are removed only once this old.
+_STALE_SECONDS = 3600.0
+
+
+def _clean(value, key, depth=0, path=()):
+    """``value`` as plain JSON data (NumPy scalars become Python numbers).
+
+    Raises TypeError naming ``key`` for anything JSON cannot hold, for a
+    container that contains itself, and for nesting deeper than
+    :data:`MAX_METADATA_DEPTH` (which ``json`` could not read back).
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
     if value is None or isinstance(value, (str, bool, int)):
-        return
+        return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise TypeError(f"metadata {key!r} holds {value!r}, which JSON cannot store")
-        return
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            _check_json(item, f"{key}[{i}]")
-        return
-    if isinstance(value, dict):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"metadata {key!r} has a non-string key {k!r}")
-            _check_json(item, f"{key}.{k}")
-        return
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        if id(value) in path:
+            raise TypeError(f"metadata {key!r} contains itself (a circular reference), "
+                            f"which JSON cannot store")
+        if depth >= MAX_METADATA_DEPTH:
+            raise TypeError(f"metadata {key!r} nests lists and dicts more than "
+                            f"{MAX_METADATA_DEPTH} levels deep")
+        path = path + (id(value),)
+        if isinstance(value, dict):
+            out = {}
+            for k, item in value.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"metadata {key!r} has a non-string key {k!r}")
+                out[k] = _clean(item, f"{key}.{k}", depth + 1, path)
+            return out
+        return [_clean(item, f"{key}[{i}]", depth + 1, path) for i, item in enumerate(value)]
     raise TypeError(f"metadata {key!r} is a {type(value).__name__}, which is not "
                     f"JSON-serialisable (use str, int, float, bool, None, list or dict)")
 
 
-def _plain(value):
-    """NumPy scalars to Python scalars, so that ``accuracy=np.float64(0.98)`` is accepted."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def check_writable(path):
+    """Raise unless a model file can be written at ``path``; write nothing there.
+
+    For a command that trains first and saves last: it finds out before the
+    work that the file cannot be written. A file that exists at ``path`` is
+    left alone (``save`` replaces it).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Raises
+    ------
+    IsADirectoryError
+        If ``path`` is a directory.
+    NotADirectoryError
+        If a component of the folder is a file (``model.npz/out.npz``).
+    FileNotFoundError
+        If the folder does not exist.
+    PermissionError
+        If the folder cannot be written (read-only folder or file system).
+    ValueError
+        If ``path`` exists and is not a regular file (a FIFO, a device).
+    """
+    path = os.fspath(path)
+    if not path:
+        raise FileNotFoundError("cannot write a model to an empty path")
+    if path.endswith(("/", os.sep)):
+        raise IsADirectoryError(f"cannot write {path!r}: it names a folder; name a file, "
+                                f"e.g. {os.path.join(path, 'model.npz')!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except NotADirectoryError:
+        raise NotADirectoryError(f"cannot write {path!r}: a part of {folder!r} is a file, "
+                                 f"not a folder") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"cannot write {path!r}: it is a directory; name a file "
+                                f"in it, e.g. {os.path.join(path, 'model.npz')!r}")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"cannot write {path!r}: it exists and is not a regular file")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot write {path!r}: folder {folder!r} does not exist")
+    # The only reliable test (ACLs, read-only mounts, root): create a file there.
+    try:
+        fd, tmp = _create_temporary(folder)
+    except PermissionError:
+        raise PermissionError(f"cannot write {path!r}: folder {folder!r} is not "
+                              f"writable") from None
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {path!r}: {exc.strerror}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def _create_temporary(folder):
+    """Create ``folder/.flatnn-<host>-<pid>-<random>.npz.tmp``; return (fd, path).
+
+    Created with mode 0666 so that the umask applies, as it does to any file a
+    program writes (``tempfile.mkstemp`` would make every model 0600). The host
+    and pid in the name let a later save tell a dead writer's debris from a
+    live writer's file.
+    """
+    name = f"{_TMP_PREFIX}{_host()}-{os.getpid()}-{secrets.token_hex(6)}{_TMP_SUFFIX}"
+    tmp = os.path.join(folder, name)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    return fd, tmp
+
+
+def _host():
+    return "".join(c for c in socket.gethostname() if c.isalnum())[:32] or "host"
+
+
+def _remove_stale_temporaries(folder):
+    """Delete temporary files that a killed ``save`` left in ``folder``.
+
+    Ours on this host are stale when their process is gone; any other file of
+    our pattern when it is older than an hour. Errors are ignored: cleaning is
+    a courtesy, never a reason for a save to fail.
+    """
+    try:
+        names = [n for n in os.listdir(folder)
+                 if n.startswith(_TMP_PREFIX) and n.endswith(_TMP_SUFFIX)]
+    except OSError:
+        return
+    host, now = _host(), time.time()
+    for name in names:
+        tmp = os.path.join(folder, name)
+        parts = name[len(_TMP_PREFIX):-len(_TMP_SUFFIX)].split("-")
+        try:
+            if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
+                if int(parts[1]) == os.getpid() or _alive(int(parts[1])):
+                    continue
+            elif now - os.lstat(tmp).st_mtime < _STALE_SECONDS:
+                continue
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return True
+    return True
 
 
 def save(path, net, params, **metadata):
@@ -86,20 +223,33 @@ def save(path, net, params, **metadata):
     **metadata
         JSON-serialisable values stored with the model (``dataset="mnist"``,
         ``class_names=[...]``, ``test_accuracy=0.98``, ...). NumPy scalars are
-        converted to Python numbers.
+        converted to Python numbers. Lists and dicts may nest up to
+        :data:`MAX_METADATA_DEPTH` levels.
 
     Returns
     -------
     str
         ``os.fspath(path)``.
 
+    Notes
+    -----
+    The file gets the mode any new file gets (0666 less the umask). It is
+    written to ``.flatnn-<host>-<pid>-<random>.npz.tmp`` in the same folder and
+    renamed into place; such files left by a killed save are removed by the
+    next save into that folder.
+
     Raises
     ------
     TypeError
-        If ``net`` is not a Network, or a metadata value is not JSON data (the
-        message names the key).
+        If ``net`` is not a Network, or a metadata value is not JSON data,
+        contains itself or nests too deeply (the message names the key).
     ValueError
-        If ``params`` does not fit ``net``.
+        If ``params`` does not fit ``net``, the metadata would make the header
+        larger than :data:`MAX_HEADER_BYTES`, or ``path`` is an existing
+        special file (FIFO, device).
+    OSError
+        If the file cannot be written (``IsADirectoryError`` when ``path`` is
+        a directory, ``PermissionError`` for a read-only folder, ...).
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
@@ -109,14 +259,22 @@ def save(path, net, params, **metadata):
     net.unpack(params)  # shape check, with the network's own message
     if not np.isfinite(params).all():
         raise ValueError("params contains NaN or inf; refusing to save a broken model")
-    metadata = {k: _plain(v) for k, v in metadata.items()}
-    for key, value in metadata.items():
-        _check_json(value, key)
+    metadata = {key: _clean(value, key) for key, value in metadata.items()}
     header = json.dumps({"format": FORMAT, "version": VERSION, "network": net.to_dict(),
                          "metadata": metadata}, allow_nan=False)
+    # stored as a 0-d unicode array, 4 bytes per character; load reads no more
+    if 4 * len(header) > MAX_HEADER_BYTES:
+        raise ValueError(f"the header (spec and metadata) would take {4 * len(header)} bytes; "
+                         f"a model file holds at most {MAX_HEADER_BYTES} (MAX_HEADER_BYTES): "
+                         f"store large data next to the model, not in its metadata")
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"cannot write {path!r}: it exists and is not a regular file")
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".flatnn-", suffix=".npz.tmp", dir=folder)
+    _remove_stale_temporaries(folder)
+    fd, tmp = _create_temporary(folder)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, params=params, header=np.array(header))
@@ -136,6 +294,12 @@ def save(path, net, params, **metadata):
 def load(path):
     """Read a model file written by :func:`save`.
 
+    Nothing is read before it is checked: the file must be a regular file (a
+    FIFO would block forever), the header must be at most
+    :data:`MAX_HEADER_BYTES`, and the parameter array's declared shape and
+    dtype must fit the network the header describes before its bytes are read,
+    so a small file that inflates to gigabytes is refused, not unpacked.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -153,62 +317,163 @@ def load(path):
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        For anything else that is not a valid model file: not an npz archive,
-        a truncated file, pickled (object) arrays, missing or unexpected arrays,
-        a header that is not JSON or has the wrong format or version, a network
+        For anything else that is not a valid model file: a directory or
+        special file, not an npz archive, a truncated file, pickled (object)
+        arrays, missing or unexpected arrays, a header that is too large, not
+        JSON, nested too deeply or has the wrong format or version, a network
         spec that does not build, or a vector whose length or dtype does not fit
         the spec. The message names the file.
     """
     path = os.fspath(path)
     name = repr(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {name} does not exist")
-    if os.path.isdir(path):
-        raise ValueError(f"model file {name} is a directory")
-    with open(path, "rb") as f:
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"model file {name} does not exist") from None
+    except IsADirectoryError:
+        raise ValueError(f"model file {name} is a directory") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ValueError(f"model file {name} is a directory")
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"model file {name} is not a regular file (a FIFO, socket or "
+                             f"device); refusing to read it")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        f = open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
         magic = f.read(6)
-    if magic == b"\x93NUMPY":
-        raise ValueError(f"{name} is a single .npy array, not a flatnn model (.npz)")
-    if not magic.startswith(b"PK"):
-        # np.load would take any other bytes for a pickle and refuse it as such
-        raise ValueError(f"{name} is not a flatnn model: not an npz (zip) archive")
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
+        f.seek(0)
+        if magic == b"\x93NUMPY":
             raise ValueError(f"{name} is a single .npy array, not a flatnn model (.npz)")
-        with archive:
-            keys = set(archive.files)
-            if keys != _KEYS:
-                raise ValueError(f"{name} is not a flatnn model: it holds arrays "
-                                 f"{sorted(keys)}, expected {sorted(_KEYS)}")
-            header = archive["header"]
-            params = archive["params"]
-    except ValueError as exc:
-        msg = str(exc)
-        if "pickle" in msg.lower():
-            raise ValueError(f"{name} holds pickled (object) arrays; flatnn model files "
-                             f"never do, and they are not loaded") from None
-        if msg.startswith(name):
-            raise
-        raise ValueError(f"{name} is not a readable flatnn model: {msg}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
-        raise ValueError(f"{name} is not a readable flatnn model (truncated or not an "
-                         f"npz archive): {exc}") from None
+        if not magic.startswith(b"PK"):
+            # np.load would take any other bytes for a pickle and refuse it as such
+            raise ValueError(f"{name} is not a flatnn model: not an npz (zip) archive")
+        try:
+            with zipfile.ZipFile(f) as archive:
+                return _read_archive(archive, name)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
+                NotImplementedError, zlib.error) as exc:
+            raise ValueError(f"{name} is not a readable flatnn model (truncated or not an "
+                             f"npz archive): {exc}") from None
 
-    if header.shape != () or header.dtype.kind != "U":
-        raise ValueError(f"{name}: the header must be a 0-d unicode array, got dtype "
-                         f"{header.dtype} shape {header.shape}")
+
+def _read_archive(archive, name):
+    infos = archive.infolist()
+    members = {info.filename: info for info in infos}
+    keys = {n[:-4] if n.endswith(".npy") else n for n in members}
+    if keys != _KEYS or len(infos) != len(_KEYS):  # a name twice is not a model file
+        raise ValueError(f"{name} is not a flatnn model: it holds arrays "
+                         f"{sorted(keys)}, expected {sorted(_KEYS)}")
+    header_info = members.get("header.npy") or members["header"]
+    params_info = members.get("params.npy") or members["params"]
+    if header_info.file_size > MAX_HEADER_BYTES:
+        raise ValueError(f"{name}: the header declares {header_info.file_size} bytes; a "
+                         f"model header is at most {MAX_HEADER_BYTES}")
+    with archive.open(header_info) as member:
+        dtype, shape = _npy_header(member, name, "header")
+        if shape != () or dtype.kind != "U":
+            raise ValueError(f"{name}: the header must be a 0-d unicode array, got dtype "
+                             f"{dtype} shape {shape}")
+        if dtype.itemsize > MAX_HEADER_BYTES:
+            raise ValueError(f"{name}: the header declares {dtype.itemsize} bytes; a "
+                             f"model header is at most {MAX_HEADER_BYTES}")
+        raw = _read_exactly(member, dtype.itemsize, name, "header")
+    text = str(np.frombuffer(raw, dtype=dtype, count=1)[0])
+    net, metadata = _parse_header(text, name)
+
+    with archive.open(params_info) as member:
+        dtype, shape = _npy_header(member, name, "params")
+        if dtype.kind != "f" or dtype.itemsize not in (4, 8):
+            raise ValueError(f"{name}: params has dtype {dtype}; expected float32 or "
+                             f"float64")
+        if shape != (net.n_params,):
+            raise ValueError(f"{name}: params has shape {shape}; {net!r} needs "
+                             f"({net.n_params},)")
+        n_bytes = net.n_params * dtype.itemsize
+        declared = params_info.file_size
+        limit = (params_info.compress_size * _MAX_INFLATE_RATIO + 4096
+                 if params_info.compress_type != zipfile.ZIP_STORED
+                 else params_info.compress_size)
+        if declared > limit or n_bytes > limit:
+            raise ValueError(f"{name}: params declares {n_bytes} bytes of data but the "
+                             f"file holds only {params_info.compress_size} compressed bytes "
+                             f"for it; the file is corrupt or a decompression bomb")
+        params = np.empty(net.n_params, dtype=dtype.newbyteorder("="))
+        _read_into(member, params, dtype, name)
+    if not np.isfinite(params).all():
+        raise ValueError(f"{name}: params contains NaN or inf")
+    return net, params, metadata
+
+
+def _npy_header(member, name, what):
+    """Read a .npy member's header only: (dtype, shape)."""
     try:
-        doc = json.loads(str(header))
-    except json.JSONDecodeError as exc:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except ValueError as exc:
+        raise ValueError(f"{name}: the {what} array is not a readable .npy: {exc}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{name} holds pickled (object) arrays; flatnn model files never "
+                         f"do, and they are not loaded")
+    if fortran and len(shape) > 1:
+        raise ValueError(f"{name}: the {what} array is in Fortran order; expected C order")
+    return dtype, tuple(shape)
+
+
+def _read_exactly(member, n, name, what):
+    data = member.read(n)
+    if len(data) != n:
+        raise ValueError(f"{name}: the {what} array is truncated ({len(data)} of {n} "
+                         f"bytes)")
+    if member.read(1):
+        raise ValueError(f"{name}: the {what} array holds more bytes than its header "
+                         f"declares")
+    return data
+
+
+def _read_into(member, out, dtype, name):
+    """Fill ``out`` from ``member`` in chunks (no second copy of the vector)."""
+    buffer = memoryview(out).cast("B")
+    pos, total = 0, buffer.nbytes
+    while pos < total:
+        got = member.readinto(buffer[pos:pos + (1 << 24)])
+        if not got:
+            raise ValueError(f"{name}: params is truncated ({pos} of {total} bytes)")
+        pos += got
+    if member.read(1):  # reading to the end also checks the member's CRC
+        raise ValueError(f"{name}: params holds more bytes than its header declares")
+    if not dtype.isnative:
+        out.byteswap(inplace=True)
+
+
+def _parse_header(text, name):
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
         raise ValueError(f"{name}: the header is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{name}: the header nests too deeply to be a flatnn model "
+                         f"header") from None
     if not isinstance(doc, dict):
         raise ValueError(f"{name}: the header must be a JSON object, got {type(doc).__name__}")
     if doc.get("format") != FORMAT:
         raise ValueError(f"{name}: format is {doc.get('format')!r}, expected {FORMAT!r}")
-    if doc.get("version") != VERSION:
-        raise ValueError(f"{name}: format version {doc.get('version')!r} is not supported "
-                         f"(this flatnn reads version {VERSION})")
+    version = doc.get("version")
+    # 1.0 and true compare equal to 1 in Python; the format says an integer.
+    if type(version) is not int or version != VERSION:
+        raise ValueError(f"{name}: format version {version!r} is not supported "
+                         f"(this flatnn reads version {VERSION}, an integer)")
     missing = {"network", "metadata"} - set(doc)
     if missing:
         raise ValueError(f"{name}: the header lacks {sorted(missing)}")
@@ -220,12 +485,4 @@ def load(path):
     if not isinstance(metadata, dict):
         raise ValueError(f"{name}: metadata must be a JSON object, got "
                          f"{type(metadata).__name__}")
-    if params.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{name}: params has dtype {params.dtype}; expected float32 or "
-                         f"float64")
-    if params.ndim != 1 or params.shape[0] != net.n_params:
-        raise ValueError(f"{name}: params has shape {params.shape}; {net!r} needs "
-                         f"({net.n_params},)")
-    if not np.isfinite(params).all():
-        raise ValueError(f"{name}: params contains NaN or inf")
-    return net, params, metadata
+    return net, metadata

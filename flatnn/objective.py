@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from .network import Network
+from .network import Network, check_lam
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -28,13 +28,17 @@ class Objective:
     Notes
     -----
     The data is validated once, here; the arrays are kept by reference, never
-    copied or modified.
+    copied or modified. Every evaluation splits the rows over the threads that
+    :func:`flatnn.get_num_threads` gives at the time of the call (see
+    :mod:`flatnn.threads`), so ``flatnn.set_num_threads`` and
+    ``flatnn.threads.using`` apply to objectives and to every training path
+    built on them.
     """
 
     net: Network = attrs.field(validator=attrs.validators.instance_of(Network))
     X: np.ndarray = attrs.field(converter=np.asarray)
     y: np.ndarray = attrs.field(converter=np.asarray)
-    lam: float = attrs.field(default=0.0, converter=float)
+    lam: float = attrs.field(default=0.0, converter=check_lam)
 
     def __attrs_post_init__(self):
         # Shapes, labels and lam are checked once, here (NaN/inf in X is

@@ -350,11 +350,27 @@ def get(method):
 
 
 # --------------------------------------------------------------- schedules
+def _real(name):
+    """Converter: a real number (not a bool, not a string) to float, naming the field."""
+    def convert(value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
+        return float(value)
+    return convert
+
+
+def _epoch_count(value):
+    # int(1.5) would be 1: an interval of epochs is a whole number or an error.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"every must be a whole number of epochs (an int >= 1), got {value!r}")
+    return int(value)
+
+
 @attrs.frozen
 class Constant:
     """The same learning rate every epoch."""
 
-    learning_rate: float = attrs.field(converter=_to_float, validator=_positive)
+    learning_rate: float = attrs.field(converter=_real("learning_rate"), validator=_positive)
 
     def __call__(self, epoch):
         return self.learning_rate
@@ -364,9 +380,9 @@ class Constant:
 class StepDecay:
     """``learning_rate · drop ** (epoch // every)``."""
 
-    learning_rate: float = attrs.field(converter=_to_float, validator=_positive)
-    drop: float = attrs.field(converter=_to_float)
-    every: int = attrs.field(converter=int)
+    learning_rate: float = attrs.field(converter=_real("learning_rate"), validator=_positive)
+    drop: float = attrs.field(converter=_real("drop"))
+    every: int = attrs.field(converter=_epoch_count)
 
     def __attrs_post_init__(self):
         if not 0 < self.drop <= 1:
@@ -382,8 +398,8 @@ class StepDecay:
 class ExponentialDecay:
     """``learning_rate · rate ** epoch``."""
 
-    learning_rate: float = attrs.field(converter=_to_float, validator=_positive)
-    rate: float = attrs.field(converter=_to_float)
+    learning_rate: float = attrs.field(converter=_real("learning_rate"), validator=_positive)
+    rate: float = attrs.field(converter=_real("rate"))
 
     def __attrs_post_init__(self):
         if not 0 < self.rate <= 1:

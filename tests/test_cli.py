@@ -98,7 +98,12 @@ def test_missing_data_files(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     code, out, err = run(capsys, "train", "--data-dir", str(tmp_path), "--no-download",
                          "--out", str(tmp_path / "m.npz"))
-    assert_usage_error(code, err, "found nowhere", "--data-dir")
+    # the whole message, every line of it: where it looked and what to do
+    assert code == 2 and "Traceback" not in err
+    lines = err.splitlines()
+    assert lines[0].startswith("flatnn: error: mnist: train-images-idx3-ubyte[.gz] was found nowhere")
+    assert f"  --data-dir: {tmp_path}" in lines
+    assert any("Only the folder given is searched" in line for line in lines)
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -201,7 +206,7 @@ def test_quick_mnist_training(mnist_model):
     epochs = [line for line in lines if line.startswith("epoch")]
     assert len(epochs) == 3 and "/3" in epochs[0] and "val_acc" in epochs[0]
     net, params, meta = load(path)
-    assert net == flatnn.Network((784, 256, 10), hidden="relu")
+    assert net == flatnn.Network((784, 384, 10), hidden="relu")
     assert params.dtype == np.float32
     assert meta["dataset"] == "mnist" and meta["class_names"] == list("0123456789")
     assert meta["limit"] == 3000 and meta["interrupted"] is False
@@ -271,7 +276,7 @@ def test_predict_bad_images(capsys, tmp_path, xor_model):
     big = tmp_path / "big.pgm"
     _pgm_p5(big, np.zeros((28, 30), dtype=np.uint8))
     truncated = tmp_path / "cut.pgm"
-    truncated.write_bytes(b"P5\n28 28\n255\n" + bytes(100))
+    truncated.write_bytes(b"P5\n1 2\n255\n" + bytes(1))  # the size fits, the pixels do not
     ppm = tmp_path / "colour.ppm"
     ppm.write_bytes(b"P6\n1 2\n255\n" + bytes(6))
     from PIL import Image
@@ -282,9 +287,10 @@ def test_predict_bad_images(capsys, tmp_path, xor_model):
     for image, fragment in [(big, "30x28"), (truncated, "truncated"), (ppm, "P6"),
                             (rgb, "RGB"), (junk, "not a readable image"),
                             (tmp_path / "none.pgm", "no such image")]:
-        code, out, err = run(capsys, "predict", str(xor_model), str(good), str(image))
+        # the bad image is reported, the good one still classified, and the status is 2
+        code, out, err = run(capsys, "predict", str(xor_model), str(image), str(good))
         assert_usage_error(code, err, fragment)
-        assert out == ""
+        assert out.startswith(f"{good}: 1 (")
 
 
 def test_read_image_pgm_variants(tmp_path):
@@ -400,3 +406,26 @@ def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
     assert "learning rate" in lines[0] and "or less" in lines[0]
     assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
     assert "test accuracy" not in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "gradcheck"])
+def test_threads_apply_to_the_command_only(capsys, monkeypatch, command):
+    seen = []
+    monkeypatch.setattr(cli, f"cmd_{command}", lambda args, out: seen.append(
+        flatnn.get_num_threads()) or 0)
+    before = flatnn.get_num_threads()
+    argv = [command, "--threads", "3"] + (["model.npz"] if command == "evaluate" else [])
+    code, _, _ = run(capsys, *argv)
+    assert code == 0 and seen == [3]
+    assert flatnn.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two"])
+def test_bad_thread_count_is_a_usage_error(capsys, bad):
+    code, _, err = run(capsys, "gradcheck", "--threads", bad)
+    assert_usage_error(code, err, "--threads")
+
+
+def test_gradcheck_with_threads(capsys):
+    code, out, _ = run(capsys, "gradcheck", "--threads", "2", "--samples", "5000")
+    assert code == 0 and "OK" in out

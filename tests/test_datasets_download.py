@@ -16,6 +16,7 @@ component picks the behaviour:
 import functools
 import gzip
 import http.server
+import logging
 import socket
 import threading
 import time
@@ -107,27 +108,33 @@ def cache_files(tmp_path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_good_download_then_loads_from_the_cache(server, tmp_path, capfd):
+def test_good_download_then_loads_from_the_cache(server, tmp_path, capfd, caplog):
+    caplog.set_level(logging.INFO, logger="flatnn.datasets.fetch")
     s = load_mnist(mirrors=[server + "/good/"])
     assert s.X_train.shape == (50000, 784) and s.y_test[:5].tolist() == [7, 2, 1, 0, 4]
     assert cache_files(tmp_path) == sorted(f + ".gz" for f in FILES)
-    out, err = capfd.readouterr()
-    assert out == ""
-    assert "downloading " + server + "/good/train-images-idx3-ubyte.gz" in err and "(100%)" in err
+    assert capfd.readouterr() == ("", "")  # the library never prints: progress goes to logging
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("downloading " + server + "/good/train-images-idx3-ubyte.gz") for m in messages)
+    assert any("(100%)" in m for m in messages)
+    caplog.clear()
 
     Handler.requests = []
     assert load_mnist(download=False).y_train[:3].tolist() == [5, 0, 4]
     assert load_mnist(mirrors=[server + "/missing/"]).name == "mnist"
     assert Handler.requests == []
-    assert capfd.readouterr() == ("", "")  # no progress when nothing is downloaded
+    assert capfd.readouterr() == ("", "")
+    assert caplog.records == []  # no progress when nothing is downloaded
 
 
-def test_404_on_the_first_mirror_then_the_second(server, tmp_path, capfd):
+def test_404_on_the_first_mirror_then_the_second(server, tmp_path, capfd, caplog):
+    caplog.set_level(logging.INFO, logger="flatnn.datasets.fetch")
     s = load_mnist(mirrors=(server + "/missing/", server + "/good/"))
     assert s.X_test.shape == (10000, 784)
     assert cache_files(tmp_path) == sorted(f + ".gz" for f in FILES)
     assert Handler.requests[:2] == ["/missing/train-images-idx3-ubyte.gz", "/good/train-images-idx3-ubyte.gz"]
-    assert "HTTP 404" in capfd.readouterr().err
+    assert capfd.readouterr() == ("", "")
+    assert any("/missing/train-images-idx3-ubyte.gz: HTTP 404" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(
@@ -169,20 +176,25 @@ def test_verified_files_stay_when_a_later_file_fails(server, tmp_path):
 
 
 def test_an_interrupted_download_leaves_nothing_behind(server, tmp_path, monkeypatch):
-    class CtrlCOnProgress:
-        """A stderr that presses Ctrl-C when the first progress report arrives, mid-file."""
+    class CtrlCOnProgress(logging.Handler):
+        """Presses Ctrl-C when the first progress report arrives, mid-file."""
 
-        def write(self, text):
-            if " MB" in text:
+        def emit(self, record):
+            if " MB (" in record.getMessage():
                 raise KeyboardInterrupt
-            return len(text)
 
-        def flush(self):
-            pass
-
-    monkeypatch.setattr("sys.stderr", CtrlCOnProgress())
-    with pytest.raises(KeyboardInterrupt):
-        load_mnist(mirrors=[server + "/good/"])
+    monkeypatch.setattr(fetch, "PROGRESS_SECONDS", 0.0)
+    handler = CtrlCOnProgress(logging.INFO)
+    logger = logging.getLogger("flatnn.datasets.fetch")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            load_mnist(mirrors=[server + "/good/"])
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     assert cache_files(tmp_path) == []
 
 

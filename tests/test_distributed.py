@@ -129,6 +129,53 @@ def test_equals_in_process(client, case, n_shards, lam):
         _assert_same(obj, ref, net)
 
 
+# ------------------------------------------------------------ threads
+def test_worker_threads_follow_the_workers_or_the_objective(client):
+    net, kind = CASES["tanh-softmax-labels"]
+    X, y = _data(net, kind, 90)
+    with DaskObjective(client, net, X, y, timeout=TIMEOUT) as obj:
+        assert obj.threads is None
+        threads = obj.worker_threads()
+        assert sorted(threads) == sorted(client.nthreads())
+        assert set(threads.values()) == {1}  # threads_per_worker=1
+    with DaskObjective(client, net, X, y, timeout=TIMEOUT, threads=3) as obj:
+        assert set(obj.worker_threads().values()) == {3}
+
+
+def test_worker_environment_sets_the_threads():
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=":0", silence_logs=40,
+                           env={**WORKER_ENV, "FLATNN_NUM_THREADS": "2"})
+    client = Client(cluster, set_as_default=False, timeout=TIMEOUT)
+    try:
+        net, kind = CASES["tanh-softmax-labels"]
+        X, y = _data(net, kind, 90)
+        with DaskObjective(client, net, X, y, timeout=TIMEOUT) as obj:
+            assert set(obj.worker_threads().values()) == {2}
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.mark.parametrize("case", ["tanh-softmax-labels", "relu-squared"])
+def test_threaded_shards_equal_in_process(client, case):
+    net, kind = CASES[case]
+    # two shards, each large enough for three threads on its worker
+    X, y = _data(net, kind, 6 * flatnn.threads.MIN_ROWS_PER_THREAD + 11)
+    ref = flatnn.Objective(net, X, y, 0.7)
+    with flatnn.threads.using(1), DaskObjective(client, net, X, y, 0.7, n_shards=2,
+                                                  timeout=TIMEOUT, threads=3) as obj:
+        _assert_same(obj, ref, net)
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (2.5, TypeError), ("4", TypeError)])
+def test_bad_thread_counts_fail_at_construction(client, bad, error):
+    net, kind = CASES["tanh-softmax-labels"]
+    X, y = _data(net, kind, 30)
+    with pytest.raises(error, match="threads must be an integer >= 1"):
+        DaskObjective(client, net, X, y, threads=bad)
+
+
 def test_lam_applied_once(client):
     net, kind = CASES["tanh-softmax-labels"]
     X, y = _data(net, kind, 90)

@@ -16,8 +16,8 @@ not by the file name.
 
 from __future__ import annotations
 
-import gzip
 import os
+import stat
 import zlib
 
 import numpy as np
@@ -40,6 +40,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def read_idx(source) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed.
 
+    A gzip file is inflated only as far as its IDX header declares: a file
+    whose header declares more data than its compressed bytes can hold, or
+    that inflates beyond what its header declares, is refused without being
+    inflated whole. Only regular files are opened (a FIFO would block).
+
     Parameters
     ----------
     source : str, os.PathLike or binary file object
@@ -55,20 +60,50 @@ def read_idx(source) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the file is truncated, is not valid gzip, has a wrong magic number
-        or an unknown type byte, or holds more or fewer bytes than its header
-        announces. The message names the file and what is wrong.
+        If the file is not a regular file, is truncated, is not valid gzip, has
+        a wrong magic number or an unknown type byte, or holds more or fewer
+        bytes than its header announces. The message names the file and what
+        is wrong.
     """
     name, content = read_content(source)
     return decode_idx(content, name)
 
 
+def read_regular_file(path, max_bytes=None) -> bytes:
+    """The bytes of the regular file at `path`; ValueError for anything else.
+
+    Opened without blocking and checked with ``fstat`` before reading, so a
+    FIFO, socket or device is refused instead of read (or waited on) forever.
+    With `max_bytes`, a larger file is refused unread.
+    """
+    name = os.fspath(path)
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
+            raise ValueError(f"{name}: not a regular file ({what}); refusing to read it")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise ValueError(f"{name}: {st.st_size} bytes, more than the {max_bytes} this "
+                             f"file can be")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        f = open(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        return f.read()
+
+
 def read_content(source) -> tuple[str, bytes]:
-    """Return ``(name, content)``: a display name and the decompressed bytes of `source`."""
+    """Return ``(name, content)``: a display name and the decompressed bytes of `source`.
+
+    Decompression is bounded by the size the IDX header declares (see :func:`read_idx`).
+    """
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
-        with open(name, "rb") as f:
-            raw = f.read()
+        raw = read_regular_file(name)
     elif hasattr(source, "read"):
         name = str(getattr(source, "name", "<file object>"))
         raw = source.read()
@@ -76,19 +111,86 @@ def read_content(source) -> tuple[str, bytes]:
             raise TypeError(f"{name}: expected a file opened in binary mode, read returned {type(raw).__name__}")
     else:
         raise TypeError(f"read_idx expects a path or a binary file object, got {type(source).__name__}")
-    return name, decompress(bytes(raw), name)
-
-
-def decompress(raw: bytes, name: str) -> bytes:
-    """Gunzip `raw` if it starts with the gzip magic bytes, else return it as is."""
+    raw = bytes(raw)
     if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError as e:
-        raise ValueError(f"{name}: truncated gzip stream ({len(raw)} compressed bytes): {e}") from None
-    except (OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{name}: corrupt gzip stream: {e}") from None
+        return name, raw
+    # Inflate the header alone, then the rest only up to the size it declares.
+    head = decompress(raw, name, max_size=_MAX_HEADER, prefix=True)
+    expected = declared_size(head, name)
+    if expected is None:  # too short or not IDX: decode_idx will say which
+        return name, head
+    if expected > len(raw) * _MAX_INFLATE_RATIO + _MAX_HEADER:
+        raise ValueError(
+            f"{name}: the IDX header declares {expected} bytes, more than {len(raw)} compressed "
+            f"bytes can inflate to; the file is corrupt or a decompression bomb"
+        )
+    return name, decompress(raw, name, max_size=expected)
+
+
+# 4 bytes of magic and at most 255 dimensions of 4 bytes.
+_MAX_HEADER = 4 + 4 * 255
+
+# Deflate cannot inflate more than 1032-fold.
+_MAX_INFLATE_RATIO = 1100
+
+
+def declared_size(head: bytes, name: str = "<bytes>") -> int | None:
+    """The total size (header and data) an IDX file starting with `head` declares, or None if unknown."""
+    if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in IDX_DTYPES:
+        return None
+    ndim = head[3]
+    header_size = 4 + 4 * ndim
+    if len(head) < header_size:
+        return None
+    count = 1
+    for i in range(ndim):
+        count *= int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big")
+    return header_size + count * IDX_DTYPES[head[2]].itemsize
+
+
+def decompress(raw: bytes, name: str, max_size: int | None = None, prefix: bool = False) -> bytes:
+    """Gunzip `raw` if it starts with the gzip magic bytes, else return it as is.
+
+    Parameters
+    ----------
+    raw : bytes
+    name : str
+        Named in error messages.
+    max_size : int, optional
+        Refuse (ValueError) content that inflates to more than this many
+        bytes; inflation stops there, so memory stays bounded.
+    prefix : bool, default False
+        Return the first `max_size` bytes instead of refusing more.
+    """
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw[:max_size] if prefix else raw
+    chunks, size = [], 0  # joined once at the end: no second copy of a single member
+    data = raw
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        room = 0 if max_size is None else max_size + 1 - size
+        try:
+            chunk = inflater.decompress(data, room)
+        except zlib.error as e:
+            raise ValueError(f"{name}: corrupt gzip stream: {e}") from None
+        chunks.append(chunk)
+        size += len(chunk)
+        if max_size is not None and size > max_size:
+            if prefix:
+                return b"".join(chunks)[:max_size]
+            raise ValueError(
+                f"{name}: inflates to more than {max_size} bytes, more than it should hold; "
+                f"the file is corrupt or a decompression bomb"
+            )
+        if not inflater.eof:
+            if prefix:
+                return b"".join(chunks)
+            raise ValueError(f"{name}: truncated gzip stream ({len(raw)} compressed bytes)")
+        data = inflater.unused_data
+        if not data.strip(b"\0"):  # gzip allows zero padding after the last member
+            return b"".join(chunks)
+        if not data.startswith(_GZIP_MAGIC):
+            raise ValueError(f"{name}: corrupt gzip stream: trailing bytes after the last member")
 
 
 def decode_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:

@@ -129,17 +129,20 @@ class Splits:
         )
 
 
-def load_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None) -> Splits:
+def load_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None,
+               train=True) -> Splits:
     """Load MNIST's handwritten digits as train / validation / test splits.
 
     Parameters
     ----------
     path : str or os.PathLike, optional
-        A folder holding the four files (``train-images-idx3-ubyte.gz`` ...,
-        gzipped or not), searched before ``$FLATNN_DATA/mnist``, the user cache
-        and the system folders (see :mod:`flatnn.datasets.fetch`).
+        The folder holding the four files (``train-images-idx3-ubyte.gz`` ...,
+        gzipped or not), or its parent holding ``mnist/``: then the only
+        folder searched, and nothing is downloaded. Without it:
+        ``$FLATNN_DATA``, the user cache and the system folders (see
+        :mod:`flatnn.datasets.fetch`).
     download : bool, default True
-        Download files found nowhere into the user cache.
+        Download files found nowhere into the user cache (not with `path`).
     validation : int, default 10000
         How many training images to hold out for validation: the *last*
         `validation` of the 60000, so the split is always the same. 0 gives an
@@ -148,6 +151,11 @@ def load_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, 
         The dtype of the X arrays.
     mirrors : sequence of str, optional
         Base URLs to download from, tried in turn; default :data:`MNIST_MIRRORS`.
+    train : bool, default True
+        Read the training files. False reads only the two test files (10000
+        images, 7.8 MB) and leaves the train and validation splits empty,
+        shape (0, 784): enough to evaluate a model, offline with only
+        ``t10k-*`` at hand.
 
     Returns
     -------
@@ -164,10 +172,11 @@ def load_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, 
         If the files are nowhere and cannot be downloaded.
     """
     return _load("mnist", _MNIST_FILES, MNIST_CLASSES, MNIST_MIRRORS if mirrors is None else mirrors,
-                 path=path, download=download, validation=validation, dtype=dtype)
+                 path=path, download=download, validation=validation, dtype=dtype, train=train)
 
 
-def load_fashion_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None) -> Splits:
+def load_fashion_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None,
+                       train=True) -> Splits:
     """Load Zalando's Fashion-MNIST (clothing images) as train / validation / test splits.
 
     Same files, layout and arguments as :func:`load_mnist`; looked for in
@@ -178,7 +187,7 @@ def load_fashion_mnist(path=None, *, download=True, validation=10000, dtype=np.f
     """
     return _load("fashion-mnist", _FASHION_MNIST_FILES, FASHION_MNIST_CLASSES,
                  FASHION_MNIST_MIRRORS if mirrors is None else mirrors,
-                 path=path, download=download, validation=validation, dtype=dtype)
+                 path=path, download=download, validation=validation, dtype=dtype, train=train)
 
 
 _LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
@@ -191,7 +200,7 @@ def load_dataset(name: str, path=None, **kwargs) -> Splits:
     return _LOADERS[name](path, **kwargs)
 
 
-def _load(name, files, class_names, mirrors, *, path, download, validation, dtype) -> Splits:
+def _load(name, files, class_names, mirrors, *, path, download, validation, dtype, train=True) -> Splits:
     dtype = np.dtype(dtype)
     if dtype not in (np.float64, np.float32):
         raise ValueError(f"dtype should be float64 or float32, got {dtype}")
@@ -202,9 +211,15 @@ def _load(name, files, class_names, mirrors, *, path, download, validation, dtyp
         raise TypeError(f"validation should be an int (training images to hold out), got {validation!r}")
     if not 0 <= validation < n_train:
         raise ValueError(f"validation should be in [0, {n_train}), got {validation}")
+    if not isinstance(train, (bool, np.bool_)):
+        raise TypeError(f"train should be True or False, got {train!r}")
 
-    arrays = fetch_idx(name, files, path=path, download=download, mirrors=tuple(mirrors))
-    images, labels = arrays[_TRAIN_IMAGES], arrays[_TRAIN_LABELS]
+    wanted = files if train else tuple(f for f in files if f.filename in (_TEST_IMAGES, _TEST_LABELS))
+    arrays = fetch_idx(name, wanted, path=path, download=download, mirrors=tuple(mirrors))
+    if train:
+        images, labels = arrays[_TRAIN_IMAGES], arrays[_TRAIN_LABELS]
+    else:
+        images, labels, n_train, validation = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), 0, 0
     test_images, test_labels = arrays[_TEST_IMAGES], arrays[_TEST_LABELS]
     for file, a, shape in (
         (_TRAIN_IMAGES, images, (n_train, 28, 28)),
@@ -228,4 +243,4 @@ def _load(name, files, class_names, mirrors, *, path, download, validation, dtyp
 
 def _scale(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """uint8 images (m, 28, 28) -> (m, 784) in [0, 1], C-contiguous, of `dtype`."""
-    return np.divide(images.reshape(len(images), -1), 255, dtype=dtype)
+    return np.divide(images.reshape(len(images), int(np.prod(images.shape[1:]))), 255, dtype=dtype)

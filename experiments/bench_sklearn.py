@@ -15,7 +15,9 @@ Solvers: ``adam`` (10 epochs) and ``lbfgs`` (50 iterations), in both libraries;
 
 OpenBLAS reads ``OPENBLAS_CORETYPE`` and the thread count once, when NumPy loads
 it: ``--coretype`` (default ``SkylakeX``) and ``--threads`` (default 1) are applied
-by re-executing this script with those variables set.
+by re-executing this script with those variables set. ``--threads`` is given to
+both libraries: scikit-learn's OpenBLAS and flatnn (``FLATNN_NUM_THREADS``: row
+blocks of a full-batch pass on that many threads, see :mod:`flatnn.threads`).
 
 Usage::
 
@@ -49,7 +51,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "experiments" / "results"
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "FLATNN_NUM_THREADS")
 
 SOLVERS = {  # solver -> (parameters beyond scikit-learn's defaults, both libraries?)
     "adam": ({"solver": "adam", "max_iter": 10}, True),
@@ -140,7 +142,7 @@ def run_row(solver, dtype, args):
         order = list(libs) if seed % 2 == 0 else list(libs)[::-1]
         for lib in order:
             runs[lib].append(fit_once(libs[lib], params, seed, data))
-    row = {"solver": solver, "dtype": dtype, "m": int(data[0].shape[0]),
+    row = {"solver": solver, "dtype": dtype, "threads": args.threads, "m": int(data[0].shape[0]),
            "m_test": int(data[2].shape[0]), "params": params, "repeat": args.repeat}
     for lib, rs in runs.items():
         # the dtype the weights end in: scikit-learn's lbfgs computes in float32
@@ -156,11 +158,12 @@ def run_row(solver, dtype, args):
 
 
 def markdown(result):
-    rows = sorted(result["rows"], key=lambda r: (list(SOLVERS).index(r["solver"]),
+    rows = sorted(result["rows"], key=lambda r: (r.get("threads", 1),
+                                                 list(SOLVERS).index(r["solver"]),
                                                  DTYPES.index(r["dtype"])))
-    lines = ["| solver | iterations | dtype | flatnn fit | scikit-learn fit | speed-up | "
+    lines = ["| threads | solver | iterations | dtype | flatnn fit | scikit-learn fit | speed-up | "
              "flatnn test acc. | scikit-learn test acc. |",
-             "|---|---:|---|---:|---:|---:|---:|---:|"]
+             "|---:|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         sk = r.get("sklearn")
         sk_time = f"{sk['median_s']:.2f} s" if sk else "—"
@@ -168,7 +171,7 @@ def markdown(result):
             sk_time += f" (weights {'/'.join(sk['weights_dtype'])})"
         sk_acc = f"{100 * sk['median_accuracy']:.2f}%" if sk else "—"
         speedup = f"{r['speedup']:.2f}×" if sk else "—"
-        lines.append(f"| {r['solver']} | {r['params']['max_iter']} | {r['dtype']} "
+        lines.append(f"| {r.get('threads', 1)} | {r['solver']} | {r['params']['max_iter']} | {r['dtype']} "
                      f"| {r['flatnn']['median_s']:.2f} s | {sk_time} | {speedup} "
                      f"| {100 * r['flatnn']['median_accuracy']:.2f}% | {sk_acc} |")
     m = result["machine"]
@@ -183,7 +186,7 @@ def markdown(result):
         *lines,
         "",
         f"Machine: {m['cpu']} ({m['cores']} cores), Python {m['python']}, NumPy {m['numpy']} "
-        f"({m.get('blas', 'BLAS ?')}, {m['openblas_coretype']} kernels, {m['threads']} thread), "
+        f"({m.get('blas', 'BLAS ?')}, {m['openblas_coretype']} kernels; threads per row), "
         f"SciPy {m['scipy']}, scikit-learn {m['scikit-learn']}.",
         "",
         "Commands:",
@@ -228,8 +231,8 @@ def main(argv=None):
     previous = {"rows": [], "commands": []}
     if out is not None and (out / "bench_sklearn.json").exists() and not args.quick:
         previous = json.loads((out / "bench_sklearn.json").read_text())
-    rows = [r for r in previous["rows"] if (r["solver"], r["dtype"]) not in
-            {(s, d) for s in solvers for d in dtypes}]
+    rows = [r for r in previous["rows"] if (r["solver"], r["dtype"], r.get("threads", 1)) not in
+            {(s, d, args.threads) for s in solvers for d in dtypes}]
     for solver in solvers:
         for dtype in dtypes:
             row = run_row(solver, dtype, args)

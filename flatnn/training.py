@@ -55,7 +55,7 @@ import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from . import activations, backprop, losses, optimizers
+from . import activations, backprop, losses, optimizers, threads
 from ._driver import (STATUS_DIVERGED, STATUS_DONE, STATUS_EARLY_STOPPED, STATUS_NOT_FINITE,
                       STATUS_STOPPED, Recorder, Stopped, Validation, as_target, wrap_callback)
 from .network import Network
@@ -140,6 +140,7 @@ class _BatchStep:
     """
 
     def __init__(self, net, lam, m):
+        self.net = net
         self.hidden = tuple(activations.get(n) for n in net.hidden_activations)
         self.outloss = losses.get(net.output, net.loss)
         self.lam = lam
@@ -148,13 +149,19 @@ class _BatchStep:
     def __call__(self, thetas, X, target, grads, scratch):
         """Return the batch cost; write its gradient into the views ``grads``.
 
-        ``scratch``: views shaped like ``thetas`` that may be overwritten.
+        ``scratch``: views shaped like ``thetas`` that may be overwritten. A
+        batch large enough for several threads (see :mod:`flatnn.threads`) is
+        split into row blocks whose partial gradients are added in block order,
+        as ``Network.cost_grad`` does.
         """
         b = X.shape[0]
-        acts, z = backprop.forward(thetas, self.hidden, X)
-        value, delta = self.outloss.value_and_delta(z, target)
-        delta *= 1.0 / b
-        backprop.backward(thetas, self.hidden, acts, delta, grads)
+        if threads.threads_for(b) > 1:
+            value = self._blocked(thetas, X, target, grads)
+        else:
+            acts, z = backprop.forward(thetas, self.hidden, X)
+            value, delta = self.outloss.value_and_delta(z, target)
+            delta *= 1.0 / b
+            backprop.backward(thetas, self.hidden, acts, delta, grads)
         cost = value / b
         lam = self.lam * b / self.m
         if lam:
@@ -162,6 +169,26 @@ class _BatchStep:
             for g, t, s in zip(grads, thetas, scratch):
                 g[:, 1:] += np.multiply(t[:, 1:], lam / b, out=s[:, 1:])
         return float(cost)
+
+
+    def _blocked(self, thetas, X, target, grads):
+        b = X.shape[0]
+
+        def block(start, stop, i):
+            acts, z = backprop.forward(thetas, self.hidden, X[start:stop])
+            value, delta = self.outloss.value_and_delta(z, target[start:stop])
+            delta *= 1.0 / b
+            part = np.empty(self.net.n_params, dtype=z.dtype)
+            backprop.backward(thetas, self.hidden, acts, delta, self.net.unpack(part))
+            return value, part
+
+        results = threads.run_blocks(block, b)
+        flat = results[0][1]
+        for _, part in results[1:]:  # in block order: the same sum at every run
+            flat += part
+        for g, p in zip(grads, self.net.unpack(flat)):
+            g[...] = p
+        return sum(value for value, _ in results)
 
 
 def _stop_message(status, cost, epoch, batch, lr, reference):

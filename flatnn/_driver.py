@@ -15,7 +15,7 @@ import time
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from . import activations, backprop, losses
+from . import activations, backprop, losses, threads
 
 STATUS_DONE = 0
 """All epochs or iterations ran (or the scipy method converged)."""
@@ -94,17 +94,24 @@ class Validation:
     def entry(self, params):
         """``{"val_cost": mean loss (no L2 term), "val_accuracy": fraction right}``."""
         thetas = self.net.unpack(params)
-        with np.errstate(all="ignore"):
-            _, z = backprop.forward(thetas, self.hidden, self.X)
+
+        def block(start, stop, i):  # (summed loss, number right) of rows start:stop
+            _, z = backprop.forward(thetas, self.hidden, self.X[start:stop])
             if z.shape[1] == 1:
                 pred = self.outloss.activate(z.copy())[:, 0] > 0.5
             elif self.net.output == "softmax":  # monotone: the argmax of z is the argmax of a
                 pred = z.argmax(axis=1)
             else:
                 pred = self.outloss.activate(z.copy()).argmax(axis=1)
-            value = self.outloss.value(z, self.target)
-        return {"val_cost": float(value / self.X.shape[0]),
-                "val_accuracy": float(np.mean(pred == self.truth))}
+            value = self.outloss.value(z, self.target[start:stop])
+            return value, int(np.count_nonzero(pred == self.truth[start:stop]))
+
+        m = self.X.shape[0]
+        with np.errstate(all="ignore"):
+            parts = threads.run_blocks(block, m)
+        value = sum(v for v, _ in parts)  # in block order
+        right = sum(c for _, c in parts)
+        return {"val_cost": float(value / m), "val_accuracy": right / m}
 
 
 def as_target(net, y, dtype):

@@ -55,7 +55,7 @@ import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from . import activations, backprop, losses, optimizers
+from . import activations, backprop, losses, optimizers, threads
 from ._driver import (STATUS_DIVERGED, STATUS_DONE, STATUS_EARLY_STOPPED, STATUS_NOT_FINITE,
                       STATUS_STOPPED, Recorder, Stopped, Validation, as_target, wrap_callback)
 from .network import Network
@@ -140,6 +140,7 @@ class _BatchStep:
     """
 
     def __init__(self, net, lam, m):
+        self.net = net
         self.hidden = tuple(activations.get(n) for n in net.hidden_activations)
         self.outloss = losses.get(net.output, net.loss)
         self.lam = lam
@@ -148,13 +149,19 @@ class _BatchStep:
     def __call__(self, thetas, X, target, grads, scratch):
         """Return the batch cost; write its gradient into the views ``grads``.
 
-        ``scratch``: views shaped like ``thetas`` that may be overwritten.
+        ``scratch``: views shaped like ``thetas`` that may be overwritten. A
+        batch large enough for several threads (see :mod:`flatnn.threads`) is
+        split into row blocks whose partial gradients are added in block order,
+        as ``Network.cost_grad`` does.
         """
         b = X.shape[0]
-        acts, z = backprop.forward(thetas, self.hidden, X)
-        value, delta = self.outloss.value_and_delta(z, target)
-        delta *= 1.0 / b
-        backprop.backward(thetas, self.hidden, acts, delta, grads)
+        if threads.threads_for(b) > 1:
+            value = self._blocked(thetas, X, target, grads)
+        else:
+            acts, z = backprop.forward(thetas, self.hidden, X)
+            value, delta = self.outloss.value_and_delta(z, target)
+            delta *= 1.0 / b
+            backprop.backward(thetas, self.hidden, acts, delta, grads)
         cost = value / b
         lam = self.lam * b / self.m
         if lam:
@@ -162,6 +169,26 @@ class _BatchStep:
             for g, t, s in zip(grads, thetas, scratch):
                 g[:, 1:] += np.multiply(t[:, 1:], lam / b, out=s[:, 1:])
         return float(cost)
+
+
+    def _blocked(self, thetas, X, target, grads):
+        b = X.shape[0]
+
+        def block(start, stop, i):
+            acts, z = backprop.forward(thetas, self.hidden, X[start:stop])
+            value, delta = self.outloss.value_and_delta(z, target[start:stop])
+            delta *= 1.0 / b
+            part = np.empty(self.net.n_params, dtype=z.dtype)
+            backprop.backward(thetas, self.hidden, acts, delta, self.net.unpack(part))
+            return value, part
+
+        results = threads.run_blocks(block, b)
+        flat = results[0][1]
+        for _, part in results[1:]:  # in block order: the same sum at every run
+            flat += part
+        for g, p in zip(grads, self.net.unpack(flat)):
+            g[...] = p
+        return sum(value for value, _ in results)
 
 
 def _stop_message(status, cost, epoch, batch, lr, reference):
@@ -297,8 +324,10 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     grad, scratch = np.empty_like(params), np.empty_like(params)
     thetas, grads, scratches = net.unpack(params), net.unpack(grad), net.unpack(scratch)
     step_batch = _BatchStep(net, lam, m)
-    # Batches are gathered into one reused buffer: measured as fast as slicing a
-    # permuted copy of X made once per epoch, without that copy's memory.
+    # Batches are gathered into one reused buffer, still in cache when the first
+    # product reads it. Measured on 60000 x 784 float32 MNIST: 0.019-0.030 s of
+    # gathering per epoch at batch 10, 128 and 1000, against 0.046-0.048 s for a
+    # permuted copy of X per epoch and its slices (and no 188 MB second copy).
     permute = shuffle and batch_size < m
     if permute:
         X_buf = np.empty((batch_size, X.shape[1]), dtype=work)

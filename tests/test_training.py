@@ -706,3 +706,22 @@ def test_minimize_from_an_overflowing_start_warns_nothing():
     res = flatnn.minimize(net, p0, XOR_X, np.eye(2)[XOR_Y], method="CG",
                           options={"maxiter": 5})
     assert not res.success
+
+
+def test_large_batches_and_validation_follow_the_thread_setting():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(9000, 6))
+    y = rng.integers(0, 3, 9000)
+    net = flatnn.Network((6, 5, 3), hidden="tanh")
+    kw = dict(epochs=2, batch_size=9000, learning_rate=0.5, validation=(X, y), shuffle=False)
+    with flatnn.threads.using(1):
+        one = flatnn.sgd(net, net.init(0), X, y, 0.1, **kw)
+    with flatnn.threads.using(2):
+        two = flatnn.sgd(net, net.init(0), X, y, 0.1, **kw)
+        again = flatnn.sgd(net, net.init(0), X, y, 0.1, **kw)
+    assert two.x.tobytes() == again.x.tobytes()  # bit-identical at a given count
+    np.testing.assert_allclose(two.x, one.x, rtol=1e-12, atol=1e-15)
+    for a, b in zip(one.history, two.history):
+        assert a["val_cost"] == pytest.approx(b["val_cost"], rel=1e-12)
+        assert a["val_accuracy"] == b["val_accuracy"]
+    assert two.history[-1]["val_cost"] == pytest.approx(net.cost(two.x, X, y), rel=1e-12)

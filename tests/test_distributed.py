@@ -23,6 +23,7 @@ import flatnn
 try:
     import dask.array as da
     from distributed import Client, LocalCluster
+    from distributed.core import Status
 except ImportError:  # CI installs the extra and must run these tests
     if os.environ.get("CI"):
         raise
@@ -70,7 +71,16 @@ def fresh_cluster():
         yield cluster, client
     finally:
         client.close()
-        cluster.close()
+        try:
+            cluster.close()
+        except KeyError:
+            # dask/distributed#5407: a worker killed by the test can be reported
+            # removed twice, and LocalCluster's watcher raises KeyError from the
+            # last step of close(), after the workers and the scheduler are shut.
+            # The test's own assertions are done; finish the bookkeeping.
+            for callback in cluster.periodic_callbacks.values():
+                callback.stop()
+            cluster.status = Status.closed
 
 
 def _rel(a, b):

@@ -351,9 +351,9 @@ def test_learning_rate_takes_a_schedule_and_the_old_keywords_are_gone():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(batch_size=0), "batch_size must be in \\[1, 90\\], got 0"),
-    (dict(batch_size=91), "batch_size must be in \\[1, 90\\], got 91"),
-    (dict(epochs=0), "epochs must be >= 1"),
+    (dict(batch_size=0), "batch_size must be an integer in \\[1, 90\\], got 0"),
+    (dict(batch_size=91), "batch_size must be an integer in \\[1, 90\\], got 91"),
+    (dict(epochs=0), "epochs must be an integer >= 1"),
     (dict(lam=-1.0), "lam must be a finite number >= 0"),
     (dict(method="adagrad"), "unknown update rule 'adagrad'"),
     (dict(early_stopping=2), "early_stopping needs validation"),
@@ -686,7 +686,7 @@ def test_data_is_validated_once_up_front():
 
 
 @pytest.mark.parametrize("options,error,match", [
-    ({"maxiter": -1}, ValueError, "options\\['maxiter'\\] must be >= 1, got -1"),
+    ({"maxiter": -1}, ValueError, "options\\['maxiter'\\] must be an integer >= 1, got -1"),
     ({"maxiter": 2.5}, TypeError, "options\\['maxiter'\\] must be an integer"),
     ({"maxiter": True}, TypeError, "must be an integer"),
     ({"gtol": -1e-5}, ValueError, "options\\['gtol'\\] must be a finite number >= 0"),

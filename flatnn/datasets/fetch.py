@@ -150,7 +150,7 @@ def fetch_idx(name: str, files, *, path=None, download: bool = True, mirrors=())
         where it looked, why each download failed, and how to set ``FLATNN_DATA``.
     """
     if path is not None and Path(path).exists() and not Path(path).is_dir():
-        raise ValueError(f"path should be the folder holding the {name} files, got the file {os.fspath(path)}")
+        raise ValueError(f"path must be the folder holding the {name} files, got the file {os.fspath(path)}")
     if path is not None and not Path(path).exists():
         raise FileNotFoundError(f"{name}: the folder {os.fspath(path)} given for its files does not exist")
     dirs = search_dirs(name, path)

@@ -302,3 +302,18 @@ def test_xor():
     np.testing.assert_array_equal(X, [[0, 0], [0, 1], [1, 0], [1, 1]])
     np.testing.assert_array_equal(y, [0, 1, 1, 0])
     np.testing.assert_array_equal(y, np.logical_xor(X[:, 0], X[:, 1]))
+
+
+def test_load_by_name_gives_the_splits():
+    from flatnn.datasets import NAMES, load
+
+    assert NAMES == ("mnist", "fashion-mnist", "captcha", "xor")
+    s = load("xor", dtype="float32", limit=3)
+    assert s.name == "xor" and s.X_train.dtype == np.float32 and s.X_test.shape == (3, 2)
+    assert s.class_names == ("0", "1")
+    with pytest.raises(ValueError, match="unknown data set 'cifar'"):
+        load("cifar")
+    with pytest.raises(ValueError, match="path applies to mnist and fashion-mnist"):
+        load("xor", path=".")
+    with pytest.raises(ValueError, match="limit must be an integer >= 1, got 0"):
+        load("xor", limit=0)

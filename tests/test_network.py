@@ -342,3 +342,22 @@ def test_curvature_products_reject_nan_input():
     for fn in (net.hessp, net.gnvp):
         with pytest.raises(ValueError, match="X contains NaN or inf"):
             fn(params, params, X, np.array([0, 1, 0, 1, 0]))
+
+
+def test_objective_formula_has_one_home_and_check_data_skips_rechecking():
+    net = flatnn.Network((4, 5, 3), hidden="tanh")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    p, lam = net.init(1), 0.7
+    loss_sum = net.cost(p, X, y) * 20
+    assert np.isclose(net.cost_from_sum(loss_sum, p, 20, lam), net.cost(p, X, y, lam), rtol=1e-13)
+    g = net.grad(p, X, y)
+    np.testing.assert_allclose(net.add_l2_grad(g.copy(), p, 20, lam), net.grad(p, X, y, lam),
+                               rtol=1e-12)
+    checked = net.check_data(X, y)
+    assert net.cost(p, X, checked, lam) == net.cost(p, X, y, lam)
+    assert net.accuracy(p, X, checked) == net.accuracy(p, X, y)
+    with pytest.raises(ValueError, match="y has 20 rows; X has 19"):
+        net.cost(p, X[:19], checked)
+    with pytest.raises(ValueError, match="label 3 is out of range"):
+        net.check_data(X, np.full(20, 3))

@@ -292,7 +292,7 @@ def machine():
 
 def markdown(meta, rows):
     lines = [
-        f"# SGD epoch: flatnn.sgd against a NumPy loop and PyTorch",
+        "# SGD epoch: flatnn.sgd against a NumPy loop and PyTorch",
         "",
         f"`{meta['command']}` on {meta['machine']['cpu']} ({meta['machine']['cores']} cores), "
         f"{meta['date']}; MNIST {meta['m']} images, float32, lam 0, median of epochs 2-"

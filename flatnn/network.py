@@ -507,7 +507,6 @@ class Network:
             raise self._overflow_error("forward", thetas, X)
         return out
 
-    predict_proba = forward
 
     def predict(self, params, X):
         """Predicted labels ``(m,)``: argmax of the outputs, or ``a > 0.5`` for one unit."""

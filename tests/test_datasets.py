@@ -83,7 +83,8 @@ def test_validation_size_and_float32():
     [
         ({"dtype": np.int32}, ValueError, "dtype must be float32 or float64, got int32"),
         ({"dtype": np.float16}, ValueError, "got float16"),
-        ({"validation": -1}, ValueError, r"validation \(training images to hold out\) must be an integer in \[0, 59999\], got -1"),
+        ({"validation": -1}, ValueError,
+         r"validation \(training images to hold out\) must be an integer in \[0, 59999\], got -1"),
         ({"validation": 60000}, ValueError, "got 60000"),
         ({"validation": 0.5}, TypeError, "validation .* must be an integer"),
         ({"validation": True}, TypeError, "validation .* must be an integer"),

@@ -150,7 +150,6 @@ def test_objective_formula_by_hand():
         (t1[:, 1:] ** 2).sum() + (t2[:, 1:] ** 2).sum())
     assert net.cost(params, X, y, lam) == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(net.forward(params, X), p, rtol=1e-12)
-    assert np.array_equal(net.predict_proba(params, X), net.forward(params, X))
     assert np.array_equal(net.predict(params, X), p.argmax(axis=1))
 
 
@@ -361,3 +360,12 @@ def test_objective_formula_has_one_home_and_check_data_skips_rechecking():
         net.cost(p, X[:19], checked)
     with pytest.raises(ValueError, match="label 3 is out of range"):
         net.check_data(X, np.full(20, 3))
+
+
+def test_shared_activations_are_immutable():
+    from flatnn.activations import ACTIVATIONS
+
+    with pytest.raises(AttributeError, match="immutable"):
+        ACTIVATIONS["relu"].name = "x"
+    assert ACTIVATIONS["relu"].name == "relu"
+    assert not hasattr(flatnn.Network((2, 2)), "predict_proba")  # one name: forward

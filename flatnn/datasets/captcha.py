@@ -135,7 +135,8 @@ def load_captcha(n_captchas: int = 60, *, rng=0, fonts=None) -> CaptchaSet:
     X = np.empty((n_cells, CELL_SHAPE[0] * CELL_SHAPE[1]), dtype=np.float64)
     texts = []
     with _RENDER_LOCK:
-        saved = {name: getattr(renderer_module, name) for name in ("secrets", "random") if hasattr(renderer_module, name)}
+        saved = {name: getattr(renderer_module, name) for name in ("secrets", "random")
+                 if hasattr(renderer_module, name)}
         for name in saved:
             setattr(renderer_module, name, source)
         try:

@@ -29,7 +29,8 @@ nothing behind. Each file's download has an overall deadline,
 Progress is reported through the :mod:`logging` module, never printed: the
 logger ``flatnn.datasets.fetch`` logs, at INFO, each download's start, progress
 (at most every :data:`PROGRESS_SECONDS`) and end, and each failed mirror (the
-error raised when every mirror failed lists them all again). Configure logging (``logging.basicConfig(level=logging.INFO)``) to
+error raised when every mirror failed lists them all again). Configure logging
+(``logging.basicConfig(level=logging.INFO)``) to
 see them; the ``flatnn`` command line shows them on stderr.
 """
 

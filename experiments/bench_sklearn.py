@@ -147,7 +147,8 @@ def run_row(solver, dtype, args):
     for lib, rs in runs.items():
         # the dtype the weights end in: scikit-learn's lbfgs computes in float32
         # on float32 input but keeps scipy's float64 result as its weights
-        row[lib] = {"weights_dtype": sorted({r["dtype"] for r in rs}),"median_s": statistics.median(r["seconds"] for r in rs),
+        row[lib] = {"weights_dtype": sorted({r["dtype"] for r in rs}),
+                    "median_s": statistics.median(r["seconds"] for r in rs),
                     "median_accuracy": statistics.median(r["accuracy"] for r in rs),
                     "n_iter": [r["n_iter"] for r in rs], "runs": rs}
     if both:

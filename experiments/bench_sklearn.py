@@ -47,6 +47,9 @@ import time
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
+import common  # noqa: E402
+
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,13 +85,7 @@ def machine():
     import scipy
     import sklearn
 
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = common.cpu_model()
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__,

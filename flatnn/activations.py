@@ -47,6 +47,10 @@ class Activation:
     def __delattr__(self, key):
         raise AttributeError(f"Activation objects are immutable (deleting {key!r} of {self!r})")
 
+    def __reduce__(self):
+        # a pickled activation comes back as the shared instance of its name
+        return get, (self.name,)
+
     def __repr__(self):
         return f"Activation({self.name!r})"
 

@@ -369,3 +369,10 @@ def test_shared_activations_are_immutable():
         ACTIVATIONS["relu"].name = "x"
     assert ACTIVATIONS["relu"].name == "relu"
     assert not hasattr(flatnn.Network((2, 2)), "predict_proba")  # one name: forward
+
+
+def test_activations_pickle_to_the_shared_instance():
+    from flatnn.activations import ACTIVATIONS
+
+    a = ACTIVATIONS["tanh"]
+    assert pickle.loads(pickle.dumps(a)) is a

@@ -55,6 +55,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
+import common  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "experiments" / "results"
 
@@ -131,22 +134,11 @@ def _openblas_corename():
     return None
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+cpu_model = common.cpu_model
 
 
 # ----------------------------------------------------------------------- data
-def data_dir():
-    """``$FLATNN_DATA`` or ``<repo>/../shared/data``."""
-    env = os.environ.get("FLATNN_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+data_dir = common.data_root
 
 
 def load_train(dtype, m=None, source="mnist"):

@@ -42,6 +42,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
+import common  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
@@ -66,9 +69,7 @@ def load_data(m):
 
     from flatnn.datasets import load_mnist
 
-    data = os.environ.get("FLATNN_DATA")
-    folder = Path(data) / "mnist" if data else REPO.parent / "shared" / "data" / "mnist"
-    splits = load_mnist(folder, download=False, validation=0, dtype=np.float32)
+    splits = load_mnist(common.data_root() / "mnist", download=False, validation=0, dtype=np.float32)
     X, y = splits.X_train, splits.y_train
     if m is not None:
         X, y = np.ascontiguousarray(X[:m]), y[:m]
@@ -273,16 +274,7 @@ def machine():
     import platform
 
     import numpy as np
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {"cpu": model, "cores": len(os.sched_getaffinity(0)),
+    info = {"cpu": common.cpu_model(), "cores": len(os.sched_getaffinity(0)),
             "python": platform.python_version(), "numpy": np.__version__}
     if torch_available():
         import importlib.metadata
@@ -292,7 +284,7 @@ def machine():
 
 def markdown(meta, rows):
     lines = [
-        f"# SGD epoch: flatnn.sgd against a NumPy loop and PyTorch",
+        "# SGD epoch: flatnn.sgd against a NumPy loop and PyTorch",
         "",
         f"`{meta['command']}` on {meta['machine']['cpu']} ({meta['machine']['cores']} cores), "
         f"{meta['date']}; MNIST {meta['m']} images, float32, lam 0, median of epochs 2-"

@@ -47,6 +47,9 @@ import time
 import warnings
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
+import common  # noqa: E402
+
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,13 +85,7 @@ def machine():
     import scipy
     import sklearn
 
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f
-                       if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = common.cpu_model()
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__,
@@ -147,7 +144,8 @@ def run_row(solver, dtype, args):
     for lib, rs in runs.items():
         # the dtype the weights end in: scikit-learn's lbfgs computes in float32
         # on float32 input but keeps scipy's float64 result as its weights
-        row[lib] = {"weights_dtype": sorted({r["dtype"] for r in rs}),"median_s": statistics.median(r["seconds"] for r in rs),
+        row[lib] = {"weights_dtype": sorted({r["dtype"] for r in rs}),
+                    "median_s": statistics.median(r["seconds"] for r in rs),
                     "median_accuracy": statistics.median(r["accuracy"] for r in rs),
                     "n_iter": [r["n_iter"] for r in rs], "runs": rs}
     if both:

@@ -60,6 +60,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
+import common  # noqa: E402
+
 import numpy as np
 
 import flatnn
@@ -74,11 +77,7 @@ BFGS_MAX_PARAMS = 2000  # dense inverse Hessian: n² float64
 
 
 # --------------------------------------------------------------- problems
-def _data_dir():
-    if os.environ.get("FLATNN_DATA"):
-        return None
-    shared = HERE.parent.parent / "shared" / "data" / "mnist"
-    return shared if shared.is_dir() else None
+_data_dir = common.mnist_path
 
 
 def make_problem(name, quick, seed, budget=None):
@@ -266,13 +265,7 @@ def thin(curve, limit=300):
 
 def machine():
     """One line naming the machine: CPU, cores, Python, NumPy, BLAS threads."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((line.split(":", 1)[1].strip() for line in fh
-                        if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    cpu = common.cpu_model()
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"NumPy {np.__version__}, SciPy {__import__('scipy').__version__}, "
             f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")

@@ -62,6 +62,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
+import common  # noqa: E402
+
 import numpy as np
 
 import flatnn
@@ -72,12 +75,7 @@ DEFAULT_OUT = HERE / "results"
 
 
 # ---------------------------------------------------------------- helpers
-def _data_dir():
-    """FLATNN_DATA, else the shared folder beside the repository (as CI lays it out)."""
-    if os.environ.get("FLATNN_DATA"):
-        return None  # the loader reads it itself
-    shared = HERE.parent.parent / "shared" / "data" / "mnist"
-    return shared if shared.is_dir() else None
+_data_dir = common.mnist_path
 
 
 _MNIST = {}
@@ -259,15 +257,7 @@ EXPERIMENTS = {
 # ------------------------------------------------------------------ output
 def machine():
     """One line naming the machine: CPU, cores, Python, NumPy."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = common.cpu_model()
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"NumPy {np.__version__}, OPENBLAS_NUM_THREADS="
             f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")

@@ -12,10 +12,10 @@ from .objective import Objective
 from .threads import get_num_threads, set_num_threads
 from .training import minimize, sgd
 # Dask loads only when a DaskObjective is built
-from . import datasets, distributed, optimizers, threads
+from . import datasets, distributed, images, metrics, optimizers, threads
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck", "sgd",
-           "minimize", "optimizers", "datasets", "distributed", "save", "load"]
-__all__ += ["threads", "set_num_threads", "get_num_threads"]
+           "minimize", "optimizers", "datasets", "distributed", "images", "metrics", "save",
+           "load", "threads", "set_num_threads", "get_num_threads"]

@@ -29,18 +29,27 @@ LEAKY_SLOPE = 0.01
 class Activation:
     """One elementwise activation: ``forward``, ``mul_deriv`` and ``deriv2``.
 
+    Immutable: the instances in :data:`ACTIVATIONS` are shared by every network.
+
     Attributes
     ----------
     name : str
-    linear_pieces : bool
-        True when f'' is zero almost everywhere (relu, leaky_relu, identity).
     """
 
-    __slots__ = ("name", "linear_pieces")
+    __slots__ = ("name",)
 
-    def __init__(self, name, linear_pieces):
-        self.name = name
-        self.linear_pieces = linear_pieces
+    def __init__(self, name):
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"Activation objects are immutable (setting {key!r} of {self!r})")
+
+    def __delattr__(self, key):
+        raise AttributeError(f"Activation objects are immutable (deleting {key!r} of {self!r})")
+
+    def __reduce__(self):
+        # a pickled activation comes back as the shared instance of its name
+        return get, (self.name,)
 
     def __repr__(self):
         return f"Activation({self.name!r})"
@@ -141,11 +150,11 @@ class _Identity(Activation):
 
 
 ACTIVATIONS = {
-    "sigmoid": _Sigmoid("sigmoid", False),
-    "tanh": _Tanh("tanh", False),
-    "relu": _Relu("relu", True),
-    "leaky_relu": _LeakyRelu("leaky_relu", True),
-    "identity": _Identity("identity", True),
+    "sigmoid": _Sigmoid("sigmoid"),
+    "tanh": _Tanh("tanh"),
+    "relu": _Relu("relu"),
+    "leaky_relu": _LeakyRelu("leaky_relu"),
+    "identity": _Identity("identity"),
 }
 """Hidden-layer activations by name (all of them are valid outputs too)."""
 

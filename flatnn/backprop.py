@@ -43,14 +43,14 @@ def _block_rows(n_cols, dtype):
     return max(64, BLOCK_BYTES // (n_cols * dtype.itemsize))
 
 
-def forward(thetas, hidden, X, inspect_first=None, out=None):
+def forward(thetas, hidden_fns, X, inspect_first=None, out=None):
     """Run the network up to the output logits.
 
     Parameters
     ----------
     thetas : sequence of ndarray
         ``theta_l`` of shape ``(n_l, n_{l-1} + 1)``, bias in column 0.
-    hidden : sequence of Activation
+    hidden_fns : sequence of Activation
         One per hidden layer (``len(thetas) - 1``).
     X : ndarray, shape (m, n_0)
     inspect_first : callable, optional
@@ -75,7 +75,7 @@ def forward(thetas, hidden, X, inspect_first=None, out=None):
     last = len(thetas) - 1
     for l, theta in enumerate(thetas):
         W, b = theta[:, 1:], theta[:, 0]
-        act = hidden[l] if l < last else None
+        act = hidden_fns[l] if l < last else None
         rows = _block_rows(theta.shape[0], a.dtype)
         into_out = act is None and out is not None
         if m <= rows:  # one block (a minibatch): no slicing, which costs µs per layer
@@ -102,7 +102,7 @@ def forward(thetas, hidden, X, inspect_first=None, out=None):
         acts.append(a)
 
 
-def backward(thetas, hidden, acts, delta, grads):
+def backward(thetas, hidden_fns, acts, delta, grads):
     """Backpropagate ``delta = ∂J/∂z_L`` and write ``∂J/∂theta_l`` into ``grads``.
 
     ``grads`` are views into one flat gradient vector, shaped like ``thetas``.
@@ -118,7 +118,7 @@ def backward(thetas, hidden, acts, delta, grads):
         g[:, 0] = bias_grad
         if l == 0:
             break
-        W, act = thetas[l][:, 1:], hidden[l - 1]
+        W, act = thetas[l][:, 1:], hidden_fns[l - 1]
         rows = _block_rows(a_prev.shape[1], a_prev.dtype)
         if m <= rows:  # one block (a minibatch): no slicing, no extra buffer
             d = delta @ W
@@ -138,7 +138,7 @@ def backward(thetas, hidden, acts, delta, grads):
         delta = a_prev
 
 
-def curvature_product(thetas, vs, hidden, outloss, X, target, scale, out, gauss_newton,
+def curvature_product(thetas, vs, hidden_fns, outloss, X, target, scale, out, gauss_newton,
                       inspect_first=None):
     """Write ``H v`` (or ``G v``) of ``scale · Σ_i ℓ_i`` into the views ``out``.
 
@@ -146,7 +146,7 @@ def curvature_product(thetas, vs, hidden, outloss, X, target, scale, out, gauss_
     ----------
     thetas, vs : sequence of ndarray
         The parameters and the direction ``v``, unpacked the same way.
-    hidden : sequence of Activation
+    hidden_fns : sequence of Activation
     outloss : flatnn.losses.OutputLoss
     X : ndarray, shape (m, n_0)
     target : ndarray
@@ -174,8 +174,8 @@ def curvature_product(thetas, vs, hidden, outloss, X, target, scale, out, gauss_
             Rz += Ra @ theta[:, 1:].T
         if l == last:
             break
-        a = hidden[l].forward(z)
-        Ra = hidden[l].deriv(a)
+        a = hidden_fns[l].forward(z)
+        Ra = hidden_fns[l].deriv(a)
         Ra *= Rz
         acts.append(a)
         Racts.append(Ra)
@@ -193,7 +193,7 @@ def curvature_product(thetas, vs, hidden, outloss, X, target, scale, out, gauss_
         Rdelta.sum(axis=0, out=o[:, 0])
         if l == 0:
             break
-        act = hidden[l - 1]
+        act = hidden_fns[l - 1]
         Rdelta = Rdelta @ W
         if gauss_newton:
             act.mul_deriv(Rdelta, a_prev)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, io, optimizers, threads, training
+from . import __version__, datasets, images, io, metrics, optimizers, threads, training
 from .gradcheck import check_grad
 from .network import Network
 from .training import SCIPY_METHODS, minimize, sgd
@@ -34,13 +34,8 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-DATASETS = ("mnist", "fashion-mnist", "captcha", "xor")
+DATASETS = datasets.NAMES
 METHODS = tuple(optimizers.RULES) + SCIPY_METHODS
-
-# Captcha splits: fixed seeds and sizes, so that `evaluate` rebuilds the same
-# test set a model was trained against (the training --seed only seeds the
-# initial weights and the shuffling).
-CAPTCHA_SPLITS = {"train": (1, 400), "val": (2, 50), "test": (3, 100)}
 
 # Per-data-set defaults of `flatnn train`; every entry is a flag.
 DEFAULTS = {
@@ -285,42 +280,21 @@ def _message(exc):
 
 
 def load_data(name, *, data_dir=None, download=True, dtype=np.float64, limit=None, train=True):
-    """Load a data set as a dict of splits for the CLI.
-
-    With ``train=False`` only the test split of MNIST and Fashion-MNIST is
-    read (the train and validation splits are empty).
+    """:func:`flatnn.datasets.load` as a dict of splits, its errors as one-line CLIErrors.
 
     Returns
     -------
     dict
-        ``X_train, y_train, X_val, y_val, X_test, y_test`` (X of ``dtype``,
-        shape (m, n_features); y int64 (m,)) and ``class_names`` (tuple of str).
+        ``X_train, y_train, X_val, y_val, X_test, y_test`` and ``class_names``.
     """
-    from . import datasets
+    if name not in DATASETS:
+        raise CLIError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if data_dir is not None and name not in ("mnist", "fashion-mnist"):
         raise CLIError(f"--data-dir applies to mnist and fashion-mnist; {name} is generated, "
                        f"not read from files")
     try:
-        if name in ("mnist", "fashion-mnist"):
-            splits = datasets.load_dataset(name, _data_path(data_dir), download=download,
-                                           dtype=dtype, train=train)
-            data = {k: getattr(splits, k) for k in
-                    ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")}
-            data["class_names"] = tuple(splits.class_names)
-        elif name == "captcha":
-            data = {}
-            for split, (seed, n) in CAPTCHA_SPLITS.items():
-                s = datasets.load_captcha(n, rng=seed)
-                data["X_" + split] = s.X.astype(dtype, copy=False)
-                data["y_" + split] = s.y
-            data["class_names"] = tuple(s.class_names)
-        elif name == "xor":
-            X, y = datasets.xor()
-            X = X.astype(dtype, copy=False)
-            data = {"X_train": X, "y_train": y, "X_val": X, "y_val": y, "X_test": X,
-                    "y_test": y, "class_names": ("0", "1")}
-        else:
-            raise CLIError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+        splits = datasets.load(name, path=_data_path(data_dir), download=download, dtype=dtype,
+                               limit=limit, train=train)
     except FileNotFoundError as exc:
         if data_dir is not None:  # the library's words for what the command line calls --data-dir
             text = _message(exc).replace("path argument:", "--data-dir:")
@@ -335,9 +309,9 @@ def load_data(name, *, data_dir=None, download=True, dtype=np.float64, limit=Non
         raise CLIError(f"dataset {name} needs an optional package: {text}") from None
     except (ValueError, OSError) as exc:
         raise CLIError(f"cannot load {name}: {_message(exc)}") from None
-    if limit is not None:
-        for k in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test"):
-            data[k] = data[k][:limit]
+    data = {k: getattr(splits, k) for k in
+            ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")}
+    data["class_names"] = tuple(splits.class_names)
     return data
 
 
@@ -696,143 +670,18 @@ def cmd_evaluate(args, out):
     X, y = data["X_" + args.split], data["y_" + args.split]
     names = list(data["class_names"])
     k = len(names)
-    pred = net.predict(params, X)
-    confusion = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
-    support = confusion.sum(axis=1)
-    correct = np.diag(confusion)
+    report = metrics.evaluation_report(y, net.predict(params, X), names)
+    confusion, support, per_class = report.confusion, report.support, report.class_accuracy
     print(f"{args.model}: {net!r} on {dataset} {args.split} ({len(y)} samples)", file=out)
-    print(f"accuracy {100 * correct.sum() / len(y):.2f}%", file=out)
+    print(f"accuracy {100 * report.accuracy:.2f}%", file=out)
     print("\nper-class accuracy", file=out)
     rows = [(names[c], support[c],
-             f"{100 * correct[c] / support[c]:.2f}%" if support[c] else "-") for c in range(k)]
+             f"{100 * per_class[c]:.2f}%" if support[c] else "-") for c in range(k)]
     print(_table(rows, ("class", "samples", "accuracy")), file=out)
     short = [n if len(n) <= 6 else n[:5] + "." for n in names]
     print("\nconfusion matrix (rows: true class, columns: predicted)", file=out)
     print(_table([(short[c], *confusion[c]) for c in range(k)], ("", *short)), file=out)
     return EXIT_OK
-
-
-def read_image(path, n_pixels=None):
-    """Read a grayscale image as floats in [0, 1], shape (height, width).
-
-    PGM (``P2`` ASCII or ``P5`` binary, 8 or 16 bit) is parsed here; other
-    formats (PNG, ...) go through Pillow. Colour images are refused, and so is
-    anything that is not a regular file. With ``n_pixels``, an image whose
-    header declares another size is refused before its pixels are decoded (a
-    PNG declaring 40000x40000 pixels is never inflated).
-    """
-    from .datasets.idx import read_regular_file
-    # Images are small; this bound keeps a huge file from being read whole.
-    max_bytes = None if n_pixels is None else 8 * n_pixels + (1 << 20)
-    try:
-        content = read_regular_file(path, max_bytes=max_bytes)
-    except ValueError as exc:
-        raise CLIError(_message(exc)) from None
-    if content[:2] in (b"P2", b"P5"):
-        return _read_pgm(content, path, n_pixels)
-    if content[:2] in (b"P1", b"P3", b"P4", b"P6"):
-        raise CLIError(f"{path}: a {content[:2].decode()} Netpbm image is not grayscale PGM "
-                       f"(P2/P5)")
-    try:
-        from PIL import Image
-    except ImportError:
-        raise CLIError(f"{path}: reading this format needs Pillow (pip install "
-                       f"'flatnn[images]'); PGM images are read without it") from None
-    import io as _bytes_io
-    import warnings
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns, then refuses, when a header declares a huge image; both are
-            # a plain error here, with no warning printed.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(_bytes_io.BytesIO(content))
-        with img:
-            width, height = img.size
-            if n_pixels is not None and width * height != n_pixels:
-                raise CLIError(_size_mismatch(path, width, height, n_pixels))
-            mode = img.mode
-            if mode in ("L", "1"):
-                return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
-            if mode in ("I;16", "I;16B", "I;16L"):
-                return np.asarray(img, dtype=np.float64) / 65535.0
-            if mode == "I":
-                a = np.asarray(img, dtype=np.float64)
-                return a / (65535.0 if a.max() > 255 else 255.0)
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise CLIError(f"{path}: refused, the image declares too many pixels "
-                       f"({_message(exc)})") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise CLIError(f"{path}: not a readable image ({_message(exc)})") from None
-    raise CLIError(f"{path}: the image is {mode}; expected grayscale (mode L)")
-
-
-def _size_mismatch(path, width, height, n_pixels):
-    side = math.isqrt(n_pixels)
-    want = f"{side}x{side}" if side * side == n_pixels else f"{n_pixels} pixels"
-    return f"{path}: the image is {width}x{height}; the model takes {want} grayscale images"
-
-
-def _read_pgm(content, path, n_pixels=None):
-    magic = content[:2]
-    tokens, pos = [], 2
-    while len(tokens) < 3:  # width, height, maxval, with # comments between
-        while pos < len(content) and content[pos:pos + 1].isspace():
-            pos += 1
-        if content[pos:pos + 1] == b"#":
-            end = content.find(b"\n", pos)
-            pos = len(content) if end < 0 else end + 1
-            continue
-        start = pos
-        while pos < len(content) and not content[pos:pos + 1].isspace() \
-                and content[pos:pos + 1] != b"#":
-            pos += 1
-        if start == pos:
-            raise CLIError(f"{path}: truncated PGM header")
-        tokens.append(content[start:pos])
-    # Plain decimal digits only (int() would also take "-5", "+5" and "1_0"); at
-    # most 9, so that width * height stays an honest size.
-    if not all(t.isdigit() and len(t) <= 9 for t in tokens):
-        raise CLIError(f"{path}: bad PGM header {b' '.join(tokens)!r}: expected width, height "
-                       f"and maxval as decimal numbers")
-    width, height, maxval = (int(t) for t in tokens)
-    if width < 1 or height < 1 or not 0 < maxval < 65536:
-        raise CLIError(f"{path}: bad PGM header (width {width}, height {height}, "
-                       f"maxval {maxval})")
-    if n_pixels is not None and width * height != n_pixels:
-        raise CLIError(_size_mismatch(path, width, height, n_pixels))
-    n = width * height
-    if magic == b"P5":
-        body = content[pos + 1:]  # exactly one whitespace byte after maxval
-        dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
-        if len(body) < n * dtype.itemsize:
-            raise CLIError(f"{path}: truncated PGM: {len(body)} bytes of pixels, expected "
-                           f"{n * dtype.itemsize}")
-        pixels = np.frombuffer(body, dtype=dtype, count=n)
-    else:
-        words = content[pos:].split(maxsplit=n)[:n]
-        if len(words) < n:
-            raise CLIError(f"{path}: truncated PGM: {len(words)} pixels, expected {n}")
-        for i, w in enumerate(words):
-            # a pixel is 0 .. maxval: no sign, no 20-digit number
-            if not w.isdigit() or len(w) > 5:
-                raise CLIError(f"{path}: pixel {i} is {w[:20].decode('latin-1')!r}; a P2 PGM "
-                               f"holds decimal values 0 to maxval {maxval}")
-        pixels = np.array(words, dtype=np.int64)
-    if pixels.max() > maxval:
-        raise CLIError(f"{path}: a pixel exceeds the PGM maxval {maxval}")
-    return pixels.reshape(height, width).astype(np.float64) / maxval
-
-
-def _light_background(img):
-    """True when the image's outer frame is mostly light: dark ink on white paper.
-
-    MNIST digits are white on black and never touch the border, so the frame's
-    mean gray level tells the two polarities apart.
-    """
-    if min(img.shape) < 3:
-        return False
-    frame = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]])
-    return float(frame.mean()) > 0.5
 
 
 def cmd_predict(args, out):
@@ -846,7 +695,9 @@ def cmd_predict(args, out):
     for path in args.images:
         try:
             try:
-                img = read_image(path, n_pixels=n_in)
+                img = images.read_image(path, n_pixels=n_in)
+            except (ValueError, ImportError) as exc:
+                raise CLIError(_message(exc)) from None
             except FileNotFoundError:
                 raise CLIError(f"{path}: no such image file") from None
             except OSError as exc:
@@ -857,7 +708,7 @@ def cmd_predict(args, out):
             continue
         invert = args.polarity == "invert"
         note = ""
-        if args.polarity == "auto" and _light_background(img):
+        if args.polarity == "auto" and images.light_background(img):
             invert, note = True, " [inverted: light background]"
         good.append(path)
         rows.append(1.0 - img.reshape(-1) if invert else img.reshape(-1))

@@ -10,7 +10,9 @@ curvature products) out, and each shard answers with one partial sum::
 
 The partials are added pairwise on the workers (a fixed tree, so the result
 does not depend on where the shards live) and only the final sum comes back;
-the driver divides by ``m`` and adds the L2 term once. This is how Spark
+the driver divides by ``m`` and adds the L2 term once, through
+:meth:`Network.cost_from_sum` and :meth:`Network.add_l2_grad` (the formula's
+one home). This is how Spark
 MLlib trains its multilayer perceptron (a gradient summed over partitions fed
 to L-BFGS), on an existing engine: Dask distributed, the optional extra
 ``flatnn[dask]``.
@@ -23,14 +25,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
-import numbers
 import os
 import uuid
 
 import numpy as np
 
+from . import _checks
 from . import threads as flatnn_threads
-from .network import Network, check_lam
+from .network import Network
 
 ALIGNMENT = 64
 """Byte alignment of the shard arrays on the workers (one cache line, AVX-512)."""
@@ -82,7 +84,7 @@ def _own_shard(net, X, y, dtype):
     """Validate one shard against ``net`` and keep it as aligned arrays ``(X, y)``."""
     X = np.asarray(X)
     X = _aligned(X, _shard_dtype(X.dtype, dtype))
-    net._prepare(np.zeros(net.n_params, dtype=X.dtype), X, y, 0.0)  # ValueError if unfit
+    net.check_data(X, y)  # ValueError if unfit
     y = np.asarray(y)
     y = _aligned(y, y.dtype)
     return X, y
@@ -251,15 +253,11 @@ class DaskObjective:
         if not isinstance(net, Network):
             raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
         self.net = net
-        self.lam = check_lam(lam)
+        self.lam = _checks.lam(lam)
         if dtype is not None:
-            dtype = np.dtype(dtype)
-            if dtype not in (np.float32, np.float64):
-                raise ValueError(f"dtype must be float32, float64 or None, got {dtype}")
+            dtype = _checks.float_dtype(dtype)
         self._dtype_request = dtype
-        if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or retries < 0:
-            raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
-        self.retries = int(retries)
+        self.retries = _checks.integer(retries, "retries", 0)
         self.threads = (None if threads is None
                         else flatnn_threads.check_num_threads(threads, "threads"))
         self.timeout = timeout
@@ -315,18 +313,15 @@ class DaskObjective:
         X = np.asarray(X)
         y = np.asarray(y)
         # Shapes and every label are checked here once, before anything is sent.
-        probe_dtype = np.float32 if X.dtype == np.float32 else np.float64
-        net._prepare(np.zeros(net.n_params, dtype=probe_dtype), X, y, self.lam)
+        net.check_data(X, y)
         m = X.shape[0]
         workers = self._workers()
         if n_shards is None:
             n_shards = len(workers)
-        if isinstance(n_shards, bool) or not isinstance(n_shards, numbers.Integral) \
-                or not 1 <= n_shards <= m:
-            raise ValueError(f"n_shards must be an integer in [1, m={m}], got {n_shards!r}")
-        bounds = np.linspace(0, m, int(n_shards) + 1).round().astype(int)
+        n_shards = _checks.integer(n_shards, "n_shards", 1, m)
+        bounds = np.linspace(0, m, n_shards + 1).round().astype(int)
         self._sources = [(X[a:b], y[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        self._sizes = [int(b - a) for a, b in zip(bounds[:-1], bounds[1:])]
+        self._rows = [int(b - a) for a, b in zip(bounds[:-1], bounds[1:])]
         self._delayed = None
         self._shards = [None] * len(self._sources)
         for i in range(len(self._sources)):
@@ -337,11 +332,7 @@ class DaskObjective:
         dask, _ = self._dask, self._distributed
         da = dask.array
         net = self.net
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (m, {net.sizes[0]}), got shape {X.shape}")
-        if X.shape[1] != net.sizes[0]:
-            raise ValueError(f"X has {X.shape[1]} features per row; {net!r} takes "
-                             f"{net.sizes[0]}")
+        _checks.features(X.shape, net)
         if any(math.isnan(c) for c in X.chunks[0]):
             raise ValueError("X has unknown chunk sizes; call X.compute_chunk_sizes() first")
         if not _is_dask_array(y):
@@ -356,7 +347,7 @@ class DaskObjective:
         xs = X.to_delayed().ravel()
         ys = y.to_delayed().ravel()
         self._sources = None
-        self._sizes = [int(c) for c in X.chunks[0]]
+        self._rows = [int(c) for c in X.chunks[0]]
         self._delayed = [dask.delayed(_own_shard)(net, xb, yb, self._dtype_request,
                                                   dask_key_name=_shard_key(i))
                          for i, (xb, yb) in enumerate(zip(xs, ys))]
@@ -377,11 +368,11 @@ class DaskObjective:
     def _wait_shards(self, X_dtype):
         """Wait until every shard is built; raise a shard's error about the data."""
         rows = self._shard_rows()
-        if rows != self._sizes:
+        if rows != self._rows:
             raise ValueError(f"the shards hold {rows} rows; the data's row blocks are "
-                             f"{self._sizes}")
+                             f"{self._rows}")
         self._locate()
-        self.m = int(sum(self._sizes))
+        self.m = int(sum(self._rows))
         self._dtype = _shard_dtype(X_dtype, self._dtype_request)
 
     def _shard_rows(self):
@@ -417,10 +408,7 @@ class DaskObjective:
     def _check_vector(self, a, name):
         if self._closed:
             raise RuntimeError("this DaskObjective is closed")
-        a = self.net._check_params(a, name=name)
-        if not np.isfinite(a).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        return a
+        return _checks.finite(_checks.flat_vector(a, self.n_params, name, owner=self.net), name)
 
     def _map_reduce(self, fn, vectors, reduce=True):
         """Run ``fn(net, *vectors, shard)`` on every shard; sum the results as a tree."""
@@ -463,24 +451,15 @@ class DaskObjective:
             level += 1
         return parts[0].result(timeout=self.timeout)
 
-    def _l2(self, params):
-        return sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in self.net.unpack(params))
-
     def _finish_vector(self, total, direction):
         out = total / self.m  # a fresh array, in the work dtype
-        if self.lam:
-            for o, d in zip(self.net._views(out), self.net.unpack(direction)):
-                o[:, 1:] += (self.lam / self.m) * d[:, 1:]
-        return out
+        return self.net.add_l2_grad(out, direction, self.m, self.lam)
 
     def cost(self, params):
         """``J(params)``, a float."""
         params = self._check_vector(params, "params")
         total = self._map_reduce(_partial_cost, [params])
-        cost = total / self.m
-        if self.lam:
-            cost += self.lam / (2 * self.m) * self._l2(params)
-        return float(cost)
+        return self.net.cost_from_sum(total, params, self.m, self.lam)
 
     def grad(self, params):
         """``∇J(params)``, shape (n_params,)."""
@@ -490,10 +469,8 @@ class DaskObjective:
         """``(J, ∇J)``: one forward and backward pass per shard, one vector back."""
         params = self._check_vector(params, "params")
         total_cost, total_grad = self._map_reduce(_partial_cost_grad, [params])
-        cost = total_cost / self.m
-        if self.lam:
-            cost += self.lam / (2 * self.m) * self._l2(params)
-        return float(cost), self._finish_vector(total_grad, params)
+        cost = self.net.cost_from_sum(total_cost, params, self.m, self.lam)
+        return cost, self._finish_vector(total_grad, params)
 
     def hessp(self, params, v):
         """Exact Hessian-vector product ``H v``, shape (n_params,)."""
@@ -540,9 +517,9 @@ class DaskObjective:
         return len(self._shards)
 
     @property
-    def shard_sizes(self):
+    def shard_rows(self):
         """tuple of int: rows in each shard, in data order."""
-        return tuple(self._sizes)
+        return tuple(self._rows)
 
     @property
     def n_recoveries(self):

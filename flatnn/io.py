@@ -30,6 +30,7 @@ import zlib
 
 import numpy as np
 
+from . import _checks
 from .network import Network
 
 __all__ = ["save", "load", "check_writable", "FORMAT", "VERSION", "MAX_HEADER_BYTES",
@@ -253,10 +254,7 @@ def save(path, net, params, **metadata):
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
-    params = np.asarray(params)
-    if params.dtype not in (np.float32, np.float64):
-        raise ValueError(f"params must be float32 or float64, got {params.dtype}")
-    net.unpack(params)  # shape check, with the network's own message
+    params = _checks.flat_vector(params, net.n_params, owner=net, dtypes="float32/64")
     if not np.isfinite(params).all():
         raise ValueError("params contains NaN or inf; refusing to save a broken model")
     metadata = {key: _clean(value, key) for key, value in metadata.items()}

@@ -9,12 +9,11 @@ of that vector: cost, gradient, Hessian-vector products, predictions.
 from __future__ import annotations
 
 import math
-import numbers
 
 import attrs
 import numpy as np
 
-from . import activations, backprop, losses, threads
+from . import _checks, activations, backprop, losses, threads
 
 INIT_SCHEMES = ("glorot", "he", "normal", "uniform", "standard_normal")
 UNIFORM_EPSILON = 0.1
@@ -34,9 +33,10 @@ def _convert_sizes(sizes):
                          f"got {sizes!r}") from None
     out = []
     for s in items:
-        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral):
-            raise ValueError(f"sizes must hold integers, got {s!r} in {sizes!r}")
-        out.append(int(s))
+        try:
+            out.append(_checks.integer(s, "every layer size"))
+        except TypeError:
+            raise ValueError(f"sizes must hold integers, got {s!r} in {sizes!r}") from None
     # Checked here rather than in the validator: the default of ``output`` reads
     # ``sizes[-1]`` before attrs runs validators, so ``Network(())`` would be an IndexError.
     if len(out) < 2:
@@ -72,28 +72,26 @@ def _check_name(what):
     return check
 
 
-def check_lam(lam):
-    """Return the L2 strength ``lam`` as a float, or raise naming what came.
+@attrs.frozen(eq=False, repr=False)
+class Targets:
+    """``y`` checked once against a network: what :meth:`Network.check_data` returns.
 
-    A real number >= 0 and finite (Python or NumPy scalar, or a 0-d array);
-    booleans and strings are refused rather than read as 1.0 or parsed.
+    Pass it as ``y`` to :meth:`Network.cost`, ``grad``, ``cost_grad``,
+    ``hessp``, ``gnvp`` or ``accuracy`` (with ``X`` of the same rows) and the
+    labels or targets are not checked again: only their row count is.
+    :class:`flatnn.Objective` does this for its data.
 
-    Raises
-    ------
-    TypeError
-        If ``lam`` is not a real number.
-    ValueError
-        If it is negative, NaN or infinite.
+    Attributes
+    ----------
+    values : ndarray
+        Integer labels ``(m,)`` (intp) or float targets ``(m, k)``, in the form
+        the losses take.
     """
-    value = lam
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"lam must be a number, got {lam!r}")
-    value = float(value)
-    if not value >= 0 or math.isinf(value):
-        raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
-    return value
+
+    values: np.ndarray
+
+    def __repr__(self):
+        return f"Targets(shape={self.values.shape}, dtype={self.values.dtype})"
 
 
 def _default_output(net):
@@ -263,9 +261,7 @@ class Network:
         -------
         params : ndarray, shape (n_params,)
         """
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = _checks.float_dtype(dtype)
         if scheme is not None and scheme not in INIT_SCHEMES:
             raise ValueError(f"unknown init scheme {scheme!r}; expected one of {list(INIT_SCHEMES)}")
         rng = np.random.default_rng(rng)
@@ -304,6 +300,80 @@ class Network:
             raise ValueError(f"a network spec has keys {sorted(expected)}, got {sorted(data)}")
         return cls(data["sizes"], hidden=data["hidden"], output=data["output"],
                    loss=data["loss"])
+
+    # --------------------------------------------------------- the objective
+    def cost_from_sum(self, loss_sum, params, m, lam=0.0):
+        """``J`` from the summed loss of ``m`` samples: the objective's formula, in one place.
+
+        ``J = loss_sum / m + lam / (2m) · Σ_l ‖theta_l[:, 1:]‖²``. Every
+        evaluation of the cost (here and in :class:`flatnn.distributed.DaskObjective`,
+        whose shards return partial sums) ends with it.
+
+        Parameters
+        ----------
+        loss_sum : float
+            ``Σ_i loss(x_i, y_i)`` over the ``m`` samples.
+        params : ndarray, shape (n_params,)
+        m : int
+            Number of samples the sum ran over.
+        lam : float, default 0
+
+        Returns
+        -------
+        float
+        """
+        return self._finish_cost(loss_sum, self.unpack(params), m, _checks.lam(lam))
+
+    def add_l2_grad(self, out, direction, m, lam=0.0):
+        """Add the L2 term's part of ``∇J`` (or of ``H v``) into ``out``, in place.
+
+        ``∇J = (1/m) ∇Σ_i loss_i + (lam/m) · theta[:, 1:]`` per layer (bias
+        columns get nothing); the curvature products add ``(lam/m) · v[:, 1:]``.
+        This adds the second term, with ``direction`` = ``params`` or ``v``.
+
+        Parameters
+        ----------
+        out : ndarray, shape (n_params,)
+            The mean-loss gradient or curvature product; updated in place.
+        direction : ndarray, shape (n_params,)
+        m : int
+        lam : float, default 0
+
+        Returns
+        -------
+        out
+        """
+        self._add_l2(self.unpack(out), self.unpack(direction), m, _checks.lam(lam))
+        return out
+
+    def check_data(self, X, y):
+        """Check ``X`` and ``y`` against this network once; return the checked ``y``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (m, sizes[0])
+        y : ndarray
+            As in :meth:`cost`.
+
+        Returns
+        -------
+        Targets
+            Pass it as ``y`` to the evaluation methods to skip checking ``y``
+            again (NaN or inf in ``X`` is still caught, cheaply, at each one).
+
+        Raises
+        ------
+        ValueError
+            When a shape, a dtype or a label does not fit the network.
+        """
+        X = np.asarray(X)
+        _checks.features(X.shape, self)
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows")
+        if X.dtype.kind not in "fiub":
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+        return Targets(self._check_y(y, X.shape[0], dtype))
 
     # ------------------------------------------------------------- the maths
     def cost(self, params, X, y, lam=0.0):
@@ -373,9 +443,7 @@ class Network:
         with np.errstate(all="ignore"):  # an overflow is reported below, once
             value = _add_blocks(threads.run_blocks(block, m), grad)
             cost = self._finish_cost(value, thetas, m, lam)
-            if lam:
-                for g, theta in zip(self._views(grad), thetas):
-                    g[:, 1:] += (lam / m) * theta[:, 1:]
+            self._add_l2(self._views(grad), thetas, m, lam)
         if not (math.isfinite(cost) and _all_finite(grad)):
             raise self._overflow_error("cost_grad", thetas, X)
         return cost, grad
@@ -439,7 +507,6 @@ class Network:
             raise self._overflow_error("forward", thetas, X)
         return out
 
-    predict_proba = forward
 
     def predict(self, params, X):
         """Predicted labels ``(m,)``: argmax of the outputs, or ``a > 0.5`` for one unit."""
@@ -495,35 +562,18 @@ class Network:
         return tuple(flat[off[i]:off[i + 1]].reshape(s) for i, s in enumerate(self.shapes))
 
     def _check_params(self, params, name="params"):
-        if not isinstance(params, np.ndarray):
-            params = np.asarray(params)
-        if params.ndim != 1:
-            raise ValueError(f"{name} must be a flat vector of {self.n_params} entries, "
-                             f"got an array of shape {params.shape}")
-        if params.shape[0] != self.n_params:
-            raise ValueError(f"{name} has {params.shape[0]} entries; {self!r} needs "
-                             f"{self.n_params}")
-        if params.dtype.kind != "f":
-            raise ValueError(f"{name} must have a float dtype, got {params.dtype}")
-        if name != "params" and not np.isfinite(params).all():
+        params = _checks.flat_vector(params, self.n_params, name, owner=self)
+        if name != "params":
             # A direction (hessp's and gnvp's v): a NaN in it would come back as a
             # silent NaN product. params itself is checked where it is evaluated,
             # and unpack/pack must still accept any float vector.
-            bad = np.flatnonzero(~np.isfinite(params))
-            raise ValueError(f"{name} contains NaN or inf ({bad.size} entries, first at "
-                             f"index {bad[0]})")
+            _checks.finite(params, name)
         return params
 
     def _prepare_X(self, params, X):
-        params = self._check_params(params)
-        if not np.isfinite(params).all():
-            raise ValueError("params contains NaN or inf")
+        params = _checks.finite(self._check_params(params), "params")
         X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (m, {self.sizes[0]}), got shape {X.shape}")
-        if X.shape[1] != self.sizes[0]:
-            raise ValueError(f"X has {X.shape[1]} features per row; {self!r} takes "
-                             f"{self.sizes[0]}")
+        _checks.features(X.shape, self)
         if X.shape[0] == 0:
             raise ValueError("X has no rows")
         if X.dtype.kind not in "fiub":
@@ -539,13 +589,18 @@ class Network:
 
     def _prepare(self, params, X, y, lam):
         thetas, X = self._prepare_X(params, X)
-        lam = check_lam(lam)
+        lam = _checks.lam(lam)
         target = self._check_y(y, X.shape[0], X.dtype)
         return thetas, X, target, lam
 
     def _check_y(self, y, m, dtype):
-        y = np.asarray(y)
         k = self.sizes[-1]
+        if isinstance(y, Targets):  # checked by check_data: only the rows are compared
+            values = y.values
+            if values.shape[0] != m:
+                raise ValueError(f"y has {values.shape[0]} rows; X has {m}")
+            return values if values.dtype.kind != "f" else values.astype(dtype, copy=False)
+        y = np.asarray(y)
         if y.ndim == 0 or y.ndim > 2:
             raise ValueError(f"y must be labels (m,) or targets (m, {k}), got shape {y.shape}")
         if y.shape[0] != m:
@@ -580,10 +635,7 @@ class Network:
         return labels
 
     def _check_X_finite(self, X):
-        if not np.isfinite(X).all():
-            rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-            raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row "
-                             f"{rows[0]})")
+        _checks.finite_rows(X)
 
     def _input_check(self, X):
         # A NaN or inf in X always reaches the first layer's pre-activations
@@ -597,10 +649,18 @@ class Network:
         return check
 
     def _finish_cost(self, value, thetas, m, lam):
+        # the formula of cost_from_sum, on per-layer views
         cost = value / m
         if lam:
             cost += lam / (2 * m) * sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
         return float(cost)
+
+    @staticmethod
+    def _add_l2(outs, directions, m, lam):
+        # the formula of add_l2_grad, on per-layer views
+        if lam:
+            for o, d in zip(outs, directions):
+                o[:, 1:] += (lam / m) * d[:, 1:]
 
     def _overflow_error(self, what, thetas, X):
         with np.errstate(all="ignore"):
@@ -617,8 +677,6 @@ class Network:
         if v.dtype.kind in "iu":  # scipy's trust-constr probes hessp with an int8 zero vector
             v = v.astype(X.dtype)
         v = self._check_params(v, name="v")
-        if not np.isfinite(v).all():
-            raise ValueError("v contains NaN or inf")
         with np.errstate(over="ignore"):  # a float64 v beyond float32's range: caught below
             v = v.astype(X.dtype, copy=False)
         m = X.shape[0]
@@ -635,9 +693,7 @@ class Network:
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once
             _add_blocks(threads.run_blocks(block, m), out)
-            if lam:
-                for o, vv in zip(self._views(out), vs):
-                    o[:, 1:] += (lam / m) * vv[:, 1:]
+            self._add_l2(self._views(out), vs, m, lam)
         if not _all_finite(out):
             raise self._overflow_error("hessp" if not gauss_newton else "gnvp", thetas, X)
         return out

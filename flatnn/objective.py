@@ -5,7 +5,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from .network import Network, check_lam
+from . import _checks
+from .network import Network, Targets
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -38,14 +39,15 @@ class Objective:
     net: Network = attrs.field(validator=attrs.validators.instance_of(Network))
     X: np.ndarray = attrs.field(converter=np.asarray)
     y: np.ndarray = attrs.field(converter=np.asarray)
-    lam: float = attrs.field(default=0.0, converter=check_lam)
+    lam: float = attrs.field(default=0.0, converter=_checks.lam)
+    targets: Targets = attrs.field(init=False)
+    """``y`` as :meth:`Network.check_data` returned it; what the evaluations pass on."""
 
     def __attrs_post_init__(self):
-        # Shapes, labels and lam are checked once, here (NaN/inf in X is
-        # caught cheaply at each evaluation, see Network.cost).
-        self.net._prepare(np.zeros(self.net.n_params, dtype=self.X.dtype
-                                   if self.X.dtype == np.float32 else np.float64),
-                          self.X, self.y, self.lam)
+        # Shapes, labels and lam are checked once, here; the evaluations pass the
+        # checked Targets on, so y is not scanned again (NaN/inf in X is caught
+        # cheaply at each evaluation, see Network.cost).
+        object.__setattr__(self, "targets", self.net.check_data(self.X, self.y))
 
     def __repr__(self):
         return f"Objective({self.net!r}, m={self.m}, lam={self.lam!r})"
@@ -62,23 +64,23 @@ class Objective:
 
     def cost(self, params):
         """``J(params)``, a float."""
-        return self.net.cost(params, self.X, self.y, self.lam)
+        return self.net.cost(params, self.X, self.targets, self.lam)
 
     def grad(self, params):
         """``∇J(params)``, shape (n_params,)."""
-        return self.net.grad(params, self.X, self.y, self.lam)
+        return self.net.grad(params, self.X, self.targets, self.lam)
 
     def cost_grad(self, params):
         """``(J, ∇J)`` from one forward and one backward pass."""
-        return self.net.cost_grad(params, self.X, self.y, self.lam)
+        return self.net.cost_grad(params, self.X, self.targets, self.lam)
 
     def hessp(self, params, v):
         """Exact Hessian-vector product ``H v``, shape (n_params,)."""
-        return self.net.hessp(params, v, self.X, self.y, self.lam)
+        return self.net.hessp(params, v, self.X, self.targets, self.lam)
 
     def gnvp(self, params, v):
         """Gauss-Newton product ``G v``, shape (n_params,)."""
-        return self.net.gnvp(params, v, self.X, self.y, self.lam)
+        return self.net.gnvp(params, v, self.X, self.targets, self.lam)
 
     def predict(self, params):
         """Predicted labels of the objective's own samples, shape (m,)."""
@@ -86,4 +88,4 @@ class Objective:
 
     def accuracy(self, params):
         """Accuracy on the objective's own samples."""
-        return self.net.accuracy(params, self.X, self.y)
+        return self.net.accuracy(params, self.X, self.targets)

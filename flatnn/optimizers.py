@@ -54,6 +54,8 @@ from typing import NamedTuple
 import attrs
 import numpy as np
 
+from . import _checks
+
 __all__ = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "get", "is_rule", "has_inplace",
            "RULES", "constant", "step_decay", "exponential_decay", "as_schedule"]
 
@@ -70,10 +72,11 @@ def _positive(instance, attribute, value):
         raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
 
 
-def _to_float(value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"expected a real number, got {value!r}")
-    return float(value)
+def _real(name):
+    """Converter: a real number (not a bool, not a string) to float, naming the field."""
+    def convert(value):
+        return _checks.real(value, name, finite=False)  # the validators check the range
+    return convert
 
 
 # ------------------------------------------------------------------- rules
@@ -107,7 +110,7 @@ class Momentum:
     State: the velocity ``v``, shape (n_params,), zeros at first.
     """
 
-    beta: float = attrs.field(default=0.9, converter=_to_float, validator=_fraction("beta"))
+    beta: float = attrs.field(default=0.9, converter=_real("beta"), validator=_fraction("beta"))
 
     def init(self, params):
         """Return the zero velocity, shaped and typed like ``params``."""
@@ -140,7 +143,7 @@ class Nesterov:
     State: the velocity ``v``, shape (n_params,).
     """
 
-    beta: float = attrs.field(default=0.9, converter=_to_float, validator=_fraction("beta"))
+    beta: float = attrs.field(default=0.9, converter=_real("beta"), validator=_fraction("beta"))
 
     def init(self, params):
         """Return the zero velocity, shaped and typed like ``params``."""
@@ -186,9 +189,9 @@ class Adam:
     ``step = −learning_rate · m̂ / (√ŝ + eps)``. State: :class:`AdamState`.
     """
 
-    beta1: float = attrs.field(default=0.9, converter=_to_float, validator=_fraction("beta1"))
-    beta2: float = attrs.field(default=0.999, converter=_to_float, validator=_fraction("beta2"))
-    eps: float = attrs.field(default=1e-8, converter=_to_float, validator=_positive)
+    beta1: float = attrs.field(default=0.9, converter=_real("beta1"), validator=_fraction("beta1"))
+    beta2: float = attrs.field(default=0.999, converter=_real("beta2"), validator=_fraction("beta2"))
+    eps: float = attrs.field(default=1e-8, converter=_real("eps"), validator=_positive)
 
     def init(self, params):
         """Return ``AdamState(0, zeros, zeros)``."""
@@ -240,8 +243,8 @@ class RMSprop:
     State: the running mean of squared gradients ``s``, shape (n_params,).
     """
 
-    decay: float = attrs.field(default=0.9, converter=_to_float, validator=_fraction("decay"))
-    eps: float = attrs.field(default=1e-8, converter=_to_float, validator=_positive)
+    decay: float = attrs.field(default=0.9, converter=_real("decay"), validator=_fraction("decay"))
+    eps: float = attrs.field(default=1e-8, converter=_real("eps"), validator=_positive)
 
     def init(self, params):
         """Return zeros shaped and typed like ``params``."""
@@ -350,20 +353,9 @@ def get(method):
 
 
 # --------------------------------------------------------------- schedules
-def _real(name):
-    """Converter: a real number (not a bool, not a string) to float, naming the field."""
-    def convert(value):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a real number, got {value!r}")
-        return float(value)
-    return convert
-
-
 def _epoch_count(value):
     # int(1.5) would be 1: an interval of epochs is a whole number or an error.
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"every must be a whole number of epochs (an int >= 1), got {value!r}")
-    return int(value)
+    return _checks.integer(value, "every (epochs between drops)")
 
 
 @attrs.frozen
@@ -433,6 +425,7 @@ def as_schedule(learning_rate):
     if callable(learning_rate):
         return learning_rate
     if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(learning_rate, numbers.Real):
+        # the check of _checks.real, with the word for a schedule added
         raise TypeError(f"learning_rate must be a number or a callable epoch -> learning "
                         f"rate, got {learning_rate!r}")
     return Constant(learning_rate)

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import numbers
 import os
 import threading
 
 import numpy as np
+
+from . import _checks
 
 ENV_VAR = "FLATNN_NUM_THREADS"
 
@@ -76,12 +77,7 @@ def check_num_threads(n, source="the number of threads"):
     ValueError
         When ``n < 1``.
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{source} must be an integer >= 1, got {n!r} "
-                        f"({type(n).__name__})")
-    if n < 1:
-        raise ValueError(f"{source} must be an integer >= 1, got {n!r}")
-    return int(n)
+    return _checks.integer(n, source, 1)
 
 
 def available_cores():

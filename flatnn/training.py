@@ -49,13 +49,12 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 
 import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from . import activations, backprop, losses, optimizers, threads
+from . import _checks, activations, backprop, losses, optimizers, threads
 from ._driver import (STATUS_DIVERGED, STATUS_DONE, STATUS_EARLY_STOPPED, STATUS_NOT_FINITE,
                       STATUS_STOPPED, Recorder, Stopped, Validation, as_target, wrap_callback)
 from .network import Network
@@ -97,28 +96,13 @@ def _objective(net, X, y, lam, who):
 
 
 def _check_params0(params0, n_params):
-    params0 = np.asarray(params0)
-    if params0.ndim != 1:
-        raise ValueError(f"params0 must be a flat vector of {n_params} entries, got an "
-                         f"array of shape {params0.shape}")
-    if params0.shape[0] != n_params:
-        raise ValueError(f"params0 has {params0.shape[0]} entries; the network needs "
-                         f"{n_params}")
-    if params0.dtype not in (np.float32, np.float64):
-        raise ValueError(f"params0 must be float32 or float64, got {params0.dtype}")
-    if not np.isfinite(params0).all():
-        raise ValueError("params0 contains NaN or inf")
-    return params0
+    """``params0`` for a training run: float32/float64, ``n_params`` entries, finite."""
+    params0 = _checks.flat_vector(params0, n_params, "params0", dtypes="float32/64")
+    return _checks.finite(params0, "params0")
 
 
-def _check_count(value, name, low, high=None):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return value
+# the counts of sgd (epochs, batch_size, ...) and scipy's options: see flatnn._checks
+_check_count = _checks.integer
 
 
 def _validation(validation, net, dtype):
@@ -445,11 +429,7 @@ def _check_options(options):
         if key in _COUNT_OPTIONS and value is not None:
             _check_count(value, f"options[{key!r}]", _COUNT_OPTIONS[key])
         elif key in _TOLERANCE_OPTIONS and value is not None:
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise TypeError(f"options[{key!r}] must be a number, got {value!r}")
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"options[{key!r}] must be a finite number >= 0, "
-                                 f"got {value!r}")
+            _checks.real(value, f"options[{key!r}]", 0)
     return options
 
 

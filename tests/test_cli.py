@@ -12,7 +12,7 @@ import pytest
 
 import flatnn
 import flatnn.datasets
-from flatnn import cli
+from flatnn import cli, images
 from flatnn import load, save
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
@@ -297,14 +297,14 @@ def test_read_image_pgm_variants(tmp_path):
     img = np.arange(6, dtype=np.uint16).reshape(2, 3) * 1000
     p16 = tmp_path / "deep.pgm"
     p16.write_bytes(b"P5 3 2 65535\n" + img.astype(">u2").tobytes())
-    np.testing.assert_allclose(cli.read_image(p16), img / 65535)
+    np.testing.assert_allclose(images.read_image(p16), img / 65535)
     p2 = tmp_path / "small.pgm"
     p2.write_text("P2\n#c\n3 2\n#c\n15\n0 1 2\n3 4 15\n")
-    np.testing.assert_allclose(cli.read_image(p2), np.array([[0, 1, 2], [3, 4, 15]]) / 15)
+    np.testing.assert_allclose(images.read_image(p2), np.array([[0, 1, 2], [3, 4, 15]]) / 15)
     bad = tmp_path / "bad.pgm"
     bad.write_text("P2\n2 1\n15\n0 16\n")
-    with pytest.raises(cli.CLIError, match="maxval"):
-        cli.read_image(bad)
+    with pytest.raises(ValueError, match="maxval"):
+        images.read_image(bad)
 
 
 # ----------------------------------------------------------- Ctrl-C

@@ -81,12 +81,13 @@ def test_validation_size_and_float32():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"dtype": np.int32}, ValueError, "dtype should be float64 or float32, got int32"),
+        ({"dtype": np.int32}, ValueError, "dtype must be float32 or float64, got int32"),
         ({"dtype": np.float16}, ValueError, "got float16"),
-        ({"validation": -1}, ValueError, r"validation should be in \[0, 60000\), got -1"),
+        ({"validation": -1}, ValueError,
+         r"validation \(training images to hold out\) must be an integer in \[0, 59999\], got -1"),
         ({"validation": 60000}, ValueError, "got 60000"),
-        ({"validation": 0.5}, TypeError, "validation should be an int"),
-        ({"validation": True}, TypeError, "validation should be an int"),
+        ({"validation": 0.5}, TypeError, "validation .* must be an integer"),
+        ({"validation": True}, TypeError, "validation .* must be an integer"),
         ({"mirrors": "http://example.invalid/"}, TypeError, "sequence of base URLs"),
     ],
 )
@@ -102,9 +103,9 @@ def test_repr_is_short():
 
 def test_splits_checks_shapes():
     X, y = np.zeros((3, 4)), np.zeros(3, np.int64)
-    with pytest.raises(ValueError, match=r"y_val should have shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"y_val must have shape \(3,\)"):
         Splits(X_train=X, y_train=y, X_val=X, y_val=y[:2], X_test=X, y_test=y, name="t", class_names="ab")
-    with pytest.raises(ValueError, match=r"X_test should have shape \(m, 4\), got \(3, 5\)"):
+    with pytest.raises(ValueError, match=r"X_test must have shape \(m, 4\), got \(3, 5\)"):
         Splits(X_train=X, y_train=y, X_val=X, y_val=y, X_test=np.zeros((3, 5)), y_test=y, name="t", class_names="ab")
 
 
@@ -138,7 +139,7 @@ def test_path_argument_comes_before_flatnn_data(tmp_path):
 
 def test_path_must_be_a_folder(tmp_path):
     (tmp_path / "file").write_bytes(b"")
-    with pytest.raises(ValueError, match="path should be the folder holding the mnist files"):
+    with pytest.raises(ValueError, match="path must be the folder holding the mnist files"):
         load_mnist(tmp_path / "file")
 
 
@@ -279,20 +280,21 @@ def test_one_hot_inverts_argmax(labels, k):
 @pytest.mark.parametrize(
     "labels, k, match",
     [
-        ([0, 3], 3, r"labels should lie in \[0, 3\), got labels\[1\] = 3"),
+        ([0, 3], 3, r"labels must lie in \[0, 3\), got labels\[1\] = 3"),
         ([-1], 3, r"got labels\[0\] = -1"),
         ([0.5], 3, r"whole numbers, got labels\[0\] = 0.5"),
         ([np.nan], 3, "whole numbers"),
         (["a"], 3, "integers, got dtype <U1"),
         ([True], 3, "integers, got dtype bool"),
         ([[0, 1]], 3, r"shape \(m,\), got shape \(1, 2\)"),
-        ([0], 0, "k should be a positive int"),
-        ([0], 2.0, "k should be a positive int"),
+        ([0], 0, r"k \(the number of classes\) must be an integer >= 1, got 0"),
     ],
 )
 def test_one_hot_rejects(labels, k, match):
     with pytest.raises(ValueError, match=match):
         one_hot(labels, k)
+    with pytest.raises(TypeError, match=r"k \(the number of classes\) must be an integer"):
+        one_hot([0], 2.0)
 
 
 def test_xor():
@@ -301,3 +303,18 @@ def test_xor():
     np.testing.assert_array_equal(X, [[0, 0], [0, 1], [1, 0], [1, 1]])
     np.testing.assert_array_equal(y, [0, 1, 1, 0])
     np.testing.assert_array_equal(y, np.logical_xor(X[:, 0], X[:, 1]))
+
+
+def test_load_by_name_gives_the_splits():
+    from flatnn.datasets import NAMES, load
+
+    assert NAMES == ("mnist", "fashion-mnist", "captcha", "xor")
+    s = load("xor", dtype="float32", limit=3)
+    assert s.name == "xor" and s.X_train.dtype == np.float32 and s.X_test.shape == (3, 2)
+    assert s.class_names == ("0", "1")
+    with pytest.raises(ValueError, match="unknown data set 'cifar'"):
+        load("cifar")
+    with pytest.raises(ValueError, match="path applies to mnist and fashion-mnist"):
+        load("xor", path=".")
+    with pytest.raises(ValueError, match="limit must be an integer >= 1, got 0"):
+        load("xor", limit=0)

@@ -73,12 +73,12 @@ def test_cells_are_characters_a_nearest_neighbour_can_read():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="n_captchas should be a non-negative int, got -1"):
+    with pytest.raises(ValueError, match="n_captchas must be an integer >= 0, got -1"):
         load_captcha(-1)
-    with pytest.raises(ValueError, match="got 2.5"):
+    with pytest.raises(TypeError, match="got 2.5"):
         load_captcha(2.5)
-    with pytest.raises(TypeError, match="rng should be an int seed or a numpy.random.Generator, got None"):
-        load_captcha(2, rng=None)
+    with pytest.raises(TypeError, match="rng must be None, an int seed or a numpy.random.Generator, got 'a'"):
+        load_captcha(2, rng="a")
     assert load_captcha(0).X.shape == (0, 260)
 
 

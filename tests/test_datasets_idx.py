@@ -77,7 +77,8 @@ def test_gzip_is_recognised_by_content_not_name(tmp_path):
 
 
 def test_big_endian_on_disk():
-    data = bytes([0, 0, 0x0C, 1]) + (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + (-2).to_bytes(4, "big", signed=True)
+    data = (bytes([0, 0, 0x0C, 1]) + (2).to_bytes(4, "big") + (1).to_bytes(4, "big")
+            + (-2).to_bytes(4, "big", signed=True))
     assert read_idx(io.BytesIO(data)).tolist() == [1, -2]
 
 

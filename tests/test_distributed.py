@@ -134,7 +134,7 @@ def test_equals_in_process(client, case, n_shards, lam):
     ref = flatnn.Objective(net, X, y, lam)
     with DaskObjective(client, net, X, y, lam, n_shards=n_shards, timeout=TIMEOUT) as obj:
         assert obj.n_shards == n_shards and obj.n_recoveries == 0
-        assert sum(obj.shard_sizes) == obj.m == 203
+        assert sum(obj.shard_rows) == obj.m == 203
         assert (obj.n_params, obj.lam, obj.net) == (net.n_params, lam, net)
         _assert_same(obj, ref, net)
 
@@ -204,7 +204,7 @@ def test_dask_arrays_are_sharded_by_their_chunks(client):
     yd = da.from_array(y, chunks=50)
     ref = flatnn.Objective(net, X, y, 0.3)
     with DaskObjective(client, net, Xd, yd, 0.3, timeout=TIMEOUT) as obj:
-        assert obj.shard_sizes == (100, 60, 90)
+        assert obj.shard_rows == (100, 60, 90)
         _assert_same(obj, ref, net)
     with DaskObjective(client, net, Xd, y, 0.3, timeout=TIMEOUT) as obj:  # NumPy labels
         _assert_same(obj, ref, net)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import flatnn
-from flatnn import cli, load, save
+from flatnn import cli, images, load, save
 
 from conftest import MNIST_FILES, shared_data
 
@@ -178,8 +178,8 @@ def test_png_bomb_is_a_clean_error_without_a_pillow_warning(capsys, tmp_path, si
     # read_image with no expected size still refuses, through Pillow's own bound
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with pytest.raises(cli.CLIError, match="too many pixels"):
-            cli.read_image(bomb)
+        with pytest.raises(ValueError, match="too many pixels"):
+            images.read_image(bomb)
     assert not caught
 
 
@@ -294,7 +294,7 @@ def test_captcha_install_hint_is_said_once(capsys, tmp_path, monkeypatch):
     def missing(*args, **kwargs):
         raise ImportError("load_captcha needs the 'captcha' and 'Pillow' packages (No module "
                           "named 'captcha'); install them with: pip install flatnn[captcha]")
-    monkeypatch.setattr(flatnn.datasets, "load_captcha", missing)
+    monkeypatch.setattr(flatnn.datasets.captcha, "load_captcha", missing)
     code, out, err = run(capsys, "train", "--dataset", "captcha", "--out", str(tmp_path / "m.npz"))
     one_line_error(code, err, "pip install")
     assert err.count("pip install") == 1
@@ -396,10 +396,10 @@ def test_download_progress_is_shown_on_stderr_and_logging_left_as_it_was(capsys,
                                                                          monkeypatch):
     import logging
 
-    def fake_load(name, path=None, **kwargs):
+    def fake_load(name, **kwargs):
         logging.getLogger("flatnn.datasets.fetch").info("downloading http://mirror/%s", name)
         raise FileNotFoundError("mnist: nothing here")
-    monkeypatch.setattr(flatnn.datasets, "load_dataset", fake_load)
+    monkeypatch.setattr(flatnn.datasets, "load", fake_load)
     logger = logging.getLogger("flatnn")
     handlers, level = list(logger.handlers), logger.level
     code, out, err = run(capsys, "train", "--out", str(tmp_path / "m.npz"))

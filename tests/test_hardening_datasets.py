@@ -239,5 +239,5 @@ def test_test_files_alone_load_without_the_training_files(tmp_path, isolated):
     assert s.X_train.shape == (0, 784) and s.X_val.shape == (0, 784) and s.X_test.shape == (10000, 784)
     with pytest.raises(FileNotFoundError, match="train-images"):
         load_mnist(folder)
-    with pytest.raises(TypeError, match="train should be True or False"):
+    with pytest.raises(TypeError, match="train must be True or False"):
         load_mnist(folder, train="no")

@@ -308,7 +308,6 @@ def test_save_into_a_directory_fails_before_writing(tmp_path, model):
 
 
 def test_a_member_named_twice_is_not_a_model(tmp_path, model):
-    import io as _io
     net, params = model
     path = tmp_path / "m.npz"
     good = tmp_path / "good.npz"

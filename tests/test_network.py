@@ -150,7 +150,6 @@ def test_objective_formula_by_hand():
         (t1[:, 1:] ** 2).sum() + (t2[:, 1:] ** 2).sum())
     assert net.cost(params, X, y, lam) == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(net.forward(params, X), p, rtol=1e-12)
-    assert np.array_equal(net.predict_proba(params, X), net.forward(params, X))
     assert np.array_equal(net.predict(params, X), p.argmax(axis=1))
 
 
@@ -342,3 +341,38 @@ def test_curvature_products_reject_nan_input():
     for fn in (net.hessp, net.gnvp):
         with pytest.raises(ValueError, match="X contains NaN or inf"):
             fn(params, params, X, np.array([0, 1, 0, 1, 0]))
+
+
+def test_objective_formula_has_one_home_and_check_data_skips_rechecking():
+    net = flatnn.Network((4, 5, 3), hidden="tanh")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    p, lam = net.init(1), 0.7
+    loss_sum = net.cost(p, X, y) * 20
+    assert np.isclose(net.cost_from_sum(loss_sum, p, 20, lam), net.cost(p, X, y, lam), rtol=1e-13)
+    g = net.grad(p, X, y)
+    np.testing.assert_allclose(net.add_l2_grad(g.copy(), p, 20, lam), net.grad(p, X, y, lam),
+                               rtol=1e-12)
+    checked = net.check_data(X, y)
+    assert net.cost(p, X, checked, lam) == net.cost(p, X, y, lam)
+    assert net.accuracy(p, X, checked) == net.accuracy(p, X, y)
+    with pytest.raises(ValueError, match="y has 20 rows; X has 19"):
+        net.cost(p, X[:19], checked)
+    with pytest.raises(ValueError, match="label 3 is out of range"):
+        net.check_data(X, np.full(20, 3))
+
+
+def test_shared_activations_are_immutable():
+    from flatnn.activations import ACTIVATIONS
+
+    with pytest.raises(AttributeError, match="immutable"):
+        ACTIVATIONS["relu"].name = "x"
+    assert ACTIVATIONS["relu"].name == "relu"
+    assert not hasattr(flatnn.Network((2, 2)), "predict_proba")  # one name: forward
+
+
+def test_activations_pickle_to_the_shared_instance():
+    from flatnn.activations import ACTIVATIONS
+
+    a = ACTIVATIONS["tanh"]
+    assert pickle.loads(pickle.dumps(a)) is a

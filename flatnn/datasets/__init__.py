@@ -1,5 +1,7 @@
 """Data sets: MNIST, Fashion-MNIST, captcha characters, XOR; the IDX reader; one-hot encoding.
 
+:func:`load` loads any of them by name, as train, validation and test splits.
+
 Loaders return plain NumPy arrays (never pickles). Where MNIST and
 Fashion-MNIST are looked for, verified and downloaded is described in
 :mod:`flatnn.datasets.fetch`.
@@ -17,14 +19,18 @@ from .mnist import (
     load_fashion_mnist,
     load_mnist,
 )
+from .registry import CAPTCHA_SPLITS, NAMES, load
 from .toy import xor
 
 __all__ = [
+    "CAPTCHA_SPLITS",
     "CaptchaSet",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_MIRRORS",
     "MNIST_MIRRORS",
+    "NAMES",
     "Splits",
+    "load",
     "load_captcha",
     "load_dataset",
     "load_fashion_mnist",

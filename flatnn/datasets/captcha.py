@@ -17,6 +17,8 @@ import threading
 import attrs
 import numpy as np
 
+from .. import _checks
+
 __all__ = ["CAPTCHA_CHARS", "CELL_SHAPE", "CaptchaSet", "load_captcha", "whole_captcha_accuracy"]
 
 #: The 36 classes: label k is ``CAPTCHA_CHARS[k]`` ('0'-'9' are 0-9, 'a'-'z' are 10-35).
@@ -119,14 +121,13 @@ def load_captcha(n_captchas: int = 60, *, rng=0, fonts=None) -> CaptchaSet:
     ImportError
         If the ``captcha`` package (and Pillow) is not installed.
     """
-    if isinstance(n_captchas, (bool, np.bool_)) or not isinstance(n_captchas, (int, np.integer)) or n_captchas < 0:
-        raise ValueError(f"n_captchas should be a non-negative int, got {n_captchas!r}")
-    if isinstance(rng, np.random.Generator):
-        seed = int(rng.integers(2**63))
-    elif isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
-        seed = int(rng)
+    n_captchas = _checks.integer(n_captchas, "n_captchas", 0)
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        seed = int(rng)  # an int is the seed itself, so that seed 1 is the same set everywhere
+    elif rng is None or isinstance(rng, np.random.Generator):
+        seed = int(np.random.default_rng(rng).integers(2**63))
     else:
-        raise TypeError(f"rng should be an int seed or a numpy.random.Generator, got {rng!r}")
+        raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {rng!r}")
 
     renderer_module, renderer = _renderer(fonts)
     source = _SeededSource(seed)
@@ -134,7 +135,8 @@ def load_captcha(n_captchas: int = 60, *, rng=0, fonts=None) -> CaptchaSet:
     X = np.empty((n_cells, CELL_SHAPE[0] * CELL_SHAPE[1]), dtype=np.float64)
     texts = []
     with _RENDER_LOCK:
-        saved = {name: getattr(renderer_module, name) for name in ("secrets", "random") if hasattr(renderer_module, name)}
+        saved = {name: getattr(renderer_module, name) for name in ("secrets", "random")
+                 if hasattr(renderer_module, name)}
         for name in saved:
             setattr(renderer_module, name, source)
         try:
@@ -164,7 +166,7 @@ def whole_captcha_accuracy(y_true, y_pred) -> float:
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(f"y_true and y_pred should have the same shape (m,), got {y_true.shape} and {y_pred.shape}")
+        raise ValueError(f"y_true and y_pred must have the same shape (m,), got {y_true.shape} and {y_pred.shape}")
     if y_true.shape[0] % CHARS_PER_CAPTCHA or y_true.shape[0] == 0:
         raise ValueError(f"expected a positive multiple of {CHARS_PER_CAPTCHA} labels, got {y_true.shape[0]}")
     right = (y_true == y_pred).reshape(-1, CHARS_PER_CAPTCHA)

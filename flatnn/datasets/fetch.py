@@ -29,7 +29,8 @@ nothing behind. Each file's download has an overall deadline,
 Progress is reported through the :mod:`logging` module, never printed: the
 logger ``flatnn.datasets.fetch`` logs, at INFO, each download's start, progress
 (at most every :data:`PROGRESS_SECONDS`) and end, and each failed mirror (the
-error raised when every mirror failed lists them all again). Configure logging (``logging.basicConfig(level=logging.INFO)``) to
+error raised when every mirror failed lists them all again). Configure logging
+(``logging.basicConfig(level=logging.INFO)``) to
 see them; the ``flatnn`` command line shows them on stderr.
 """
 
@@ -150,7 +151,7 @@ def fetch_idx(name: str, files, *, path=None, download: bool = True, mirrors=())
         where it looked, why each download failed, and how to set ``FLATNN_DATA``.
     """
     if path is not None and Path(path).exists() and not Path(path).is_dir():
-        raise ValueError(f"path should be the folder holding the {name} files, got the file {os.fspath(path)}")
+        raise ValueError(f"path must be the folder holding the {name} files, got the file {os.fspath(path)}")
     if path is not None and not Path(path).exists():
         raise FileNotFoundError(f"{name}: the folder {os.fspath(path)} given for its files does not exist")
     dirs = search_dirs(name, path)

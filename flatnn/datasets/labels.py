@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _checks
+
 __all__ = ["one_hot"]
 
 
@@ -30,24 +32,23 @@ def one_hot(labels, k: int, dtype=np.float64) -> np.ndarray:
         If a label is not a whole number or lies outside ``[0, k)``, or
         `labels` is not one-dimensional.
     """
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k should be a positive int (the number of classes), got {k!r}")
+    k = _checks.integer(k, "k (the number of classes)", 1)
     labels = np.asarray(labels)
     if labels.ndim != 1:
-        raise ValueError(f"labels should have shape (m,), got shape {labels.shape}")
+        raise ValueError(f"labels must have shape (m,), got shape {labels.shape}")
     if labels.dtype == np.bool_ or not (
         np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)
     ):
-        raise ValueError(f"labels should be integers, got dtype {labels.dtype}")
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     if np.issubdtype(labels.dtype, np.floating):
         bad = ~np.isfinite(labels) | (labels != np.round(labels))
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"labels should be whole numbers, got labels[{i}] = {labels[i].item()!r}")
+            raise ValueError(f"labels must be whole numbers, got labels[{i}] = {labels[i].item()!r}")
     out = (labels < 0) | (labels >= k)
     if out.any():
         i = int(np.argmax(out))
-        raise ValueError(f"labels should lie in [0, {k}), got labels[{i}] = {labels[i].item()!r}")
+        raise ValueError(f"labels must lie in [0, {k}), got labels[{i}] = {labels[i].item()!r}")
     Y = np.zeros((labels.shape[0], k), dtype=dtype)
     Y[np.arange(labels.shape[0]), labels.astype(np.intp)] = 1
     return Y

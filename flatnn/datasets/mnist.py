@@ -15,6 +15,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from .. import _checks
 from .fetch import IdxFile, fetch_idx
 
 __all__ = [
@@ -107,9 +108,9 @@ class Splits:
         for split in ("train", "val", "test"):
             X, y = getattr(self, "X_" + split), getattr(self, "y_" + split)
             if X.ndim != 2 or X.shape[1] != n:
-                raise ValueError(f"X_{split} should have shape (m, {n}), got {X.shape}")
+                raise ValueError(f"X_{split} must have shape (m, {n}), got {X.shape}")
             if y.shape != (X.shape[0],):
-                raise ValueError(f"y_{split} should have shape ({X.shape[0]},) to match X_{split}, got {y.shape}")
+                raise ValueError(f"y_{split} must have shape ({X.shape[0]},) to match X_{split}, got {y.shape}")
 
     @property
     def n_features(self) -> int:
@@ -201,18 +202,13 @@ def load_dataset(name: str, path=None, **kwargs) -> Splits:
 
 
 def _load(name, files, class_names, mirrors, *, path, download, validation, dtype, train=True) -> Splits:
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float64, np.float32):
-        raise ValueError(f"dtype should be float64 or float32, got {dtype}")
+    dtype = _checks.float_dtype(dtype)
     if isinstance(mirrors, str):
-        raise TypeError(f"mirrors should be a sequence of base URLs, got the string {mirrors!r}")
+        raise TypeError(f"mirrors must be a sequence of base URLs, got the string {mirrors!r}")
     n_train = 60000
-    if isinstance(validation, (bool, np.bool_)) or not isinstance(validation, (int, np.integer)):
-        raise TypeError(f"validation should be an int (training images to hold out), got {validation!r}")
-    if not 0 <= validation < n_train:
-        raise ValueError(f"validation should be in [0, {n_train}), got {validation}")
-    if not isinstance(train, (bool, np.bool_)):
-        raise TypeError(f"train should be True or False, got {train!r}")
+    validation = _checks.integer(validation, "validation (training images to hold out)", 0,
+                                 n_train - 1)
+    _checks.boolean(train, "train")
 
     wanted = files if train else tuple(f for f in files if f.filename in (_TEST_IMAGES, _TEST_LABELS))
     arrays = fetch_idx(name, wanted, path=path, download=download, mirrors=tuple(mirrors))

@@ -1,0 +1,197 @@
+"""Input checks shared by the whole package: one wording, one policy.
+
+Every public function of flatnn checks its arguments at the boundary with
+these helpers, so that a rule such as "a non-bool integer" or "float32 or
+float64" is written once. The policy:
+
+- ``TypeError`` when the argument is the wrong kind of thing (a string where a
+  number goes, a float where an integer goes, a bool anywhere a number goes);
+- ``ValueError`` when it is the right kind with a wrong value (out of range,
+  wrong shape, wrong length, NaN);
+- both messages say what was expected and what came: ``"<name> must be ...,
+  got <value>"``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+"""The precisions flatnn computes in."""
+
+
+def _bound(low, high):
+    if high is not None:
+        return f"in [{low}, {high}]"
+    return f">= {low}"
+
+
+def integer(value, name, low=None, high=None):
+    """Return ``value`` as an int: an integer (not a bool) in ``[low, high]``.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        What the message calls the argument.
+    low, high : int, optional
+        Inclusive bounds; None for no bound.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (Python or NumPy), or is a bool.
+    ValueError
+        If it lies outside ``[low, high]``.
+    """
+    expected = "an integer" if low is None else f"an integer {_bound(low, high)}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {expected}, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be {expected}, got {value}")
+    return value
+
+
+def real(value, name, low=None, *, finite=True):
+    """Return ``value`` as a float: a real number (not a bool), >= ``low`` and finite.
+
+    A 0-d array counts as its scalar.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (a bool or a string included).
+    ValueError
+        If it is below ``low``, NaN, or infinite while ``finite`` is True.
+    """
+    scalar = value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+    if isinstance(scalar, (bool, np.bool_)) or not isinstance(scalar, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    out = float(scalar)
+    ok = not math.isnan(out) and (low is None or out >= low) and not (finite and math.isinf(out))
+    if not ok:
+        expected = "a finite number" if finite else "a number"
+        if low is not None:
+            expected += f" >= {low:g}"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return out
+
+
+def lam(value):
+    """Return the L2 strength ``lam`` as a float: a finite real number >= 0.
+
+    Booleans and strings are refused rather than read as 1.0 or parsed.
+
+    Raises
+    ------
+    TypeError
+        If ``lam`` is not a real number.
+    ValueError
+        If it is negative, NaN or infinite.
+    """
+    return real(value, "lam", 0)
+
+
+def boolean(value, name):
+    """Return ``value`` as a bool; TypeError unless it is True or False (NumPy's too)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def float_dtype(dtype, name="dtype"):
+    """Return ``dtype`` as a numpy.dtype that is float32 or float64.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` does not name a dtype at all.
+    ValueError
+        If it names another dtype.
+    """
+    try:
+        out = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if out not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64, got {out}")
+    return out
+
+
+def flat_vector(params, n_params, name="params", *, owner="the network", dtypes="float"):
+    """Check that ``params`` is a flat vector of ``n_params`` entries.
+
+    Parameters
+    ----------
+    params : array_like
+    n_params : int
+    name : str
+        What the message calls the vector (``params``, ``params0``, ``v``).
+    owner : str or Network
+        Named in the message (``params has 23859 entries; Network(...) needs 23860``).
+    dtypes : {"float", "float32/64"}
+        ``float`` accepts any float dtype (``unpack`` and ``pack`` take any),
+        ``float32/64`` only the two precisions flatnn computes in.
+
+    Returns
+    -------
+    ndarray, shape (n_params,)
+        ``params`` itself when it is already an array (never a copy).
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, length or dtype.
+    """
+    if not isinstance(params, np.ndarray):
+        params = np.asarray(params)
+    n = n_params
+    if params.ndim != 1:
+        raise ValueError(f"{name} must be a flat vector of {n} entries, got an array of "
+                         f"shape {params.shape}")
+    if params.shape[0] != n:
+        who = owner if isinstance(owner, str) else repr(owner)
+        raise ValueError(f"{name} has {params.shape[0]} entries; {who} needs {n}")
+    if dtypes == "float":
+        if params.dtype.kind != "f":
+            raise ValueError(f"{name} must have a float dtype, got {params.dtype}")
+    elif params.dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64, got {params.dtype}")
+    return params
+
+
+def finite(a, name):
+    """ValueError naming the first non-finite entry of the 1-D array ``a``, if any."""
+    if not np.isfinite(a).all():
+        bad = np.flatnonzero(~np.isfinite(a))
+        raise ValueError(f"{name} contains NaN or inf ({bad.size} entries, first at index "
+                         f"{bad[0]})")
+    return a
+
+
+def finite_rows(X, name="X"):
+    """ValueError naming the first row of ``X`` (m, n) that holds NaN or inf, if any."""
+    if not np.isfinite(X).all():
+        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise ValueError(f"{name} contains NaN or inf ({rows.size} rows, first at row "
+                         f"{rows[0]})")
+    return X
+
+
+def features(shape, net, name="X"):
+    """Check an input shape ``(m, n_features)`` against ``net`` (works for any array type).
+
+    Raises
+    ------
+    ValueError
+        If the shape is not 2-D or its columns are not ``net.sizes[0]``.
+    """
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D (m, {net.sizes[0]}), got shape {tuple(shape)}")
+    if shape[1] != net.sizes[0]:
+        raise ValueError(f"{name} has {shape[1]} features per row; {net!r} takes "
+                         f"{net.sizes[0]}")

@@ -1,0 +1,109 @@
+"""Classification metrics: the confusion matrix and the per-class report ``flatnn evaluate`` prints."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from . import _checks
+
+__all__ = ["confusion_matrix", "evaluation_report", "Report"]
+
+
+def _labels(a, name, k):
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be labels of shape (m,), got shape {a.shape}")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer labels, got dtype {a.dtype}")
+    if a.size and (a.min() < 0 or a.max() >= k):
+        bad = a.min() if a.min() < 0 else a.max()
+        raise ValueError(f"{name} must lie in [0, {k}), got the label {bad}")
+    return a
+
+
+def confusion_matrix(y_true, y_pred, k):
+    """Counts of (true class, predicted class) pairs.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of int, shape (m,)
+        Labels in ``[0, k)``.
+    k : int
+        Number of classes.
+
+    Returns
+    -------
+    ndarray of int64, shape (k, k)
+        ``C[i, j]`` = samples of class ``i`` predicted as ``j``; rows sum to
+        each class's support, the diagonal holds the correct predictions.
+    """
+    k = _checks.integer(k, "k (the number of classes)", 1)
+    y_true = _labels(y_true, "y_true", k)
+    y_pred = _labels(y_pred, "y_pred", k)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} "
+                         f"and {y_pred.shape}")
+    return np.bincount(y_true.astype(np.int64) * k + y_pred, minlength=k * k).reshape(k, k)
+
+
+@attrs.frozen(eq=False)
+class Report:
+    """Accuracy overall and per class, with the confusion matrix.
+
+    Attributes
+    ----------
+    class_names : tuple of str
+    confusion : ndarray of int64, shape (k, k)
+        Rows: true class; columns: predicted class.
+    support : ndarray of int64, shape (k,)
+        Samples of each class.
+    correct : ndarray of int64, shape (k,)
+        Correct predictions of each class.
+    """
+
+    class_names: tuple = attrs.field(converter=tuple)
+    confusion: np.ndarray = attrs.field(repr=False)
+
+    @property
+    def support(self):
+        return self.confusion.sum(axis=1)
+
+    @property
+    def correct(self):
+        return np.diag(self.confusion).copy()
+
+    @property
+    def m(self):
+        """int: number of samples."""
+        return int(self.confusion.sum())
+
+    @property
+    def accuracy(self):
+        """float: fraction of samples predicted right (NaN for no samples)."""
+        return float(self.correct.sum() / self.m) if self.m else float("nan")
+
+    @property
+    def class_accuracy(self):
+        """ndarray, shape (k,): accuracy within each class; NaN for a class with no samples."""
+        support = self.support
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(support > 0, self.correct / np.maximum(support, 1), np.nan)
+
+
+def evaluation_report(y_true, y_pred, class_names):
+    """Accuracy, per-class accuracy and the confusion matrix of a set of predictions.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of int, shape (m,)
+        Labels in ``[0, len(class_names))``, e.g. ``net.predict(params, X)``.
+    class_names : sequence of str
+        ``class_names[c]`` names class ``c``.
+
+    Returns
+    -------
+    Report
+    """
+    names = tuple(str(n) for n in class_names)
+    return Report(names, confusion_matrix(y_true, y_pred, len(names)))

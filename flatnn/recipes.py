@@ -55,12 +55,14 @@ DEFAULTS = {
 """The ``fast`` preset: what ``flatnn train`` does with no flags."""
 
 _BEST = {
-    # Srivastava et al. 2014's recipe (ReLU, dropout 0.2 on the input and 0.5 on the
-    # hidden layers, max-norm, momentum) with random translations by up to 2 pixels
-    # and a cosine schedule, sized to fit 10 minutes on the 2-core machine.
-    "mnist": dict(DEFAULTS["mnist"], sizes=(784, 1024, 1024, 10), epochs=40, batch_size=128,
+    # After Srivastava et al. 2014 (ReLU, dropout, max-norm 3.5, momentum 0.9) plus random
+    # translations by up to 2 pixels and a cosine schedule; lighter dropout (0.1 input, 0.3
+    # hidden) than the paper's 0.2 / 0.5 because the translations regularize as well.
+    # measured: test 99.09 %, validation 98.95 %, 143 s of training (30 epochs, seed 0)
+    "mnist": dict(DEFAULTS["mnist"], sizes=(784, 1024, 1024, 10), epochs=30, batch_size=128,
                   learning_rate=0.05, schedule="cosine", lr_decay=1.0, warmup=0,
-                  momentum=0.9, lam=0.0, input_dropout=0.2, dropout=0.5, max_norm=3.5, augment=2),
+                  momentum=0.9, lam=0.0, input_dropout=0.1, dropout=0.3, max_norm=3.5,
+                  augment=2),
     "fashion-mnist": dict(DEFAULTS["fashion-mnist"], sizes=(784, 1024, 1024, 10), epochs=40,
                           batch_size=128, learning_rate=0.05, schedule="cosine", lr_decay=1.0,
                           warmup=0, momentum=0.9, lam=0.0, input_dropout=0.2, dropout=0.5,

@@ -111,3 +111,11 @@ def test_final_fit_learns_from_training_and_validation_data(capsys, tmp_path):
     assert code == 0
     assert "1200 training samples" in out and "training + validation" in out
     assert "val_acc" not in out
+
+
+def test_best_mnist_is_the_measured_command_of_the_readme():
+    explicit = resolve("--preset", "best", "--sizes", "784-1024-1024-10", "--epochs", "30",
+                       "--batch-size", "128", "--learning-rate", "0.05", "--schedule", "cosine",
+                       "--momentum", "0.9", "--lam", "0", "--input-dropout", "0.1",
+                       "--dropout", "0.3", "--max-norm", "3.5", "--augment", "2")
+    assert resolve("--preset", "best") == explicit

@@ -617,7 +617,7 @@ def _write_plot(path, history):
     import matplotlib.pyplot as plt
     epochs = [h["epoch"] + 1 if "epoch" in h else h["nit"] for h in history]
     fig, (ax_cost, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_cost.plot(epochs, [h["fun"] for h in history], label="training (J, batch mean)")
+    ax_cost.plot(epochs, [h["fun"] for h in history], label="training (J, mean of the batches as trained)")
     if "val_cost" in history[0]:
         ax_cost.plot(epochs, [h["val_cost"] for h in history], label="validation (mean loss)")
     ax_cost.set_xlabel("epoch")
@@ -625,7 +625,8 @@ def _write_plot(path, history):
     ax_cost.set_yscale("log")
     ax_cost.legend()
     if "train_accuracy" in history[0]:
-        ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history], label="training")
+        ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history],
+                    label="training (first 10000 rows)")
     if "val_accuracy" in history[0]:
         ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], label="validation")
     ax_acc.set_xlabel("epoch")

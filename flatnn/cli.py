@@ -617,7 +617,8 @@ def _write_plot(path, history):
     import matplotlib.pyplot as plt
     epochs = [h["epoch"] + 1 if "epoch" in h else h["nit"] for h in history]
     fig, (ax_cost, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_cost.plot(epochs, [h["fun"] for h in history], label="training (J, mean of the batches as trained)")
+    ax_cost.plot(epochs, [h["fun"] for h in history],
+                 label="training (J, mean of the batches as trained)")
     if "val_cost" in history[0]:
         ax_cost.plot(epochs, [h["val_cost"] for h in history], label="validation (mean loss)")
     ax_cost.set_xlabel("epoch")

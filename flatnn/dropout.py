@@ -105,7 +105,7 @@ def draw_masks(net, rates, m, rng, dtype=np.float64):
 
 
 def masked_cost_grad(thetas, hidden, outloss, X, target, masks, grads):
-    """Summed loss ``Σ_i ℓ_i`` of a masked forward pass; ``∂/∂theta`` of it ÷ m into ``grads``.
+    """Summed loss ``Σ_i ℓ_i`` of a masked forward pass; its gradient ÷ m into ``grads``.
 
     The kernel behind :func:`cost_grad` and :func:`flatnn.sgd` with dropout:
     no validation, no L2 term. ``grads`` are views shaped like ``thetas``.

@@ -419,7 +419,7 @@ class ExponentialDecay:
 
 @attrs.frozen
 class CosineDecay:
-    """``final + (learning_rate - final) · (1 + cos(π · e / epochs)) / 2``, ``e = min(epoch, epochs - 1)``.
+    """``final + (learning_rate - final) · (1 + cos(π e / epochs)) / 2``, ``e = min(epoch, epochs-1)``.
 
     The rate falls from ``learning_rate`` at epoch 0 along half a cosine
     towards ``final`` at epoch ``epochs``; the last epoch of the run
@@ -445,7 +445,7 @@ class CosineDecay:
 
 @attrs.frozen
 class Warmup:
-    """``schedule(epoch) · (epoch + 1) / (epochs + 1)`` for ``epoch < epochs``, then ``schedule(epoch)``.
+    """``schedule(epoch) · (epoch + 1) / (epochs + 1)`` while ``epoch < epochs``, then ``schedule``.
 
     A linear ramp over the first ``epochs`` epochs in front of another
     schedule (or a constant rate).

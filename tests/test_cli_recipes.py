@@ -24,7 +24,8 @@ def test_fast_is_the_default_and_keeps_the_measured_mnist_job():
     assert cfg["sizes"] == (784, 384, 10) and cfg["epochs"] == 6 and cfg["lam"] == 5.0
     assert cfg["learning_rate"] == 0.1 and cfg["lr_decay"] == 0.6
     assert cfg["schedule"] == "exponential"
-    assert (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"]) == (0, 0, None, 0)
+    tools = (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"])
+    assert tools == (0, 0, None, 0)
     assert resolve("--preset", "fast") == cfg
     assert cli.DEFAULTS is recipes.PRESETS["fast"]
 
@@ -49,7 +50,8 @@ def test_flags_win_over_the_preset():
     cfg = resolve("--preset", "best", "--dropout", "0.3", "--input-dropout", "0",
                   "--max-norm", "0", "--augment", "1", "--schedule", "exponential",
                   "--warmup", "2", "--epochs", "3", "--dtype", "float64")
-    assert (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"]) == (0.3, 0, None, 1)
+    tools = (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"])
+    assert tools == (0.3, 0, None, 1)
     assert cfg["schedule"] == "exponential" and cfg["warmup"] == 2 and cfg["epochs"] == 3
     assert cfg["dtype"] == np.float64
 

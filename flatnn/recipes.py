@@ -63,9 +63,12 @@ _BEST = {
                   learning_rate=0.05, schedule="cosine", lr_decay=1.0, warmup=0,
                   momentum=0.9, lam=0.0, input_dropout=0.1, dropout=0.3, max_norm=3.5,
                   augment=2),
-    "fashion-mnist": dict(DEFAULTS["fashion-mnist"], sizes=(784, 1024, 1024, 10), epochs=40,
+    # The same network and tools without translations, twice the epochs: dropout 0.2 / 0.5
+    # over 30 epochs underfit (87.95 % test, validation cost = training cost).
+    # measured: test 90.14 %, validation 90.36 %, 258 s of training (60 epochs, seed 0)
+    "fashion-mnist": dict(DEFAULTS["fashion-mnist"], sizes=(784, 1024, 1024, 10), epochs=60,
                           batch_size=128, learning_rate=0.05, schedule="cosine", lr_decay=1.0,
-                          warmup=0, momentum=0.9, lam=0.0, input_dropout=0.2, dropout=0.5,
+                          warmup=0, momentum=0.9, lam=0.0, input_dropout=0.1, dropout=0.3,
                           max_norm=3.5, augment=0),
 }
 

@@ -121,3 +121,12 @@ def test_best_mnist_is_the_measured_command_of_the_readme():
                        "--momentum", "0.9", "--lam", "0", "--input-dropout", "0.1",
                        "--dropout", "0.3", "--max-norm", "3.5", "--augment", "2")
     assert resolve("--preset", "best") == explicit
+
+
+def test_best_fashion_is_the_measured_command_of_the_readme():
+    explicit = resolve("--dataset", "fashion-mnist", "--preset", "best", "--sizes",
+                       "784-1024-1024-10", "--epochs", "60", "--batch-size", "128",
+                       "--learning-rate", "0.05", "--schedule", "cosine", "--momentum", "0.9",
+                       "--lam", "0", "--input-dropout", "0.1", "--dropout", "0.3",
+                       "--max-norm", "3.5", "--augment", "0")
+    assert resolve("--dataset", "fashion-mnist", "--preset", "best") == explicit

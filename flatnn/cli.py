@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, datasets, images, io, metrics, optimizers, threads, training
+from . import (__version__, augment, datasets, images, io, metrics, optimizers, recipes, threads,
+               training)
 from .gradcheck import check_grad
 from .network import Network
 from .training import SCIPY_METHODS, minimize, sgd
@@ -37,23 +38,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DATASETS = datasets.NAMES
 METHODS = tuple(optimizers.RULES) + SCIPY_METHODS
 
-# Per-data-set defaults of `flatnn train`; every entry is a flag.
-DEFAULTS = {
-    # measured: test 98.22 / 98.22 / 98.13 % for seeds 0 / 1 / 2, 9 s of training
-    "mnist": dict(sizes=(784, 384, 10), hidden="relu", method="momentum", epochs=6,
-                  batch_size=64, learning_rate=0.1, lr_decay=0.6, lam=5.0, dtype="float32"),
-    "fashion-mnist": dict(sizes=(784, 256, 10), hidden="relu", method="momentum", epochs=12,
-                          batch_size=128, learning_rate=0.2, lr_decay=0.8, lam=5.0,
-                          dtype="float32"),
-    "captcha": dict(sizes=(260, 200, 200, 36), hidden="relu", method="adam", epochs=60,
-                    batch_size=32, learning_rate=0.001, lr_decay=1.0, lam=1.0,
-                    dtype="float64"),
-    "xor": dict(sizes=(2, 4, 2), hidden="tanh", method="L-BFGS-B", epochs=500,
-                batch_size=4, learning_rate=0.5, lr_decay=1.0, lam=0.0, dtype="float64"),
-}
+# Per-data-set defaults and presets of `flatnn train` (every entry is a flag):
+# the table lives in flatnn/recipes.py.
+DEFAULTS = recipes.DEFAULTS
+PRESETS = recipes.PRESETS
 # Learning rates used when --method changes the rule but --learning-rate is not given.
-RULE_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 0.001,
-                       "rmsprop": 0.001}
+RULE_LEARNING_RATES = recipes.RULE_LEARNING_RATES
 
 
 class CLIError(Exception):
@@ -192,6 +182,36 @@ def _build_parser():
     train.add_argument("--no-download", action="store_true",
                        help="fail instead of downloading missing data files")
     train.add_argument("--limit", type=_positive_int, metavar="N", help=limit_help)
+    train.add_argument("--preset", choices=tuple(PRESETS), default="fast",
+                       help="recipe the defaults come from (flatnn/recipes.py): fast (default; "
+                            "MNIST >= 98%% in well under a minute) or best (the most accurate "
+                            "recipe found within 10 minutes of training on 2 cores: dropout, "
+                            "max-norm, translations, cosine schedule; see README)")
+    train.add_argument("--dropout", type=_float_in(0, 1), metavar="RATE",
+                       help="dropout rate of the hidden units, SGD rules only (default 0; "
+                            "best preset 0.5)")
+    train.add_argument("--input-dropout", type=_float_in(0, 1), metavar="RATE",
+                       help="dropout rate of the input units, SGD rules only (default 0; "
+                            "best preset 0.2)")
+    train.add_argument("--max-norm", type=_float_in(0), metavar="C",
+                       help="after each step, cap the norm of every unit's incoming weights "
+                            "at C; 0 = off (default off; best preset 3.5)")
+    train.add_argument("--augment", type=_float_in(0), metavar="PIXELS",
+                       help="shift each training image by a random whole number of pixels, "
+                            "up to PIXELS in each direction; square images only, 0 = off "
+                            "(default off; best preset on mnist 2)")
+    train.add_argument("--schedule", choices=("exponential", "cosine"),
+                       help="learning-rate schedule: exponential (x --lr-decay per epoch; "
+                            "default) or cosine (half a cosine down to 0 over --epochs)")
+    train.add_argument("--warmup", type=_float_in(0), metavar="EPOCHS",
+                       help="ramp the learning rate up linearly over the first EPOCHS epochs "
+                            "(default 0)")
+    train.add_argument("--final-fit", action="store_true",
+                       help="train on training + validation data (no validation curve): "
+                            "for the final model once the recipe is fixed")
+    train.add_argument("--plot", action="store_true",
+                       help="write the learning curves (cost and accuracy per epoch, training "
+                            "and validation) as a PNG next to the model (needs matplotlib)")
     train.add_argument("--out", metavar="PATH",
                        help="where to save the model (default flatnn-<dataset>.npz in the "
                             "current folder; checked before training; an existing file is "
@@ -500,8 +520,15 @@ class _sigint:
 
 
 # -------------------------------------------------------------- commands
+def _count_flag(value, flag):
+    """A whole-number flag parsed as a float (``--augment 2``, ``--warmup 3``)."""
+    if value != int(value):
+        raise CLIError(f"{flag} takes a whole number, got {value:g}")
+    return int(value)
+
+
 def _resolve_train_args(args):
-    d = DEFAULTS[args.dataset]
+    d = PRESETS[args.preset][args.dataset]
     method = args.method or d["method"]
     if args.learning_rate is not None:
         learning_rate = args.learning_rate
@@ -511,7 +538,7 @@ def _resolve_train_args(args):
         learning_rate = RULE_LEARNING_RATES[method]
     if args.momentum is not None and method not in ("momentum", "nesterov"):
         raise CLIError(f"--momentum applies to the methods momentum and nesterov, not {method}")
-    return dict(
+    cfg = dict(
         sizes=args.sizes or d["sizes"],
         hidden=args.hidden or d["hidden"],
         method=method,
@@ -522,7 +549,74 @@ def _resolve_train_args(args):
         momentum=args.momentum if args.momentum is not None else d.get("momentum"),
         lam=args.lam if args.lam is not None else d["lam"],
         dtype=np.dtype(args.dtype or d["dtype"]),
+        schedule=args.schedule or d["schedule"],
+        warmup=(_count_flag(args.warmup, "--warmup") if args.warmup is not None
+                else d["warmup"]),
+        input_dropout=(args.input_dropout if args.input_dropout is not None
+                       else d["input_dropout"]),
+        dropout=args.dropout if args.dropout is not None else d["dropout"],
+        max_norm=(args.max_norm or None) if args.max_norm is not None else d["max_norm"],
+        augment=(_count_flag(args.augment, "--augment") if args.augment is not None
+                 else d["augment"]),
     )
+    for key, flag in (("input_dropout", "--input-dropout"), ("dropout", "--dropout")):
+        if not cfg[key] < 1:
+            raise CLIError(f"{flag} must be a rate in [0, 1), got {cfg[key]:g}")
+    if cfg["method"] not in optimizers.RULES:
+        used = [flag for key, flag in (("input_dropout", "--input-dropout"),
+                                       ("dropout", "--dropout"), ("max_norm", "--max-norm"),
+                                       ("augment", "--augment"), ("warmup", "--warmup"))
+                if cfg[key]] + (["--schedule cosine"] if cfg["schedule"] == "cosine" else [])
+        if used:
+            raise CLIError(f"{', '.join(used)} appl{'ies' if len(used) == 1 else 'y'} to the "
+                           f"SGD rules ({', '.join(optimizers.RULES)}), not {cfg['method']}")
+    return cfg
+
+
+def _learning_rate(cfg):
+    """The schedule of a recipe: exponential or cosine, with the optional warm-up."""
+    lr, epochs = cfg["learning_rate"], cfg["epochs"]
+    if cfg["schedule"] == "cosine":
+        schedule = optimizers.cosine_decay(lr, epochs)
+    elif cfg["lr_decay"] != 1:
+        schedule = optimizers.exponential_decay(lr, cfg["lr_decay"])
+    else:
+        schedule = lr
+    return optimizers.warmup(schedule, cfg["warmup"]) if cfg["warmup"] else schedule
+
+
+def _write_plot(path, history):
+    """Learning curves of one run as a PNG at ``path`` (written atomically)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [h["epoch"] + 1 if "epoch" in h else h["nit"] for h in history]
+    fig, (ax_cost, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_cost.plot(epochs, [h["fun"] for h in history],
+                 label="training (J, mean of the batches as trained)")
+    if "val_cost" in history[0]:
+        ax_cost.plot(epochs, [h["val_cost"] for h in history], label="validation (mean loss)")
+    ax_cost.set_xlabel("epoch")
+    ax_cost.set_ylabel("cost")
+    ax_cost.set_yscale("log")
+    ax_cost.legend()
+    if "train_accuracy" in history[0]:
+        ax_acc.plot(epochs, [100 * h["train_accuracy"] for h in history],
+                    label="training (first 10000 rows)")
+    if "val_accuracy" in history[0]:
+        ax_acc.plot(epochs, [100 * h["val_accuracy"] for h in history], label="validation")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy (%)")
+    ax_acc.legend()
+    fig.tight_layout()
+    tmp = f"{path}.{os.getpid()}.tmp.png"
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def _rule(method, momentum):
@@ -572,9 +666,25 @@ def cmd_train(args, out):
     data = load_data(args.dataset, data_dir=args.data_dir, download=not args.no_download,
                      dtype=cfg["dtype"], limit=args.limit)
     _check_fit(net, data, args.dataset)
+    if cfg["augment"] and math.isqrt(net.sizes[0]) ** 2 != net.sizes[0]:
+        raise CLIError(f"--augment shifts square images; {args.dataset} has {net.sizes[0]} "
+                       f"input features")
     X, y = data["X_train"], data["y_train"]
-    m = X.shape[0]
     validation = (data["X_val"], data["y_val"]) if len(data["y_val"]) else None
+    if args.final_fit and validation is not None and args.dataset != "xor":
+        # xor's validation split is its training set
+        X, y = np.concatenate([X, data["X_val"]]), np.concatenate([y, data["y_val"]])
+    if args.final_fit:
+        validation = None
+    m = X.shape[0]
+    plot_path = None
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+            plot_path = str(Path(path).with_suffix(".png"))
+        except ImportError:
+            print("flatnn: --plot needs matplotlib (pip install 'flatnn[plot]'); training "
+                  "without it", file=sys.stderr)
     params0 = net.init(args.seed, dtype=cfg["dtype"])
     method = cfg["method"]
     is_rule = method in optimizers.RULES
@@ -588,30 +698,48 @@ def cmd_train(args, out):
             beta = f" {cfg['momentum']:g}" if cfg["momentum"] is not None else ""
             plan = (f"{method}{beta}, {epochs} epoch{'s' if epochs > 1 else ''}, batch "
                     f"{batch_size}, learning rate {cfg['learning_rate']:g}"
-                    + (f" x {cfg['lr_decay']:g}/epoch" if cfg["lr_decay"] != 1 else ""))
+                    + (" cosine" if cfg["schedule"] == "cosine" else
+                       f" x {cfg['lr_decay']:g}/epoch" if cfg["lr_decay"] != 1 else "")
+                    + (f", warm-up {cfg['warmup']}" if cfg["warmup"] else "")
+                    + (f", dropout {cfg['input_dropout']:g}/{cfg['dropout']:g}"
+                       if cfg["input_dropout"] or cfg["dropout"] else "")
+                    + (f", max-norm {cfg['max_norm']:g}" if cfg["max_norm"] else "")
+                    + (f", shifts up to {cfg['augment']} px" if cfg["augment"] else "")
+                    + (", training + validation data" if args.final_fit else ""))
         else:
             plan = f"{method}, maxiter {args.maxiter}"
         print(f"{args.dataset}: {m} training samples; {net!r}, {net.n_params} parameters, "
               f"{cfg['dtype']}; {plan}", file=out, flush=True)
 
+    train_accuracy = []
+    on_step = progress.on_step
+    if plot_path is not None:
+        # training accuracy for the plot, on a fixed slice: bounded cost per epoch
+        X_acc, y_acc = X[:10000], y[:10000]
+
+        def on_step(intermediate_result):
+            train_accuracy.append(net.accuracy(intermediate_result.x, X_acc, y_acc))
+            return progress.on_step(intermediate_result)
+
     start = time.perf_counter()
     try:
         with _sigint(progress.on_sigint):
             if is_rule:
-                learning_rate = (optimizers.exponential_decay(cfg["learning_rate"],
-                                                              cfg["lr_decay"])
-                                 if cfg["lr_decay"] != 1 else cfg["learning_rate"])
+                rates = (cfg["input_dropout"],) + (cfg["dropout"],) * (len(net.sizes) - 2)
                 res = sgd(net, params0, X, y, cfg["lam"], epochs=epochs,
-                          batch_size=batch_size, learning_rate=learning_rate,
+                          batch_size=batch_size, learning_rate=_learning_rate(cfg),
                           method=_rule(method, cfg["momentum"]), rng=args.seed,
-                          validation=validation, callback=progress.on_step,
-                          batch_callback=progress.on_batch)
+                          validation=validation, callback=on_step,
+                          batch_callback=progress.on_batch,
+                          dropout=rates if any(rates) else None, max_norm=cfg["max_norm"],
+                          transform=(augment.translate(cfg["augment"]) if cfg["augment"]
+                                     else None))
             else:
                 # TNC counts function evaluations, not iterations
                 limit_key = "maxfun" if method == "TNC" else "maxiter"
                 res = minimize(net, params0, X, y, cfg["lam"], method=method,
                                options={limit_key: args.maxiter}, validation=validation,
-                               callback=progress.on_step)
+                               callback=on_step)
     except KeyboardInterrupt:
         progress._clear()
         print("aborted: no model saved", file=sys.stderr)
@@ -637,7 +765,16 @@ def cmd_train(args, out):
                        test_accuracy=test_accuracy, method=method, seed=args.seed,
                        epochs=epochs if is_rule else None, lam=cfg["lam"],
                        train_seconds=round(seconds, 2), limit=args.limit,
-                       interrupted=interrupted, diverged=failed)
+                       interrupted=interrupted, diverged=failed, preset=args.preset,
+                       final_fit=args.final_fit)
+    if plot_path is not None and res.history:
+        history = [dict(h, train_accuracy=a) for h, a in zip(res.history, train_accuracy)]
+        try:
+            _write_plot(plot_path, history)
+        except (OSError, ValueError) as exc:
+            print(f"flatnn: cannot write the plot {plot_path}: {_message(exc)}",
+                  file=sys.stderr)
+            plot_path = None
     if failed:
         best = res.history[int(np.argmin([h.get("val_cost", h["fun"]) for h in res.history]))]
         where = f"epoch {best['epoch'] + 1}" if "epoch" in best else f"iteration {best['nit']}"
@@ -646,7 +783,8 @@ def cmd_train(args, out):
         return EXIT_FAILED
     print(f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
           f"trained in {seconds:.1f}s; saved {path}"
-          + (" (replaced the file that was there)" if replacing else ""), file=out, flush=True)
+          + (" (replaced the file that was there)" if replacing else "")
+          + (f"; learning curves in {plot_path}" if plot_path else ""), file=out, flush=True)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 

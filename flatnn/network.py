@@ -577,7 +577,7 @@ class Network:
             return y
         # integer class labels
         if y.dtype.kind == "f":
-            if not _all_finite(y) or bool((y != xp.round(y)).any()):
+            if not _all_finite(y) or bool((y != y.round()).any()):
                 raise ValueError("labels y (m,) must be integers; got non-integer values "
                                  f"(pass float targets as an (m, {k}) array)")
         if y.dtype.kind == "b":

@@ -104,7 +104,7 @@ class HostArray:
         return method
 
     for _name in ("sum", "max", "min", "argmax", "mean", "all", "any", "reshape", "astype",
-                  "copy", "item", "ravel"):
+                  "copy", "item", "ravel", "round"):
         locals()[_name] = _method(_name)
     del _name
 
@@ -179,7 +179,7 @@ def _asnumpy(a):
 FUNCTIONS = ("matmul", "empty", "zeros", "ones", "ones_like", "empty_like", "zeros_like",
              "full", "exp", "log", "log1p", "abs", "negative", "reciprocal", "tanh", "maximum",
              "minimum", "multiply", "subtract", "add", "divide", "square", "sqrt", "where",
-             "isfinite", "arange", "vdot", "dot", "round", "flatnonzero", "take", "concatenate",
+             "isfinite", "arange", "vdot", "dot", "flatnonzero", "take", "concatenate",
              "sign", "clip", "argmax", "sum", "mean", "array_equal")
 
 xp = types.SimpleNamespace(

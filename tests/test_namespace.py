@@ -149,6 +149,9 @@ def test_bad_input_is_reported_on_the_namespace_path(xp):
         net.cost_grad(params, xp.asarray(bad), y)
     with pytest.raises(ValueError, match="label 7 is out of range"):
         net.cost(params, Xd, xp.asarray(np.where(np.arange(40) == 5, 7, y)))
+    with pytest.raises(ValueError, match="labels y .m,. must be integers"):
+        net.cost(params, Xd, xp.asarray(y + 0.5))
+    assert net.cost(params, Xd, xp.asarray(y.astype(float))) == net.cost(params, X, y)
     v_bad = v.copy()
     v_bad[2] = np.inf
     with pytest.raises(ValueError, match="v contains NaN or inf .1 entries, first at index 2"):

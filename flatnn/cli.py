@@ -640,9 +640,9 @@ def cmd_train(args, out):
             else:
                 # TNC counts function evaluations, not iterations
                 limit_key = "maxfun" if method == "TNC" else "maxiter"
-                on = ((net, X, y, cfg["lam"]) if args.device == "cpu" else
-                      (_gpu().GPUObjective(net, X, y, cfg["lam"]), None, None, 0.0))
-                res = minimize(on[0], params0, *on[1:], method=method,
+                problem = ((net, X, y, cfg["lam"]) if args.device == "cpu" else  # data to the GPU once
+                           (_gpu().GPUObjective(net, X, y, cfg["lam"]), None, None, 0.0))
+                res = minimize(problem[0], params0, *problem[1:], method=method,
                                options={limit_key: args.maxiter}, validation=validation,
                                callback=progress.on_step)
     except KeyboardInterrupt:
@@ -684,7 +684,7 @@ def cmd_train(args, out):
 
 
 def _gpu():
-    from . import gpu  # CuPy is imported only for --device cuda
+    from . import gpu  # imports CuPy in require_cuda, for --device cuda only
     return gpu
 
 

@@ -640,7 +640,7 @@ def cmd_train(args, out):
             else:
                 # TNC counts function evaluations, not iterations
                 limit_key = "maxfun" if method == "TNC" else "maxiter"
-                problem = ((net, X, y, cfg["lam"]) if args.device == "cpu" else  # data to the GPU once
+                problem = ((net, X, y, cfg["lam"]) if args.device == "cpu" else
                            (_gpu().GPUObjective(net, X, y, cfg["lam"]), None, None, 0.0))
                 res = minimize(problem[0], params0, *problem[1:], method=method,
                                options={limit_key: args.maxiter}, validation=validation,

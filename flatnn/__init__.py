@@ -19,3 +19,7 @@ __version__ = "0.1.0"
 __all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck", "sgd",
            "minimize", "optimizers", "datasets", "distributed", "images", "metrics", "save",
            "load", "threads", "set_num_threads", "get_num_threads"]
+# CuPy loads only when a GPUObjective is built or CuPy data comes in
+from . import gpu, namespace  # noqa: E402
+
+__all__ += ["gpu", "namespace"]

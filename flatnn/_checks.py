@@ -19,6 +19,8 @@ import numbers
 
 import numpy as np
 
+from . import namespace
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 """The precisions flatnn computes in."""
 
@@ -122,7 +124,7 @@ def float_dtype(dtype, name="dtype"):
     return out
 
 
-def flat_vector(params, n_params, name="params", *, owner="the network", dtypes="float"):
+def flat_vector(params, n_params, name="params", *, owner="the network", dtypes="float", xp=np):
     """Check that ``params`` is a flat vector of ``n_params`` entries.
 
     Parameters
@@ -136,19 +138,24 @@ def flat_vector(params, n_params, name="params", *, owner="the network", dtypes=
     dtypes : {"float", "float32/64"}
         ``float`` accepts any float dtype (``unpack`` and ``pack`` take any),
         ``float32/64`` only the two precisions flatnn computes in.
+    xp : module
+        The array namespace of the data (:mod:`flatnn.namespace`); a NumPy
+        ``params`` moves there, one from another device is refused.
 
     Returns
     -------
-    ndarray, shape (n_params,)
-        ``params`` itself when it is already an array (never a copy).
+    array, shape (n_params,)
+        ``params`` itself when it is already an array of ``xp`` (never a copy).
 
     Raises
     ------
+    TypeError
+        When ``params`` lives on another device than the data.
     ValueError
         On a wrong shape, length or dtype.
     """
-    if not isinstance(params, np.ndarray):
-        params = np.asarray(params)
+    if not (type(params) is np.ndarray and xp is np):
+        params = namespace.asarray(params, xp, name)
     n = n_params
     if params.ndim != 1:
         raise ValueError(f"{name} must be a flat vector of {n} entries, got an array of "
@@ -166,19 +173,21 @@ def flat_vector(params, n_params, name="params", *, owner="the network", dtypes=
 
 def finite(a, name):
     """ValueError naming the first non-finite entry of the 1-D array ``a``, if any."""
-    if not np.isfinite(a).all():
-        bad = np.flatnonzero(~np.isfinite(a))
+    xp = namespace.namespace_of(a)
+    if not bool(xp.isfinite(a).all()):
+        bad = xp.flatnonzero(~xp.isfinite(a))
         raise ValueError(f"{name} contains NaN or inf ({bad.size} entries, first at index "
-                         f"{bad[0]})")
+                         f"{int(bad[0])})")
     return a
 
 
 def finite_rows(X, name="X"):
     """ValueError naming the first row of ``X`` (m, n) that holds NaN or inf, if any."""
-    if not np.isfinite(X).all():
-        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    xp = namespace.namespace_of(X)
+    if not bool(xp.isfinite(X).all()):
+        rows = xp.flatnonzero(~xp.isfinite(X).all(axis=1))
         raise ValueError(f"{name} contains NaN or inf ({rows.size} rows, first at row "
-                         f"{rows[0]})")
+                         f"{int(rows[0])})")
     return X
 
 

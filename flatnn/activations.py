@@ -15,6 +15,9 @@ leaky_relu     max(z, 0.01 z)                  1 if a > 0 else 0.01 0
 identity       z                               1                    0
 =============  ==============================  ===================  ======================
 
+Each function computes with the namespace of its arrays (NumPy or CuPy, see
+:mod:`flatnn.namespace`).
+
 ``softmax`` is an output activation only (its Jacobian is not diagonal); it
 lives with the losses in :mod:`flatnn.losses`.
 """
@@ -22,6 +25,8 @@ lives with the losses in :mod:`flatnn.losses`.
 from __future__ import annotations
 
 import numpy as np
+
+from .namespace import namespace_of
 
 LEAKY_SLOPE = 0.01
 
@@ -64,8 +69,7 @@ class Activation:
 
     def mul_deriv(self, delta, a):
         """``delta *= f'(z)`` in place, with ``a = f(z)``; returns ``delta``."""
-        np.multiply(delta, self.deriv(a), out=delta)
-        return delta
+        return namespace_of(delta).multiply(delta, self.deriv(a), out=delta)
 
     def deriv2(self, a):
         """Return ``f''(z)`` computed from ``a = f(z)``, or None when it is zero."""
@@ -77,30 +81,34 @@ class _Sigmoid(Activation):
         # 1 / (1 + exp(-z)) with NumPy's vectorised exp, about 3x faster than
         # scipy's expit (a scalar loop) and as accurate; for z below about -709
         # (-88 in float32) exp(-z) overflows to inf and 1 / inf is the limit, 0.
-        np.negative(z, out=z)
+        # (np.errstate is NumPy's own state: it touches no array, so it is harmless
+        # on the CuPy path, where overflow warns about nothing anyway.)
+        xp = namespace_of(z)
+        xp.negative(z, out=z)
         with np.errstate(over="ignore"):
-            np.exp(z, out=z)
+            xp.exp(z, out=z)
         z += 1
-        return np.reciprocal(z, out=z)
+        return xp.reciprocal(z, out=z)
 
     def deriv(self, a):
-        d = np.subtract(1, a)
+        d = namespace_of(a).subtract(1, a)
         d *= a
         return d
 
     def deriv2(self, a):
         d = self.deriv(a)
-        d *= np.subtract(1, 2 * a)
+        d *= namespace_of(a).subtract(1, 2 * a)
         return d
 
 
 class _Tanh(Activation):
     def forward(self, z):
-        return np.tanh(z, out=z)
+        return namespace_of(z).tanh(z, out=z)
 
     def deriv(self, a):
-        d = np.square(a)
-        np.subtract(1, d, out=d)
+        xp = namespace_of(a)
+        d = xp.square(a)
+        xp.subtract(1, d, out=d)
         return d
 
     def deriv2(self, a):
@@ -112,7 +120,7 @@ class _Tanh(Activation):
 
 class _Relu(Activation):
     def forward(self, z):
-        return np.maximum(z, 0, out=z)
+        return namespace_of(z).maximum(z, 0, out=z)
 
     def deriv(self, a):
         return (a > 0).astype(a.dtype)
@@ -120,22 +128,23 @@ class _Relu(Activation):
     def mul_deriv(self, delta, a):
         # A multiply by the 0/1 mask, not copyto(where=): with half the units
         # off at random, the masked copy mispredicts a branch per element (6x slower).
-        return np.multiply(delta, a > 0, out=delta)
+        return namespace_of(delta).multiply(delta, a > 0, out=delta)
 
 
 class _LeakyRelu(Activation):
     def forward(self, z):
         # max(z, 0.01 z) (the slope is < 1): branch-free, unlike a masked multiply.
-        return np.maximum(z, z * LEAKY_SLOPE, out=z)
+        return namespace_of(z).maximum(z, z * LEAKY_SLOPE, out=z)
 
     def deriv(self, a):
-        d = np.ones_like(a)
+        d = namespace_of(a).ones_like(a)
         d[a <= 0] = LEAKY_SLOPE
         return d
 
     def mul_deriv(self, delta, a):
         one, slope = delta.dtype.type(1), delta.dtype.type(LEAKY_SLOPE)
-        return np.multiply(delta, np.where(a > 0, one, slope), out=delta)
+        xp = namespace_of(delta)
+        return xp.multiply(delta, xp.where(a > 0, one, slope), out=delta)
 
 
 class _Identity(Activation):
@@ -143,7 +152,7 @@ class _Identity(Activation):
         return z
 
     def deriv(self, a):
-        return np.ones_like(a)
+        return namespace_of(a).ones_like(a)
 
     def mul_deriv(self, delta, a):
         return delta

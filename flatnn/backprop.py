@@ -23,12 +23,15 @@ These functions take per-layer matrices (views into the flat vectors, see
 :meth:`flatnn.Network.unpack`), never copy ``X`` and allocate one array per
 layer (``forward`` and ``backward`` together: the activations, which ``backward``
 then reuses for the deltas). Nothing here validates input: :class:`flatnn.Network`
-does that.
+does that. Every function computes with the namespace of ``X`` (NumPy or
+CuPy, see :mod:`flatnn.namespace`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .namespace import namespace_of
 
 
 # Elementwise work (bias, activation, derivative) is done on blocks of rows
@@ -38,8 +41,14 @@ import numpy as np
 BLOCK_BYTES = 1 << 20
 
 
-def _block_rows(n_cols, dtype):
-    """Rows per block for an ``(m, n_cols)`` array of ``dtype``."""
+def _block_rows(n_cols, dtype, xp):
+    """Rows per block for an ``(m, n_cols)`` array of ``dtype`` in namespace ``xp``.
+
+    The blocks are a CPU cache trick; on a GPU each slice would be a kernel
+    launch of its own, so every row goes in one block there.
+    """
+    if xp is not np:
+        return 1 << 62
     return max(64, BLOCK_BYTES // (n_cols * dtype.itemsize))
 
 
@@ -69,6 +78,7 @@ def forward(thetas, hidden_fns, X, inspect_first=None, out=None):
         The output pre-activations (logits), owned by the caller: ``out``
         when given.
     """
+    xp = namespace_of(X)
     m = X.shape[0]
     acts = [X]
     a = X
@@ -76,21 +86,21 @@ def forward(thetas, hidden_fns, X, inspect_first=None, out=None):
     for l, theta in enumerate(thetas):
         W, b = theta[:, 1:], theta[:, 0]
         act = hidden_fns[l] if l < last else None
-        rows = _block_rows(theta.shape[0], a.dtype)
+        rows = _block_rows(theta.shape[0], a.dtype, xp)
         into_out = act is None and out is not None
         if m <= rows:  # one block (a minibatch): no slicing, which costs µs per layer
-            z = np.matmul(a, W.T, out=out) if into_out else a @ W.T
+            z = xp.matmul(a, W.T, out=out) if into_out else a @ W.T
             z += b
             if l == 0 and inspect_first is not None:
                 inspect_first(z)
             if act is not None:
                 act.forward(z)
         else:
-            z = out if into_out else np.empty((m, theta.shape[0]),
+            z = out if into_out else xp.empty((m, theta.shape[0]),
                                               dtype=np.result_type(a.dtype, theta.dtype))
             for start in range(0, m, rows):
                 z_blk = z[start:start + rows]
-                np.matmul(a[start:start + rows], W.T, out=z_blk)
+                xp.matmul(a[start:start + rows], W.T, out=z_blk)
                 z_blk += b
                 if l == 0 and inspect_first is not None:
                     inspect_first(z_blk)
@@ -110,28 +120,29 @@ def backward(thetas, hidden_fns, acts, delta, grads):
     ``δ_{l-1}`` takes the place of ``a_{l-1}`` once ``∂J/∂W_l`` has used it, so the
     pass allocates no (m, n) array of its own.
     """
+    xp = namespace_of(delta)
     m = delta.shape[0]
     bias_grad = delta.sum(axis=0)
     for l in range(len(thetas) - 1, -1, -1):
         a_prev, g = acts[l], grads[l]
-        np.matmul(delta.T, a_prev, out=g[:, 1:])
+        xp.matmul(delta.T, a_prev, out=g[:, 1:])
         g[:, 0] = bias_grad
         if l == 0:
             break
         W, act = thetas[l][:, 1:], hidden_fns[l - 1]
-        rows = _block_rows(a_prev.shape[1], a_prev.dtype)
+        rows = _block_rows(a_prev.shape[1], a_prev.dtype, xp)
         if m <= rows:  # one block (a minibatch): no slicing, no extra buffer
             d = delta @ W
             act.mul_deriv(d, a_prev)
             bias_grad = d.sum(axis=0)
             delta = d
             continue
-        block = np.empty((min(rows, m), a_prev.shape[1]), dtype=a_prev.dtype)
-        bias_grad = np.zeros(a_prev.shape[1], dtype=a_prev.dtype)
+        block = xp.empty((min(rows, m), a_prev.shape[1]), dtype=a_prev.dtype)
+        bias_grad = xp.zeros(a_prev.shape[1], dtype=a_prev.dtype)
         for start in range(0, m, rows):
             a_blk = a_prev[start:start + rows]
             d_blk = block[:a_blk.shape[0]]
-            np.matmul(delta[start:start + rows], W, out=d_blk)
+            xp.matmul(delta[start:start + rows], W, out=d_blk)
             act.mul_deriv(d_blk, a_blk)
             a_blk[...] = d_blk  # δ_{l-1} over a_{l-1}, whose last use this was
             bias_grad += d_blk.sum(axis=0)

@@ -217,6 +217,9 @@ def _build_parser():
                             "current folder; checked before training; an existing file is "
                             "replaced, and the last line says so)")
     train.add_argument("--quiet", action="store_true", help="print only the final result")
+    train.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                       help="cuda: a scipy method over the data kept on the GPU (needs "
+                            "flatnn[gpu], i.e. CuPy, and an NVIDIA GPU; default cpu)")
 
     evaluate = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a saved model",
@@ -655,6 +658,8 @@ def _check_train_memory(net, cfg):
 
 def cmd_train(args, out):
     cfg = _resolve_train_args(args)
+    if args.device == "cuda":  # before any data is read; GPU SGD is not implemented
+        _require_cuda(cfg["method"])
     net = _network(cfg["sizes"], cfg["hidden"], args.output, args.loss)
     path = args.out or f"flatnn-{args.dataset}.npz"
     try:  # found out now, not after the whole training run
@@ -737,7 +742,9 @@ def cmd_train(args, out):
             else:
                 # TNC counts function evaluations, not iterations
                 limit_key = "maxfun" if method == "TNC" else "maxiter"
-                res = minimize(net, params0, X, y, cfg["lam"], method=method,
+                problem = ((net, X, y, cfg["lam"]) if args.device == "cpu" else
+                           (_gpu().GPUObjective(net, X, y, cfg["lam"]), None, None, 0.0))
+                res = minimize(problem[0], params0, *problem[1:], method=method,
                                options={limit_key: args.maxiter}, validation=validation,
                                callback=on_step)
     except KeyboardInterrupt:
@@ -786,6 +793,21 @@ def cmd_train(args, out):
           + (" (replaced the file that was there)" if replacing else "")
           + (f"; learning curves in {plot_path}" if plot_path else ""), file=out, flush=True)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def _gpu():
+    from . import gpu  # imports CuPy in require_cuda, for --device cuda only
+    return gpu
+
+
+def _require_cuda(method):
+    if method in optimizers.RULES:
+        raise CLIError(f"--device cuda runs the scipy methods ({', '.join(SCIPY_METHODS)}); "
+                       f"the SGD rules ({method}) run on the CPU only")
+    try:
+        _gpu().require_cuda()
+    except _gpu().GPUUnavailable as exc:
+        raise CLIError(f"--device cuda: {exc}") from None
 
 
 def _table(rows, header):

@@ -18,6 +18,10 @@ The per-sample losses are summed here; :mod:`flatnn.network` divides by ``m``.
 A *target* is either integer labels of shape ``(m,)`` (class indices; never
 expanded to one-hot where the formula does not need it) or a float array
 ``(m, k)``.
+
+Everything computes with the namespace of ``z`` (NumPy or CuPy, see
+:mod:`flatnn.namespace`); the per-sample sums come back as 0-d arrays or
+floats, which the caller turns into one float.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from scipy.special import expit
 
 from . import activations
+from .namespace import namespace_of
 
 LOSSES = ("cross_entropy", "squared_error")
 
@@ -39,15 +44,16 @@ def as_matrix(target, k, dtype):
     """Return ``target`` as a float ``(m, k)`` array (one-hot for labels)."""
     if not is_labels(target):
         return target
-    T = np.zeros((target.shape[0], k), dtype=dtype)
-    T[np.arange(target.shape[0]), target] = 1
+    xp = namespace_of(target)
+    T = xp.zeros((target.shape[0], k), dtype=dtype)
+    T[xp.arange(target.shape[0]), target] = 1
     return T
 
 
 def _softmax(z):
     """Overwrite the rows of ``z`` (m, k) with their softmax; return it."""
     z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
+    namespace_of(z).exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
     return z
 
@@ -93,8 +99,9 @@ def _row_max(z):
     a running maximum over the columns takes 0.7 ms there and wins up to ~16.
     Below about 128 rows the column loop's call overhead dominates (10 µs
     against 2 µs for NumPy's reduction at 10 x 10), so small batches keep NumPy's.
+    Other namespaces (a GPU) reduce in one kernel.
     """
-    if z.shape[1] > 16 or z.shape[0] < 128:
+    if z.shape[1] > 16 or z.shape[0] < 128 or namespace_of(z) is not np:
         return z.max(axis=1, keepdims=True)
     out = z[:, :1].copy()
     for j in range(1, z.shape[1]):
@@ -104,25 +111,26 @@ def _row_max(z):
 
 def _row_sum(z):
     """``z.sum(axis=1, keepdims=True)`` as a BLAS product, 5x faster for few columns."""
-    return z @ np.ones((z.shape[1], 1), dtype=z.dtype)
+    return z @ namespace_of(z).ones((z.shape[1], 1), dtype=z.dtype)
 
 
 class SoftmaxCrossEntropy(OutputLoss):
     def value_and_delta(self, z, target, want_delta=True):
+        xp = namespace_of(z)
         m = z.shape[0]
         z -= _row_max(z)  # now z <= 0: both sums below are >= 0
         if is_labels(target):
-            rows = np.arange(m)
+            rows = xp.arange(m)
             picked = z[rows, target].sum(dtype=np.float64)
             weight = None
         else:
-            picked = float(np.vdot(target, z))
+            picked = float(xp.vdot(target, z))
             weight = _row_sum(target)
-        e = np.exp(z, out=z)
+        e = xp.exp(z, out=z)
         s = _row_sum(e)
-        lse = np.log(s)
+        lse = xp.log(s)
         value = (lse.sum(dtype=np.float64) if weight is None
-                 else float(np.vdot(weight, lse))) - picked
+                 else float(xp.vdot(weight, lse))) - picked
         if not want_delta:
             return value, None
         e /= s
@@ -143,23 +151,35 @@ class SoftmaxCrossEntropy(OutputLoss):
         return value, delta, Rdelta
 
 
+def _expit(z, out=None):
+    """``1 / (1 + exp(-z))``: scipy's ``expit`` on NumPy arrays, the same formula elsewhere."""
+    if namespace_of(z) is np:
+        return expit(z, out=out)
+    if out is None:
+        out = z.copy()
+    elif out is not z:
+        out[...] = z
+    return activations.get("sigmoid").forward(out)
+
+
 class SigmoidCrossEntropy(OutputLoss):
     def value_and_delta(self, z, target, want_delta=True):
+        xp = namespace_of(z)
         T = as_matrix(target, z.shape[1], z.dtype)
         # max(z, 0) - t z is (1 - t) z for z > 0 and -t z otherwise: no cancellation
-        lin = np.where(z > 0, (1 - T) * z, -T * z)
-        lin += np.log1p(np.exp(-np.abs(z)))
+        lin = xp.where(z > 0, (1 - T) * z, -T * z)
+        lin += xp.log1p(xp.exp(-xp.abs(z)))
         value = lin.sum(dtype=np.float64)
         if not want_delta:
             return value, None
-        delta = expit(z, out=z)
+        delta = _expit(z, out=z)
         delta -= T
         return value, delta
 
     def curvature(self, z, target, Rz, gauss_newton):
-        a = expit(z)
+        a = _expit(z)
         value, delta = self.value_and_delta(z, target)
-        Rdelta = np.subtract(1, a)
+        Rdelta = namespace_of(a).subtract(1, a)
         Rdelta *= a
         Rdelta *= Rz
         return value, delta, Rdelta
@@ -173,7 +193,7 @@ class SquaredError(OutputLoss):
 
     def value_and_delta(self, z, target, want_delta=True):
         a, r = self._residual(z, target)
-        value = 0.5 * float(np.vdot(r, r))
+        value = 0.5 * float(namespace_of(r).vdot(r, r))
         if not want_delta:
             return value, None
         if self.output == "softmax":
@@ -184,7 +204,7 @@ class SquaredError(OutputLoss):
 
     def curvature(self, z, target, Rz, gauss_newton):
         a, r = self._residual(z, target)
-        value = 0.5 * float(np.vdot(r, r))
+        value = 0.5 * float(namespace_of(r).vdot(r, r))
         if self.output == "softmax":
             def J(v):  # the softmax Jacobian diag(a) - a aᵀ (symmetric), row by row
                 out = a * v

@@ -4,6 +4,10 @@ A :class:`Network` holds no weights. It knows the layout of the one flat
 parameter vector ``params`` (every layer's ``theta`` of shape ``(n_out, n_in + 1)``,
 bias in column 0, C order, packed layer after layer) and exposes pure functions
 of that vector: cost, gradient, Hessian-vector products, predictions.
+
+Those functions compute where the data ``X`` lives: NumPy arrays in, NumPy
+arrays out, on the CPU threads of :mod:`flatnn.threads`; CuPy arrays in, CuPy
+arrays out, on the GPU (one code path, see :mod:`flatnn.namespace`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 import attrs
 import numpy as np
 
-from . import _checks, activations, backprop, losses, threads
+from . import _checks, activations, backprop, losses, namespace, threads
 
 INIT_SCHEMES = ("glorot", "he", "normal", "uniform", "standard_normal")
 UNIFORM_EPSILON = 0.1
@@ -204,7 +208,7 @@ class Network:
             ``theta_l`` of shape ``(n_out, n_in + 1)``, bias in column 0; views
             into ``params`` (writing to them writes to ``params``).
         """
-        params = self._check_params(params)
+        params = self._check_params(params, xp=namespace.namespace_of(params))
         off = self.offsets
         return tuple(params[off[i]:off[i + 1]].reshape(shape)
                      for i, shape in enumerate(self.shapes))
@@ -225,16 +229,17 @@ class Network:
         if len(thetas) != self.n_layers:
             raise ValueError(f"pack needs {self.n_layers} matrices for {self!r}, "
                              f"got {len(thetas)}")
+        xp = namespace.namespace_of(*thetas)
         arrays = []
         for i, (theta, shape) in enumerate(zip(thetas, self.shapes)):
-            theta = np.asarray(theta)
+            theta = namespace.asarray(theta, xp, f"theta {i}", "another theta")
             if theta.shape != shape:
                 raise ValueError(f"theta {i} has shape {theta.shape}; {self!r} needs {shape}")
             if theta.dtype.kind != "f":
                 raise ValueError(f"theta {i} has dtype {theta.dtype}; expected a float dtype")
             arrays.append(theta)
-        dtype = np.result_type(*arrays)
-        params = np.empty(self.n_params, dtype=dtype)
+        dtype = np.result_type(*(a.dtype for a in arrays))
+        params = xp.empty(self.n_params, dtype=dtype)
         off = self.offsets
         for i, theta in enumerate(arrays):
             params[off[i]:off[i + 1]].reshape(theta.shape)[...] = theta
@@ -402,7 +407,7 @@ class Network:
             return outloss.value(z, target[start:stop])
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once
-            value = sum(threads.run_blocks(block, X.shape[0]))  # in block order
+            value = sum(_run_blocks(block, X))  # in block order
             cost = self._finish_cost(value, thetas, X.shape[0], lam)
         if not math.isfinite(cost):
             raise self._overflow_error("cost", thetas, X)
@@ -425,15 +430,17 @@ class Network:
         -------
         cost : float
         grad : ndarray, shape (n_params,)
-            float32 when ``params`` and ``X`` are float32, else float64.
+            float32 when ``params`` and ``X`` are float32, else float64; an
+            array of the namespace of ``X`` (CuPy for CuPy data).
         """
         thetas, X, target, lam = self._prepare(params, X, y, lam)
+        xp = namespace.namespace_of(X)
         m = X.shape[0]
         hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
-        grad = np.empty(self.n_params, dtype=X.dtype)
+        grad = xp.empty(self.n_params, dtype=X.dtype)
 
         def block(start, stop, i):
-            g = grad if i == 0 else np.empty_like(grad)
+            g = grad if i == 0 else xp.empty_like(grad)
             acts, z = backprop.forward(thetas, hidden, X[start:stop], check)
             value, delta = outloss.value_and_delta(z, target[start:stop])
             delta *= 1.0 / m
@@ -441,7 +448,7 @@ class Network:
             return value, g
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once
-            value = _add_blocks(threads.run_blocks(block, m), grad)
+            value = _add_blocks(_run_blocks(block, X), grad)
             cost = self._finish_cost(value, thetas, m, lam)
             self._add_l2(self._views(grad), thetas, m, lam)
         if not (math.isfinite(cost) and _all_finite(grad)):
@@ -490,7 +497,7 @@ class Network:
         thetas, X = self._prepare_X(params, X)
         self._check_X_finite(X)
         hidden, outloss = self._hidden_fns(), self._outloss()
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=X.dtype)
+        out = namespace.namespace_of(X).empty((X.shape[0], self.sizes[-1]), dtype=X.dtype)
 
         def block(start, stop, i):
             _, z = backprop.forward(thetas, hidden, X[start:stop], out=out[start:stop])
@@ -502,7 +509,7 @@ class Network:
             return True
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once
-            finite = all(threads.run_blocks(block, X.shape[0]))
+            finite = all(_run_blocks(block, X))
         if not finite:
             raise self._overflow_error("forward", thetas, X)
         return out
@@ -514,7 +521,8 @@ class Network:
         self._check_X_finite(X)
         hidden, outloss = self._hidden_fns(), self._outloss()
         k = self.sizes[-1]
-        labels = np.empty(X.shape[0], dtype=np.int64 if k == 1 else np.intp)
+        labels = namespace.namespace_of(X).empty(X.shape[0],
+                                                 dtype=np.int64 if k == 1 else np.intp)
 
         def block(start, stop, i):
             _, z = backprop.forward(thetas, hidden, X[start:stop])
@@ -529,7 +537,7 @@ class Network:
             return True
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once
-            finite = all(threads.run_blocks(block, X.shape[0]))
+            finite = all(_run_blocks(block, X))
         if not finite:
             raise self._overflow_error("predict", thetas, X)
         return labels
@@ -541,14 +549,14 @@ class Network:
         0/1 targets for one output unit.
         """
         pred = self.predict(params, X)
-        target = self._check_y(y, pred.shape[0], np.float64)
+        target = self._check_y(y, pred.shape[0], np.float64, namespace.namespace_of(pred))
         if self.sizes[-1] == 1:
             truth = (target[:, 0] > 0.5)
         elif losses.is_labels(target):
             truth = target
         else:
             truth = target.argmax(axis=1)
-        return float(np.mean(pred == truth))
+        return float((pred == truth).mean())
 
     # ------------------------------------------------------------- internals
     def _hidden_fns(self):
@@ -561,8 +569,8 @@ class Network:
         off = self.offsets
         return tuple(flat[off[i]:off[i + 1]].reshape(s) for i, s in enumerate(self.shapes))
 
-    def _check_params(self, params, name="params"):
-        params = _checks.flat_vector(params, self.n_params, name, owner=self)
+    def _check_params(self, params, name="params", xp=np):
+        params = _checks.flat_vector(params, self.n_params, name, owner=self, xp=xp)
         if name != "params":
             # A direction (hessp's and gnvp's v): a NaN in it would come back as a
             # silent NaN product. params itself is checked where it is evaluated,
@@ -571,8 +579,10 @@ class Network:
         return params
 
     def _prepare_X(self, params, X):
-        params = _checks.finite(self._check_params(params), "params")
-        X = np.asarray(X)
+        xp = namespace.namespace_of(X)
+        params = _checks.finite(self._check_params(params, xp=xp), "params")
+        if xp is np:
+            X = np.asarray(X)
         _checks.features(X.shape, self)
         if X.shape[0] == 0:
             raise ValueError("X has no rows")
@@ -590,17 +600,17 @@ class Network:
     def _prepare(self, params, X, y, lam):
         thetas, X = self._prepare_X(params, X)
         lam = _checks.lam(lam)
-        target = self._check_y(y, X.shape[0], X.dtype)
+        target = self._check_y(y, X.shape[0], X.dtype, namespace.namespace_of(X))
         return thetas, X, target, lam
 
-    def _check_y(self, y, m, dtype):
+    def _check_y(self, y, m, dtype, xp=np):
         k = self.sizes[-1]
         if isinstance(y, Targets):  # checked by check_data: only the rows are compared
             values = y.values
             if values.shape[0] != m:
                 raise ValueError(f"y has {values.shape[0]} rows; X has {m}")
             return values if values.dtype.kind != "f" else values.astype(dtype, copy=False)
-        y = np.asarray(y)
+        y = namespace.asarray(y, xp, "y")
         if y.ndim == 0 or y.ndim > 2:
             raise ValueError(f"y must be labels (m,) or targets (m, {k}), got shape {y.shape}")
         if y.shape[0] != m:
@@ -613,21 +623,23 @@ class Network:
             if y.shape[1] != k:
                 raise ValueError(f"y has {y.shape[1]} columns; the network has {k} outputs")
             y = y.astype(dtype, copy=False)
-            if not np.isfinite(y).all():
+            if not _all_finite(y):
                 raise ValueError("y contains NaN or inf")
-            if self.loss == "cross_entropy" and (y.min() < 0 or y.max() > 1):
-                raise ValueError(f"cross-entropy targets must lie in [0, 1], got values in "
-                                 f"[{y.min()}, {y.max()}]")
+            if self.loss == "cross_entropy":
+                lo, hi = float(y.min()), float(y.max())
+                if lo < 0 or hi > 1:
+                    raise ValueError(f"cross-entropy targets must lie in [0, 1], got values "
+                                     f"in [{lo}, {hi}]")
             return y
         # integer class labels
         if y.dtype.kind == "f":
-            if not np.isfinite(y).all() or (y != np.round(y)).any():
+            if not _all_finite(y) or bool((y != y.round()).any()):
                 raise ValueError("labels y (m,) must be integers; got non-integer values "
                                  f"(pass float targets as an (m, {k}) array)")
         if y.dtype.kind == "b":
             raise ValueError(f"labels y must be integers in [0, {k}), got booleans")
         labels = y.astype(np.intp, copy=False)
-        lo, hi = labels.min(), labels.max()
+        lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= k:
             bad = lo if lo < 0 else hi
             raise ValueError(f"label {bad} is out of range: the network has {k} outputs, "
@@ -643,8 +655,8 @@ class Network:
         # X on every call; only a non-finite sum pays for the exact check.
         def check(z1):
             with np.errstate(all="ignore"):
-                total = z1.sum()
-            if not np.isfinite(total):
+                total = float(z1.sum())
+            if not math.isfinite(total):
                 self._check_X_finite(X)
         return check
 
@@ -652,7 +664,8 @@ class Network:
         # the formula of cost_from_sum, on per-layer views
         cost = value / m
         if lam:
-            cost += lam / (2 * m) * sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
+            xp = namespace.namespace_of(thetas[0])
+            cost += lam / (2 * m) * sum(float(xp.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
         return float(cost)
 
     @staticmethod
@@ -673,30 +686,41 @@ class Network:
 
     def _curvature(self, params, v, X, y, lam, gauss_newton):
         thetas, X, target, lam = self._prepare(params, X, y, lam)
-        v = np.asarray(v)
+        xp = namespace.namespace_of(X)
+        v = namespace.asarray(v, xp, "v")
         if v.dtype.kind in "iu":  # scipy's trust-constr probes hessp with an int8 zero vector
             v = v.astype(X.dtype)
-        v = self._check_params(v, name="v")
+        v = self._check_params(v, name="v", xp=xp)
         with np.errstate(over="ignore"):  # a float64 v beyond float32's range: caught below
             v = v.astype(X.dtype, copy=False)
         m = X.shape[0]
         vs = self._views(v)
         hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
-        out = np.empty(self.n_params, dtype=X.dtype)
+        out = xp.empty(self.n_params, dtype=X.dtype)
 
         def block(start, stop, i):
-            o = out if i == 0 else np.empty_like(out)
+            o = out if i == 0 else xp.empty_like(out)
             backprop.curvature_product(thetas, vs, hidden, outloss, X[start:stop],
                                        target[start:stop], 1.0 / m, self._views(o),
                                        gauss_newton, check)
             return 0.0, o
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once
-            _add_blocks(threads.run_blocks(block, m), out)
+            _add_blocks(_run_blocks(block, X), out)
             self._add_l2(self._views(out), vs, m, lam)
         if not _all_finite(out):
             raise self._overflow_error("hessp" if not gauss_newton else "gnvp", thetas, X)
         return out
+
+
+def _run_blocks(block, X):
+    """``block(start, stop, i)`` over the rows of ``X``: :func:`flatnn.threads.run_blocks`
+    for NumPy data, one block of every row for any other namespace (a GPU runs
+    its own threads; the CPU pool would only add copies and contention).
+    """
+    if type(X) is np.ndarray:
+        return threads.run_blocks(block, X.shape[0])
+    return [block(0, X.shape[0], 0)]
 
 
 def _add_blocks(parts, total):
@@ -720,4 +744,4 @@ def _all_finite(a):
     time of ``a.sum()`` (NumPy's pairwise sum is not vectorised that well) and
     without its false alarms; a dot product would wake BLAS's threads.
     """
-    return bool(np.isfinite(a).all())
+    return bool(namespace.namespace_of(a).isfinite(a).all())

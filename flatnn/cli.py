@@ -712,7 +712,8 @@ def cmd_train(args, out):
                     + (f", shifts up to {cfg['augment']} px" if cfg["augment"] else "")
                     + (", training + validation data" if args.final_fit else ""))
         else:
-            plan = f"{method}, maxiter {args.maxiter}"
+            # TNC counts function evaluations, not iterations
+            plan = f"{method}, {'maxfun' if method == 'TNC' else 'maxiter'} {args.maxiter}"
         print(f"{args.dataset}: {m} training samples; {net!r}, {net.n_params} parameters, "
               f"{cfg['dtype']}; {plan}", file=out, flush=True)
 
@@ -740,7 +741,6 @@ def cmd_train(args, out):
                           transform=(augment.translate(cfg["augment"]) if cfg["augment"]
                                      else None))
             else:
-                # TNC counts function evaluations, not iterations
                 limit_key = "maxfun" if method == "TNC" else "maxiter"
                 problem = ((net, X, y, cfg["lam"]) if args.device == "cpu" else
                            (_gpu().GPUObjective(net, X, y, cfg["lam"]), None, None, 0.0))

@@ -75,7 +75,8 @@ _BEST = {
     # are 20 x 13) on them. Held-out captchas (seed 4, 2500 captchas), characters / whole:
     # fast 98.02 / 93.48 %; this network on 2000 captchas 99.18 / 97.48 % (6 s of training),
     # 8000: 99.40 / 98.12 % (24 s), 32000: 99.60 / 98.80 % (69 s), 96000 (15 epochs):
-    # 99.69 / 98.92 % (164 s, plus about 3 minutes of rendering): within noise of 32000.
+    # 99.69 / 98.92 % (164 s, plus about 3 minutes of rendering): within noise of 32000, as is
+    # 260-1024-1024-36 on 32000 (99.61 / 98.80 %, 171 s). Log: best_captcha_sizes.log.
     "captcha": dict(DEFAULTS["captcha"], sizes=(260, 512, 512, 36), method="momentum", epochs=20,
                     batch_size=128, learning_rate=0.05, schedule="cosine", lr_decay=1.0,
                     warmup=0, momentum=0.9, lam=0.0, input_dropout=0.1, dropout=0.3,

@@ -760,8 +760,11 @@ def cmd_train(args, out):
     seconds = time.perf_counter() - start
     progress._clear()
     interrupted = res.status == training.STATUS_STOPPED
-    failed = res.status in (training.STATUS_NOT_FINITE, training.STATUS_DIVERGED)
-    if failed and not res.history:
+    # scipy's own status codes overlap flatnn's (TNC's 2 is "converged"): not_finite
+    failed = (res.status in (training.STATUS_NOT_FINITE, training.STATUS_DIVERGED) if is_rule
+              else bool(res.get("not_finite")))
+    scores = [h.get("val_cost", h["fun"]) for h in res.history]
+    if failed and not np.isfinite(scores).any():  # res.x is params0
         print(f"training failed: {res.message} No model saved.", file=sys.stderr)
         return EXIT_FAILED
 
@@ -783,11 +786,13 @@ def cmd_train(args, out):
                   file=sys.stderr)
             plot_path = None
     if failed:
-        best = res.history[int(np.argmin([h.get("val_cost", h["fun"]) for h in res.history]))]
+        best = res.history[int(np.nanargmin(np.where(np.isfinite(scores), scores, np.nan)))]
         where = f"epoch {best['epoch'] + 1}" if "epoch" in best else f"iteration {best['nit']}"
         print(f"training failed: {res.message} Saved the best model so far ({where}, test "
               f"accuracy {100 * test_accuracy:.2f}%) to {path}.", file=sys.stderr)
         return EXIT_FAILED
+    if not is_rule and not res.success and not interrupted:
+        print(f"note: {method} stopped without success: {res.message}", file=sys.stderr)
     print(f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
           f"trained in {seconds:.1f}s; saved {path}"
           + (" (replaced the file that was there)" if replacing else "")

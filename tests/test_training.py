@@ -729,3 +729,19 @@ def test_large_batches_and_validation_follow_the_thread_setting():
         assert a["val_cost"] == pytest.approx(b["val_cost"], rel=1e-12)
         assert a["val_accuracy"] == b["val_accuracy"]
     assert two.history[-1]["val_cost"] == pytest.approx(net.cost(two.x, X, y), rel=1e-12)
+
+
+def test_minimize_steps_back_from_an_overflowing_objective():
+    # lam 1e308: finite at params0, inf one line-search step away. scipy sees inf
+    # there (not an exception); the run ends with status 2, a finite x and
+    # not_finite True, whatever scipy's own status says.
+    net = flatnn.Network((2, 4, 2), hidden="tanh")
+    X, y = np.array([[0.0, 0], [0, 1], [1, 0], [1, 1]]), np.array([0, 1, 1, 0])
+    p0 = net.init(0)
+    res = flatnn.minimize(net, p0, X, y, 1e308, method="L-BFGS-B")
+    assert res.status == flatnn.training.STATUS_NOT_FINITE and not res.success
+    assert res.not_finite is True
+    assert np.isfinite(res.x).all() and np.isfinite(res.fun)
+    assert np.array_equal(res.x, p0)  # no iterate had a finite objective
+    ok = flatnn.minimize(net, p0, X, y, 1e-3, method="L-BFGS-B")
+    assert ok.not_finite is False and ok.success

@@ -241,3 +241,14 @@ def test_test_files_alone_load_without_the_training_files(tmp_path, isolated):
         load_mnist(folder)
     with pytest.raises(TypeError, match="train must be True or False"):
         load_mnist(folder, train="no")
+
+
+def test_a_flatnn_data_folder_that_does_not_exist_is_named_as_such(isolated, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setenv("FLATNN_DATA", str(tmp_path / "typo"))
+    with pytest.raises(FileNotFoundError) as info:
+        mnist.load_mnist(download=False)
+    assert f"$FLATNN_DATA: {tmp_path / 'typo'} (no such folder)" in str(info.value)
+    link_files(tmp_path / "data" / "mnist")
+    monkeypatch.setenv("FLATNN_DATA", str(tmp_path / "data"))
+    assert mnist.load_mnist(download=False, validation=0).X_train.shape == (60000, 784)

@@ -404,7 +404,10 @@ def _not_found_message(name: str, f: IdxFile, files, dirs, failures) -> str:
     wanted = ", ".join(g.filename + "[.gz]" for g in files)
     lines = [f"{name}: {f.filename}[.gz] was found nowhere. Looked in:"]
     for where, folder in dirs:
-        lines.append(f"  {where}: {folder if folder is not None else '(not set)'}")
+        if folder is None:
+            lines.append(f"  {where}: (not set)")
+        else:
+            lines.append(f"  {where}: {folder}" + ("" if folder.is_dir() else " (no such folder)"))
     if failures == "path":
         lines.append("Only the folder given is searched, and nothing is downloaded into it.")
         lines.append(

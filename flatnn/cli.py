@@ -142,7 +142,8 @@ def _build_parser():
                        help=f"one of {', '.join(DATASETS)} (default mnist)")
     train.add_argument("--sizes", type=_sizes, metavar="N-N-...",
                        help="layer sizes, input to output, e.g. 784-256-10 (default per "
-                            "data set: mnist 784-384-10, fashion-mnist 784-256-10, captcha 260-200-200-36, xor 2-4-2)")
+                            "data set: mnist 784-384-10, fashion-mnist 784-256-10, captcha "
+                            "260-200-200-36, xor 2-4-2)")
     train.add_argument("--hidden", help="hidden activation, or one per hidden layer "
                                         "separated by commas: sigmoid, tanh, relu, leaky_relu, "
                                         "identity (default relu; xor tanh)")
@@ -156,9 +157,11 @@ def _build_parser():
                             f"--batch-size, --learning-rate) or scipy method "
                             f"({', '.join(SCIPY_METHODS)}: full batch, --maxiter); case-"
                             f"insensitive (default momentum; xor L-BFGS-B)")
-    train.add_argument("--epochs", type=_positive_int, help="passes over the data (default 6 on mnist, 12 on "
+    train.add_argument("--epochs", type=_positive_int,
+                       help="passes over the data (default 6 on mnist, 12 on "
                                                    "fashion-mnist)")
-    train.add_argument("--batch-size", type=_positive_int, help="rows per batch (default 64 on mnist, 128 on "
+    train.add_argument("--batch-size", type=_positive_int,
+                       help="rows per batch (default 64 on mnist, 128 on "
                                                       "fashion-mnist)")
     train.add_argument("--learning-rate", type=_float_in(0, low_open=True),
                        help="initial learning rate (default 0.1 for momentum on mnist; "
@@ -168,7 +171,8 @@ def _build_parser():
                             "(default 0.6 on mnist, 1 = constant)")
     train.add_argument("--momentum", type=_float_in(0, 1), metavar="BETA",
                        help="beta of momentum and nesterov (default 0.9)")
-    train.add_argument("--lam", type=_float_in(0), help="L2 strength lam of J = mean loss + lam/(2m) sum of squared "
+    train.add_argument("--lam", type=_float_in(0),
+                       help="L2 strength lam of J = mean loss + lam/(2m) sum of squared "
                             "weights (default 5 on mnist, 1 on captcha, 0 on xor)")
     train.add_argument("--maxiter", type=_positive_int, default=200,
                        help="iterations of a scipy method (function evaluations for TNC; "
@@ -376,7 +380,7 @@ def _load_model(path):
 
 # ------------------------------------------------------------ memory
 def _available_memory():
-    """Bytes of memory this process may still use (MemAvailable, capped by a cgroup limit), or None."""
+    """Bytes of memory this process may still use (MemAvailable, capped by a cgroup), or None."""
     available = None
     try:
         with open("/proc/meminfo") as f:
@@ -412,7 +416,7 @@ def _fmt_bytes(n):
 
 
 def _check_memory(net, itemsize, vectors, rows, what, advice="Use smaller layers."):
-    """CLIError unless ``vectors`` parameter vectors and activations of ``rows`` rows fit in memory."""
+    """CLIError unless ``vectors`` parameter vectors and ``rows`` rows of activations fit."""
     need = net.n_params * itemsize * vectors + 4 * rows * sum(net.sizes) * itemsize
     available = _available_memory()
     if available is not None and need > available:

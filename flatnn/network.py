@@ -55,7 +55,8 @@ def _validate_sizes(instance, attribute, sizes):
         raise ValueError(f"every layer size must be >= 1, got {bad[0]} in {sizes!r}")
 
 
-_HIDDEN_HINT = "an activation name such as 'relu', or a list or tuple of names, one per hidden layer"
+_HIDDEN_HINT = ("an activation name such as 'relu', or a list or tuple of names, one per hidden "
+                "layer")
 
 
 def _convert_hidden(hidden):
@@ -268,7 +269,8 @@ class Network:
         """
         dtype = _checks.float_dtype(dtype)
         if scheme is not None and scheme not in INIT_SCHEMES:
-            raise ValueError(f"unknown init scheme {scheme!r}; expected one of {list(INIT_SCHEMES)}")
+            raise ValueError(f"unknown init scheme {scheme!r}; expected one of "
+                             f"{list(INIT_SCHEMES)}")
         rng = np.random.default_rng(rng)
         params = np.zeros(self.n_params, dtype=np.float64)
         layer_acts = (*self.hidden_activations, self.output)

@@ -101,7 +101,8 @@ def test_missing_data_files(capsys, tmp_path, monkeypatch):
     # the whole message, every line of it: where it looked and what to do
     assert code == 2 and "Traceback" not in err
     lines = err.splitlines()
-    assert lines[0].startswith("flatnn: error: mnist: train-images-idx3-ubyte[.gz] was found nowhere")
+    assert lines[0].startswith(
+        "flatnn: error: mnist: train-images-idx3-ubyte[.gz] was found nowhere")
     assert f"  --data-dir: {tmp_path}" in lines
     assert any("Only the folder given is searched" in line for line in lines)
     assert not (tmp_path / "m.npz").exists()

@@ -1,4 +1,4 @@
-"""Issue 11 on the command line: no lost model, no traceback, whole messages, no overwritten results."""
+"""Issue 11 on the command line: no lost model, no traceback, whole messages, no overwrites."""
 
 import importlib.util
 import json
@@ -337,7 +337,8 @@ def test_ctrl_c_at_any_early_moment_of_the_console_script_exits_130():
         pytest.skip("the console script is not installed next to this python")
     import signal
     for delay in (0.05, 0.15, 0.3, 0.6):
-        proc = subprocess.Popen([str(script), "gradcheck", "--sizes", "60-60-10", "--samples", "50"],
+        proc = subprocess.Popen([str(script), "gradcheck", "--sizes", "60-60-10", "--samples",
+                                 "50"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)

@@ -81,7 +81,8 @@ def test_a_rule_returning_the_wrong_dtype_is_named():
 
     X, y = blobs()
     net = flatnn.Network((5, 3))
-    with pytest.raises(ValueError, match="Upcast.update returned .* float64; expected \\(18,\\) float32"):
+    with pytest.raises(ValueError,
+                       match="Upcast.update returned .* float64; expected \\(18,\\) float32"):
         flatnn.sgd(net, net.init(0, dtype=np.float32), X.astype(np.float32), y, epochs=1,
                    batch_size=10, learning_rate=0.1, method=Upcast())
 
@@ -527,7 +528,8 @@ def test_minimize_custom_scipy_method():
 
 @pytest.mark.parametrize("call,error,match", [
     (dict(method="Nelder-Mead"), ValueError, "unknown method 'Nelder-Mead'"),
-    (dict(method="adam"), ValueError, "needs options \\['epochs', 'batch_size', 'learning_rate'\\]"),
+    (dict(method="adam"), ValueError,
+     "needs options \\['epochs', 'batch_size', 'learning_rate'\\]"),
     (dict(method="sgd", options=dict(epochs=1, batch_size=5, learning_rate=0.1, gtol=1)),
      ValueError, "unknown options \\['gtol'\\]"),
     (dict(lam=-0.5), ValueError, "lam must be a finite number >= 0"),

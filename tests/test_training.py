@@ -81,7 +81,8 @@ def test_a_rule_returning_the_wrong_dtype_is_named():
 
     X, y = blobs()
     net = flatnn.Network((5, 3))
-    with pytest.raises(ValueError, match="Upcast.update returned .* float64; expected \\(18,\\) float32"):
+    with pytest.raises(ValueError,
+                       match="Upcast.update returned .* float64; expected \\(18,\\) float32"):
         flatnn.sgd(net, net.init(0, dtype=np.float32), X.astype(np.float32), y, epochs=1,
                    batch_size=10, learning_rate=0.1, method=Upcast())
 
@@ -527,7 +528,8 @@ def test_minimize_custom_scipy_method():
 
 @pytest.mark.parametrize("call,error,match", [
     (dict(method="Nelder-Mead"), ValueError, "unknown method 'Nelder-Mead'"),
-    (dict(method="adam"), ValueError, "needs options \\['epochs', 'batch_size', 'learning_rate'\\]"),
+    (dict(method="adam"), ValueError,
+     "needs options \\['epochs', 'batch_size', 'learning_rate'\\]"),
     (dict(method="sgd", options=dict(epochs=1, batch_size=5, learning_rate=0.1, gtol=1)),
      ValueError, "unknown options \\['gtol'\\]"),
     (dict(lam=-0.5), ValueError, "lam must be a finite number >= 0"),
@@ -729,3 +731,19 @@ def test_large_batches_and_validation_follow_the_thread_setting():
         assert a["val_cost"] == pytest.approx(b["val_cost"], rel=1e-12)
         assert a["val_accuracy"] == b["val_accuracy"]
     assert two.history[-1]["val_cost"] == pytest.approx(net.cost(two.x, X, y), rel=1e-12)
+
+
+def test_minimize_steps_back_from_an_overflowing_objective():
+    # lam 1e308: finite at params0, inf one line-search step away. scipy sees inf
+    # there (not an exception); the run ends with status 2, a finite x and
+    # not_finite True, whatever scipy's own status says.
+    net = flatnn.Network((2, 4, 2), hidden="tanh")
+    X, y = np.array([[0.0, 0], [0, 1], [1, 0], [1, 1]]), np.array([0, 1, 1, 0])
+    p0 = net.init(0)
+    res = flatnn.minimize(net, p0, X, y, 1e308, method="L-BFGS-B")
+    assert res.status == flatnn.training.STATUS_NOT_FINITE and not res.success
+    assert res.not_finite is True
+    assert np.isfinite(res.x).all() and np.isfinite(res.fun)
+    assert np.array_equal(res.x, p0)  # no iterate had a finite objective
+    ok = flatnn.minimize(net, p0, X, y, 1e-3, method="L-BFGS-B")
+    assert ok.not_finite is False and ok.success

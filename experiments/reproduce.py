@@ -297,7 +297,8 @@ def _paper_row(args, net, *, paper_error, source, epochs, quick_epochs, batch_si
              + (f", lam {lam:g} (weight decay {lam / X.shape[0]:.1e} per image)" if lam
                 else ""))
     return {
-        "setup": f"{net!r}, {_PAPER_SCHEDULE}, batch {batch_size}, {res.nit} epoch{'s' if res.nit > 1 else ''} "
+        "setup": f"{net!r}, {_PAPER_SCHEDULE}, batch {batch_size}, {res.nit} "
+                 f"epoch{'s' if res.nit > 1 else ''} "
                  f"(the paper: {paper_epochs}){tools}, float32, "
                  f"{'He' if net.hidden == 'relu' else 'Glorot'} start, {X.shape[0]} training "
                  f"images; guessed: {'; '.join(f'{k} {v}' for k, v in guessed.items())}",

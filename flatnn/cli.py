@@ -210,6 +210,9 @@ def _build_parser():
     train.add_argument("--warmup", type=_float_in(0), metavar="EPOCHS",
                        help="ramp the learning rate up linearly over the first EPOCHS epochs "
                             "(default 0)")
+    train.add_argument("--train-captchas", type=_positive_int, metavar="N",
+                       help="captcha only: render N captchas (4N characters) for training "
+                            "(default 400; best preset 32000)")
     train.add_argument("--final-fit", action="store_true",
                        help="train on training + validation data (no validation curve): "
                             "for the final model once the recipe is fixed")
@@ -306,7 +309,8 @@ def _message(exc):
     return text or type(exc).__name__
 
 
-def load_data(name, *, data_dir=None, download=True, dtype=np.float64, limit=None, train=True):
+def load_data(name, *, data_dir=None, download=True, dtype=np.float64, limit=None, train=True,
+              train_captchas=None):
     """:func:`flatnn.datasets.load` as a dict of splits, its errors as one-line CLIErrors.
 
     Returns
@@ -321,7 +325,7 @@ def load_data(name, *, data_dir=None, download=True, dtype=np.float64, limit=Non
                        f"not read from files")
     try:
         splits = datasets.load(name, path=_data_path(data_dir), download=download, dtype=dtype,
-                               limit=limit, train=train)
+                               limit=limit, train=train, train_captchas=train_captchas)
     except FileNotFoundError as exc:
         if data_dir is not None:  # the library's words for what the command line calls --data-dir
             text = _message(exc).replace("path argument:", "--data-dir:")
@@ -565,7 +569,10 @@ def _resolve_train_args(args):
         max_norm=(args.max_norm or None) if args.max_norm is not None else d["max_norm"],
         augment=(_count_flag(args.augment, "--augment") if args.augment is not None
                  else d["augment"]),
+        train_captchas=args.train_captchas or d["train_captchas"],
     )
+    if args.train_captchas is not None and args.dataset != "captcha":
+        raise CLIError(f"--train-captchas applies to --dataset captcha, not {args.dataset}")
     for key, flag in (("input_dropout", "--input-dropout"), ("dropout", "--dropout")):
         if not cfg[key] < 1:
             raise CLIError(f"{flag} must be a rate in [0, 1), got {cfg[key]:g}")
@@ -673,7 +680,7 @@ def cmd_train(args, out):
     replacing = os.path.exists(path)
     _check_train_memory(net, cfg)
     data = load_data(args.dataset, data_dir=args.data_dir, download=not args.no_download,
-                     dtype=cfg["dtype"], limit=args.limit)
+                     dtype=cfg["dtype"], limit=args.limit, train_captchas=cfg["train_captchas"])
     _check_fit(net, data, args.dataset)
     if cfg["augment"] and math.isqrt(net.sizes[0]) ** 2 != net.sizes[0]:
         raise CLIError(f"--augment shifts square images; {args.dataset} has {net.sizes[0]} "
@@ -774,13 +781,17 @@ def cmd_train(args, out):
 
     params = res.x
     test_accuracy = net.accuracy(params, data["X_test"], data["y_test"])
+    heldout = {}
+    if args.dataset == "captcha":
+        heldout = _captcha_heldout(net, params, cfg["dtype"], args.limit)
     path = _save_model(path, net, params, dataset=args.dataset,
                        class_names=list(data["class_names"]),
                        test_accuracy=test_accuracy, method=method, seed=args.seed,
                        epochs=epochs if is_rule else None, lam=cfg["lam"],
                        train_seconds=round(seconds, 2), limit=args.limit,
                        interrupted=interrupted, diverged=failed, preset=args.preset,
-                       final_fit=args.final_fit)
+                       final_fit=args.final_fit, train_captchas=cfg["train_captchas"],
+                       **heldout)
     if plot_path is not None and res.history:
         history = [dict(h, train_accuracy=a) for h, a in zip(res.history, train_accuracy)]
         try:
@@ -798,10 +809,27 @@ def cmd_train(args, out):
     if not is_rule and not res.success and not interrupted:
         print(f"note: {method} stopped without success: {res.message}", file=sys.stderr)
     print(f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
-          f"trained in {seconds:.1f}s; saved {path}"
+          + (f"held-out captchas (seed {datasets.CAPTCHA_HELDOUT[0]}, used by no split): "
+             f"characters {100 * heldout['heldout_accuracy']:.2f}%, whole captchas "
+             f"{100 * heldout['heldout_captcha_accuracy']:.2f}% "
+             f"({heldout['heldout_captchas']} captchas); " if heldout else "")
+          + f"trained in {seconds:.1f}s; saved {path}"
           + (" (replaced the file that was there)" if replacing else "")
           + (f"; learning curves in {plot_path}" if plot_path else ""), file=out, flush=True)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
+
+
+def _captcha_heldout(net, params, dtype, limit=None):
+    """Character and whole-captcha accuracy on the held-out captchas (CAPTCHA_HELDOUT).
+
+    With ``--limit N`` only the first ``ceil(N / 4)`` held-out captchas are rendered.
+    """
+    n = None if limit is None else min(-(-limit // 4), datasets.CAPTCHA_HELDOUT[1])
+    held = datasets.load_captcha_heldout(n, dtype=dtype)
+    predicted = net.predict(params, held.X)
+    return {"heldout_accuracy": float(np.mean(predicted == held.y)),
+            "heldout_captcha_accuracy": datasets.whole_captcha_accuracy(held.y, predicted),
+            "heldout_captchas": held.n_captchas}
 
 
 def _gpu():

@@ -35,7 +35,7 @@ def test_best_preset_reads_the_recipe_table(dataset):
     cfg = resolve("--preset", "best", "--dataset", dataset)
     table = recipes.recipe(dataset, "best")
     for key in ("sizes", "epochs", "batch_size", "learning_rate", "schedule", "lam", "dropout",
-                "input_dropout", "max_norm", "augment", "momentum"):
+                "input_dropout", "max_norm", "augment", "momentum", "train_captchas"):
         assert cfg[key] == table[key], key
     assert cfg["dtype"] == np.dtype(table["dtype"])
 
@@ -76,6 +76,7 @@ def test_learning_rate_schedules_from_flags():
     (["--dropout", "1"], ["--dropout", "[0, 1)"]),
     (["--augment", "1.5"], ["--augment", "whole number"]),
     (["--dataset", "captcha", "--augment", "1", "--limit", "5"], ["square images", "260"]),
+    (["--train-captchas", "10"], ["--train-captchas", "captcha", "mnist"]),
 ])
 def test_bad_recipe_flags_are_one_line(capsys, tmp_path, argv, fragments):
     code, _, err = run(capsys, "train", *argv, "--out", str(tmp_path / "m.npz"))
@@ -130,3 +131,44 @@ def test_best_fashion_is_the_measured_command_of_the_readme():
                        "--lam", "0", "--input-dropout", "0.1", "--dropout", "0.3",
                        "--max-norm", "3.5", "--augment", "0")
     assert resolve("--dataset", "fashion-mnist", "--preset", "best") == explicit
+
+
+def test_best_captcha_renders_more_training_captchas():
+    split = flatnn.datasets.CAPTCHA_SPLITS["train"][1]
+    assert recipes.recipe("captcha", "fast")["train_captchas"] is None
+    assert recipes.recipe("captcha", "best")["train_captchas"] > split
+    assert resolve("--dataset", "captcha", "--preset", "best", "--train-captchas", "7")[
+        "train_captchas"] == 7
+    for dataset in ("mnist", "fashion-mnist", "xor"):
+        assert recipes.recipe(dataset, "best")["train_captchas"] is None
+
+
+def test_captcha_reports_heldout_characters_and_whole_captchas(capsys, tmp_path):
+    pytest.importorskip("captcha")
+    path = tmp_path / "c.npz"
+    code, out, err = run(capsys, "train", "--dataset", "captcha", "--train-captchas", "30",
+                         "--epochs", "3", "--limit", "400", "--out", str(path))
+    assert code == 0, err
+    assert "captcha: 120 training samples" in out
+    last = out.strip().splitlines()[-1]
+    assert "held-out captchas (seed 4, used by no split)" in last and "(100 captchas)" in last
+    net, params, meta = flatnn.load(path)
+    assert meta["train_captchas"] == 30 and meta["heldout_captchas"] == 100
+    held = flatnn.datasets.load_captcha_heldout(100)
+    predicted = net.predict(params, held.X)
+    assert meta["heldout_accuracy"] == pytest.approx(np.mean(predicted == held.y))
+    whole = flatnn.datasets.whole_captcha_accuracy(held.y, predicted)
+    assert meta["heldout_captcha_accuracy"] == pytest.approx(whole)
+    assert f"characters {100 * meta['heldout_accuracy']:.2f}%" in last
+    assert f"whole captchas {100 * whole:.2f}%" in last
+    # three epochs on 120 characters: above chance (1/36), far from perfect
+    assert 1 / 36 < meta["heldout_accuracy"] < 0.99
+
+
+def test_best_captcha_is_the_measured_command_of_the_readme():
+    explicit = resolve("--dataset", "captcha", "--preset", "best", "--sizes", "260-512-512-36",
+                       "--method", "momentum", "--momentum", "0.9", "--learning-rate", "0.05",
+                       "--schedule", "cosine", "--batch-size", "128", "--lam", "0",
+                       "--input-dropout", "0.1", "--dropout", "0.3", "--max-norm", "3.5",
+                       "--dtype", "float32", "--epochs", "20", "--train-captchas", "32000")
+    assert resolve("--dataset", "captcha", "--preset", "best") == explicit

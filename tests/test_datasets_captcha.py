@@ -98,3 +98,44 @@ def test_whole_captcha_accuracy():
         whole_captcha_accuracy(y[:6], y[:6])
     with pytest.raises(ValueError, match="same shape"):
         whole_captcha_accuracy(y, y[:4])
+
+
+# ------------------------------------------ more training captchas, held-out captchas
+def test_train_captchas_renders_more_of_the_same_training_split():
+    from flatnn.datasets import CAPTCHA_SPLITS, load
+    base = load("captcha")
+    more = load("captcha", train_captchas=CAPTCHA_SPLITS["train"][1] + 25)
+    fewer = load("captcha", train_captchas=10)
+    n = 4 * CAPTCHA_SPLITS["train"][1]
+    assert base.X_train.shape == (n, 260) and more.X_train.shape == (n + 100, 260)
+    assert fewer.X_train.shape == (40, 260)
+    # the same seed: the default split is a prefix of the larger one, and so is the smaller
+    assert np.array_equal(more.X_train[:n], base.X_train)
+    assert np.array_equal(more.y_train[:n], base.y_train)
+    assert np.array_equal(fewer.X_train, base.X_train[:40])
+    for split in ("X_val", "y_val", "X_test", "y_test"):
+        assert np.array_equal(getattr(more, split), getattr(base, split)), split
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(name="xor", train_captchas=5), ValueError, "captcha, not xor"),
+    (dict(name="captcha", train_captchas=0), ValueError, "train_captchas"),
+    (dict(name="captcha", train_captchas=2.5), TypeError, "train_captchas"),
+])
+def test_train_captchas_bad_arguments(kwargs, error, match):
+    from flatnn.datasets import load
+    with pytest.raises(error, match=match):
+        load(**kwargs)
+
+
+def test_heldout_captchas_use_a_seed_no_split_uses():
+    from flatnn.datasets import CAPTCHA_HELDOUT, CAPTCHA_SPLITS, load_captcha_heldout
+    seed, n = CAPTCHA_HELDOUT
+    assert seed not in {s for s, _ in CAPTCHA_SPLITS.values()} and n >= 1000
+    held = load_captcha_heldout(8, dtype=np.float32)
+    assert held.X.shape == (32, 260) and held.X.dtype == np.float32
+    same = load_captcha(8, rng=seed)
+    assert held.texts == same.texts and np.array_equal(held.X, same.X.astype(np.float32))
+    for split_seed, _ in CAPTCHA_SPLITS.values():
+        assert load_captcha(8, rng=split_seed).texts != held.texts
+    assert load_captcha_heldout(3).texts == held.texts[:3]

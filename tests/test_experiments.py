@@ -50,7 +50,8 @@ def compared(tmp_path_factory):
     return out, stdout
 
 
-NAMES = ("xor", "captcha", "mnist-ce", "mnist-nielsen", "mnist-deep", "mnist-relu")
+PAPERS = {"simard-800": 0.016, "hinton-500-300": 0.0153, "dropout-1024": 0.0106}
+NAMES = ("xor", "captcha", "mnist-ce", "mnist-nielsen", "mnist-deep", "mnist-relu", *PAPERS)
 
 
 def test_reproduce_prints_original_beside_ours(reproduced):
@@ -82,6 +83,33 @@ def test_reproduce_quick_figures_are_sane(reproduced):
         assert 0.0 <= fig[name]["test_accuracy"] <= 1.0
     # the deep network is stopped by its wall-clock cap, not by running out of epochs
     assert 1 <= fig["mnist-deep"]["epochs_run"] < fig["mnist-deep"]["epochs_asked"]
+
+
+def test_reproduce_published_rows_print_the_paper_beside_ours(reproduced):
+    out, stdout = reproduced
+    for name, paper_error in PAPERS.items():
+        result = json.loads((out / f"reproduce_{name}.json").read_text())
+        f = result["figures"]
+        assert f["paper_test_error"] == result["paper"]["test_error"] == paper_error
+        line = next(line for line in stdout.splitlines() if line.startswith(name + " "))
+        assert f"original: {100 * paper_error:.2f}% test error" in line
+        assert f"ours: {100 * f['test_error']:.2f}% test error" in line
+        # what the paper leaves open is said, in the JSON and in the table's setup column
+        assert result["guessed"] and "guessed:" in result["setup"]
+        assert f"{f['epochs_run']} epoch" in result["setup"]
+        assert f["test_error"] == pytest.approx(1 - f["test_accuracy"])
+
+
+def test_reproduce_published_rows_learn_in_quick_mode(reproduced):
+    out, _ = reproduced
+    fig = {n: json.loads((out / f"reproduce_{n}.json").read_text())["figures"] for n in PAPERS}
+    for name, f in fig.items():
+        assert f["status"] == 0 and f["epochs_run"] == f["epochs_asked"] >= 2, name
+        curve = f["val_error_per_epoch"]
+        assert len(curve) == f["epochs_run"]
+        # 2000 images and a few epochs: far from the paper, but far from chance (90%) too
+        assert curve[-1] < curve[0] and f["val_error"] < 0.35, (name, curve)
+        assert f["val_error"] == pytest.approx(curve[-1], abs=1e-5)
 
 
 def test_reproduce_rejects_an_unknown_experiment():

@@ -19,10 +19,11 @@ from .mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from .registry import CAPTCHA_SPLITS, NAMES, load
+from .registry import CAPTCHA_HELDOUT, CAPTCHA_SPLITS, NAMES, load, load_captcha_heldout
 from .toy import xor
 
 __all__ = [
+    "CAPTCHA_HELDOUT",
     "CAPTCHA_SPLITS",
     "CaptchaSet",
     "FASHION_MNIST_CLASSES",
@@ -32,6 +33,7 @@ __all__ = [
     "Splits",
     "load",
     "load_captcha",
+    "load_captcha_heldout",
     "load_dataset",
     "load_fashion_mnist",
     "load_mnist",

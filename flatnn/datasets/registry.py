@@ -10,19 +10,26 @@ from . import captcha
 from .mnist import Splits, load_dataset
 from .toy import xor
 
-__all__ = ["NAMES", "CAPTCHA_SPLITS", "load"]
+__all__ = ["NAMES", "CAPTCHA_SPLITS", "CAPTCHA_HELDOUT", "load", "load_captcha_heldout"]
 
 NAMES = ("mnist", "fashion-mnist", "captcha", "xor")
 """The names :func:`load` takes."""
 
 CAPTCHA_SPLITS = {"train": (1, 400), "val": (2, 50), "test": (3, 100)}
 """Captcha splits: ``split -> (rng seed, number of captchas)``; fixed, so that every
-run (and every saved model) sees the same sets: 4 characters per captcha."""
+run (and every saved model) sees the same sets: 4 characters per captcha. ``load``'s
+``train_captchas`` renders more (or fewer) training captchas from the same seed."""
+
+CAPTCHA_HELDOUT = (4, 2500)
+"""Held-out captchas: ``(rng seed, number of captchas)``. No split uses this seed, and no
+recipe was tuned on these captchas: :func:`load_captcha_heldout` renders them for the
+character and whole-captcha accuracy that ``flatnn train --dataset captcha`` reports."""
 
 _SPLITS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
 
 
-def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=True):
+def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=True,
+         train_captchas=None):
     """Load a data set by name, as its train, validation and test splits.
 
     Parameters
@@ -46,6 +53,10 @@ def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=
         False reads only the test split of MNIST and Fashion-MNIST (the train
         and validation splits are then empty), so that evaluating works with
         just the test files.
+    train_captchas : int, optional
+        ``captcha`` only: the number of captchas rendered for the training
+        split, from its seed (default ``CAPTCHA_SPLITS["train"][1]``, 400); the
+        first ``n`` captchas are the same for every ``train_captchas >= n``.
 
     Returns
     -------
@@ -67,6 +78,10 @@ def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=
         limit = _checks.integer(limit, "limit", 1)
     if name not in NAMES:
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(NAMES)}")
+    if train_captchas is not None:
+        train_captchas = _checks.integer(train_captchas, "train_captchas", 1)
+        if name != "captcha":
+            raise ValueError(f"train_captchas applies to captcha, not {name}")
     if path is not None and name not in ("mnist", "fashion-mnist"):
         raise ValueError(f"path applies to mnist and fashion-mnist; {name} is generated, "
                          f"not read from files")
@@ -75,6 +90,8 @@ def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=
     elif name == "captcha":
         parts = {}
         for split, (seed, n) in CAPTCHA_SPLITS.items():
+            if split == "train" and train_captchas is not None:
+                n = train_captchas
             s = captcha.load_captcha(n, rng=seed)
             parts["X_" + split] = s.X.astype(dtype, copy=False)
             parts["y_" + split] = s.y
@@ -87,3 +104,27 @@ def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=
     if limit is not None:
         splits = attrs.evolve(splits, **{k: getattr(splits, k)[:limit] for k in _SPLITS})
     return splits
+
+
+def load_captcha_heldout(n_captchas=None, *, dtype=np.float64):
+    """The held-out captchas of :data:`CAPTCHA_HELDOUT`, rendered with a seed no split uses.
+
+    Parameters
+    ----------
+    n_captchas : int, optional
+        How many (default ``CAPTCHA_HELDOUT[1]``, 2500: 10000 characters); the
+        first ``n`` are the same for every larger count.
+    dtype : float32 or float64
+        dtype of ``X``.
+
+    Returns
+    -------
+    CaptchaSet
+        ``X (4 * n_captchas, 260)``, ``y (4 * n_captchas,)``, ``texts``: score
+        whole captchas with :func:`flatnn.datasets.whole_captcha_accuracy`.
+    """
+    dtype = _checks.float_dtype(dtype)
+    seed, default = CAPTCHA_HELDOUT
+    n = default if n_captchas is None else _checks.integer(n_captchas, "n_captchas", 1)
+    s = captcha.load_captcha(n, rng=seed)
+    return attrs.evolve(s, X=s.X.astype(dtype, copy=False))

@@ -40,7 +40,7 @@ def test_shapes_labels_and_texts(sixty):
 def test_labels_cover_the_36_classes():
     c = load_captcha(100, rng=3)
     assert set(c.y.tolist()) == set(range(36))
-    assert c.y[: 4].tolist() == [CHARS.index(ch) for ch in c.texts[0]]
+    assert c.y[:4].tolist() == [CHARS.index(ch) for ch in c.texts[0]]
 
 
 def test_deterministic_for_a_seed_and_different_across_seeds(sixty):
@@ -65,7 +65,8 @@ def test_generator_rng_and_global_random_state_untouched():
 
 
 def test_cells_are_characters_a_nearest_neighbour_can_read():
-    """The cells line up with the characters: 1-nearest-neighbour on held-out captchas beats chance by far."""
+    """The cells line up with the characters: 1-nearest-neighbour on held-out captchas beats
+    chance by far."""
     train, test = load_captcha(150, rng=10), load_captcha(30, rng=11)
     d = (test.X**2).sum(1)[:, None] - 2 * test.X @ train.X.T + (train.X**2).sum(1)[None, :]
     predicted = train.y[d.argmin(axis=1)]
@@ -77,7 +78,9 @@ def test_bad_arguments():
         load_captcha(-1)
     with pytest.raises(TypeError, match="got 2.5"):
         load_captcha(2.5)
-    with pytest.raises(TypeError, match="rng must be None, an int seed or a numpy.random.Generator, got 'a'"):
+    with pytest.raises(
+        TypeError, match="rng must be None, an int seed or a numpy.random.Generator, got 'a'"
+    ):
         load_captcha(2, rng="a")
     assert load_captcha(0).X.shape == (0, 260)
 
@@ -103,6 +106,7 @@ def test_whole_captcha_accuracy():
 # ------------------------------------------ more training captchas, held-out captchas
 def test_train_captchas_renders_more_of_the_same_training_split():
     from flatnn.datasets import CAPTCHA_SPLITS, load
+
     base = load("captcha")
     more = load("captcha", train_captchas=CAPTCHA_SPLITS["train"][1] + 25)
     fewer = load("captcha", train_captchas=10)
@@ -117,19 +121,24 @@ def test_train_captchas_renders_more_of_the_same_training_split():
         assert np.array_equal(getattr(more, split), getattr(base, split)), split
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(name="xor", train_captchas=5), ValueError, "captcha, not xor"),
-    (dict(name="captcha", train_captchas=0), ValueError, "train_captchas"),
-    (dict(name="captcha", train_captchas=2.5), TypeError, "train_captchas"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(name="xor", train_captchas=5), ValueError, "captcha, not xor"),
+        (dict(name="captcha", train_captchas=0), ValueError, "train_captchas"),
+        (dict(name="captcha", train_captchas=2.5), TypeError, "train_captchas"),
+    ],
+)
 def test_train_captchas_bad_arguments(kwargs, error, match):
     from flatnn.datasets import load
+
     with pytest.raises(error, match=match):
         load(**kwargs)
 
 
 def test_heldout_captchas_use_a_seed_no_split_uses():
     from flatnn.datasets import CAPTCHA_HELDOUT, CAPTCHA_SPLITS, load_captcha_heldout
+
     seed, n = CAPTCHA_HELDOUT
     assert seed not in {s for s, _ in CAPTCHA_SPLITS.values()} and n >= 1000
     held = load_captcha_heldout(8, dtype=np.float32)

@@ -78,7 +78,10 @@ class CaptchaSet:
         return len(self.texts)
 
     def __repr__(self) -> str:
-        return f"CaptchaSet(n_captchas={self.n_captchas}, X={self.X.shape}, n_classes={len(self.class_names)})"
+        return (
+            f"CaptchaSet(n_captchas={self.n_captchas}, X={self.X.shape}, "
+            f"n_classes={len(self.class_names)})"
+        )
 
 
 def load_captcha(n_captchas: int = 60, *, rng=0, fonts=None) -> CaptchaSet:
@@ -135,15 +138,20 @@ def load_captcha(n_captchas: int = 60, *, rng=0, fonts=None) -> CaptchaSet:
     X = np.empty((n_cells, CELL_SHAPE[0] * CELL_SHAPE[1]), dtype=np.float64)
     texts = []
     with _RENDER_LOCK:
-        saved = {name: getattr(renderer_module, name) for name in ("secrets", "random")
-                 if hasattr(renderer_module, name)}
+        saved = {
+            name: getattr(renderer_module, name)
+            for name in ("secrets", "random")
+            if hasattr(renderer_module, name)
+        }
         for name in saved:
             setattr(renderer_module, name, source)
         try:
             for i in range(n_captchas):
                 text = "".join(source.choice(CAPTCHA_CHARS) for _ in range(CHARS_PER_CAPTCHA))
                 texts.append(text)
-                X[CHARS_PER_CAPTCHA * i : CHARS_PER_CAPTCHA * (i + 1)] = _render_cells(renderer, text)
+                X[CHARS_PER_CAPTCHA * i : CHARS_PER_CAPTCHA * (i + 1)] = _render_cells(
+                    renderer, text
+                )
         finally:
             for name, module in saved.items():
                 setattr(renderer_module, name, module)
@@ -166,9 +174,14 @@ def whole_captcha_accuracy(y_true, y_pred) -> float:
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(f"y_true and y_pred must have the same shape (m,), got {y_true.shape} and {y_pred.shape}")
+        raise ValueError(
+            f"y_true and y_pred must have the same shape (m,), got {y_true.shape} and "
+            f"{y_pred.shape}"
+        )
     if y_true.shape[0] % CHARS_PER_CAPTCHA or y_true.shape[0] == 0:
-        raise ValueError(f"expected a positive multiple of {CHARS_PER_CAPTCHA} labels, got {y_true.shape[0]}")
+        raise ValueError(
+            f"expected a positive multiple of {CHARS_PER_CAPTCHA} labels, got {y_true.shape[0]}"
+        )
     right = (y_true == y_pred).reshape(-1, CHARS_PER_CAPTCHA)
     return float(right.all(axis=1).mean())
 
@@ -205,7 +218,9 @@ def _renderer(fonts):
             self.drawn_sizes.append(im.size)
             return im
 
-    renderer = Recording(width=_WIDTH, height=_HEIGHT, fonts=list(fonts) if fonts is not None else None)
+    renderer = Recording(
+        width=_WIDTH, height=_HEIGHT, fonts=list(fonts) if fonts is not None else None
+    )
     _RENDERERS[key] = renderer
     return module, renderer
 
@@ -220,7 +235,8 @@ def _render_cells(renderer, text: str) -> np.ndarray:
     if len(sizes) != len(text):
         raise RuntimeError(
             f"the captcha renderer drew {len(sizes)} glyphs for {text!r}; this version of the "
-            f"'captcha' package lays text out differently from what load_captcha expects (captcha>=0.6)"
+            f"'captcha' package lays text out differently from what load_captcha expects "
+            f"(captcha>=0.6)"
         )
     # Where create_captcha_image pasted each glyph: from 10% of the average glyph
     # width on, side by side, each centred vertically; the strip is then squeezed

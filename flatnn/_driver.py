@@ -79,9 +79,8 @@ class Validation:
             X_val, y_val = validation
         except (TypeError, ValueError):
             raise ValueError("validation must be a pair (X_val, y_val)") from None
-        if xp is not np:
-            X_val = namespace.asarray(X_val, xp, "validation X_val", "the training X")
-            y_val = namespace.asarray(y_val, xp, "validation y_val", "the training X")
+        X_val = namespace.asarray(X_val, xp, "validation X_val", "the training X")
+        y_val = namespace.asarray(y_val, xp, "validation y_val", "the training X")
         checked = Objective(net, X_val, y_val)
         X = checked.X.astype(dtype, copy=False)
         if xp is np:

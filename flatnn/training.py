@@ -232,6 +232,22 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     built-in rules' in-place form (bit-identical to their pure ``update``); a
     custom rule gets the pure contract. The data is validated once per call.
 
+    **On a GPU.** The loop computes with the namespace of ``X`` (see
+    :mod:`flatnn.namespace`): given CuPy data it runs entirely on the device.
+    The parameters, the rule's state, every batch (gathered into a reused
+    device buffer), the dropout masks and the validation data live there;
+    ``y``, ``params0`` and the validation data are moved there once when they
+    come from NumPy. What crosses to the host is one float per batch (its
+    cost, for the divergence check and the history) and two per validation
+    pass. The shuffling permutation and the dropout masks are drawn on the
+    host by the NumPy generator ``rng`` and copied over (once per epoch, once
+    per batch): the same seed then gives the same run on the CPU and the GPU,
+    to rounding. ``result.x``, ``result.jac`` and the ``x`` of the callbacks
+    are arrays of the data's namespace (``cupy.asnumpy(result.x)`` brings ``x``
+    home): a run on the device ends where the next one, or a prediction on
+    device data, starts, without a round trip. A custom rule must compute with
+    the namespace of its arguments (array methods and operators do).
+
     Parameters
     ----------
     net : Network or Objective
@@ -240,9 +256,10 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         loop needs the data in this process: other objective-like objects
         raise TypeError (use :func:`minimize` for them).
     params0 : ndarray, shape (n_params,)
-        Starting point; never modified.
+        Starting point; never modified. NumPy, or an array on the device of ``X``.
     X : ndarray, shape (m, sizes[0])
         Never shuffled or modified (a non-float ``X`` is converted once).
+        NumPy, or a device array (CuPy): then the loop runs on that device.
     y : ndarray, shape (m,) or (m, k)
     lam : float, default 0
         L2 strength of the whole-data objective.
@@ -276,7 +293,9 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         Called after every batch with an ``OptimizeResult`` holding ``epoch``,
         ``batch`` (index within the epoch), ``fun`` (the batch cost, before the
         step), ``nfev``, ``learning_rate`` and ``x`` (a read-only view of the
-        working parameters, valid during the call only: copy it to keep it).
+        working parameters, valid during the call only: copy it to keep it;
+        on a device, the working array itself, which cannot be made read-only:
+        never write into it).
         Raising ``StopIteration`` stops after that batch; the result is then
         the best of the finished epochs' iterates and the current one (by
         validation cost when ``validation`` is given).
@@ -300,7 +319,8 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     Returns
     -------
     OptimizeResult
-        ``x`` (dtype of the work: float32 when ``params0`` and ``X`` are float32),
+        ``x`` (dtype of the work: float32 when ``params0`` and ``X`` are float32;
+        an array of the namespace of ``X``, like ``jac``),
         ``fun`` and ``jac`` (the full training objective and its gradient at
         ``x``, from one extra pass, counted in ``nfev``), ``nit`` (epochs run),
         ``nfev`` = ``njev`` (batches evaluated, plus that final pass),

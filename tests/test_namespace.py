@@ -353,3 +353,7 @@ def test_bench_gpu_runs_through_the_stand_in(tmp_path):
         assert by["gpu", method]["fun"] == pytest.approx(by["cpu", method]["fun"], rel=1e-5)
     assert by["gpu", "L-BFGS-B"]["nit"] == 4
     assert "| flatnn.sgd, CPU |" in (tmp_path / "bench_gpu.md").read_text()
+    sgd_rows = {r["what"]: r for r in result["sgd_epoch"]}
+    assert sgd_rows["flatnn.sgd, GPU"]["fun"] == pytest.approx(
+        sgd_rows["flatnn.sgd, CPU"]["fun"], rel=1e-5)  # the device run follows the CPU's
+    assert sgd_rows["flatnn.sgd, GPU"]["seconds"] > 0

@@ -49,7 +49,10 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
+import common  # noqa: E402
+
+REPO = common.REPO
 RESULTS = REPO / "experiments" / "results"
 
 
@@ -138,7 +141,7 @@ def load_data(quick):
         return X, rng.integers(0, 10, X.shape[0]), "synthetic 3000 x 784"
     from flatnn.datasets import load_mnist
 
-    splits = load_mnist(download=False, validation=0)
+    splits = load_mnist(common.mnist_path(), download=False, validation=0)
     return splits.X_train, splits.y_train, "MNIST train, 60000 x 784"
 
 
@@ -247,7 +250,7 @@ def main(argv=None):
     result = run(args.quick, repeat, workers)
     result.update({
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+        "machine": f"{common.cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}, NumPy {np.__version__}",
         "versions": {"dask": dask.__version__, "distributed": distributed.__version__},
         "quick": args.quick,

@@ -69,7 +69,8 @@ def load_data(m):
 
     from flatnn.datasets import load_mnist
 
-    splits = load_mnist(common.data_root() / "mnist", download=False, validation=0, dtype=np.float32)
+    splits = load_mnist(common.data_root() / "mnist", download=False, validation=0,
+                        dtype=np.float32)
     X, y = splits.X_train, splits.y_train
     if m is not None:
         X, y = np.ascontiguousarray(X[:m]), y[:m]

@@ -169,7 +169,8 @@ def markdown(result):
             sk_time += f" (weights {'/'.join(sk['weights_dtype'])})"
         sk_acc = f"{100 * sk['median_accuracy']:.2f}%" if sk else "—"
         speedup = f"{r['speedup']:.2f}×" if sk else "—"
-        lines.append(f"| {r.get('threads', 1)} | {r['solver']} | {r['params']['max_iter']} | {r['dtype']} "
+        lines.append(f"| {r.get('threads', 1)} | {r['solver']} | {r['params']['max_iter']} "
+                     f"| {r['dtype']} "
                      f"| {r['flatnn']['median_s']:.2f} s | {sk_time} | {speedup} "
                      f"| {100 * r['flatnn']['median_accuracy']:.2f}% | {sk_acc} |")
     m = result["machine"]

@@ -18,7 +18,7 @@ name           the seed example
 =============  ===============================================================================
 xor            2-4-1 sigmoid, full-batch gradient descent, learning rate 1
 captcha        260-200-200-36 sigmoid, CG for 100 iterations, lam 0.1
-mnist-ce       784-30-10 sigmoid + softmax, cross-entropy, SGD learning rate 3.0, batch 50, 10 epochs
+mnist-ce       784-30-10 sigmoid + softmax, cross-entropy, SGD rate 3.0, batch 50, 10 epochs
 mnist-nielsen  784-40-10 sigmoid, quadratic cost, SGD learning rate 0.1, batch 10, 30 epochs
 mnist-deep     784-50x6-10 sigmoid, SGD learning rate 0.002, batch 10 (the original: 1000 epochs)
 mnist-relu     784-256-128-64-10 relu + softmax, full-batch gradient descent, 500 iterations

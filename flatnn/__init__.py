@@ -11,15 +11,12 @@ from .network import Network
 from .objective import Objective
 from .threads import get_num_threads, set_num_threads
 from .training import minimize, sgd
-# Dask loads only when a DaskObjective is built
-from . import datasets, distributed, images, metrics, optimizers, threads
+# Dask loads only when a DaskObjective is built; CuPy only when a GPUObjective is
+# built or CuPy data comes in
+from . import datasets, distributed, gpu, images, metrics, namespace, optimizers, threads
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck", "sgd",
            "minimize", "optimizers", "datasets", "distributed", "images", "metrics", "save",
-           "load", "threads", "set_num_threads", "get_num_threads"]
-# CuPy loads only when a GPUObjective is built or CuPy data comes in
-from . import gpu, namespace  # noqa: E402
-
-__all__ += ["gpu", "namespace"]
+           "load", "threads", "set_num_threads", "get_num_threads", "gpu", "namespace"]

@@ -21,6 +21,14 @@ import numpy as np
 
 from . import namespace
 
+class NotFiniteError(ValueError):
+    """Finite inputs whose computed values overflow to inf or NaN.
+
+    A ValueError (the inputs' values are the cause); its own type lets an
+    optimizer tell "this point is out of reach" from a wrong argument.
+    """
+
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 """The precisions flatnn computes in."""
 

@@ -188,7 +188,7 @@ class Recorder:
             entry.update(self.validation.entry(x))
         entry["seconds"] = self.seconds()
         self.history.append(entry)
-        score = entry["val_cost"] if self.validation is not None else entry["fun"]
+        score = _score(entry["val_cost"] if self.validation is not None else entry["fun"])
         if self.best_x is None or score < self.best_score:
             self.best_x, self.best_score, self.best_entry = x.copy(), score, entry
             self.since_best = 0
@@ -205,6 +205,7 @@ class Recorder:
 
     def offer(self, x, score):
         """Consider an iterate that has no history entry (a stop mid-epoch)."""
+        score = _score(score)
         if self.best_x is None or score < self.best_score:
             self.best_x, self.best_score, self.best_entry = x.copy(), score, None
 
@@ -217,3 +218,9 @@ class Recorder:
                    history=self.history)
         res.update(extra)
         return res
+
+
+def _score(value):
+    """A cost as a best-iterate score: NaN counts as inf, so any finite iterate beats it."""
+    value = float(value)
+    return math.inf if math.isnan(value) else value

@@ -142,7 +142,8 @@ def _build_parser():
                        help=f"one of {', '.join(DATASETS)} (default mnist)")
     train.add_argument("--sizes", type=_sizes, metavar="N-N-...",
                        help="layer sizes, input to output, e.g. 784-256-10 (default per "
-                            "data set: mnist 784-384-10, fashion-mnist 784-256-10, captcha 260-200-200-36, xor 2-4-2)")
+                            "data set: mnist 784-384-10, fashion-mnist 784-256-10, captcha "
+                            "260-200-200-36, xor 2-4-2)")
     train.add_argument("--hidden", help="hidden activation, or one per hidden layer "
                                         "separated by commas: sigmoid, tanh, relu, leaky_relu, "
                                         "identity (default relu; xor tanh)")
@@ -156,9 +157,11 @@ def _build_parser():
                             f"--batch-size, --learning-rate) or scipy method "
                             f"({', '.join(SCIPY_METHODS)}: full batch, --maxiter); case-"
                             f"insensitive (default momentum; xor L-BFGS-B)")
-    train.add_argument("--epochs", type=_positive_int, help="passes over the data (default 6 on mnist, 12 on "
+    train.add_argument("--epochs", type=_positive_int,
+                       help="passes over the data (default 6 on mnist, 12 on "
                                                    "fashion-mnist)")
-    train.add_argument("--batch-size", type=_positive_int, help="rows per batch (default 64 on mnist, 128 on "
+    train.add_argument("--batch-size", type=_positive_int,
+                       help="rows per batch (default 64 on mnist, 128 on "
                                                       "fashion-mnist)")
     train.add_argument("--learning-rate", type=_float_in(0, low_open=True),
                        help="initial learning rate (default 0.1 for momentum on mnist; "
@@ -168,7 +171,8 @@ def _build_parser():
                             "(default 0.6 on mnist, 1 = constant)")
     train.add_argument("--momentum", type=_float_in(0, 1), metavar="BETA",
                        help="beta of momentum and nesterov (default 0.9)")
-    train.add_argument("--lam", type=_float_in(0), help="L2 strength lam of J = mean loss + lam/(2m) sum of squared "
+    train.add_argument("--lam", type=_float_in(0),
+                       help="L2 strength lam of J = mean loss + lam/(2m) sum of squared "
                             "weights (default 5 on mnist, 1 on captcha, 0 on xor)")
     train.add_argument("--maxiter", type=_positive_int, default=200,
                        help="iterations of a scipy method (function evaluations for TNC; "
@@ -377,7 +381,7 @@ def _load_model(path):
 
 # ------------------------------------------------------------ memory
 def _available_memory():
-    """Bytes of memory this process may still use (MemAvailable, capped by a cgroup limit), or None."""
+    """Bytes of memory this process may still use (MemAvailable, capped by a cgroup), or None."""
     available = None
     try:
         with open("/proc/meminfo") as f:
@@ -413,7 +417,7 @@ def _fmt_bytes(n):
 
 
 def _check_memory(net, itemsize, vectors, rows, what, advice="Use smaller layers."):
-    """CLIError unless ``vectors`` parameter vectors and activations of ``rows`` rows fit in memory."""
+    """CLIError unless ``vectors`` parameter vectors and ``rows`` rows of activations fit."""
     need = net.n_params * itemsize * vectors + 4 * rows * sum(net.sizes) * itemsize
     available = _available_memory()
     if available is not None and need > available:
@@ -714,7 +718,8 @@ def cmd_train(args, out):
                     + (f", shifts up to {cfg['augment']} px" if cfg["augment"] else "")
                     + (", training + validation data" if args.final_fit else ""))
         else:
-            plan = f"{method}, maxiter {args.maxiter}"
+            # TNC counts function evaluations, not iterations
+            plan = f"{method}, {'maxfun' if method == 'TNC' else 'maxiter'} {args.maxiter}"
         print(f"{args.dataset}: {m} training samples; {net!r}, {net.n_params} parameters, "
               f"{cfg['dtype']}; {plan}", file=out, flush=True)
 
@@ -742,7 +747,6 @@ def cmd_train(args, out):
                           transform=(augment.translate(cfg["augment"]) if cfg["augment"]
                                      else None))
             else:
-                # TNC counts function evaluations, not iterations
                 limit_key = "maxfun" if method == "TNC" else "maxiter"
                 problem = ((net, X, y, cfg["lam"]) if xp is None else
                            (_gpu().GPUObjective(net, X, y, cfg["lam"], xp=xp), None, None,
@@ -763,8 +767,11 @@ def cmd_train(args, out):
     seconds = time.perf_counter() - start
     progress._clear()
     interrupted = res.status == training.STATUS_STOPPED
-    failed = res.status in (training.STATUS_NOT_FINITE, training.STATUS_DIVERGED)
-    if failed and not res.history:
+    # scipy's own status codes overlap flatnn's (TNC's 2 is "converged"): not_finite
+    failed = (res.status in (training.STATUS_NOT_FINITE, training.STATUS_DIVERGED) if is_rule
+              else bool(res.get("not_finite")))
+    scores = [h.get("val_cost", h["fun"]) for h in res.history]
+    if failed and not np.isfinite(scores).any():  # res.x is params0
         print(f"training failed: {res.message} No model saved.", file=sys.stderr)
         return EXIT_FAILED
 
@@ -786,11 +793,13 @@ def cmd_train(args, out):
                   file=sys.stderr)
             plot_path = None
     if failed:
-        best = res.history[int(np.argmin([h.get("val_cost", h["fun"]) for h in res.history]))]
+        best = res.history[int(np.nanargmin(np.where(np.isfinite(scores), scores, np.nan)))]
         where = f"epoch {best['epoch'] + 1}" if "epoch" in best else f"iteration {best['nit']}"
         print(f"training failed: {res.message} Saved the best model so far ({where}, test "
               f"accuracy {100 * test_accuracy:.2f}%) to {path}.", file=sys.stderr)
         return EXIT_FAILED
+    if not is_rule and not res.success and not interrupted:
+        print(f"note: {method} stopped without success: {res.message}", file=sys.stderr)
     print(f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
           f"trained in {seconds:.1f}s; saved {path}"
           + (" (replaced the file that was there)" if replacing else "")

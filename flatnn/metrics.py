@@ -1,4 +1,4 @@
-"""Classification metrics: the confusion matrix and the per-class report ``flatnn evaluate`` prints."""
+"""Classification metrics: the confusion matrix and the report ``flatnn evaluate`` prints."""
 
 from __future__ import annotations
 

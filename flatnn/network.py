@@ -55,7 +55,8 @@ def _validate_sizes(instance, attribute, sizes):
         raise ValueError(f"every layer size must be >= 1, got {bad[0]} in {sizes!r}")
 
 
-_HIDDEN_HINT = "an activation name such as 'relu', or a list or tuple of names, one per hidden layer"
+_HIDDEN_HINT = ("an activation name such as 'relu', or a list or tuple of names, one per hidden "
+                "layer")
 
 
 def _convert_hidden(hidden):
@@ -268,7 +269,8 @@ class Network:
         """
         dtype = _checks.float_dtype(dtype)
         if scheme is not None and scheme not in INIT_SCHEMES:
-            raise ValueError(f"unknown init scheme {scheme!r}; expected one of {list(INIT_SCHEMES)}")
+            raise ValueError(f"unknown init scheme {scheme!r}; expected one of "
+                             f"{list(INIT_SCHEMES)}")
         rng = np.random.default_rng(rng)
         params = np.zeros(self.n_params, dtype=np.float64)
         layer_acts = (*self.hidden_activations, self.output)
@@ -412,7 +414,7 @@ class Network:
             value = sum(_run_blocks(block, X))  # in block order
             cost = self._finish_cost(value, thetas, X.shape[0], lam)
         if not math.isfinite(cost):
-            raise self._overflow_error("cost", thetas, X)
+            raise self._overflow_error("cost", thetas, X, lam)
         return cost
 
     def grad(self, params, X, y, lam=0.0):
@@ -454,7 +456,7 @@ class Network:
             cost = self._finish_cost(value, thetas, m, lam)
             self._add_l2(self._views(grad), thetas, m, lam)
         if not (math.isfinite(cost) and _all_finite(grad)):
-            raise self._overflow_error("cost_grad", thetas, X)
+            raise self._overflow_error("cost_grad", thetas, X, lam)
         return cost, grad
 
     def hessp(self, params, v, X, y, lam=0.0):
@@ -677,14 +679,15 @@ class Network:
             for o, d in zip(outs, directions):
                 o[:, 1:] += (lam / m) * d[:, 1:]
 
-    def _overflow_error(self, what, thetas, X):
+    def _overflow_error(self, what, thetas, X, lam=0.0):
         with np.errstate(all="ignore"):
             p = max(max(float(t.max()), -float(t.min())) for t in thetas)
             x = max(float(X.max()), -float(X.min()))
-        return ValueError(
+        return _checks.NotFiniteError(
             f"{what} overflows {X.dtype}: params and X are finite, but values computed from "
-            f"them are not (largest |params| {p:.3g}, largest |X| {x:.3g}); scale X or "
-            f"params down")
+            f"them are not (largest |params| {p:.3g}, largest |X| {x:.3g}"
+            + (f", lam {lam:.3g}); scale X or params down, or lower lam" if lam else
+               "); scale X or params down"))
 
     def _curvature(self, params, v, X, y, lam, gauss_newton):
         thetas, X, target, lam = self._prepare(params, X, y, lam)
@@ -711,7 +714,7 @@ class Network:
             _add_blocks(_run_blocks(block, X), out)
             self._add_l2(self._views(out), vs, m, lam)
         if not _all_finite(out):
-            raise self._overflow_error("hessp" if not gauss_newton else "gnvp", thetas, X)
+            raise self._overflow_error("hessp" if not gauss_newton else "gnvp", thetas, X, lam)
         return out
 
 

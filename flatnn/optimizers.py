@@ -199,7 +199,8 @@ class Adam:
     """
 
     beta1: float = attrs.field(default=0.9, converter=_real("beta1"), validator=_fraction("beta1"))
-    beta2: float = attrs.field(default=0.999, converter=_real("beta2"), validator=_fraction("beta2"))
+    beta2: float = attrs.field(default=0.999, converter=_real("beta2"),
+                               validator=_fraction("beta2"))
     eps: float = attrs.field(default=1e-8, converter=_real("eps"), validator=_positive)
 
     def init(self, params):
@@ -423,7 +424,9 @@ class ExponentialDecay:
 
 @attrs.frozen
 class CosineDecay:
-    """``final + (learning_rate - final) · (1 + cos(π e / epochs)) / 2``, ``e = min(epoch, epochs-1)``.
+    """``final + (learning_rate - final) · (1 + cos(π e / epochs)) / 2``.
+
+    ``e = min(epoch, epochs - 1)``.
 
     The rate falls from ``learning_rate`` at epoch 0 along half a cosine
     towards ``final`` at epoch ``epochs``; the last epoch of the run

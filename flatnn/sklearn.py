@@ -138,7 +138,8 @@ def _check_real(value, name, low=None, high=None, low_open=False, high_open=Fals
     if not ok:
         lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
         hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
-        raise ValueError(f"{name} must be a finite number {' and '.join(s for s in (lo, hi) if s)}, "
+        bounds = " and ".join(s for s in (lo, hi) if s)
+        raise ValueError(f"{name} must be a finite number {bounds}, "
                          f"got {value!r}")
     return value
 

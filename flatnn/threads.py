@@ -191,9 +191,16 @@ def _get_pool(n_workers):
         if _pool is None or _pool_size < n_workers:
             # The old pool is not shut down: a call running now may still submit to
             # it; its threads exit once the last caller drops it.
-            _pool = concurrent.futures.ThreadPoolExecutor(
+            pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=n_workers, thread_name_prefix="flatnn")
-            _pool_size = n_workers
+            # Start every thread now. ThreadPoolExecutor starts one lazily only when
+            # its count of idle threads says none is free, and that count grows with
+            # every finished task: after a few calls a pool can hold one thread that
+            # then runs two blocks one after the other. n tasks that wait for each
+            # other can only run on n threads.
+            barrier = threading.Barrier(n_workers)
+            concurrent.futures.wait([pool.submit(barrier.wait) for _ in range(n_workers)])
+            _pool, _pool_size = pool, n_workers
         return _pool
 
 

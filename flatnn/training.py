@@ -555,11 +555,23 @@ class _ScipyProblem:
         self._recent = []  # (x, f, g) of the last few evaluations
 
     def evaluate(self, x):
-        """``(J, ∇J)`` at float64 ``x``, from the cache or one evaluation."""
+        """``(J, ∇J)`` at float64 ``x``, from the cache or one evaluation.
+
+        A point where the objective overflows (or a non-finite ``x``, which a
+        line search can reach from there) is ``J = inf`` with a zero gradient,
+        as scipy expects of a point outside the domain: line searches step back
+        from it, and a run that ends there gets status 2 from :func:`minimize`.
+        """
         for xr, f, g in reversed(self._recent):
             if np.array_equal(xr, x):
                 return f, g
-        f, g = self.obj.cost_grad(x.astype(self.work, copy=False))
+        if np.isfinite(x).all():
+            try:
+                f, g = self.obj.cost_grad(x.astype(self.work, copy=False))
+            except _checks.NotFiniteError:
+                f, g = math.inf, np.zeros(x.shape, self.work)
+        else:
+            f, g = math.inf, np.zeros(x.shape, self.work)
         self.nfev += 1
         self._recent.append((x.copy(), f, g))
         del self._recent[:-4]
@@ -632,8 +644,11 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
         number of Hessian-vector products, and ``history``. When the callback
         raises StopIteration, ``x`` is the best iterate seen (by validation
         cost when ``validation`` is given, else by ``J``), ``status`` 99. When
-        the objective became NaN or infinite, ``status`` is 2 and ``success``
-        False.
+        the objective became NaN or infinite, ``status`` is 2, ``success``
+        False, ``not_finite`` True and ``x`` the best iterate with a finite
+        objective (else ``params0``). ``not_finite`` tells that case from
+        scipy's own status codes, which it keeps (2 is also CG's "precision
+        loss" and TNC's "converged").
     """
     if isinstance(method, str) and method.lower() in optimizers.RULES or (
             not isinstance(method, str) and optimizers.is_rule(method)):
@@ -675,11 +690,19 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
         f, g = problem.evaluate(np.asarray(res.x, dtype=np.float64))
     status, message = int(res.get("status", 0)), res.get("message", "")
     success = bool(res.get("success", True))
-    if not (math.isfinite(f) and np.isfinite(g).all()):
+    x = np.asarray(res.x).astype(work, copy=False)
+    not_finite = not (math.isfinite(f) and np.isfinite(g).all())
+    if not_finite:
         status, success = STATUS_NOT_FINITE, False
-        message = (f"the objective became {f} at the final iterate of {scipy_method}; check "
-                   f"the data and the starting point (params0), or use a smaller scale")
-    return recorder.result(np.asarray(res.x).astype(work, copy=False), f, g, base=res,
+        # as sgd does: the best iterate with a finite objective, else params0
+        finite_best = recorder.best_x is not None and math.isfinite(recorder.best_score)
+        x = recorder.best_x if finite_best else params0.astype(work, copy=True)
+        message = (f"the objective became {f} at the final iterate of {scipy_method} (x is "
+                   f"{'the best iterate' if finite_best else 'params0'}); check the data, "
+                   f"lam and the starting point (params0), or use a smaller scale.")
+        f, g = problem.evaluate(x.astype(np.float64))
+    res["not_finite"] = not_finite
+    return recorder.result(x, f, g, base=res,
                            nfev=problem.nfev, status=status, message=message,
                            nit=res.get("nit", len(recorder.history)), nhev=problem.nhev,
                            success=success)

@@ -18,7 +18,8 @@ def shared_data() -> Path:
     they never skip it.
     """
     env = os.environ.get("FLATNN_DATA")
-    root = (Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data").resolve()
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    root = (Path(env) if env else default).resolve()
     missing = [f for f in MNIST_FILES if not (root / "mnist" / (f + ".gz")).is_file()]
     if missing:
         pytest.fail(f"the MNIST tests need the real files, but {root / 'mnist'} lacks "

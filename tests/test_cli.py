@@ -101,7 +101,8 @@ def test_missing_data_files(capsys, tmp_path, monkeypatch):
     # the whole message, every line of it: where it looked and what to do
     assert code == 2 and "Traceback" not in err
     lines = err.splitlines()
-    assert lines[0].startswith("flatnn: error: mnist: train-images-idx3-ubyte[.gz] was found nowhere")
+    assert lines[0].startswith(
+        "flatnn: error: mnist: train-images-idx3-ubyte[.gz] was found nowhere")
     assert f"  --data-dir: {tmp_path}" in lines
     assert any("Only the folder given is searched" in line for line in lines)
     assert not (tmp_path / "m.npz").exists()
@@ -335,23 +336,37 @@ def test_sigint_stops_training_and_saves_the_model(tmp_path):
     assert meta["test_accuracy"] > 0.8
 
 
-def test_sigint_during_scipy_training_stops_at_the_next_iteration(capsys, tmp_path,
-                                                                  monkeypatch):
-    calls = []
-    real = cli._Progress.on_step
-
-    def on_step(self, intermediate_result):
-        calls.append(intermediate_result.nit)
-        if len(calls) == 3:
-            os.kill(os.getpid(), signal.SIGINT)  # handled by the CLI: sets the stop flag
-        return real(self, intermediate_result)
-    monkeypatch.setattr(cli._Progress, "on_step", on_step)
+def test_sigint_during_scipy_training_stops_at_the_next_iteration(tmp_path):
     path = tmp_path / "m.npz"
-    code, out, err = run(capsys, "train", "--dataset", "xor", "--out", str(path))
-    assert code == 130
-    assert calls == [1, 2, 3]
-    assert load(path)[2]["interrupted"] is True
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "flatnn", "train", "--limit", "5000", "--method",
+         "L-BFGS-B", "--maxiter", "100000", "--out", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        iterations = []
+        deadline = time.monotonic() + 60
+        while len(iterations) < 3 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("iter"):
+                iterations.append(line)
+        assert len(iterations) == 3, iterations
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    net, params, meta = load(path)
+    assert meta["interrupted"] is True and meta["method"] == "L-BFGS-B"
+
+
+def test_train_gives_sigint_back_as_it_found_it(capsys, tmp_path):
+    before = signal.getsignal(signal.SIGINT)
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--out", str(tmp_path / "m.npz"))
+    assert code == 0, err
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 # --------------------------------------------------------- gradcheck

@@ -49,7 +49,11 @@ def isolated(tmp_path, monkeypatch):
 def test_mnist_splits():
     s = load_mnist()
     assert s.name == "mnist" and s.class_names == tuple("0123456789")
-    assert (s.X_train.shape, s.X_val.shape, s.X_test.shape) == ((50000, 784), (10000, 784), (10000, 784))
+    assert (s.X_train.shape, s.X_val.shape, s.X_test.shape) == (
+        (50000, 784),
+        (10000, 784),
+        (10000, 784),
+    )
     for X, y in ((s.X_train, s.y_train), (s.X_val, s.y_val), (s.X_test, s.y_test)):
         assert X.dtype == np.float64 and X.flags.c_contiguous
         assert y.dtype == np.int64 and y.shape == (X.shape[0],)
@@ -83,8 +87,12 @@ def test_validation_size_and_float32():
     [
         ({"dtype": np.int32}, ValueError, "dtype must be float32 or float64, got int32"),
         ({"dtype": np.float16}, ValueError, "got float16"),
-        ({"validation": -1}, ValueError,
-         r"validation \(training images to hold out\) must be an integer in \[0, 59999\], got -1"),
+        (
+            {"validation": -1},
+            ValueError,
+            r"validation \(training images to hold out\) must be an integer in "
+            r"\[0, 59999\], got -1",
+        ),
         ({"validation": 60000}, ValueError, "got 60000"),
         ({"validation": 0.5}, TypeError, "validation .* must be an integer"),
         ({"validation": True}, TypeError, "validation .* must be an integer"),
@@ -98,20 +106,44 @@ def test_bad_arguments(kwargs, error, match):
 
 def test_repr_is_short():
     r = repr(load_mnist())
-    assert r == "Splits(name='mnist', train=50000, val=10000, test=10000, n_features=784, n_classes=10, dtype=float64)"
+    assert (
+        r
+        == "Splits(name='mnist', train=50000, val=10000, test=10000, n_features=784, "
+        "n_classes=10, dtype=float64)"
+    )
 
 
 def test_splits_checks_shapes():
     X, y = np.zeros((3, 4)), np.zeros(3, np.int64)
     with pytest.raises(ValueError, match=r"y_val must have shape \(3,\)"):
-        Splits(X_train=X, y_train=y, X_val=X, y_val=y[:2], X_test=X, y_test=y, name="t", class_names="ab")
+        Splits(
+            X_train=X,
+            y_train=y,
+            X_val=X,
+            y_val=y[:2],
+            X_test=X,
+            y_test=y,
+            name="t",
+            class_names="ab",
+        )
     with pytest.raises(ValueError, match=r"X_test must have shape \(m, 4\), got \(3, 5\)"):
-        Splits(X_train=X, y_train=y, X_val=X, y_val=y, X_test=np.zeros((3, 5)), y_test=y, name="t", class_names="ab")
+        Splits(
+            X_train=X,
+            y_train=y,
+            X_val=X,
+            y_val=y,
+            X_test=np.zeros((3, 5)),
+            y_test=y,
+            name="t",
+            class_names="ab",
+        )
 
 
 def test_load_dataset_dispatches_and_rejects_unknown_names():
     assert load_dataset("mnist", validation=5000).X_val.shape == (5000, 784)
-    with pytest.raises(ValueError, match="unknown data set 'cifar10'; expected one of 'mnist', 'fashion-mnist'"):
+    with pytest.raises(
+        ValueError, match="unknown data set 'cifar10'; expected one of 'mnist', 'fashion-mnist'"
+    ):
         load_dataset("cifar10")
 
 
@@ -158,7 +190,9 @@ def test_a_modified_file_is_an_error_naming_it(tmp_path, monkeypatch):
     link_files(data / "mnist", FILES[:3])
     (data / "mnist" / "t10k-labels-idx1-ubyte").write_bytes(bytes(raw))
     monkeypatch.setenv("FLATNN_DATA", str(data))
-    with pytest.raises(ValueError, match="SHA-256 of the decompressed content is [0-9a-f]{64}, expected ff7bcfd4") as e:
+    with pytest.raises(
+        ValueError, match="SHA-256 of the decompressed content is [0-9a-f]{64}, expected ff7bcfd4"
+    ) as e:
         load_mnist()
     assert str(data / "mnist" / "t10k-labels-idx1-ubyte") in str(e.value)
     assert not list((tmp_path / "cache").glob("**/*.*"))  # nothing downloaded or copied
@@ -185,7 +219,13 @@ def test_nothing_found_is_one_error_listing_where_it_looked(tmp_path, monkeypatc
     with pytest.raises(FileNotFoundError) as e:
         load_mnist(download=False)
     message = str(e.value)
-    for where in ("empty", "cache/flatnn/mnist", "system/mnist", "download=False", "set FLATNN_DATA="):
+    for where in (
+        "empty",
+        "cache/flatnn/mnist",
+        "system/mnist",
+        "download=False",
+        "set FLATNN_DATA=",
+    ):
         assert where in message, message
     monkeypatch.delenv("FLATNN_DATA")
     with pytest.raises(FileNotFoundError, match=r"\$FLATNN_DATA: \(not set\)"):
@@ -217,10 +257,17 @@ def test_fashion_mnist_from_the_debian_package(monkeypatch):
     s = load_fashion_mnist(download=False)
     assert s.name == "fashion-mnist" and s.class_names == FASHION_MNIST_CLASSES
     assert s.class_names[0] == "T-shirt/top" and s.class_names[9] == "Ankle boot"
-    assert (s.X_train.shape, s.X_val.shape, s.X_test.shape) == ((50000, 784), (10000, 784), (10000, 784))
+    assert (s.X_train.shape, s.X_val.shape, s.X_test.shape) == (
+        (50000, 784),
+        (10000, 784),
+        (10000, 784),
+    )
     assert np.bincount(s.y_test).tolist() == [1000] * 10
     assert s.X_train.max() == 1.0 and s.X_test.min() == 0.0
-    assert load_dataset("fashion-mnist", folder, validation=0, dtype="float32").X_train.shape == (60000, 784)
+    assert load_dataset("fashion-mnist", folder, validation=0, dtype="float32").X_train.shape == (
+        60000,
+        784,
+    )
 
 
 def fabricated_set(folder: Path) -> Path:
@@ -249,7 +296,9 @@ def test_fashion_mnist_searches_the_system_folders(tmp_path, monkeypatch):
     monkeypatch.delenv("FLATNN_DATA")
     fabricated_set(tmp_path / "usr-share-datasets" / "fashion-mnist")
     monkeypatch.setattr(fetch, "SYSTEM_DATA_DIRS", (str(tmp_path / "usr-share-datasets"),))
-    with pytest.raises(ValueError, match="usr-share-datasets/fashion-mnist/train-images-idx3-ubyte: SHA-256"):
+    with pytest.raises(
+        ValueError, match="usr-share-datasets/fashion-mnist/train-images-idx3-ubyte: SHA-256"
+    ):
         load_fashion_mnist(download=False)
 
 

@@ -81,7 +81,9 @@ def server():
     Handler.files = {f + ".gz": (shared_data() / "mnist" / (f + ".gz")).read_bytes() for f in FILES}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -115,7 +117,9 @@ def test_good_download_then_loads_from_the_cache(server, tmp_path, capfd, caplog
     assert cache_files(tmp_path) == sorted(f + ".gz" for f in FILES)
     assert capfd.readouterr() == ("", "")  # the library never prints: progress goes to logging
     messages = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("downloading " + server + "/good/train-images-idx3-ubyte.gz") for m in messages)
+    assert any(
+        m.startswith("downloading " + server + "/good/train-images-idx3-ubyte.gz") for m in messages
+    )
     assert any("(100%)" in m for m in messages)
     caplog.clear()
 
@@ -132,9 +136,14 @@ def test_404_on_the_first_mirror_then_the_second(server, tmp_path, capfd, caplog
     s = load_mnist(mirrors=(server + "/missing/", server + "/good/"))
     assert s.X_test.shape == (10000, 784)
     assert cache_files(tmp_path) == sorted(f + ".gz" for f in FILES)
-    assert Handler.requests[:2] == ["/missing/train-images-idx3-ubyte.gz", "/good/train-images-idx3-ubyte.gz"]
+    assert Handler.requests[:2] == [
+        "/missing/train-images-idx3-ubyte.gz",
+        "/good/train-images-idx3-ubyte.gz",
+    ]
     assert capfd.readouterr() == ("", "")
-    assert any("/missing/train-images-idx3-ubyte.gz: HTTP 404" in r.getMessage() for r in caplog.records)
+    assert any(
+        "/missing/train-images-idx3-ubyte.gz: HTTP 404" in r.getMessage() for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize(
@@ -172,7 +181,10 @@ def test_verified_files_stay_when_a_later_file_fails(server, tmp_path):
     assert cache_files(tmp_path) == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
     Handler.requests = []
     assert load_mnist(mirrors=[server + "/good/"]).name == "mnist"
-    assert Handler.requests == ["/good/t10k-images-idx3-ubyte.gz", "/good/t10k-labels-idx1-ubyte.gz"]
+    assert Handler.requests == [
+        "/good/t10k-images-idx3-ubyte.gz",
+        "/good/t10k-labels-idx1-ubyte.gz",
+    ]
 
 
 def test_an_interrupted_download_leaves_nothing_behind(server, tmp_path, monkeypatch):
@@ -214,6 +226,9 @@ def test_offline_with_no_files_is_one_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         load_mnist(mirrors=[f"http://127.0.0.1:{port}/"])
     message = str(e.value)
-    assert "cannot connect" in message and "user cache: " + str(tmp_path / "cache" / "flatnn" / "mnist") in message
+    assert (
+        "cannot connect" in message
+        and "user cache: " + str(tmp_path / "cache" / "flatnn" / "mnist") in message
+    )
     assert "set FLATNN_DATA=" in message
     assert cache_files(tmp_path) == []

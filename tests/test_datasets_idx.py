@@ -23,12 +23,16 @@ TYPE_BYTES = {
 
 def idx_bytes(a: np.ndarray) -> bytes:
     """A minimal IDX writer, independent of the reader."""
-    header = bytes([0, 0, TYPE_BYTES[a.dtype], a.ndim]) + b"".join(s.to_bytes(4, "big") for s in a.shape)
+    header = bytes([0, 0, TYPE_BYTES[a.dtype], a.ndim]) + b"".join(
+        s.to_bytes(4, "big") for s in a.shape
+    )
     return header + a.astype(a.dtype.newbyteorder(">")).tobytes()
 
 
 arrays = st.sampled_from(sorted(TYPE_BYTES, key=str)).flatmap(
-    lambda dtype: hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5))
+    lambda dtype: hnp.arrays(
+        dtype, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)
+    )
 )
 
 
@@ -77,8 +81,12 @@ def test_gzip_is_recognised_by_content_not_name(tmp_path):
 
 
 def test_big_endian_on_disk():
-    data = (bytes([0, 0, 0x0C, 1]) + (2).to_bytes(4, "big") + (1).to_bytes(4, "big")
-            + (-2).to_bytes(4, "big", signed=True))
+    data = (
+        bytes([0, 0, 0x0C, 1])
+        + (2).to_bytes(4, "big")
+        + (1).to_bytes(4, "big")
+        + (-2).to_bytes(4, "big", signed=True)
+    )
     assert read_idx(io.BytesIO(data)).tolist() == [1, -2]
 
 
@@ -116,14 +124,18 @@ def test_truncated_data_names_the_file_and_both_sizes(tmp_path):
 def test_truncated_header(tmp_path):
     path = tmp_path / "header.idx"
     path.write_bytes(bytes([0, 0, 0x08, 3]) + (5).to_bytes(4, "big"))
-    with pytest.raises(ValueError, match=r"header.idx: truncated: the header declares 3 dimensions"):
+    with pytest.raises(
+        ValueError, match=r"header.idx: truncated: the header declares 3 dimensions"
+    ):
         read_idx(path)
 
 
 def test_size_larger_than_header_says(tmp_path):
     path = tmp_path / "long.idx"
     path.write_bytes(idx_bytes(np.zeros(5, np.uint8)) + b"\x00")
-    with pytest.raises(ValueError, match=r"long.idx: size does not match the header.*5 data bytes.*6 data bytes"):
+    with pytest.raises(
+        ValueError, match=r"long.idx: size does not match the header.*5 data bytes.*6 data bytes"
+    ):
         read_idx(path)
 
 

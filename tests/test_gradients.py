@@ -29,7 +29,8 @@ def _preactivations(net, params, X):
         z = a @ theta[:, 1:].T + theta[:, 0]
         zs.append((name, z))
         a = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh,
-             "relu": lambda z: np.maximum(z, 0), "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+             "relu": lambda z: np.maximum(z, 0),
+             "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
              "identity": lambda z: z, "softmax": lambda z: z}[name](z)
     return zs
 

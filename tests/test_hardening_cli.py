@@ -1,4 +1,4 @@
-"""Issue 11 on the command line: no lost model, no traceback, whole messages, no overwritten results."""
+"""Issue 11 on the command line: no lost model, no traceback, whole messages, no overwrites."""
 
 import importlib.util
 import json
@@ -337,7 +337,8 @@ def test_ctrl_c_at_any_early_moment_of_the_console_script_exits_130():
         pytest.skip("the console script is not installed next to this python")
     import signal
     for delay in (0.05, 0.15, 0.3, 0.6):
-        proc = subprocess.Popen([str(script), "gradcheck", "--sizes", "60-60-10", "--samples", "50"],
+        proc = subprocess.Popen([str(script), "gradcheck", "--sizes", "60-60-10", "--samples",
+                                 "50"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
@@ -417,3 +418,29 @@ def test_empty_data_dir_fails_even_when_flatnn_data_has_the_files(capsys, tmp_pa
                          "--epochs", "1", "--out", str(tmp_path / "m.npz"))
     assert code == 2 and "was found nowhere" in err and f"--data-dir: {tmp_path / 'empty'}" in err
     assert out == "" and not (tmp_path / "m.npz").exists()
+
+
+# ------------------------------------------------- an objective that overflows
+def test_a_lam_so_large_that_the_objective_overflows_fails_cleanly(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--lam", "1e308", "--method",
+                         "L-BFGS-B", "--out", str(path))
+    assert code == 1 and "Traceback" not in err
+    assert "the objective became inf" in err and "No model saved" in err
+    assert not path.exists()
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--lam", "1e308", "--method",
+                         "trust-ncg", "--out", str(path))
+    one_line_error(code, err, "hessp overflows", "lam 1e+308", "lower lam")
+
+
+def test_scipy_status_codes_are_not_read_as_failures(capsys, tmp_path):
+    # TNC's status 2 means "converged"; CG's 2 "precision loss": neither is a NaN
+    path = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--method", "TNC", "--out",
+                         str(path))
+    assert code == 0 and "training failed" not in err, err
+    assert load(path)[2]["diverged"] is False
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--lam", "1e308", "--method",
+                         "CG", "--out", str(path))
+    assert code == 0, err
+    assert "note: CG stopped without success" in err and "saved" in out

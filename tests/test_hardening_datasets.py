@@ -1,4 +1,5 @@
-"""Issue 11: data files that hang or explode, servers that trickle, folders that fall back, loaders that print."""
+"""Issue 11: data files that hang or explode, servers that trickle, folders that fall back,
+loaders that print."""
 
 import gzip
 import http.server
@@ -24,6 +25,7 @@ MNIST_DIR = shared_data() / "mnist"
 def alarm():
     def ring(signum, frame):
         raise TimeoutError("blocked for 10 s")
+
     previous = signal.signal(signal.SIGALRM, ring)
     signal.alarm(10)
     yield
@@ -85,6 +87,7 @@ def test_read_idx_gz_inflating_past_its_header_stops_there(tmp_path):
     path.write_bytes(gzip.compress(_idx_header((10,)) + bytes(64 << 20), compresslevel=9))
     assert path.stat().st_size < 1 << 20
     import tracemalloc
+
     tracemalloc.start()
     with pytest.raises(ValueError, match="inflates to more than 18 bytes"):
         read_idx(path)
@@ -109,7 +112,9 @@ def test_read_idx_good_gz_multi_member_and_padding_still_read(tmp_path):
 def test_data_file_inflating_past_its_known_size_is_refused(tmp_path, isolated):
     # a t10k-labels .gz (known size 10008) that inflates to 32 MiB: stopped at 10009 bytes
     folder = link_files(tmp_path / "mnist", [f for f in FILES if f != "t10k-labels-idx1-ubyte"])
-    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(32 << 20), compresslevel=9))
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(bytes(32 << 20), compresslevel=9)
+    )
     with pytest.raises(ValueError, match="inflates to more than 10008 bytes"):
         load_mnist(folder)
 
@@ -117,7 +122,7 @@ def test_data_file_inflating_past_its_known_size_is_refused(tmp_path, isolated):
 # ---------------------------------------------------- the folders searched
 def test_explicit_folder_never_falls_back(tmp_path, monkeypatch, isolated):
     monkeypatch.setenv("FLATNN_DATA", str(shared_data()))  # the files are findable there
-    link_files(tmp_path / "cache" / "flatnn" / "mnist")     # and in the cache
+    link_files(tmp_path / "cache" / "flatnn" / "mnist")  # and in the cache
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError) as e:
@@ -170,7 +175,9 @@ class Trickle(http.server.BaseHTTPRequestHandler):
 def trickle_server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -178,8 +185,10 @@ def trickle_server():
 
 
 @pytest.mark.parametrize("where", ["body", "headers"])
-def test_deadline_holds_against_a_trickling_server(trickle_server, tmp_path, monkeypatch, isolated, where):
-    monkeypatch.setattr(fetch, "TIMEOUT", 5.0)   # each byte comes well within the timeout
+def test_deadline_holds_against_a_trickling_server(
+    trickle_server, tmp_path, monkeypatch, isolated, where
+):
+    monkeypatch.setattr(fetch, "TIMEOUT", 5.0)  # each byte comes well within the timeout
     monkeypatch.setattr(fetch, "DEADLINE", 1.0)
     start = time.monotonic()
     with pytest.raises(FileNotFoundError, match=r"took more than 1 s"):
@@ -215,10 +224,13 @@ class Bomb(http.server.BaseHTTPRequestHandler):
 def test_a_downloaded_gzip_bomb_is_bounded_by_the_known_size(tmp_path, isolated):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bomb)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         import tracemalloc
+
         tracemalloc.start()
         with pytest.raises(FileNotFoundError, match="inflates to more than 7840016 bytes"):
             load_mnist(mirrors=[f"http://127.0.0.1:{httpd.server_address[1]}/"], train=False)
@@ -236,8 +248,20 @@ def test_a_downloaded_gzip_bomb_is_bounded_by_the_known_size(tmp_path, isolated)
 def test_test_files_alone_load_without_the_training_files(tmp_path, isolated):
     folder = link_files(tmp_path / "mnist", [f for f in FILES if f.startswith("t10k")])
     s = load_mnist(folder, train=False)
-    assert s.X_train.shape == (0, 784) and s.X_val.shape == (0, 784) and s.X_test.shape == (10000, 784)
+    assert (
+        s.X_train.shape == (0, 784) and s.X_val.shape == (0, 784) and s.X_test.shape == (10000, 784)
+    )
     with pytest.raises(FileNotFoundError, match="train-images"):
         load_mnist(folder)
     with pytest.raises(TypeError, match="train must be True or False"):
         load_mnist(folder, train="no")
+
+
+def test_a_flatnn_data_folder_that_does_not_exist_is_named_as_such(isolated, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLATNN_DATA", str(tmp_path / "typo"))
+    with pytest.raises(FileNotFoundError) as info:
+        mnist.load_mnist(download=False)
+    assert f"$FLATNN_DATA: {tmp_path / 'typo'} (no such folder)" in str(info.value)
+    link_files(tmp_path / "data" / "mnist")
+    monkeypatch.setenv("FLATNN_DATA", str(tmp_path / "data"))
+    assert mnist.load_mnist(download=False, validation=0).X_train.shape == (60000, 784)

@@ -159,7 +159,8 @@ def test_products_are_linear_in_v(method):
 
 
 def test_lam_adds_lam_over_m_on_weights_only():
-    net, params, X, y, _, v = make_problem("tanh", "sigmoid", "cross_entropy", [2, 3, 1], 5, 8, False)
+    net, params, X, y, _, v = make_problem("tanh", "sigmoid", "cross_entropy", [2, 3, 1], 5, 8,
+                                           False)
     diff = net.hessp(params, v, X, y, 2.0) - net.hessp(params, v, X, y, 0.0)
     expected = [np.pad(theta[:, 1:] * 2.0 / 5, ((0, 0), (1, 0))) for theta in net.unpack(v)]
     np.testing.assert_allclose(diff, np.concatenate([e.ravel() for e in expected]), atol=1e-14)
@@ -167,7 +168,8 @@ def test_lam_adds_lam_over_m_on_weights_only():
 
 @pytest.mark.parametrize("method", ["hessp", "gnvp"])
 def test_float32_in_float32_out_and_inputs_untouched(method):
-    net, params, X, y, _, v = make_problem("relu", "softmax", "cross_entropy", [4, 6, 3], 8, 4, True)
+    net, params, X, y, _, v = make_problem("relu", "softmax", "cross_entropy", [4, 6, 3], 8, 4,
+                                           True)
     p32, X32, v32 = params.astype(np.float32), X.astype(np.float32), v.astype(np.float32)
     copies = [a.copy() for a in (p32, X32, v32, y)]
     out = getattr(net, method)(p32, v32, X32, y, 0.1)
@@ -179,13 +181,15 @@ def test_float32_in_float32_out_and_inputs_untouched(method):
 
 
 def test_bad_direction_is_a_clear_value_error():
-    net, params, X, y, _, v = make_problem("tanh", "softmax", "cross_entropy", [2, 3, 2], 3, 0, True)
+    net, params, X, y, _, v = make_problem("tanh", "softmax", "cross_entropy", [2, 3, 2], 3, 0,
+                                           True)
     with pytest.raises(ValueError, match=r"v has 3 entries"):
         net.hessp(params, v[:3], X, y)
 
 
 def test_integer_direction_is_accepted_as_scipy_trust_constr_probes_with_one():
-    net, params, X, y, _, _ = make_problem("tanh", "softmax", "cross_entropy", [3, 4, 2], 6, 1, True)
+    net, params, X, y, _, _ = make_problem("tanh", "softmax", "cross_entropy", [3, 4, 2], 6, 1,
+                                           True)
     e = np.zeros(net.n_params, dtype=np.int8)
     e[2] = 1
     np.testing.assert_array_equal(net.hessp(params, e, X, y, 0.2),

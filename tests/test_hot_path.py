@@ -1,4 +1,4 @@
-"""The tuned forward/backward pass against a plain reference, on data spanning several row blocks."""
+"""The tuned forward/backward pass against a plain reference, on data of several row blocks."""
 
 import itertools
 import warnings

@@ -39,7 +39,7 @@ def xp():
 
 
 def close(host, device, rtol=1e-12):
-    """``device`` (a HostArray) equals the NumPy result ``host`` to ``rtol`` of its largest entry."""
+    """``device`` (a HostArray) equals the NumPy result ``host`` to ``rtol`` of its largest."""
     assert isinstance(device, HostArray), type(device)
     d = device.get()
     assert d.dtype == host.dtype and d.shape == host.shape

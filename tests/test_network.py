@@ -32,7 +32,8 @@ def test_spec_is_frozen_hashable_picklable():
         net.sizes = (1, 2)
     same = flatnn.Network([5, 4, 3, 2], hidden=["relu", "tanh"])
     assert net == same and hash(net) == hash(same)
-    assert flatnn.Network((3, 4, 4, 2), hidden="relu") == flatnn.Network((3, 4, 4, 2), hidden=("relu", "relu"))
+    assert flatnn.Network((3, 4, 4, 2), hidden="relu") == flatnn.Network(
+        (3, 4, 4, 2), hidden=("relu", "relu"))
     assert net != flatnn.Network((5, 4, 3, 2), hidden=("relu", "relu"))
     assert pickle.loads(pickle.dumps(net)) == net
     assert flatnn.Network.from_dict(net.to_dict()) == net
@@ -49,7 +50,8 @@ def test_spec_is_frozen_hashable_picklable():
     (dict(sizes=(3, 4, 4, 2), hidden=("relu",)), "1 activations.*2 hidden"),
     (dict(sizes=(3, 4, 2), output="softplus"), "unknown output activation 'softplus'.*softmax"),
     (dict(sizes=(3, 4, 2), loss="hinge"), "unknown loss 'hinge'.*cross_entropy"),
-    (dict(sizes=(3, 4, 2), output="tanh", loss="cross_entropy"), "needs output 'softmax' or 'sigmoid'"),
+    (dict(sizes=(3, 4, 2), output="tanh", loss="cross_entropy"),
+     "needs output 'softmax' or 'sigmoid'"),
     (dict(sizes=(3, 4, 1), output="softmax"), "at least 2 output units"),
 ])
 def test_bad_specs_raise_naming_the_value(kwargs, message):
@@ -107,7 +109,8 @@ def test_init_schemes_and_seeds():
     limit = np.sqrt(6 / (40 + 10))  # glorot for the softmax layer
     assert np.abs(t2[:, 1:]).max() <= limit and np.abs(t2[:, 1:]).max() > 0.9 * limit
     u = net.init(rng=1, scheme="uniform")
-    assert np.abs(u).max() <= 0.1 and np.abs(u).max() > 0.099 and np.all(net.unpack(u)[0][:, 0] != 0)
+    assert np.abs(u).max() <= 0.1 and np.abs(u).max() > 0.099
+    assert np.all(net.unpack(u)[0][:, 0] != 0)
     n1, _ = net.unpack(net.init(rng=1, scheme="normal"))
     assert abs(n1[:, 1:].std() - 1 / np.sqrt(50)) < 0.1 / np.sqrt(50) and n1[:, 0].std() > 0.5
     assert abs(net.init(rng=1, scheme="standard_normal").std() - 1) < 0.05
@@ -278,8 +281,10 @@ def test_float32_stays_float32():
     assert net.grad(params, (X > 0).astype(np.uint8), y).dtype == np.float32
 
 
-@pytest.mark.parametrize("output, loss", [("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"),
-                                          ("softmax", "squared_error"), ("sigmoid", "squared_error"),
+@pytest.mark.parametrize("output, loss", [("softmax", "cross_entropy"),
+                                          ("sigmoid", "cross_entropy"),
+                                          ("softmax", "squared_error"),
+                                          ("sigmoid", "squared_error"),
                                           ("tanh", "squared_error")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_extreme_logits_are_finite_and_silent(output, loss, dtype):
@@ -293,7 +298,8 @@ def test_extreme_logits_are_finite_and_silent(output, loss, dtype):
         c, g = net.cost_grad(params, X, y, 0.0)
         a = net.forward(params, X)
         hv = net.hessp(params, np.ones_like(params), X, y)
-    assert np.isfinite(c) and np.isfinite(g).all() and np.isfinite(a).all() and np.isfinite(hv).all()
+    assert np.isfinite(c) and np.isfinite(g).all()
+    assert np.isfinite(a).all() and np.isfinite(hv).all()
     if loss == "cross_entropy":
         assert c > 1.0  # confidently wrong costs a lot: not clipped to a small number
 

@@ -386,7 +386,8 @@ def test_multilabel_and_multioutput_shapes():
     assert clf.predict_proba(X).shape == Y.shape
     assert clf.score(X, Y) > 0.3  # subset accuracy
     X, Y = _regression(3)
-    reg = MLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=100, random_state=0).fit(X, Y)
+    reg = MLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=100,
+                       random_state=0).fit(X, Y)
     assert reg.predict(X).shape == Y.shape and reg.score(X, Y) > 0.9
     assert reg.n_outputs_ == 3 and reg.network_.sizes == (5, 10, 3)
 

@@ -77,7 +77,7 @@ _CHUNK = 1 << 16
 
 @attrs.frozen
 class IdxFile:
-    """One file of a data set: its name without ``.gz`` and its decompressed content's size and SHA-256."""
+    """One file of a data set: its name without ``.gz``, its content's size and SHA-256."""
 
     filename: str
     size: int
@@ -92,20 +92,25 @@ _VERIFIED_MAX = 8
 
 
 def cache_dir(name: str) -> Path:
-    """The user cache folder for data set `name`: ``$XDG_CACHE_HOME/flatnn/<name>`` or ``~/.cache/flatnn/<name>``."""
+    """The user cache folder for data set `name`.
+
+    ``$XDG_CACHE_HOME/flatnn/<name>`` or ``~/.cache/flatnn/<name>``.
+    """
     root = os.environ.get("XDG_CACHE_HOME")
     base = Path(root) if root and os.path.isabs(root) else Path.home() / ".cache"
     return base / "flatnn" / name
 
 
 def data_folder(root, name: str) -> Path:
-    """The folder holding data set `name`'s files given `root`: ``root/name`` if that is a folder, else `root`."""
+    """The folder of data set `name`'s files: ``root/name`` if that is a folder, else `root`."""
     root = Path(root)
     return root / name if (root / name).is_dir() else root
 
 
 def search_dirs(name: str, path=None) -> list[tuple[str, Path | None]]:
-    """The folders searched for data set `name`, in order, as ``(where, folder)``; folder is None if unset.
+    """The folders searched for data set `name`, in order, as ``(where, folder)``.
+
+    ``folder`` is None where unset.
 
     With `path` given, that folder alone (see the module docstring).
     """
@@ -120,7 +125,9 @@ def search_dirs(name: str, path=None) -> list[tuple[str, Path | None]]:
     return dirs
 
 
-def fetch_idx(name: str, files, *, path=None, download: bool = True, mirrors=()) -> dict[str, np.ndarray]:
+def fetch_idx(
+    name: str, files, *, path=None, download: bool = True, mirrors=()
+) -> dict[str, np.ndarray]:
     """Find, verify (downloading if needed) and decode the IDX files of a data set.
 
     Parameters
@@ -151,9 +158,13 @@ def fetch_idx(name: str, files, *, path=None, download: bool = True, mirrors=())
         where it looked, why each download failed, and how to set ``FLATNN_DATA``.
     """
     if path is not None and Path(path).exists() and not Path(path).is_dir():
-        raise ValueError(f"path must be the folder holding the {name} files, got the file {os.fspath(path)}")
+        raise ValueError(
+            f"path must be the folder holding the {name} files, got the file {os.fspath(path)}"
+        )
     if path is not None and not Path(path).exists():
-        raise FileNotFoundError(f"{name}: the folder {os.fspath(path)} given for its files does not exist")
+        raise FileNotFoundError(
+            f"{name}: the folder {os.fspath(path)} given for its files does not exist"
+        )
     dirs = search_dirs(name, path)
     arrays = {}
     for f in files:
@@ -193,7 +204,8 @@ def _load_verified(file: Path, f: IdxFile) -> np.ndarray:
     if problem:
         raise ValueError(
             f"{file}: {problem}. The file is corrupt or is not {f.filename} (it may be another "
-            f"data set's): replace it or move it away (flatnn never uses a file that fails verification)"
+            f"data set's): replace it or move it away (flatnn never uses a file that fails "
+            f"verification)"
         )
     array = decode_idx(content, str(file))
     array.flags.writeable = False
@@ -236,7 +248,7 @@ def _download_any(name: str, f: IdxFile, files, dirs, mirrors) -> Path:
 
 
 def _download(url: str, target_dir: Path, f: IdxFile) -> Path:
-    """Download `url` to ``target_dir/<filename>[.gz]``, verified; raise _DownloadFailed on any problem."""
+    """Download `url` to ``target_dir/<filename>[.gz]``, verified; _DownloadFailed on a problem."""
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -348,7 +360,9 @@ def _stream(url: str, out, max_bytes: int) -> None:
                 length = resp.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
                 if total is not None and total > max_bytes:
-                    raise _DownloadFailed(f"server announces {total} bytes, more than this file can be")
+                    raise _DownloadFailed(
+                        f"server announces {total} bytes, more than this file can be"
+                    )
                 _log.info("downloading %s%s", url, f" ({total / 1e6:.1f} MB)" if total else "")
                 received, shown = 0, 0.0
                 while True:
@@ -360,7 +374,9 @@ def _stream(url: str, out, max_bytes: int) -> None:
                     out.write(chunk)
                     received += len(chunk)
                     if received > max_bytes:
-                        raise _DownloadFailed(f"body exceeds {max_bytes} bytes, more than this file can be")
+                        raise _DownloadFailed(
+                            f"body exceeds {max_bytes} bytes, more than this file can be"
+                        )
                     elapsed = time.monotonic() - start
                     if elapsed - shown >= PROGRESS_SECONDS:
                         shown = elapsed
@@ -369,12 +385,16 @@ def _stream(url: str, out, max_bytes: int) -> None:
                     raise _DownloadFailed(f"download took more than {deadline:g} s (DEADLINE)")
                 if total is not None and received != total:
                     raise _DownloadFailed(f"connection closed after {received} of {total} bytes")
-                _log.info("%s: %s in %.1f s", url, _progress(received, total), time.monotonic() - start)
+                _log.info(
+                    "%s: %s in %.1f s", url, _progress(received, total), time.monotonic() - start
+                )
         except _DownloadFailed:
             raise
         except Exception as e:
             if watchdog.expired:
-                raise _DownloadFailed(f"download took more than {deadline:g} s (DEADLINE)") from None
+                raise _DownloadFailed(
+                    f"download took more than {deadline:g} s (DEADLINE)"
+                ) from None
             raise _failure(e) from None
 
 
@@ -387,7 +407,9 @@ def _failure(e: Exception) -> _DownloadFailed:
         return _DownloadFailed(f"cannot connect: {e.reason}")
     if isinstance(e, TimeoutError):
         return _DownloadFailed(f"no data for {TIMEOUT:g} s (timed out)")
-    if isinstance(e, (OSError, http.client.HTTPException)):  # connection reset, bad status line, ...
+    if isinstance(
+        e, (OSError, http.client.HTTPException)
+    ):  # connection reset, bad status line, ...
         return _DownloadFailed(f"{type(e).__name__}: {e}")
     if isinstance(e, ValueError):  # a malformed URL
         return _DownloadFailed(str(e))
@@ -404,7 +426,10 @@ def _not_found_message(name: str, f: IdxFile, files, dirs, failures) -> str:
     wanted = ", ".join(g.filename + "[.gz]" for g in files)
     lines = [f"{name}: {f.filename}[.gz] was found nowhere. Looked in:"]
     for where, folder in dirs:
-        lines.append(f"  {where}: {folder if folder is not None else '(not set)'}")
+        if folder is None:
+            lines.append(f"  {where}: (not set)")
+        else:
+            lines.append(f"  {where}: {folder}" + ("" if folder.is_dir() else " (no such folder)"))
     if failures == "path":
         lines.append("Only the folder given is searched, and nothing is downloaded into it.")
         lines.append(

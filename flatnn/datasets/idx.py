@@ -84,8 +84,9 @@ def read_regular_file(path, max_bytes=None) -> bytes:
             what = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
             raise ValueError(f"{name}: not a regular file ({what}); refusing to read it")
         if max_bytes is not None and st.st_size > max_bytes:
-            raise ValueError(f"{name}: {st.st_size} bytes, more than the {max_bytes} this "
-                             f"file can be")
+            raise ValueError(
+                f"{name}: {st.st_size} bytes, more than the {max_bytes} this file can be"
+            )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         f = open(fd, "rb")
@@ -108,9 +109,13 @@ def read_content(source) -> tuple[str, bytes]:
         name = str(getattr(source, "name", "<file object>"))
         raw = source.read()
         if not isinstance(raw, (bytes, bytearray)):
-            raise TypeError(f"{name}: expected a file opened in binary mode, read returned {type(raw).__name__}")
+            raise TypeError(
+                f"{name}: expected a file opened in binary mode, read returned {type(raw).__name__}"
+            )
     else:
-        raise TypeError(f"read_idx expects a path or a binary file object, got {type(source).__name__}")
+        raise TypeError(
+            f"read_idx expects a path or a binary file object, got {type(source).__name__}"
+        )
     raw = bytes(raw)
     if not raw.startswith(_GZIP_MAGIC):
         return name, raw
@@ -135,7 +140,7 @@ _MAX_INFLATE_RATIO = 1100
 
 
 def declared_size(head: bytes, name: str = "<bytes>") -> int | None:
-    """The total size (header and data) an IDX file starting with `head` declares, or None if unknown."""
+    """The total size (header and data) an IDX file starting with `head` declares, or None."""
     if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in IDX_DTYPES:
         return None
     ndim = head[3]
@@ -196,7 +201,9 @@ def decompress(raw: bytes, name: str, max_size: int | None = None, prefix: bool 
 def decode_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decode the (decompressed) bytes of an IDX file; see :func:`read_idx`."""
     if len(content) < 4:
-        raise ValueError(f"{name}: truncated: {len(content)} bytes, too short for the 4-byte IDX magic number")
+        raise ValueError(
+            f"{name}: truncated: {len(content)} bytes, too short for the 4-byte IDX magic number"
+        )
     magic = int.from_bytes(content[:4], "big")
     type_byte, ndim = content[2], content[3]
     if content[:2] != b"\x00\x00" or type_byte not in IDX_DTYPES:
@@ -208,7 +215,8 @@ def decode_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
     header_size = 4 + 4 * ndim
     if len(content) < header_size:
         raise ValueError(
-            f"{name}: truncated: the header declares {ndim} dimensions ({header_size} header bytes) "
+            f"{name}: truncated: the header declares {ndim} dimensions "
+            f"({header_size} header bytes) "
             f"but the file has {len(content)} bytes"
         )
     shape = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))

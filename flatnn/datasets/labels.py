@@ -44,7 +44,9 @@ def one_hot(labels, k: int, dtype=np.float64) -> np.ndarray:
         bad = ~np.isfinite(labels) | (labels != np.round(labels))
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"labels must be whole numbers, got labels[{i}] = {labels[i].item()!r}")
+            raise ValueError(
+                f"labels must be whole numbers, got labels[{i}] = {labels[i].item()!r}"
+            )
     out = (labels < 0) | (labels >= k)
     if out.any():
         i = int(np.argmax(out))

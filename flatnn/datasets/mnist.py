@@ -61,16 +61,32 @@ _TEST_IMAGES, _TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
 
 # Sizes and SHA-256 of the *decompressed* files.
 _MNIST_FILES = (
-    IdxFile(_TRAIN_IMAGES, 47040016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    IdxFile(_TRAIN_LABELS, 60008, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    IdxFile(_TEST_IMAGES, 7840016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    IdxFile(_TEST_LABELS, 10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    IdxFile(
+        _TRAIN_IMAGES, 47040016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+    ),
+    IdxFile(
+        _TRAIN_LABELS, 60008, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+    ),
+    IdxFile(
+        _TEST_IMAGES, 7840016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+    ),
+    IdxFile(
+        _TEST_LABELS, 10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+    ),
 )
 _FASHION_MNIST_FILES = (
-    IdxFile(_TRAIN_IMAGES, 47040016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-    IdxFile(_TRAIN_LABELS, 60008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-    IdxFile(_TEST_IMAGES, 7840016, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-    IdxFile(_TEST_LABELS, 10008, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+    IdxFile(
+        _TRAIN_IMAGES, 47040016, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
+    ),
+    IdxFile(
+        _TRAIN_LABELS, 60008, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
+    ),
+    IdxFile(
+        _TEST_IMAGES, 7840016, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
+    ),
+    IdxFile(
+        _TEST_LABELS, 10008, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
+    ),
 )
 
 
@@ -110,7 +126,9 @@ class Splits:
             if X.ndim != 2 or X.shape[1] != n:
                 raise ValueError(f"X_{split} must have shape (m, {n}), got {X.shape}")
             if y.shape != (X.shape[0],):
-                raise ValueError(f"y_{split} must have shape ({X.shape[0]},) to match X_{split}, got {y.shape}")
+                raise ValueError(
+                    f"y_{split} must have shape ({X.shape[0]},) to match X_{split}, got {y.shape}"
+                )
 
     @property
     def n_features(self) -> int:
@@ -130,8 +148,9 @@ class Splits:
         )
 
 
-def load_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None,
-               train=True) -> Splits:
+def load_mnist(
+    path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None, train=True
+) -> Splits:
     """Load MNIST's handwritten digits as train / validation / test splits.
 
     Parameters
@@ -172,12 +191,22 @@ def load_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, 
     FileNotFoundError
         If the files are nowhere and cannot be downloaded.
     """
-    return _load("mnist", _MNIST_FILES, MNIST_CLASSES, MNIST_MIRRORS if mirrors is None else mirrors,
-                 path=path, download=download, validation=validation, dtype=dtype, train=train)
+    return _load(
+        "mnist",
+        _MNIST_FILES,
+        MNIST_CLASSES,
+        MNIST_MIRRORS if mirrors is None else mirrors,
+        path=path,
+        download=download,
+        validation=validation,
+        dtype=dtype,
+        train=train,
+    )
 
 
-def load_fashion_mnist(path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None,
-                       train=True) -> Splits:
+def load_fashion_mnist(
+    path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None, train=True
+) -> Splits:
     """Load Zalando's Fashion-MNIST (clothing images) as train / validation / test splits.
 
     Same files, layout and arguments as :func:`load_mnist`; looked for in
@@ -186,36 +215,56 @@ def load_fashion_mnist(path=None, *, download=True, validation=10000, dtype=np.f
     :data:`FASHION_MNIST_MIRRORS`. ``class_names`` is
     :data:`FASHION_MNIST_CLASSES` (``'T-shirt/top'``, ``'Trouser'``, ...).
     """
-    return _load("fashion-mnist", _FASHION_MNIST_FILES, FASHION_MNIST_CLASSES,
-                 FASHION_MNIST_MIRRORS if mirrors is None else mirrors,
-                 path=path, download=download, validation=validation, dtype=dtype, train=train)
+    return _load(
+        "fashion-mnist",
+        _FASHION_MNIST_FILES,
+        FASHION_MNIST_CLASSES,
+        FASHION_MNIST_MIRRORS if mirrors is None else mirrors,
+        path=path,
+        download=download,
+        validation=validation,
+        dtype=dtype,
+        train=train,
+    )
 
 
 _LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
 
 
 def load_dataset(name: str, path=None, **kwargs) -> Splits:
-    """Load a data set by name: ``"mnist"`` or ``"fashion-mnist"``; `kwargs` as for :func:`load_mnist`."""
+    """Load ``"mnist"`` or ``"fashion-mnist"`` by name; `kwargs` as for :func:`load_mnist`."""
     if name not in _LOADERS:
-        raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(map(repr, _LOADERS))}")
+        raise ValueError(
+            f"unknown data set {name!r}; expected one of {', '.join(map(repr, _LOADERS))}"
+        )
     return _LOADERS[name](path, **kwargs)
 
 
-def _load(name, files, class_names, mirrors, *, path, download, validation, dtype, train=True) -> Splits:
+def _load(
+    name, files, class_names, mirrors, *, path, download, validation, dtype, train=True
+) -> Splits:
     dtype = _checks.float_dtype(dtype)
     if isinstance(mirrors, str):
         raise TypeError(f"mirrors must be a sequence of base URLs, got the string {mirrors!r}")
     n_train = 60000
-    validation = _checks.integer(validation, "validation (training images to hold out)", 0,
-                                 n_train - 1)
+    validation = _checks.integer(
+        validation, "validation (training images to hold out)", 0, n_train - 1
+    )
     _checks.boolean(train, "train")
 
-    wanted = files if train else tuple(f for f in files if f.filename in (_TEST_IMAGES, _TEST_LABELS))
+    wanted = (
+        files if train else tuple(f for f in files if f.filename in (_TEST_IMAGES, _TEST_LABELS))
+    )
     arrays = fetch_idx(name, wanted, path=path, download=download, mirrors=tuple(mirrors))
     if train:
         images, labels = arrays[_TRAIN_IMAGES], arrays[_TRAIN_LABELS]
     else:
-        images, labels, n_train, validation = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), 0, 0
+        images, labels, n_train, validation = (
+            np.zeros((0, 28, 28), np.uint8),
+            np.zeros(0, np.uint8),
+            0,
+            0,
+        )
     test_images, test_labels = arrays[_TEST_IMAGES], arrays[_TEST_LABELS]
     for file, a, shape in (
         (_TRAIN_IMAGES, images, (n_train, 28, 28)),
@@ -224,16 +273,22 @@ def _load(name, files, class_names, mirrors, *, path, download, validation, dtyp
         (_TEST_LABELS, test_labels, (10000,)),
     ):  # cannot fail once the checksums matched; guards against a wrong table entry
         if a.shape != shape or a.dtype != np.uint8:
-            raise ValueError(f"{name} {file}: expected uint8 of shape {shape}, got {a.dtype} {a.shape}")
+            raise ValueError(
+                f"{name} {file}: expected uint8 of shape {shape}, got {a.dtype} {a.shape}"
+            )
 
     X = _scale(images, dtype)
     y = labels.astype(np.int64)
     cut = n_train - validation
     return Splits(
-        X_train=X[:cut], y_train=y[:cut],
-        X_val=X[cut:], y_val=y[cut:],
-        X_test=_scale(test_images, dtype), y_test=test_labels.astype(np.int64),
-        name=name, class_names=class_names,
+        X_train=X[:cut],
+        y_train=y[:cut],
+        X_val=X[cut:],
+        y_val=y[cut:],
+        X_test=_scale(test_images, dtype),
+        y_test=test_labels.astype(np.int64),
+        name=name,
+        class_names=class_names,
     )
 
 

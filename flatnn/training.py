@@ -237,8 +237,8 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     The parameters, the rule's state, every batch (gathered into a reused
     device buffer), the dropout masks and the validation data live there;
     ``y``, ``params0`` and the validation data are moved there once when they
-    come from NumPy. What crosses to the host is one float per batch (its
-    cost, for the divergence check and the history) and two per validation
+    come from NumPy. Only scalars cross to the host: each batch's cost (for
+    the divergence check and the history) and the two numbers of a validation
     pass. The shuffling permutation and the dropout masks are drawn on the
     host by the NumPy generator ``rng`` and copied over (once per epoch, once
     per batch): the same seed then gives the same run on the CPU and the GPU,

@@ -15,7 +15,7 @@ import time
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from . import activations, backprop, losses, threads
+from . import _checks, activations, backprop, losses, namespace, threads
 
 STATUS_DONE = 0
 """All epochs or iterations ran (or the scipy method converged)."""
@@ -58,7 +58,10 @@ def wrap_callback(callback, name="callback"):
 class Validation:
     """Held-out data scored in one forward pass: ``val_cost`` and ``val_accuracy``.
 
-    The data is validated and cast to ``dtype`` once, here.
+    The data is validated, cast to ``dtype`` and moved to the namespace ``xp``
+    once, here: validation data on the host is copied once to the device that
+    holds the training data (see :mod:`flatnn.namespace`), and each
+    :meth:`entry` brings two scalars back.
 
     Parameters
     ----------
@@ -66,18 +69,26 @@ class Validation:
     validation : (X_val, y_val)
     dtype : numpy dtype
         The dtype of the parameters it will be called with.
+    xp : module, default numpy
+        The namespace of the training data and of the parameters.
     """
 
-    def __init__(self, net, validation, dtype):
+    def __init__(self, net, validation, dtype, xp=np):
         from .objective import Objective  # Objective validates shapes and labels
         try:
             X_val, y_val = validation
         except (TypeError, ValueError):
             raise ValueError("validation must be a pair (X_val, y_val)") from None
+        X_val = namespace.asarray(X_val, xp, "validation X_val", "the training X")
+        y_val = namespace.asarray(y_val, xp, "validation y_val", "the training X")
         checked = Objective(net, X_val, y_val)
-        X = np.asarray(checked.X).astype(dtype, copy=False)
-        if not np.isfinite(X).all():
-            raise ValueError("validation X_val contains NaN or inf")
+        X = checked.X.astype(dtype, copy=False)
+        if xp is np:
+            if not np.isfinite(X).all():
+                raise ValueError("validation X_val contains NaN or inf")
+        else:
+            _checks.finite_rows(X, "validation X_val")
+        self.xp = xp
         self.net = net
         self.X = X
         self.target = as_target(net, checked.y, dtype)
@@ -104,19 +115,28 @@ class Validation:
             else:
                 pred = self.outloss.activate(z.copy()).argmax(axis=1)
             value = self.outloss.value(z, self.target[start:stop])
-            return value, int(np.count_nonzero(pred == self.truth[start:stop]))
+            if self.xp is np:
+                return value, int(np.count_nonzero(pred == self.truth[start:stop]))
+            return value, int((pred == self.truth[start:stop]).sum())
 
         m = self.X.shape[0]
         with np.errstate(all="ignore"):
-            parts = threads.run_blocks(block, m)
+            if self.xp is np:
+                parts = threads.run_blocks(block, m)
+            else:  # one block: a GPU runs its own threads
+                parts = [block(0, m, 0)]
         value = sum(v for v, _ in parts)  # in block order
         right = sum(c for _, c in parts)
         return {"val_cost": float(value / m), "val_accuracy": right / m}
 
 
 def as_target(net, y, dtype):
-    """Validated ``y`` in the form the losses take: labels ``(m,)`` or targets ``(m, k)``."""
-    y = np.asarray(y)
+    """Validated ``y`` in the form the losses take: labels ``(m,)`` or targets ``(m, k)``.
+
+    ``y`` keeps its namespace (a device array stays on its device).
+    """
+    if namespace.namespace_of(y) is np:
+        y = np.asarray(y)
     k = net.sizes[-1]
     if y.ndim == 1 and k > 1:
         return y.astype(np.intp, copy=False)

@@ -17,6 +17,8 @@ import numbers
 import attrs
 import numpy as np
 
+from . import namespace
+
 __all__ = ["Translate", "translate"]
 
 
@@ -42,8 +44,15 @@ class Translate:
             raise ValueError(f"max_shift must be >= 1, got {self.max_shift}")
 
     def __call__(self, X_batch, rng):
-        """Return a translated copy of ``X_batch``, shape ``(b, side * side)``."""
-        X_batch = np.asarray(X_batch)
+        """Return a translated copy of ``X_batch``, shape ``(b, side * side)``.
+
+        A device batch (CuPy) is translated on the device: the shifts are drawn
+        on the host from ``rng`` (the same ones as for a NumPy batch) and only
+        the row indices of each distinct shift travel.
+        """
+        xp = namespace.namespace_of(X_batch)
+        if xp is np:
+            X_batch = np.asarray(X_batch)
         if X_batch.ndim != 2:
             raise ValueError(f"translate takes a batch of shape (b, side*side), got "
                              f"{X_batch.shape}")
@@ -57,13 +66,15 @@ class Translate:
             raise ValueError(f"max_shift {s} must be smaller than the image side {side}")
         shifts = rng.integers(-s, s + 1, size=(b, 2))
         images = X_batch.reshape(b, side, side)
-        out = np.zeros_like(images)
+        out = xp.zeros_like(images)
         # One slice assignment per distinct shift: (2s+1)² vectorised copies per
         # batch instead of b per-image ones.
         code = (shifts[:, 0] + s) * (2 * s + 1) + (shifts[:, 1] + s)
         for c in np.unique(code):
             rows = np.flatnonzero(code == c)
             dy, dx = int(shifts[rows[0], 0]), int(shifts[rows[0], 1])
+            if xp is not np:
+                rows = xp.asarray(rows)
             src_y = slice(max(0, -dy), side - max(0, dy))
             dst_y = slice(max(0, dy), side - max(0, -dy))
             src_x = slice(max(0, -dx), side - max(0, dx))

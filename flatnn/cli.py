@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import (__version__, augment, datasets, images, io, metrics, optimizers, recipes, threads,
-               training)
+from . import (__version__, augment, datasets, images, io, metrics, namespace, optimizers,
+               recipes, threads, training)
 from .gradcheck import check_grad
 from .network import Network
 from .training import SCIPY_METHODS, minimize, sgd
@@ -225,8 +225,9 @@ def _build_parser():
                             "replaced, and the last line says so)")
     train.add_argument("--quiet", action="store_true", help="print only the final result")
     train.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                       help="cuda: a scipy method over the data kept on the GPU (needs "
-                            "flatnn[gpu], i.e. CuPy, and an NVIDIA GPU; default cpu)")
+                       help="cuda: train on an NVIDIA GPU, the data copied there once (the "
+                            "SGD rules run flatnn.sgd on the GPU, a scipy method runs over "
+                            "a GPUObjective); needs flatnn[gpu], i.e. CuPy (default cpu)")
 
     evaluate = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a saved model",
@@ -669,8 +670,7 @@ def _check_train_memory(net, cfg):
 
 def cmd_train(args, out):
     cfg = _resolve_train_args(args)
-    if args.device == "cuda":  # before any data is read; GPU SGD is not implemented
-        _require_cuda(cfg["method"])
+    xp = _cuda_namespace() if args.device == "cuda" else None  # before any data is read
     net = _network(cfg["sizes"], cfg["hidden"], args.output, args.loss)
     path = args.out or f"flatnn-{args.dataset}.npz"
     try:  # found out now, not after the whole training run
@@ -692,6 +692,8 @@ def cmd_train(args, out):
         X, y = np.concatenate([X, data["X_val"]]), np.concatenate([y, data["y_val"]])
     if args.final_fit:
         validation = None
+    if xp is not None:  # copied to the GPU once; the whole run stays there
+        X, y = xp.asarray(X), xp.asarray(y)
     m = X.shape[0]
     plot_path = None
     if args.plot:
@@ -753,8 +755,9 @@ def cmd_train(args, out):
                                      else None))
             else:
                 limit_key = "maxfun" if method == "TNC" else "maxiter"
-                problem = ((net, X, y, cfg["lam"]) if args.device == "cpu" else
-                           (_gpu().GPUObjective(net, X, y, cfg["lam"]), None, None, 0.0))
+                problem = ((net, X, y, cfg["lam"]) if xp is None else
+                           (_gpu().GPUObjective(net, X, y, cfg["lam"], xp=xp), None, None,
+                            0.0))
                 res = minimize(problem[0], params0, *problem[1:], method=method,
                                options={limit_key: args.maxiter}, validation=validation,
                                callback=on_step)
@@ -779,7 +782,7 @@ def cmd_train(args, out):
         print(f"training failed: {res.message} No model saved.", file=sys.stderr)
         return EXIT_FAILED
 
-    params = res.x
+    params = namespace.to_numpy(res.x)  # from the GPU after --device cuda
     test_accuracy = net.accuracy(params, data["X_test"], data["y_test"])
     heldout = {}
     if args.dataset == "captcha":
@@ -837,12 +840,14 @@ def _gpu():
     return gpu
 
 
-def _require_cuda(method):
-    if method in optimizers.RULES:
-        raise CLIError(f"--device cuda runs the scipy methods ({', '.join(SCIPY_METHODS)}); "
-                       f"the SGD rules ({method}) run on the CPU only")
+def _cuda_namespace():
+    """CuPy, checked to see a GPU; a one-line CLIError when either is missing.
+
+    The tests replace this function to run ``--device cuda`` on a stand-in
+    namespace.
+    """
     try:
-        _gpu().require_cuda()
+        return _gpu().require_cuda()
     except _gpu().GPUUnavailable as exc:
         raise CLIError(f"--device cuda: {exc}") from None
 

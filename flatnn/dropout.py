@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from . import activations, losses
+from . import activations, losses, namespace
 from ._driver import as_target
 from .network import Network
 
@@ -110,6 +110,7 @@ def masked_cost_grad(thetas, hidden, outloss, X, target, masks, grads):
     The kernel behind :func:`cost_grad` and :func:`flatnn.sgd` with dropout:
     no validation, no L2 term. ``grads`` are views shaped like ``thetas``.
     """
+    xp = namespace.namespace_of(X)
     m = X.shape[0]
     last = len(thetas) - 1
     acts, outs = [], [None]
@@ -128,7 +129,7 @@ def masked_cost_grad(thetas, hidden, outloss, X, target, masks, grads):
     delta *= 1.0 / m
     bias_grad = delta.sum(axis=0)
     for l in range(last, -1, -1):
-        np.matmul(delta.T, acts[l], out=grads[l][:, 1:])
+        xp.matmul(delta.T, acts[l], out=grads[l][:, 1:])
         grads[l][:, 0] = bias_grad
         if l == 0:
             break
@@ -220,10 +221,20 @@ def apply_max_norm(thetas, max_norm):
     ----------
     thetas : sequence of ndarray
         Per-layer matrices ``(n_l, n_{l-1} + 1)``, views into the flat vector
-        (see :meth:`Network.unpack`); the bias column is left alone.
+        (see :meth:`Network.unpack`); the bias column is left alone. Arrays of
+        another namespace (CuPy) are scaled there, without a transfer to the host.
     max_norm : float
         The radius ``c``.
     """
+    xp = namespace.namespace_of(thetas[0])
+    if xp is not np:
+        # No boolean indexing (a sync and a gather on a GPU): the rows within the
+        # ball are multiplied by 1, which leaves them exactly as they were.
+        for theta in thetas:
+            W = theta[:, 1:]
+            norms = xp.sqrt((W * W).sum(axis=1))
+            W *= xp.where(norms > max_norm, max_norm / norms, 1.0).astype(W.dtype)[:, None]
+        return
     for theta in thetas:
         W = theta[:, 1:]
         norms = np.sqrt(np.einsum("ij,ij->i", W, W))

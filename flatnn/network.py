@@ -373,14 +373,16 @@ class Network:
         ValueError
             When a shape, a dtype or a label does not fit the network.
         """
-        X = np.asarray(X)
+        xp = namespace.namespace_of(X)
+        if xp is np:
+            X = np.asarray(X)
         _checks.features(X.shape, self)
         if X.shape[0] == 0:
             raise ValueError("X has no rows")
         if X.dtype.kind not in "fiub":
             raise ValueError(f"X must be numeric, got dtype {X.dtype}")
         dtype = np.float32 if X.dtype == np.float32 else np.float64
-        return Targets(self._check_y(y, X.shape[0], dtype))
+        return Targets(self._check_y(y, X.shape[0], dtype, xp))
 
     # ------------------------------------------------------------- the maths
     def cost(self, params, X, y, lam=0.0):

@@ -5,8 +5,13 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from . import _checks
+from . import _checks, namespace
 from .network import Network, Targets
+
+
+def _as_array(a):
+    """``a`` as an array: NumPy's for host data, kept as it is on a device."""
+    return np.asarray(a) if namespace.namespace_of(a) is np else a
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -21,6 +26,8 @@ class Objective:
     ----------
     net : Network
     X : ndarray, shape (m, net.sizes[0])
+        A NumPy array, or a device array (CuPy): then every evaluation runs
+        there and returns device arrays, and ``y`` is moved there once.
     y : ndarray
         Labels ``(m,)`` or targets ``(m, k)``, as in :meth:`Network.cost`.
     lam : float, default 0
@@ -37,8 +44,8 @@ class Objective:
     """
 
     net: Network = attrs.field(validator=attrs.validators.instance_of(Network))
-    X: np.ndarray = attrs.field(converter=np.asarray)
-    y: np.ndarray = attrs.field(converter=np.asarray)
+    X: np.ndarray = attrs.field(converter=_as_array)
+    y: np.ndarray = attrs.field(converter=_as_array)
     lam: float = attrs.field(default=0.0, converter=_checks.lam)
     targets: Targets = attrs.field(init=False)
     """``y`` as :meth:`Network.check_data` returned it; what the evaluations pass on."""

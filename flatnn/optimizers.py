@@ -44,6 +44,12 @@ A *schedule* maps the epoch index (0, 1, 2, ...) to a learning rate:
 
 Arrays keep the dtype of ``params``: float32 parameters give float32 state and
 float32 steps (hyperparameters are Python floats, which never promote).
+
+Arrays also keep their namespace (:mod:`flatnn.namespace`): every built-in rule
+computes with the namespace of ``params`` and ``grad``, so CuPy parameters get
+CuPy state and steps, on the GPU, with the same operations in the same order
+as NumPy's. A custom rule written with array methods and operators
+(``grad * -learning_rate``, ``state * beta``) works on any namespace as well.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ import attrs
 import numpy as np
 
 from . import _checks
+from .namespace import namespace_of
 
 __all__ = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "get", "is_rule", "has_inplace",
            "RULES", "constant", "step_decay", "exponential_decay", "cosine_decay", "warmup",
@@ -92,7 +99,7 @@ class SGD:
 
     def update(self, grad, state, params, learning_rate):
         """Return ``(-learning_rate * grad, state)``."""
-        return np.multiply(grad, -learning_rate), state
+        return namespace_of(grad).multiply(grad, -learning_rate), state
 
     def inplace_init(self, params):
         """The in-place form's state: ``()``."""
@@ -116,17 +123,17 @@ class Momentum:
 
     def init(self, params):
         """Return the zero velocity, shaped and typed like ``params``."""
-        return np.zeros_like(params)
+        return namespace_of(params).zeros_like(params)
 
     def update(self, grad, state, params, learning_rate):
         """Return ``(v_new, v_new)``."""
-        velocity = np.multiply(grad, -learning_rate)
+        velocity = namespace_of(grad).multiply(grad, -learning_rate)
         velocity += self.beta * state
         return velocity, velocity
 
     def inplace_init(self, params):
         """The in-place form's state: the velocity, zeros like ``params``."""
-        return np.zeros_like(params)
+        return namespace_of(params).zeros_like(params)
 
     def inplace_update(self, grad, state, params, learning_rate, scratch):
         """Update the velocity ``state`` and ``params`` in place."""
@@ -149,11 +156,11 @@ class Nesterov:
 
     def init(self, params):
         """Return the zero velocity, shaped and typed like ``params``."""
-        return np.zeros_like(params)
+        return namespace_of(params).zeros_like(params)
 
     def update(self, grad, state, params, learning_rate):
         """Return ``(step, v_new)``."""
-        descent = np.multiply(grad, -learning_rate)
+        descent = namespace_of(grad).multiply(grad, -learning_rate)
         velocity = self.beta * state
         velocity += descent
         step = self.beta * velocity
@@ -162,7 +169,7 @@ class Nesterov:
 
     def inplace_init(self, params):
         """The in-place form's state: the velocity, zeros like ``params``."""
-        return np.zeros_like(params)
+        return namespace_of(params).zeros_like(params)
 
     def inplace_update(self, grad, state, params, learning_rate, scratch):
         """Update the velocity ``state`` and ``params`` in place."""
@@ -170,7 +177,7 @@ class Nesterov:
         descent *= -learning_rate
         state *= self.beta
         state += descent
-        step = np.multiply(state, self.beta, out=scratch)
+        step = namespace_of(state).multiply(state, self.beta, out=scratch)
         step += descent
         params += step
         return state
@@ -198,17 +205,19 @@ class Adam:
 
     def init(self, params):
         """Return ``AdamState(0, zeros, zeros)``."""
-        return AdamState(0, np.zeros_like(params), np.zeros_like(params))
+        xp = namespace_of(params)
+        return AdamState(0, xp.zeros_like(params), xp.zeros_like(params))
 
     def update(self, grad, state, params, learning_rate):
         """Return ``(step, AdamState(count + 1, mu, nu))``."""
+        xp = namespace_of(grad)
         t = state.count + 1
         mu = (1.0 - self.beta1) * grad
         mu += self.beta1 * state.mu
-        nu = np.square(grad)
+        nu = xp.square(grad)
         nu *= 1.0 - self.beta2
         nu += self.beta2 * state.nu
-        denom = np.sqrt(nu)
+        denom = xp.sqrt(nu)
         denom *= 1.0 / math.sqrt(1.0 - self.beta2 ** t)
         denom += self.eps
         step = mu * (-learning_rate / (1.0 - self.beta1 ** t))
@@ -221,19 +230,20 @@ class Adam:
 
     def inplace_update(self, grad, state, params, learning_rate, scratch):
         """Update the moments of ``state`` and ``params`` in place."""
+        xp = namespace_of(grad)
         t = state.count + 1
         mu, nu = state.mu, state.nu
-        sq = np.square(grad, out=scratch)
+        sq = xp.square(grad, out=scratch)
         sq *= 1.0 - self.beta2
         nu *= self.beta2
         nu += sq
         grad *= 1.0 - self.beta1
         mu *= self.beta1
         mu += grad
-        denom = np.sqrt(nu, out=scratch)
+        denom = xp.sqrt(nu, out=scratch)
         denom *= 1.0 / math.sqrt(1.0 - self.beta2 ** t)
         denom += self.eps
-        step = np.multiply(mu, -learning_rate / (1.0 - self.beta1 ** t), out=grad)
+        step = xp.multiply(mu, -learning_rate / (1.0 - self.beta1 ** t), out=grad)
         step /= denom
         params += step
         return AdamState(t, mu, nu)
@@ -251,30 +261,32 @@ class RMSprop:
 
     def init(self, params):
         """Return zeros shaped and typed like ``params``."""
-        return np.zeros_like(params)
+        return namespace_of(params).zeros_like(params)
 
     def update(self, grad, state, params, learning_rate):
         """Return ``(step, s_new)``."""
-        mean_square = np.square(grad)
+        xp = namespace_of(grad)
+        mean_square = xp.square(grad)
         mean_square *= 1.0 - self.decay
         mean_square += self.decay * state
-        denom = np.sqrt(mean_square)
+        denom = xp.sqrt(mean_square)
         denom += self.eps
-        step = np.multiply(grad, -learning_rate)
+        step = xp.multiply(grad, -learning_rate)
         step /= denom
         return step, mean_square
 
     def inplace_init(self, params):
         """The in-place form's state: zeros like ``params``."""
-        return np.zeros_like(params)
+        return namespace_of(params).zeros_like(params)
 
     def inplace_update(self, grad, state, params, learning_rate, scratch):
         """Update the mean square ``state`` and ``params`` in place."""
-        sq = np.square(grad, out=scratch)
+        xp = namespace_of(grad)
+        sq = xp.square(grad, out=scratch)
         sq *= 1.0 - self.decay
         state *= self.decay
         state += sq
-        denom = np.sqrt(state, out=scratch)
+        denom = xp.sqrt(state, out=scratch)
         denom += self.eps
         grad *= -learning_rate
         grad /= denom

@@ -55,6 +55,13 @@ Differences from scikit-learn, by design
   their entries, not over the lists).
 * ``verbose`` prints the per-epoch loss to stdout, as scikit-learn does; it is
   the one place flatnn prints, and only when asked.
+* ``device="cuda"`` trains and predicts on an NVIDIA GPU (CuPy, ``flatnn[gpu]``):
+  the data is copied to the device once per ``fit``, the SGD family runs
+  :func:`flatnn.sgd` there and the scipy solvers run over a
+  :class:`flatnn.gpu.GPUObjective`. Every fitted attribute (``params_``,
+  ``result_``, the optimizer state kept for ``partial_fit``) and every
+  prediction is NumPy, so a fitted estimator pickles and saves as on the CPU;
+  ``set_params(device="cpu")`` predicts without a GPU.
 """
 
 from __future__ import annotations
@@ -80,7 +87,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import io, optimizers
+from . import io, namespace, optimizers
 from .network import INIT_SCHEMES, Network
 from .training import SCIPY_METHODS, STATUS_DONE, STATUS_STOPPED, minimize, sgd
 
@@ -97,6 +104,9 @@ ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "r
 """scikit-learn's activation names (and flatnn's own) to flatnn's."""
 
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
+
+DEVICES = ("cpu", "cuda")
+"""The values of ``device``."""
 
 # Each scipy method's option for the tolerance ``tol`` sets: its gradient
 # tolerance where it has one (scikit-learn's lbfgs passes gtol=tol).
@@ -158,6 +168,41 @@ def _check_dtype(dtype):
     if dt not in (np.float32, np.float64):
         raise ValueError(f"dtype must be None, float32 or float64, got {dt}")
     return dt
+
+
+def _check_device(device):
+    if not isinstance(device, str):
+        raise TypeError(f"device must be one of {list(DEVICES)}, got {device!r}")
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {list(DEVICES)}, got {device!r}")
+    return device
+
+
+def _device_namespace(device):
+    """The array namespace that computes for ``device``: None for the CPU.
+
+    ``"cuda"`` imports CuPy and checks for a GPU (:func:`flatnn.gpu.require_cuda`,
+    GPUUnavailable with a one-line message when either is missing). The tests
+    replace this function to run the device path on a stand-in namespace.
+    """
+    if _check_device(device) == "cpu":
+        return None
+    from . import gpu  # CuPy is imported for device="cuda" only
+
+    return gpu.require_cuda()
+
+
+def _map_arrays(state, move):
+    """``state`` (an optimizer's: an array, a tuple or NamedTuple of them, ...) with
+    ``move`` applied to every array in it; other values (a step count) as they are."""
+    if isinstance(state, tuple):
+        items = [_map_arrays(item, move) for item in state]
+        return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
+    if isinstance(state, list):
+        return [_map_arrays(item, move) for item in state]
+    if hasattr(state, "shape") and hasattr(state, "dtype"):
+        return move(state)
+    return state
 
 
 class _Resumable:
@@ -232,7 +277,7 @@ class _BaseMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, method_options=None, init="sklearn"):
+                 dtype=None, method_options=None, init="sklearn", device="cpu"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -259,6 +304,7 @@ class _BaseMLP(BaseEstimator):
         self.dtype = dtype
         self.method_options = method_options
         self.init = init
+        self.device = device
 
     # ---------------------------------------------------------- views
     @property
@@ -392,6 +438,7 @@ class _BaseMLP(BaseEstimator):
         early_stopping = _check_bool(self.early_stopping, "early_stopping")
         if incremental and early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
+        xp = _device_namespace(self.device)  # before the data: a missing GPU fails fast
         first_pass = not hasattr(self, "params_") or (not warm and not incremental)
         X, target = self._validate_input(X, y, incremental, reset=first_pass, classes=classes)
         dtype = _check_dtype(self.dtype) or X.dtype
@@ -422,13 +469,13 @@ class _BaseMLP(BaseEstimator):
         alpha = _check_real(self.alpha, "alpha", 0)
         if kind == "sgd":
             self._fit_stochastic(X, target, y, params, method, alpha, rs, incremental,
-                                 early_stopping, first_pass)
+                                 early_stopping, first_pass, xp)
         else:
-            self._fit_scipy(X, target, params, method, alpha)
+            self._fit_scipy(X, target, params, method, alpha, xp)
         return self
 
     def _fit_stochastic(self, X, target, y, params, method, alpha, rs, incremental,
-                        early_stopping, first_pass):
+                        early_stopping, first_pass, xp=None):
         max_iter = _check_int(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
         patience = _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
@@ -475,8 +522,15 @@ class _BaseMLP(BaseEstimator):
         rate = self._current_rate if keep else rate0
         schedule = _Schedule(kind, rate0, rate, power_t, self.t_, m,
                              fresh=not incremental or self.t_ == 0)
+        saved = self._optimizer_state if incremental else None
+        if xp is not None:  # the data, and the state partial_fit continues, to the device
+            X, target = xp.asarray(X), xp.asarray(target)
+            if early_stopping:
+                X_val = xp.asarray(X_val)
+            if saved is not None:
+                saved = _map_arrays(saved, xp.asarray)
         resumable = (_ResumableInPlace if optimizers.has_inplace(rule) else _Resumable)(
-            rule, self._optimizer_state if incremental else None)
+            rule, saved)
         verbose = bool(self.verbose)
         stop = {"last": None, "best": None, "stopped": False}
         self.n_iter_ = 0
@@ -523,6 +577,9 @@ class _BaseMLP(BaseEstimator):
                      rng=np.random.default_rng(rs.randint(np.iinfo(np.int32).max)),
                      shuffle=shuffle, callback=on_epoch)
         self._optimizer_state = resumable.state
+        if xp is not None:  # the fitted estimator holds NumPy only: it pickles anywhere
+            self._optimizer_state = _map_arrays(resumable.state, namespace.to_numpy)
+            result.x, result.jac = namespace.to_numpy(result.x), namespace.to_numpy(result.jac)
         self._current_rate = schedule.rate
         if result.status in (STATUS_DONE, STATUS_STOPPED) and stop["last"] is not None:
             x = stop["best"] if early_stopping and stop["best"] is not None else stop["last"]
@@ -530,14 +587,14 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"{self.solver!r} stopped: {result.message}", ConvergenceWarning,
                           stacklevel=4)
             x = result.x
-        self.params_ = np.ascontiguousarray(x)
+        self.params_ = np.ascontiguousarray(namespace.to_numpy(x))
         self.result_ = result
         if not incremental and not stop["stopped"] and result.status == STATUS_DONE:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached and "
                           f"the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
 
-    def _fit_scipy(self, X, target, params, method, alpha):
+    def _fit_scipy(self, X, target, params, method, alpha, xp=None):
         max_iter = _check_int(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
         options = {_TOL_OPTION[method]: tol}
@@ -562,8 +619,13 @@ class _BaseMLP(BaseEstimator):
             if method == "TNC" and count["nit"] >= max_iter:
                 raise StopIteration
 
-        result = minimize(self.network_, params, X, target, alpha, method=method,
-                          options=options, callback=on_iteration)
+        if xp is None:
+            problem = (self.network_, params, X, target, alpha)
+        else:  # the data on the device; scipy sees NumPy vectors
+            from .gpu import GPUObjective
+
+            problem = (GPUObjective(self.network_, X, target, alpha, xp=xp), params)
+        result = minimize(*problem, method=method, options=options, callback=on_iteration)
         curve = [history_fun(entry) for entry in result.history]
         self.loss_curve_.extend(curve)
         self.loss_ = float(result.fun)
@@ -585,8 +647,17 @@ class _BaseMLP(BaseEstimator):
         return validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
 
     def _outputs(self, params, X):
-        """Output activations (m, n_outputs) for ``X`` already validated."""
-        return self.network_.forward(params, X)
+        """Output activations (m, n_outputs), NumPy, for ``X`` already validated.
+
+        With ``device="cuda"`` the forward pass runs on the GPU (``X`` and
+        ``params`` are copied there unless they already are) and the outputs
+        come back to the host.
+        """
+        xp = _device_namespace(self.device)
+        if xp is None:
+            return self.network_.forward(params, X)
+        return namespace.to_numpy(self.network_.forward(namespace.asarray(params, xp, "params"),
+                                                        namespace.asarray(X, xp, "X")))
 
     # ---------------------------------------------------------- files
     def save(self, path, **metadata):
@@ -747,6 +818,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     init : str, default "sklearn"
         ``"sklearn"``: scikit-learn's initial weights (the same draws from
         ``random_state``); or a :meth:`flatnn.Network.init` scheme.
+    device : {"cpu", "cuda"}, default "cpu"
+        Where ``fit`` and the predictions compute. ``"cuda"``: on an NVIDIA GPU
+        through CuPy (``pip install "flatnn[gpu]"``; :class:`flatnn.gpu.GPUUnavailable`
+        from ``fit`` when CuPy or a GPU is missing). The data is copied to the GPU
+        once per call; the SGD family runs :func:`flatnn.sgd` there, the scipy
+        solvers a :class:`flatnn.gpu.GPUObjective`. Fitted attributes and
+        predictions are NumPy arrays either way.
 
     Attributes
     ----------
@@ -776,7 +854,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, method_options=None, init="sklearn"):
+                 dtype=None, method_options=None, init="sklearn", device="cpu"):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -785,7 +863,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, dtype=dtype, method_options=method_options, init=init)
+            max_fun=max_fun, dtype=dtype, method_options=method_options, init=init,
+            device=device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -919,7 +998,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, method_options=None, init="sklearn"):
+                 dtype=None, method_options=None, init="sklearn", device="cpu"):
         self.loss = loss
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
@@ -929,7 +1008,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, dtype=dtype, method_options=method_options, init=init)
+            max_fun=max_fun, dtype=dtype, method_options=method_options, init=init,
+            device=device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

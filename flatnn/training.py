@@ -54,7 +54,8 @@ import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from . import _checks, activations, backprop, dropout as _dropout, losses, optimizers, threads
+from . import (_checks, activations, backprop, dropout as _dropout, losses, namespace,
+               optimizers, threads)
 from ._driver import (STATUS_DIVERGED, STATUS_DONE, STATUS_EARLY_STOPPED, STATUS_NOT_FINITE,
                       STATUS_STOPPED, Recorder, Stopped, Validation, as_target, wrap_callback)
 from .network import Network
@@ -95,22 +96,29 @@ def _objective(net, X, y, lam, who):
     return net
 
 
-def _check_params0(params0, n_params):
-    """``params0`` for a training run: float32/float64, ``n_params`` entries, finite."""
-    params0 = _checks.flat_vector(params0, n_params, "params0", dtypes="float32/64")
+def _check_params0(params0, n_params, xp=np):
+    """``params0`` for a training run: float32/float64, ``n_params`` entries, finite.
+
+    ``xp`` is the namespace of the data: a NumPy ``params0`` moves there.
+    """
+    params0 = _checks.flat_vector(params0, n_params, "params0", dtypes="float32/64", xp=xp)
     return _checks.finite(params0, "params0")
+
+
+def _all_finite(a, xp):
+    return bool(np.isfinite(a).all() if xp is np else xp.isfinite(a).all())
 
 
 # the counts of sgd (epochs, batch_size, ...) and scipy's options: see flatnn._checks
 _check_count = _checks.integer
 
 
-def _validation(validation, net, dtype):
+def _validation(validation, net, dtype, xp=np):
     if validation is None:
         return None
     if net is None:
         raise TypeError("validation needs the objective's network (an attribute net)")
-    return Validation(net, validation, dtype)
+    return Validation(net, validation, dtype, xp)
 
 
 # --------------------------------------------------------------------- SGD
@@ -123,12 +131,13 @@ class _BatchStep:
     for bit), without its input checks and allocations of the flat vectors.
     """
 
-    def __init__(self, net, lam, m):
+    def __init__(self, net, lam, m, xp=np):
         self.net = net
         self.hidden = tuple(activations.get(n) for n in net.hidden_activations)
         self.outloss = losses.get(net.output, net.loss)
         self.lam = lam
         self.m = m
+        self.xp = xp
 
     def __call__(self, thetas, X, target, grads, scratch, masks=None):
         """Return the batch cost; write its gradient into the views ``grads``.
@@ -141,10 +150,11 @@ class _BatchStep:
         thread.
         """
         b = X.shape[0]
+        xp = self.xp
         if masks is not None:
             value = _dropout.masked_cost_grad(thetas, self.hidden, self.outloss, X, target,
                                               masks, grads)
-        elif threads.threads_for(b) > 1:
+        elif xp is np and threads.threads_for(b) > 1:
             value = self._blocked(thetas, X, target, grads)
         else:
             acts, z = backprop.forward(thetas, self.hidden, X)
@@ -154,10 +164,14 @@ class _BatchStep:
         cost = value / b
         lam = self.lam * b / self.m
         if lam:
-            cost += lam / (2 * b) * sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
+            if xp is np:
+                norms = sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
+            else:  # summed on the device in float64, as the floats above: no sync per layer
+                norms = sum(xp.vdot(t[:, 1:], t[:, 1:]).astype(np.float64) for t in thetas)
+            cost += lam / (2 * b) * norms
             for g, t, s in zip(grads, thetas, scratch):
-                g[:, 1:] += np.multiply(t[:, 1:], lam / b, out=s[:, 1:])
-        return float(cost)
+                g[:, 1:] += xp.multiply(t[:, 1:], lam / b, out=s[:, 1:])
+        return float(cost)  # the one value a batch brings to the host
 
 
     def _blocked(self, thetas, X, target, grads):
@@ -218,6 +232,22 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     built-in rules' in-place form (bit-identical to their pure ``update``); a
     custom rule gets the pure contract. The data is validated once per call.
 
+    **On a GPU.** The loop computes with the namespace of ``X`` (see
+    :mod:`flatnn.namespace`): given CuPy data it runs entirely on the device.
+    The parameters, the rule's state, every batch (gathered into a reused
+    device buffer), the dropout masks and the validation data live there;
+    ``y``, ``params0`` and the validation data are moved there once when they
+    come from NumPy. Only scalars cross to the host: each batch's cost (for
+    the divergence check and the history) and the two numbers of a validation
+    pass. The shuffling permutation and the dropout masks are drawn on the
+    host by the NumPy generator ``rng`` and copied over (once per epoch, once
+    per batch): the same seed then gives the same run on the CPU and the GPU,
+    to rounding. ``result.x``, ``result.jac`` and the ``x`` of the callbacks
+    are arrays of the data's namespace (``cupy.asnumpy(result.x)`` brings ``x``
+    home): a run on the device ends where the next one, or a prediction on
+    device data, starts, without a round trip. A custom rule must compute with
+    the namespace of its arguments (array methods and operators do).
+
     Parameters
     ----------
     net : Network or Objective
@@ -226,9 +256,10 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         loop needs the data in this process: other objective-like objects
         raise TypeError (use :func:`minimize` for them).
     params0 : ndarray, shape (n_params,)
-        Starting point; never modified.
+        Starting point; never modified. NumPy, or an array on the device of ``X``.
     X : ndarray, shape (m, sizes[0])
         Never shuffled or modified (a non-float ``X`` is converted once).
+        NumPy, or a device array (CuPy): then the loop runs on that device.
     y : ndarray, shape (m,) or (m, k)
     lam : float, default 0
         L2 strength of the whole-data objective.
@@ -262,7 +293,9 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         Called after every batch with an ``OptimizeResult`` holding ``epoch``,
         ``batch`` (index within the epoch), ``fun`` (the batch cost, before the
         step), ``nfev``, ``learning_rate`` and ``x`` (a read-only view of the
-        working parameters, valid during the call only: copy it to keep it).
+        working parameters, valid during the call only: copy it to keep it;
+        on a device, the working array itself, which cannot be made read-only:
+        never write into it).
         Raising ``StopIteration`` stops after that batch; the result is then
         the best of the finished epochs' iterates and the current one (by
         validation cost when ``validation`` is given).
@@ -286,7 +319,8 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     Returns
     -------
     OptimizeResult
-        ``x`` (dtype of the work: float32 when ``params0`` and ``X`` are float32),
+        ``x`` (dtype of the work: float32 when ``params0`` and ``X`` are float32;
+        an array of the namespace of ``X``, like ``jac``),
         ``fun`` and ``jac`` (the full training objective and its gradient at
         ``x``, from one extra pass, counted in ``nfev``), ``nit`` (epochs run),
         ``nfev`` = ``njev`` (batches evaluated, plus that final pass),
@@ -308,7 +342,9 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
                             f"X, y, or a flatnn.Objective); got {type(obj).__name__}: use "
                             f"flatnn.minimize for it")
     net, X, lam = obj.net, obj.X, float(obj.lam)
-    params0 = _check_params0(params0, net.n_params)
+    xp = namespace.namespace_of(X)
+    on_host = xp is np
+    params0 = _check_params0(params0, net.n_params, xp)
     m = X.shape[0]
     epochs = _check_count(epochs, "epochs", 1)
     batch_size = _check_count(batch_size, "batch_size", 1, m)
@@ -325,19 +361,23 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     notify_batch = wrap_callback(batch_callback, "batch_callback")
     work = np.float32 if (params0.dtype == np.float32 and X.dtype == np.float32) else np.float64
     X = X.astype(work, copy=False)  # a no-op for float data of the work's precision
-    if not np.isfinite(X).all():
-        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row {rows[0]})")
-    target = as_target(net, obj.y, work)
-    recorder = Recorder(callback, _validation(validation, net, work))
+    if on_host:
+        if not np.isfinite(X).all():
+            rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+            raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row "
+                             f"{rows[0]})")
+    else:
+        _checks.finite_rows(X)
+    target = as_target(net, obj.y if on_host else namespace.asarray(obj.y, xp, "y"), work)
+    recorder = Recorder(callback, _validation(validation, net, work, xp))
     gen = np.random.default_rng(rng)
 
     params = params0.astype(work, copy=True)  # the loop's own; params0 is never touched
     inplace = optimizers.has_inplace(rule)
     state = rule.inplace_init(params) if inplace else rule.init(params)
-    grad, scratch = np.empty_like(params), np.empty_like(params)
+    grad, scratch = xp.empty_like(params), xp.empty_like(params)
     thetas, grads, scratches = net.unpack(params), net.unpack(grad), net.unpack(scratch)
-    step_batch = _BatchStep(net, lam, m)
+    step_batch = _BatchStep(net, lam, m, xp)
     rates = None if dropout is None else _dropout.check_rates(net, dropout)
     if rates is not None and not any(rates):
         rates = None
@@ -352,7 +392,7 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     # A transform always gets that buffer, so it can never write into X.
     permute = shuffle and batch_size < m
     if permute or transform is not None:
-        X_buf = np.empty((min(batch_size, m), X.shape[1]), dtype=work)
+        X_buf = xp.empty((min(batch_size, m), X.shape[1]), dtype=work)
 
     nfev = 0
     reference = None
@@ -363,26 +403,33 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
             for epoch in range(epochs):
                 lr = optimizers.learning_rate_at(schedule, epoch)
                 if permute:
-                    order = gen.permutation(m)
+                    # drawn on the host (the same stream on every device), moved once
+                    order = gen.permutation(m) if on_host else xp.asarray(gen.permutation(m))
                     targets = target[order]  # small next to X: one gather per epoch
                 total = 0.0
                 for batch, lo in enumerate(range(0, m, batch_size)):
                     hi = min(lo + batch_size, m)
                     b = hi - lo
                     if permute:
-                        Xb = np.take(X, order[lo:hi], axis=0, out=X_buf[:b], mode="clip")
+                        if on_host:
+                            Xb = np.take(X, order[lo:hi], axis=0, out=X_buf[:b], mode="clip")
+                        else:
+                            Xb = xp.take(X, order[lo:hi], axis=0, out=X_buf[:b])
                         tb = targets[lo:hi]
                     else:
                         Xb, tb = X[lo:hi], target[lo:hi]
                     if transform is not None:
                         if not permute:
-                            np.copyto(X_buf[:b], Xb)
+                            X_buf[:b] = Xb
                             Xb = X_buf[:b]
                         Xb = _transformed(transform, Xb, gen)
-                    masks = None if rates is None else _dropout.draw_masks(net, rates, b, gen,
-                                                                           work)
+                    masks = None
+                    if rates is not None:  # drawn on the host too: a seed gives one run
+                        masks = _dropout.draw_masks(net, rates, b, gen, work)
+                        if not on_host:
+                            masks = [None if k is None else xp.asarray(k) for k in masks]
                     if not inplace:  # a pure rule may keep the arrays it is given
-                        grad = np.empty_like(params)
+                        grad = xp.empty_like(params)
                         grads = net.unpack(grad)
                     cost = step_batch(thetas, Xb, tb, grads, scratches, masks)
                     nfev += 1
@@ -404,14 +451,24 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
                                 f"{getattr(step, 'shape', None)} and dtype "
                                 f"{getattr(step, 'dtype', None)}; expected {params.shape} "
                                 f"{params.dtype}")
+                        if namespace.namespace_of(step) is not xp:
+                            raise TypeError(
+                                f"{type(rule).__name__}.update returned a step of type "
+                                f"{type(step).__module__}.{type(step).__name__}; the "
+                                f"parameters are {type(params).__module__}."
+                                f"{type(params).__name__} (write the rule with array "
+                                f"methods, or the namespace of grad)")
                         params = params + step
                         thetas = net.unpack(params)
                     if max_norm is not None:
                         _dropout.apply_max_norm(thetas, max_norm)
                     total += cost * b
                     if notify_batch is not None:
-                        x_view = params.view()
-                        x_view.flags.writeable = False
+                        if on_host:
+                            x_view = params.view()
+                            x_view.flags.writeable = False
+                        else:  # a device array cannot be made read-only
+                            x_view = params
                         try:
                             with np.errstate(**user_err):
                                 notify_batch(OptimizeResult(
@@ -420,12 +477,12 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
                         except StopIteration:
                             status = STATUS_STOPPED
                             message = "`batch_callback` raised `StopIteration`."
-                            if np.isfinite(params).all():
+                            if _all_finite(params, xp):
                                 recorder.offer(params, recorder.score(params, total / hi))
                             break
                 if status != STATUS_DONE:
                     break
-                if not np.isfinite(params).all():  # a step overflowed after a finite cost
+                if not _all_finite(params, xp):  # a step overflowed after a finite cost
                     status = STATUS_NOT_FINITE
                     message = _stop_message(status, math.nan, epoch, batch, lr, reference)
                     break

@@ -19,6 +19,7 @@ import flatnn
 from flatnn import cli, gpu, namespace, threads
 
 import stand_in_xp
+from conftest import shared_data
 from stand_in_xp import HostArray
 
 REPO = Path(__file__).resolve().parents[1]
@@ -287,11 +288,44 @@ def test_without_cupy_the_gpu_parts_say_what_is_missing(capsys):
     assert err.startswith("flatnn: error: --device cuda: CuPy is not installed")
 
 
-def test_device_cuda_refuses_the_sgd_rules(capsys):
-    code = cli.main(["train", "--dataset", "xor", "--method", "adam", "--device", "cuda"])
+@pytest.mark.skipif(not cupy_missing(), reason="CuPy is installed here")
+def test_device_cuda_with_an_sgd_rule_says_what_is_missing(capsys, tmp_path):
+    path = tmp_path / "never.npz"
+    code = cli.main(["train", "--dataset", "xor", "--method", "adam", "--device", "cuda",
+                     "--out", str(path)])
     err = capsys.readouterr().err
-    assert code == 2 and len(err.splitlines()) == 1
-    assert "--device cuda runs the scipy methods" in err and "adam" in err
+    assert code == 2 and len(err.splitlines()) == 1 and not path.exists()
+    assert err.startswith("flatnn: error: --device cuda: CuPy is not installed")
+
+
+@pytest.mark.parametrize("argv", [
+    ["--method", "adam", "--dropout", "0.2", "--input-dropout", "0.1", "--max-norm", "2",
+     "--augment", "2"],
+    ["--method", "momentum", "--dtype", "float32"],
+    ["--method", "L-BFGS-B", "--maxiter", "8"],
+], ids=["adam-dropout-augment", "momentum-float32", "lbfgs"])
+def test_cli_device_cuda_trains_on_the_device_namespace(xp, monkeypatch, tmp_path, argv):
+    # --device cuda with the stand-in as "CuPy": the SGD rules run flatnn.sgd on
+    # device data, a scipy method a GPUObjective; the model equals the CPU's.
+    calls, products = [], []
+    monkeypatch.setattr(cli, "_cuda_namespace", lambda: calls.append(1) or xp)
+    matmul = xp.matmul
+    monkeypatch.setattr(xp, "matmul", lambda *a, **k: products.append(1) or matmul(*a, **k))
+    common = ["train", "--dataset", "mnist", "--limit", "300", "--epochs", "2",
+              "--sizes", "784-12-10", "--quiet", "--data-dir",
+              str(shared_data()), "--no-download", *argv]
+    paths = {}
+    for device in ("cpu", "cuda"):
+        paths[device] = tmp_path / f"{device}.npz"
+        assert cli.main([*common, "--device", device, "--out", str(paths[device])]) == 0
+    assert calls == [1]
+    assert len(products) >= 8  # the backward passes of the cuda run ran on the device
+    _, want, meta_cpu = flatnn.load(paths["cpu"])
+    _, got, meta_gpu = flatnn.load(paths["cuda"])
+    assert got.dtype == want.dtype
+    rtol = 1e-5 if want.dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=0, atol=rtol * np.abs(want).max())
+    assert meta_gpu["test_accuracy"] == pytest.approx(meta_cpu["test_accuracy"], abs=0.01)
 
 
 @pytest.mark.skipif(not cupy_missing(), reason="CuPy is installed here")
@@ -319,3 +353,7 @@ def test_bench_gpu_runs_through_the_stand_in(tmp_path):
         assert by["gpu", method]["fun"] == pytest.approx(by["cpu", method]["fun"], rel=1e-5)
     assert by["gpu", "L-BFGS-B"]["nit"] == 4
     assert "| flatnn.sgd, CPU |" in (tmp_path / "bench_gpu.md").read_text()
+    sgd_rows = {r["what"]: r for r in result["sgd_epoch"]}
+    assert sgd_rows["flatnn.sgd, GPU"]["fun"] == pytest.approx(
+        sgd_rows["flatnn.sgd, CPU"]["fun"], rel=1e-5)  # the device run follows the CPU's
+    assert sgd_rows["flatnn.sgd, GPU"]["seconds"] > 0

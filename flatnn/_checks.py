@@ -66,27 +66,46 @@ def integer(value, name, low=None, high=None):
     return value
 
 
-def real(value, name, low=None, *, finite=True):
-    """Return ``value`` as a float: a real number (not a bool), >= ``low`` and finite.
+def real(value, name, low=None, high=None, *, low_open=False, high_open=False, finite=True):
+    """Return ``value`` as a float: a real number (not a bool) in the given bounds.
 
     A 0-d array counts as its scalar.
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        What the message calls the argument.
+    low, high : float, optional
+        Bounds; None for no bound. Inclusive unless ``low_open`` / ``high_open``.
+    finite : bool, default True
+        Whether ``inf`` is refused (NaN always is).
 
     Raises
     ------
     TypeError
         If ``value`` is not a real number (a bool or a string included).
     ValueError
-        If it is below ``low``, NaN, or infinite while ``finite`` is True.
+        If it lies outside the bounds, is NaN, or is infinite while ``finite`` is True.
     """
     scalar = value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
     if isinstance(scalar, (bool, np.bool_)) or not isinstance(scalar, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     out = float(scalar)
-    ok = not math.isnan(out) and (low is None or out >= low) and not (finite and math.isinf(out))
+    ok = not math.isnan(out) and not (finite and math.isinf(out))
+    if ok and low is not None:
+        ok = out > low if low_open else out >= low
+    if ok and high is not None:
+        ok = out < high if high_open else out <= high
     if not ok:
         expected = "a finite number" if finite else "a number"
+        bounds = []
         if low is not None:
-            expected += f" >= {low:g}"
+            bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        if bounds:
+            expected += " " + " and ".join(bounds)
         raise ValueError(f"{name} must be {expected}, got {value!r}")
     return out
 

@@ -87,7 +87,7 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import io, namespace, optimizers
+from . import _checks, io, namespace, optimizers
 from .network import INIT_SCHEMES, Network
 from .training import SCIPY_METHODS, STATUS_DONE, STATUS_STOPPED, minimize, sgd
 
@@ -126,48 +126,15 @@ def history_fun(entry):
 
 
 # ------------------------------------------------------------- checking
+# flatnn's own checks (flatnn/_checks.py: one wording); scikit-learn's parameter
+# ranges: no upper bound means inf is allowed, as in its Interval(Real, low, None).
 def _check_real(value, name, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    ok = math.isfinite(value) or (high is None and value == math.inf)
-    if low is not None:
-        ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
-        hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
-        bounds = " and ".join(s for s in (lo, hi) if s)
-        raise ValueError(f"{name} must be a finite number {bounds}, "
-                         f"got {value!r}")
-    return value
-
-
-def _check_int(value, name, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+    return _checks.real(value, name, low, high, low_open=low_open, high_open=high_open,
+                        finite=high is not None)
 
 
 def _check_dtype(dtype):
-    if dtype is None:
-        return None
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be None, float32 or float64, got {dtype!r}") from None
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be None, float32 or float64, got {dt}")
-    return dt
+    return None if dtype is None else _checks.float_dtype(dtype)
 
 
 def _check_device(device):
@@ -361,7 +328,7 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn's "sgd": Nesterov or classical momentum, plain descent at 0
         if momentum == 0:
             return optimizers.sgd()
-        nesterov = _check_bool(self.nesterovs_momentum, "nesterovs_momentum")
+        nesterov = _checks.boolean(self.nesterovs_momentum, "nesterovs_momentum")
         return optimizers.nesterov(momentum) if nesterov else optimizers.momentum(momentum)
 
     # ---------------------------------------------------------- layout
@@ -431,11 +398,11 @@ class _BaseMLP(BaseEstimator):
         kind, method = self._solver()
         hidden = self._hidden_sizes()
         self._hidden_activation()
-        warm = _check_bool(self.warm_start, "warm_start")
+        warm = _checks.boolean(self.warm_start, "warm_start")
         if incremental and kind != "sgd":
             raise ValueError(f"partial_fit needs a solver of the SGD family "
                              f"{list(SGD_SOLVERS)}, got {self.solver!r}")
-        early_stopping = _check_bool(self.early_stopping, "early_stopping")
+        early_stopping = _checks.boolean(self.early_stopping, "early_stopping")
         if incremental and early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         xp = _device_namespace(self.device)  # before the data: a missing GPU fails fast
@@ -476,10 +443,10 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_stochastic(self, X, target, y, params, method, alpha, rs, incremental,
                         early_stopping, first_pass, xp=None):
-        max_iter = _check_int(self.max_iter, "max_iter", 1)
+        max_iter = _checks.integer(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
-        patience = _check_int(self.n_iter_no_change, "n_iter_no_change", 1)
-        shuffle = _check_bool(self.shuffle, "shuffle")
+        patience = _checks.integer(self.n_iter_no_change, "n_iter_no_change", 1)
+        shuffle = _checks.boolean(self.shuffle, "shuffle")
         rate0 = _check_real(self.learning_rate_init, "learning_rate_init", 0, low_open=True)
         if self.learning_rate not in LEARNING_RATES:
             raise ValueError(f"learning_rate must be one of {list(LEARNING_RATES)}, got "
@@ -511,7 +478,7 @@ class _BaseMLP(BaseEstimator):
         if self.batch_size == "auto":
             batch_size = min(200, m)
         else:
-            batch_size = _check_int(self.batch_size, "batch_size", 1)
+            batch_size = _checks.integer(self.batch_size, "batch_size", 1)
             if batch_size > m:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped", UserWarning, stacklevel=4)
@@ -595,13 +562,13 @@ class _BaseMLP(BaseEstimator):
                           stacklevel=4)
 
     def _fit_scipy(self, X, target, params, method, alpha, xp=None):
-        max_iter = _check_int(self.max_iter, "max_iter", 1)
+        max_iter = _checks.integer(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
         options = {_TOL_OPTION[method]: tol}
         if method != "TNC":  # TNC has no iteration limit of its own: see on_iteration
             options["maxiter"] = max_iter
         if method in _MAXFUN_METHODS:
-            options["maxfun"] = _check_int(self.max_fun, "max_fun", 1)
+            options["maxfun"] = _checks.integer(self.max_fun, "max_fun", 1)
         extra = self.method_options
         if extra is not None:
             if not isinstance(extra, dict):

@@ -373,14 +373,7 @@ class Network:
         ValueError
             When a shape, a dtype or a label does not fit the network.
         """
-        xp = namespace.namespace_of(X)
-        if xp is np:
-            X = np.asarray(X)
-        _checks.features(X.shape, self)
-        if X.shape[0] == 0:
-            raise ValueError("X has no rows")
-        if X.dtype.kind not in "fiub":
-            raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+        xp, X = self._check_X(X)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
         return Targets(self._check_y(y, X.shape[0], dtype, xp))
 
@@ -582,9 +575,9 @@ class Network:
             _checks.finite(params, name)
         return params
 
-    def _prepare_X(self, params, X):
+    def _check_X(self, X):
+        """``(xp, X)``: X's array namespace and X itself, (m >= 1, n_features), numeric."""
         xp = namespace.namespace_of(X)
-        params = _checks.finite(self._check_params(params, xp=xp), "params")
         if xp is np:
             X = np.asarray(X)
         _checks.features(X.shape, self)
@@ -592,6 +585,12 @@ class Network:
             raise ValueError("X has no rows")
         if X.dtype.kind not in "fiub":
             raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+        return xp, X
+
+    def _prepare_X(self, params, X):
+        xp = namespace.namespace_of(X)
+        params = _checks.finite(self._check_params(params, xp=xp), "params")
+        xp, X = self._check_X(X)
         dtype = np.float32 if (params.dtype == np.float32
                                and X.dtype in (np.float32, np.float16)) else np.float64
         if X.dtype.kind != "f" and params.dtype == np.float32:

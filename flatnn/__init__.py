@@ -13,10 +13,12 @@ from .threads import get_num_threads, set_num_threads
 from .training import minimize, sgd
 # Dask loads only when a DaskObjective is built; CuPy only when a GPUObjective is
 # built or CuPy data comes in
-from . import datasets, distributed, gpu, images, metrics, namespace, optimizers, threads
+from . import (augment, datasets, distributed, dropout, gpu, images, metrics, namespace,
+               optimizers, threads)
 
 __version__ = "0.1.0"
 
 __all__ = ["Network", "Objective", "check_grad", "numerical_grad", "GradCheck", "sgd",
            "minimize", "optimizers", "datasets", "distributed", "images", "metrics", "save",
-           "load", "threads", "set_num_threads", "get_num_threads", "gpu", "namespace"]
+           "load", "threads", "set_num_threads", "get_num_threads", "gpu", "namespace", "augment",
+           "dropout"]

@@ -122,8 +122,8 @@ def _build_parser():
     parser = _ArgumentParser(
         prog="flatnn",
         description="Multilayer perceptrons on one flat parameter vector.",
-        epilog="Exit status: 0 ok, 1 gradcheck failed, 2 bad input, 130 stopped by "
-               "Ctrl-C (model saved). Data: $FLATNN_DATA/<dataset>/ or --data-dir.")
+        epilog="Exit status: 0 ok, 1 gradcheck failed or training diverged, 2 bad input, 130 "
+               "stopped by Ctrl-C (model saved). Data: $FLATNN_DATA/<dataset>/ or --data-dir.")
     parser.add_argument("--version", action="version", version=f"flatnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_ArgumentParser)
     sub.required = True
@@ -158,30 +158,33 @@ def _build_parser():
                             f"({', '.join(SCIPY_METHODS)}: full batch, --maxiter); case-"
                             f"insensitive (default momentum; xor L-BFGS-B)")
     train.add_argument("--epochs", type=_positive_int,
-                       help="passes over the data (default 6 on mnist, 12 on "
-                                                   "fashion-mnist)")
+                       help="passes over the data (default: the recipe's, flatnn/recipes.py; "
+                            "6 on mnist, 12 on fashion-mnist)")
     train.add_argument("--batch-size", type=_positive_int,
-                       help="rows per batch (default 64 on mnist, 128 on "
-                                                      "fashion-mnist)")
+                       help="rows per batch (default: the recipe's; 64 on mnist, 128 on "
+                            "fashion-mnist and with --preset best)")
     train.add_argument("--learning-rate", type=_float_in(0, low_open=True),
-                       help="initial learning rate (default 0.1 for momentum on mnist; "
-                            "sgd 0.1, momentum/nesterov 0.05, adam/rmsprop 0.001 otherwise)")
+                       help="initial learning rate (default: the recipe's for its own rule: "
+                            "mnist 0.1, fashion-mnist 0.2, captcha 0.001, --preset best 0.05; "
+                            "for another --method: sgd 0.1, momentum/nesterov 0.05, "
+                            "adam/rmsprop 0.001)")
     train.add_argument("--lr-decay", type=_float_in(0, 1, low_open=True), metavar="FACTOR",
                        help="multiply the learning rate by FACTOR after each epoch "
-                            "(default 0.6 on mnist, 1 = constant)")
+                            "(default 0.6 on mnist, 0.8 on fashion-mnist, 1 = constant)")
     train.add_argument("--momentum", type=_float_in(0, 1), metavar="BETA",
                        help="beta of momentum and nesterov (default 0.9)")
     train.add_argument("--lam", type=_float_in(0),
                        help="L2 strength lam of J = mean loss + lam/(2m) sum of squared "
-                            "weights (default 5 on mnist, 1 on captcha, 0 on xor)")
+                            "weights (default 5 on mnist and fashion-mnist, 1 on captcha, 0 on "
+                            "xor and with --preset best)")
     train.add_argument("--maxiter", type=_positive_int, default=200,
                        help="iterations of a scipy method (function evaluations for TNC; "
                             "default 200)")
     train.add_argument("--seed", type=_seed, default=0,
                        help="seed of the initial weights and the shuffling (default 0)")
     train.add_argument("--dtype", choices=("float32", "float64"),
-                       help="precision of weights and data (default float32 on mnist, "
-                            "float64 otherwise)")
+                       help="precision of weights and data (default: the recipe's; float32 "
+                            "except captcha's fast recipe and xor)")
     train.add_argument("--data-dir", metavar="DIR", help=data_help)
     train.add_argument("--no-download", action="store_true",
                        help="fail instead of downloading missing data files")
@@ -193,10 +196,10 @@ def _build_parser():
                             "max-norm, translations, cosine schedule; see README)")
     train.add_argument("--dropout", type=_float_in(0, 1), metavar="RATE",
                        help="dropout rate of the hidden units, SGD rules only (default 0; "
-                            "best preset 0.5)")
+                            "best preset 0.3)")
     train.add_argument("--input-dropout", type=_float_in(0, 1), metavar="RATE",
                        help="dropout rate of the input units, SGD rules only (default 0; "
-                            "best preset 0.2)")
+                            "best preset 0.1)")
     train.add_argument("--max-norm", type=_float_in(0), metavar="C",
                        help="after each step, cap the norm of every unit's incoming weights "
                             "at C; 0 = off (default off; best preset 3.5)")
@@ -244,7 +247,7 @@ def _build_parser():
     evaluate.add_argument("--limit", type=_positive_int, metavar="N", help=limit_help)
 
     predict = sub.add_parser(
-        "predict", help="classify 28x28 grayscale images",
+        "predict", help="classify grayscale images of the model's input size",
         description="Classify grayscale images of the model's input size (28x28 for MNIST). "
                     "PGM (P2/P5) is read directly; PNG and other formats need Pillow "
                     "(pip install 'flatnn[images]'). MNIST convention: a white digit on a "
@@ -578,12 +581,16 @@ def _resolve_train_args(args):
         if not cfg[key] < 1:
             raise CLIError(f"{flag} must be a rate in [0, 1), got {cfg[key]:g}")
     if cfg["method"] not in optimizers.RULES:
-        used = [flag for key, flag in (("input_dropout", "--input-dropout"),
-                                       ("dropout", "--dropout"), ("max_norm", "--max-norm"),
-                                       ("augment", "--augment"), ("warmup", "--warmup"))
-                if cfg[key]] + (["--schedule cosine"] if cfg["schedule"] == "cosine" else [])
+        used = [(key, flag) for key, flag in (("input_dropout", "--input-dropout"),
+                                              ("dropout", "--dropout"), ("max_norm", "--max-norm"),
+                                              ("augment", "--augment"), ("warmup", "--warmup"))
+                if cfg[key]] + ([("schedule", "--schedule cosine")]
+                                if cfg["schedule"] == "cosine" else [])
         if used:
-            raise CLIError(f"{', '.join(used)} appl{'ies' if len(used) == 1 else 'y'} to the "
+            # name where each setting came from: a flag typed, or the preset's recipe
+            named = [flag if getattr(args, key, None) is not None
+                     else f"{flag} (from --preset {args.preset})" for key, flag in used]
+            raise CLIError(f"{', '.join(named)} appl{'ies' if len(used) == 1 else 'y'} to the "
                            f"SGD rules ({', '.join(optimizers.RULES)}), not {cfg['method']}")
     return cfg
 
@@ -713,7 +720,8 @@ def cmd_train(args, out):
 
     if not args.quiet:
         if is_rule:
-            beta = f" {cfg['momentum']:g}" if cfg["momentum"] is not None else ""
+            beta = (f" {cfg['momentum']:g}" if cfg["momentum"] is not None
+                    and method in ("momentum", "nesterov") else "")
             plan = (f"{method}{beta}, {epochs} epoch{'s' if epochs > 1 else ''}, batch "
                     f"{batch_size}, learning rate {cfg['learning_rate']:g}"
                     + (" cosine" if cfg["schedule"] == "cosine" else

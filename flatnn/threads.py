@@ -1,7 +1,7 @@
 """How many threads an evaluation uses, and the pool that runs them.
 
 A full-batch evaluation (``cost``, ``grad``, ``cost_grad``, ``hessp``, ``gnvp``,
-``forward``, ``predict``) splits the rows of ``X`` into one contiguous block per
+``forward``, ``predict``, ``accuracy``) splits the rows of ``X`` into one contiguous block per
 thread. Each thread runs the whole pass, forward and backward, on its block
 with a single-threaded BLAS, into a gradient of its own; the partial costs and
 gradients are then added in block order::

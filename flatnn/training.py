@@ -16,10 +16,13 @@ Both paths speak one contract:
   copy of ``x`` (the rule scipy uses). Raising ``StopIteration`` from either
   form stops any path, which still returns the best result seen so far;
 * :func:`sgd` also takes ``batch_callback``, called after every batch;
-* ``status`` is 0 when the run completed, 1 after early stopping, 2 when the
-  cost or the step became NaN or infinite, 3 when the cost diverged (grew far
-  above its starting value), 99 after ``StopIteration``; ``success`` is True
-  for 0 and 1 only, and ``message`` says what happened and what to change.
+* :func:`sgd`'s ``status`` is 0 when the run completed, 1 after early stopping,
+  2 when the cost or the step became NaN or infinite, 3 when the cost diverged
+  (grew far above its starting value), 99 after ``StopIteration``; ``success``
+  is True for 0 and 1 only, and ``message`` says what happened and what to
+  change. :func:`minimize` keeps scipy's own ``status`` and ``success``, except
+  99 after ``StopIteration`` and 2 with ``not_finite`` True when the objective
+  ended NaN or infinite.
 
 ``history`` is a list of dicts, one per epoch or iteration, in order:
 

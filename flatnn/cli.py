@@ -327,6 +327,14 @@ def load_data(name, *, data_dir=None, download=True, dtype=np.float64, limit=Non
     if data_dir is not None and name not in ("mnist", "fashion-mnist"):
         raise CLIError(f"--data-dir applies to mnist and fashion-mnist; {name} is generated, "
                        f"not read from files")
+    if train_captchas:
+        # 4 character cells of 260 pixels a captcha, and about as much again while rendering
+        need = 2 * train_captchas * 4 * 260 * np.dtype(dtype).itemsize
+        available = _available_memory()
+        if available is not None and need > available:
+            raise CLIError(f"--train-captchas {train_captchas} would take about "
+                           f"{_fmt_bytes(need)} of memory, and {_fmt_bytes(available)} is "
+                           f"available; render fewer captchas")
     try:
         splits = datasets.load(name, path=_data_path(data_dir), download=download, dtype=dtype,
                                limit=limit, train=train, train_captchas=train_captchas)

@@ -77,6 +77,12 @@ def test_learning_rate_schedules_from_flags():
     (["--augment", "1.5"], ["--augment", "whole number"]),
     (["--dataset", "captcha", "--augment", "1", "--limit", "5"], ["square images", "260"]),
     (["--train-captchas", "10"], ["--train-captchas", "captcha", "mnist"]),
+    (["--dataset", "captcha", "--train-captchas", "1000000000000"],
+     ["--train-captchas 1000000000000", "PB of memory", "render fewer"]),
+    (["--dataset", "xor", "--preset", "best", "--method", "L-BFGS-B", "--input-dropout", "0.1"],
+     ["--input-dropout", "SGD rules", "L-BFGS-B"]),
+    (["--preset", "best", "--method", "L-BFGS-B"],
+     ["--dropout (from --preset best)", "--max-norm (from --preset best)"]),
 ])
 def test_bad_recipe_flags_are_one_line(capsys, tmp_path, argv, fragments):
     code, _, err = run(capsys, "train", *argv, "--out", str(tmp_path / "m.npz"))

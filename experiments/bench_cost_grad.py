@@ -125,8 +125,12 @@ def _openblas_corename():
             dll = ctypes.CDLL(lib)
         except OSError:
             continue
-        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
-                     "openblas_get_corename64_", "openblas_get_corename"):
+        for name in (
+            "scipy_openblas_get_corename64_",
+            "scipy_openblas_get_corename",
+            "openblas_get_corename64_",
+            "openblas_get_corename",
+        ):
             fn = getattr(dll, name, None)
             if fn is not None:
                 fn.restype = ctypes.c_char_p
@@ -175,8 +179,10 @@ def floor_fn(sizes, m, dtype, rng, allocate=False):
     """
     acts = [rng.random((m, sizes[0]), dtype=dtype)]
     acts += [rng.random((m, n), dtype=dtype) for n in sizes[1:]]
-    Ws = [rng.standard_normal((n_out, n_in)).astype(dtype) * 0.01
-          for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    Ws = [
+        rng.standard_normal((n_out, n_in)).astype(dtype) * 0.01
+        for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    ]
     deltas = [rng.standard_normal((m, n)).astype(dtype) for n in sizes[1:]]
     gWs = [np.empty_like(W) for W in Ws]
     back = [np.empty((m, n), dtype=dtype) for n in sizes[1:-1]]
@@ -231,9 +237,13 @@ def time_numpy(sizes, hidden, X, y, repeat, threads):
         t_net.append(t1 - t0)
         t_floor.append(t2 - t1)
         t_alloc.append(t3 - t2)
-    return {"flatnn": best_and_median(t_net), "floor": best_and_median(t_floor),
-            "floor_alloc": best_and_median(t_alloc), "cost": float(cost),
-            "flatnn_threads": flatnn.threads.threads_for(X.shape[0]) if threaded else 1}
+    return {
+        "flatnn": best_and_median(t_net),
+        "floor": best_and_median(t_floor),
+        "floor_alloc": best_and_median(t_alloc),
+        "cost": float(cost),
+        "flatnn_threads": flatnn.threads.threads_for(X.shape[0]) if threaded else 1,
+    }
 
 
 def time_torch(sizes, hidden, X, y, repeat, threads):
@@ -278,9 +288,14 @@ def time_sklearn(sizes, hidden, X, y, repeat):
     from sklearn.neural_network import MLPClassifier
     from sklearn.neural_network._multilayer_perceptron import _pack
 
-    clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1],
-                        activation={"sigmoid": "logistic", "relu": "relu"}[hidden],
-                        solver="lbfgs", alpha=0.0, max_iter=1, random_state=0)
+    clf = MLPClassifier(
+        hidden_layer_sizes=sizes[1:-1],
+        activation={"sigmoid": "logistic", "relu": "relu"}[hidden],
+        solver="lbfgs",
+        alpha=0.0,
+        max_iter=1,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.fit(X[:1000], y[:1000])  # sets up the layout, label binarizer, weights
@@ -342,9 +357,20 @@ def spawn_worker(kind, args, count):
 
     if importlib.util.find_spec(module) is None:
         return {"error": f"{module} is not installed"}
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind,
-           "--repeat", str(args.repeat), "--threads", str(count),
-           "--coretype", args.coretype, "--data", args.data]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        kind,
+        "--repeat",
+        str(args.repeat),
+        "--threads",
+        str(count),
+        "--coretype",
+        args.coretype,
+        "--data",
+        args.data,
+    ]
     if args.m is not None:
         cmd += ["--m", str(args.m)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -385,12 +411,16 @@ def markdown(meta, rows):
             f"| {r['threads']} | {r['net']} | {r['dtype']} | {fmt_s(r['flatnn_s'])} "
             f"| {fmt_s(r['floor_s'])} | {r['ratio']:.2f}x | {r['target']:.2f}x "
             f"| {fmt_s(r['floor_alloc_s'])} | {r['ratio_alloc']:.2f}x | {fmt_s(r['torch_s'])} "
-            f"| {fmt_x(r['torch_speedup'])} | {fmt_s(r['sklearn_s'])} |")
-    lines += ["", "threads: flatnn's threads (`set_num_threads`), BLAS threads of the floor and "
-              "scikit-learn, PyTorch's `set_num_threads`. floor: the GEMMs of the pass into "
-              "preallocated outputs; floor, allocating: the same products as plain `a @ W.T` "
-              "expressions, each writing fresh memory. torch / flatnn: how many times faster "
-              f"flatnn is (target >= {TORCH_TARGET}x)."]
+            f"| {fmt_x(r['torch_speedup'])} | {fmt_s(r['sklearn_s'])} |"
+        )
+    lines += [
+        "",
+        "threads: flatnn's threads (`set_num_threads`), BLAS threads of the floor and "
+        "scikit-learn, PyTorch's `set_num_threads`. floor: the GEMMs of the pass into "
+        "preallocated outputs; floor, allocating: the same products as plain `a @ W.T` "
+        "expressions, each writing fresh memory. torch / flatnn: how many times faster "
+        f"flatnn is (target >= {TORCH_TARGET}x).",
+    ]
     notes = {k: v for k, v in meta["other"].items() if v}
     if notes:
         lines += ["", *[f"- {k}: {v}" for k, v in notes.items()]]
@@ -408,27 +438,43 @@ def status(others, kind, skipped):
             errors.append(f"{count} thread(s): not available: {res['error']}")
             continue
         found |= {v["version"] for v in res.values() if "version" in v}
-        errors += [f"{count} thread(s), {k}: not available ({v['error']})"
-                   for k, v in res.items() if "error" in v]
+        errors += [
+            f"{count} thread(s), {k}: not available ({v['error']})"
+            for k, v in res.items()
+            if "error" in v
+        ]
     return "; ".join([*(f"{kind} {v}" for v in sorted(found)), *errors])
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="m=2000, one repetition, write nothing unless --out is given")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="m=2000, one repetition, write nothing unless --out is given",
+    )
     p.add_argument("--m", type=int, default=None, help="number of images (default 60000)")
     p.add_argument("--repeat", type=int, default=None, help="repetitions (default 7)")
-    p.add_argument("--threads", type=int, nargs="+", default=None, metavar="N",
-                   help="thread counts to sweep (default 1 2 4 8 16, those this process "
-                        "may use)")
-    p.add_argument("--coretype", default="SkylakeX",
-                   help="OPENBLAS_CORETYPE, or 'auto' to let OpenBLAS detect")
+    p.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="thread counts to sweep (default 1 2 4 8 16, those this process may use)",
+    )
+    p.add_argument(
+        "--coretype", default="auto", help="OPENBLAS_CORETYPE, or 'auto' to let OpenBLAS detect"
+    )
     p.add_argument("--data", choices=("mnist", "random"), default="mnist")
     p.add_argument("--no-others", action="store_true", help="skip PyTorch and scikit-learn")
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"results folder (default {RESULTS.relative_to(REPO)} for full runs)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"results folder (default {RESULTS.relative_to(REPO)} for full runs)",
+    )
     p.add_argument("--worker", choices=("numpy", "torch", "sklearn"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
@@ -450,20 +496,29 @@ def main(argv=None):
     for count in args.threads:
         numpy_res = spawn_worker("numpy", args, count)
         blas = numpy_res.pop("blas")
-        others[count] = {kind: ({} if args.no_others else spawn_worker(kind, args, count))
-                         for kind in ("torch", "sklearn")}
+        others[count] = {
+            kind: ({} if args.no_others else spawn_worker(kind, args, count))
+            for kind in ("torch", "sklearn")
+        }
         for dtype in DTYPES:
             for name, (sizes, hidden) in NETS.items():
                 key = f"{name} {dtype}"
                 r = numpy_res[key]
                 row = {
-                    "threads": count, "flatnn_threads": r["flatnn_threads"],
-                    "net": name, "sizes": list(sizes), "hidden": hidden, "dtype": dtype,
-                    "flatnn_s": r["flatnn"][1], "flatnn_best_s": r["flatnn"][0],
-                    "floor_s": r["floor"][1], "floor_best_s": r["floor"][0],
+                    "threads": count,
+                    "flatnn_threads": r["flatnn_threads"],
+                    "net": name,
+                    "sizes": list(sizes),
+                    "hidden": hidden,
+                    "dtype": dtype,
+                    "flatnn_s": r["flatnn"][1],
+                    "flatnn_best_s": r["flatnn"][0],
+                    "floor_s": r["floor"][1],
+                    "floor_best_s": r["floor"][0],
                     "floor_alloc_s": r["floor_alloc"][1],
                     "ratio": r["flatnn"][1] / r["floor"][1],
-                    "ratio_best": r["flatnn"][0] / r["floor"][0], "target": TARGETS[dtype],
+                    "ratio_best": r["flatnn"][0] / r["floor"][0],
+                    "target": TARGETS[dtype],
                     "ratio_alloc": r["flatnn"][1] / r["floor_alloc"][1],
                     "cost": r["cost"],
                 }
@@ -471,32 +526,44 @@ def main(argv=None):
                     res = others[count][kind].get(key, {})
                     row[f"{kind}_s"] = res["seconds"][1] if "seconds" in res else None
                     row[f"{kind}_best_s"] = res["seconds"][0] if "seconds" in res else None
-                row["torch_speedup"] = (None if row["torch_s"] is None
-                                        else row["torch_s"] / row["flatnn_s"])
+                row["torch_speedup"] = (
+                    None if row["torch_s"] is None else row["torch_s"] / row["flatnn_s"]
+                )
                 rows.append(row)
-                print(f"{count:2d} thr  {name:24s} {dtype}  flatnn {row['flatnn_s']:.4f}s  "
-                      f"floor {row['floor_s']:.4f}s  ratio {row['ratio']:.2f}x (target "
-                      f"{row['target']:.2f}x; {row['ratio_alloc']:.2f}x allocating)  "
-                      f"torch {fmt_s(row['torch_s'])}s ({fmt_x(row['torch_speedup'])})  "
-                      f"sklearn {fmt_s(row['sklearn_s'])}s", flush=True)
+                print(
+                    f"{count:2d} thr  {name:24s} {dtype}  flatnn {row['flatnn_s']:.4f}s  "
+                    f"floor {row['floor_s']:.4f}s  ratio {row['ratio']:.2f}x (target "
+                    f"{row['target']:.2f}x; {row['ratio_alloc']:.2f}x allocating)  "
+                    f"torch {fmt_s(row['torch_s'])}s ({fmt_x(row['torch_speedup'])})  "
+                    f"sklearn {fmt_s(row['sklearn_s'])}s",
+                    flush=True,
+                )
 
     meta = {
         "command": " ".join(["python experiments/bench_cost_grad.py", *argv]),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "cpu": cpu_model(), "cores": cores, "python": platform.python_version(),
-        "blas": blas, "threads": list(args.threads), "m": args.m or 60000,
-        "data": args.data, "repeat": args.repeat,
+        "cpu": cpu_model(),
+        "cores": cores,
+        "python": platform.python_version(),
+        "blas": blas,
+        "threads": list(args.threads),
+        "m": args.m or 60000,
+        "data": args.data,
+        "repeat": args.repeat,
         "timing": "median (and best) of repeat; flatnn and floor interleaved, "
-                  "an untimed flatnn call before each timed one",
+        "an untimed flatnn call before each timed one",
         "other": {kind: status(others, kind, args.no_others) for kind in ("torch", "sklearn")},
     }
-    print(f"BLAS kernels: {blas['coretype']}; torch: {meta['other']['torch']}; "
-          f"sklearn: {meta['other']['sklearn']}")
+    print(
+        f"BLAS kernels: {blas['coretype']}; torch: {meta['other']['torch']}; "
+        f"sklearn: {meta['other']['sklearn']}"
+    )
     out = args.out if args.out is not None else (None if args.quick else RESULTS)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "bench_cost_grad.json",
-                     json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+        write_atomic(
+            out / "bench_cost_grad.json", json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n"
+        )
         write_atomic(out / "bench_cost_grad.md", markdown(meta, rows))
         print(f"wrote {out / 'bench_cost_grad.json'} and bench_cost_grad.md")
     return 0

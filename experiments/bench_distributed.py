@@ -128,9 +128,14 @@ def time_calls(fn, repeat):
 def start_cluster(n_workers):
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=":0",
-                           env={"OPENBLAS_NUM_THREADS": "1"})
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+        env={"OPENBLAS_NUM_THREADS": "1"},
+    )
     return cluster, Client(cluster, set_as_default=False)
 
 
@@ -158,10 +163,15 @@ def time_in_process(quick, repeat):
 
 def time_in_process_threads(quick, repeat, threads):
     """:func:`time_in_process` in a fresh process whose OpenBLAS has ``threads`` threads."""
-    out = subprocess.run([sys.executable, __file__, "--in-process-only", "--repeat",
-                          str(repeat)] + (["--quick"] if quick else []),
-                         env={**os.environ, "OPENBLAS_NUM_THREADS": str(threads)},
-                         capture_output=True, text=True, check=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, __file__, "--in-process-only", "--repeat", str(repeat)]
+        + (["--quick"] if quick else []),
+        env={**os.environ, "OPENBLAS_NUM_THREADS": str(threads)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     return json.loads(out.stdout)
 
 
@@ -179,8 +189,13 @@ def run(quick, repeat, workers):
     rows.append({"setting": "in process", "m": X.shape[0], **t_local})
     cores = os.cpu_count() or 1
     if cores > 1:
-        rows.append({"setting": f"in process, {cores} BLAS threads", "m": X.shape[0],
-                     **time_in_process_threads(quick, repeat, cores)})
+        rows.append(
+            {
+                "setting": f"in process, {cores} BLAS threads",
+                "m": X.shape[0],
+                **time_in_process_threads(quick, repeat, cores),
+            }
+        )
     traffic_rows = []
     for n in workers:
         cluster, client = start_cluster(n)
@@ -190,52 +205,95 @@ def run(quick, repeat, workers):
                 c0, g0 = local.cost_grad(params)
                 rel = float(np.linalg.norm(g - g0) / np.linalg.norm(g0))
                 t = time_calls(lambda: obj.cost_grad(params), repeat)
-                rows.append({"setting": f"dask, {n} worker{'s' * (n > 1)}", "m": X.shape[0],
-                             **t, "grad_rel_diff": rel})
-                traffic_rows.append({"workers": n, "m": X.shape[0],
-                                     "bytes": bytes_per_evaluation(client, obj, params)})
+                rows.append(
+                    {
+                        "setting": f"dask, {n} worker{'s' * (n > 1)}",
+                        "m": X.shape[0],
+                        **t,
+                        "grad_rel_diff": rel,
+                    }
+                )
+                traffic_rows.append(
+                    {
+                        "workers": n,
+                        "m": X.shape[0],
+                        "bytes": bytes_per_evaluation(client, obj, params),
+                    }
+                )
             small = X.shape[0] // 100
             with DaskObjective(client, net, X[:small], y[:small], lam, timeout=120) as obj:
-                traffic_rows.append({"workers": n, "m": small,
-                                     "bytes": bytes_per_evaluation(client, obj, params)})
+                traffic_rows.append(
+                    {"workers": n, "m": small, "bytes": bytes_per_evaluation(client, obj, params)}
+                )
             with DaskObjective(client, net, X[:n], y[:n], lam, timeout=120) as obj:
                 t = time_calls(lambda: obj.cost_grad(params), repeat)
-                rows.append({"setting": f"dask overhead, {n} worker{'s' * (n > 1)} "
-                                        f"(1 row per shard)", "m": n, **t})
+                rows.append(
+                    {
+                        "setting": f"dask overhead, {n} worker{'s' * (n > 1)} (1 row per shard)",
+                        "m": n,
+                        **t,
+                    }
+                )
         finally:
             client.close()
             cluster.close()
-    return {"data": data_name, "network": repr(net), "n_params": net.n_params, "lam": lam,
-            "dtype": "float64", "timings": rows, "traffic": traffic_rows,
-            "param_bytes": int(params.nbytes)}
+    return {
+        "data": data_name,
+        "network": repr(net),
+        "n_params": net.n_params,
+        "lam": lam,
+        "dtype": "float64",
+        "timings": rows,
+        "traffic": traffic_rows,
+        "param_bytes": int(params.nbytes),
+    }
 
 
 def to_markdown(result, command):
-    lines = [f"# Distributed cost_grad ({result['date']})", "",
-             f"`{command}`", "",
-             f"{result['data']}, {result['network']} ({result['n_params']} params, "
-             f"{result['param_bytes']} bytes), lam={result['lam']}, {result['dtype']}; "
-             f"{result['machine']}; OPENBLAS_NUM_THREADS=1 in every process but the one marked; "
-             f"dask {result['versions']['dask']}, distributed "
-             f"{result['versions']['distributed']}.", "",
-             "| setting | m | median s per cost_grad | min s |", "|---|---:|---:|---:|"]
+    lines = [
+        f"# Distributed cost_grad ({result['date']})",
+        "",
+        f"`{command}`",
+        "",
+        f"{result['data']}, {result['network']} ({result['n_params']} params, "
+        f"{result['param_bytes']} bytes), lam={result['lam']}, {result['dtype']}; "
+        f"{result['machine']}; OPENBLAS_NUM_THREADS=1 in every process but the one marked; "
+        f"dask {result['versions']['dask']}, distributed "
+        f"{result['versions']['distributed']}.",
+        "",
+        "| setting | m | median s per cost_grad | min s |",
+        "|---|---:|---:|---:|",
+    ]
     for r in result["timings"]:
         lines.append(f"| {r['setting']} | {r['m']} | {r['median_s']:.4f} | {r['min_s']:.4f} |")
-    lines += ["", "| workers | m | bytes sent per evaluation (all processes) | "
-                  "in units of the flat vector |", "|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "| workers | m | bytes sent per evaluation (all processes) | in units of the flat vector |",
+        "|---:|---:|---:|---:|",
+    ]
     for r in result["traffic"]:
-        lines.append(f"| {r['workers']} | {r['m']} | {r['bytes']:.0f} | "
-                     f"{r['bytes'] / result['param_bytes']:.2f} |")
+        lines.append(
+            f"| {r['workers']} | {r['m']} | {r['bytes']:.0f} | "
+            f"{r['bytes'] / result['param_bytes']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="synthetic 3000 rows, 3 repeats: a smoke test of a few seconds")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="synthetic 3000 rows, 3 repeats: a smoke test of a few seconds",
+    )
     parser.add_argument("--repeat", type=int, default=None, help="timed calls per setting")
-    parser.add_argument("--workers", type=int, nargs="+", default=None,
-                        help="cluster sizes to run (default 1 2; --quick: 2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="cluster sizes to run (default 1 2; --quick: 2)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     parser.add_argument("--in-process-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -248,15 +306,18 @@ def main(argv=None):
     import distributed
 
     result = run(args.quick, repeat, workers)
-    result.update({
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{common.cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, Python "
-                   f"{platform.python_version()}, NumPy {np.__version__}",
-        "versions": {"dask": dask.__version__, "distributed": distributed.__version__},
-        "quick": args.quick,
-    })
+    result.update(
+        {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": f"{common.cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}, NumPy {np.__version__}",
+            "versions": {"dask": dask.__version__, "distributed": distributed.__version__},
+            "quick": args.quick,
+        }
+    )
     command = "python experiments/bench_distributed.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)
+        sys.argv[1:] if argv is None else argv
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_distributed.json").write_text(json.dumps(result, indent=2) + "\n")
     md = to_markdown(result, command.strip())

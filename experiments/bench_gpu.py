@@ -102,8 +102,9 @@ def torch_layers(torch, sizes, dtype, seed=0):
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         W = (torch.rand((n_out, n_in), generator=gen, dtype=dtype, device="cuda") - 0.5) * 0.1
-        layers.append([W.requires_grad_(), torch.zeros(n_out, dtype=dtype, device="cuda",
-                                                       requires_grad=True)])
+        layers.append(
+            [W.requires_grad_(), torch.zeros(n_out, dtype=dtype, device="cuda", requires_grad=True)]
+        )
     return layers
 
 
@@ -119,6 +120,7 @@ def torch_cost_grad(torch, layers, hidden):
                 a = act(a)
         loss = torch.nn.functional.cross_entropy(a, y)
         return loss, torch.autograd.grad(loss, params)
+
     return run
 
 
@@ -134,8 +136,13 @@ def part_cost_grad(xp, sync, args, torch):
             net = flatnn.Network(sizes, hidden=hidden)
             pd = xp.asarray(net.init(0, dtype=dtype))
             flat = median_seconds(lambda: net.cost_grad(pd, Xd, yd), args.repeat, sync)
-            row = {"net": f"{'-'.join(map(str, sizes))} {hidden}", "dtype": np.dtype(dtype).name,
-                   "flatnn_gpu_s": flat, "torch_cuda_s": None, "ratio": None}
+            row = {
+                "net": f"{'-'.join(map(str, sizes))} {hidden}",
+                "dtype": np.dtype(dtype).name,
+                "flatnn_gpu_s": flat,
+                "torch_cuda_s": None,
+                "ratio": None,
+            }
             if not isinstance(torch, str):
                 tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
                 run = torch_cost_grad(torch, torch_layers(torch, sizes, tdtype), hidden)
@@ -154,20 +161,34 @@ def part_training(xp, args):
     X, y = load_train(np.float32, args.m, args.data)
     net = flatnn.Network((784, 100, 10), hidden="sigmoid")
     p0 = net.init(0, dtype=np.float32)
-    runs = (("L-BFGS-B", {"maxiter": args.maxiter, "gtol": args.gtol, "ftol": 0.0}),
-            ("Newton-CG", {"maxiter": args.newton_maxiter, "xtol": args.xtol}))
+    runs = (
+        ("L-BFGS-B", {"maxiter": args.maxiter, "gtol": args.gtol, "ftol": 0.0}),
+        ("Newton-CG", {"maxiter": args.newton_maxiter, "xtol": args.xtol}),
+    )
     rows = []
     for device in ("gpu", "cpu") if args.cpu else ("gpu",):
         for method, options in runs:
             t = time.perf_counter()
-            obj = (GPUObjective(net, X, y, 1.0, xp=xp) if device == "gpu"
-                   else flatnn.Objective(net, X, y, 1.0))
+            obj = (
+                GPUObjective(net, X, y, 1.0, xp=xp)
+                if device == "gpu"
+                else flatnn.Objective(net, X, y, 1.0)
+            )
             res = flatnn.minimize(obj, p0, method=method, options=options)
             seconds = time.perf_counter() - t
-            rows.append({"device": device, "method": method, "options": options,
-                         "seconds": seconds, "nit": int(res.nit), "nfev": int(res.nfev),
-                         "nhev": int(res.get("nhev", 0)), "fun": float(res.fun),
-                         "status": int(res.status)})
+            rows.append(
+                {
+                    "device": device,
+                    "method": method,
+                    "options": options,
+                    "seconds": seconds,
+                    "nit": int(res.nit),
+                    "nfev": int(res.nfev),
+                    "nhev": int(res.get("nhev", 0)),
+                    "fun": float(res.fun),
+                    "status": int(res.status),
+                }
+            )
     return rows
 
 
@@ -181,24 +202,27 @@ def part_sgd_epoch(xp, sync, args, torch):
     rows = []
     Xd, yd = xp.asarray(X), xp.asarray(y)
     for what, data in (("flatnn.sgd, CPU", (X, y)), ("flatnn.sgd, GPU", (Xd, yd))):
-        res = flatnn.sgd(net, p0, *data, epochs=2, batch_size=batch, learning_rate=lr,
-                         method="sgd", rng=0)
+        res = flatnn.sgd(
+            net, p0, *data, epochs=2, batch_size=batch, learning_rate=lr, method="sgd", rng=0
+        )
         sync()
         first, second = res.history
         # a batch's cost comes to the host after every batch: the epoch's GPU work
         # has finished when its history entry is written
-        rows.append({"what": what, "seconds": second["seconds"] - first["seconds"],
-                     "fun": float(res.fun)})
+        rows.append(
+            {"what": what, "seconds": second["seconds"] - first["seconds"], "fun": float(res.fun)}
+        )
 
     order = xp.asarray(np.random.default_rng(0).permutation(X.shape[0]))
 
     def gpu_epoch():
         params = xp.asarray(p0)
         for lo in range(0, X.shape[0], batch):
-            idx = order[lo:lo + batch]
+            idx = order[lo : lo + batch]
             _, g = net.cost_grad(params, Xd[idx], yd[idx])
             params -= lr * g
         return params
+
     gpu_epoch()  # warm-up: kernel compilation
     sync()
     t = time.perf_counter()
@@ -216,11 +240,12 @@ def part_sgd_epoch(xp, sync, args, torch):
 
         def torch_epoch():
             for lo in range(0, X.shape[0], batch):
-                idx = perm[lo:lo + batch]
+                idx = perm[lo : lo + batch]
                 _, grads = run(Xt[idx], yt[idx])
                 with torch.no_grad():
                     for p, g in zip(params, grads):
                         p -= lr * g
+
         torch_epoch()
         torch.cuda.synchronize()
         t = time.perf_counter()
@@ -236,23 +261,41 @@ def fmt(x, spec=".4f"):
 
 
 def markdown(result):
-    lines = [f"# bench_gpu: {result['device']}", "",
-             f"{result['date']}, m = {result['m']}, data {result['data']}, "
-             f"PyTorch: {result['torch']}", "",
-             "## cost_grad (median seconds)", "",
-             "| network | dtype | flatnn GPU | PyTorch CUDA | ratio |", "|---|---|---|---|---|"]
+    lines = [
+        f"# bench_gpu: {result['device']}",
+        "",
+        f"{result['date']}, m = {result['m']}, data {result['data']}, PyTorch: {result['torch']}",
+        "",
+        "## cost_grad (median seconds)",
+        "",
+        "| network | dtype | flatnn GPU | PyTorch CUDA | ratio |",
+        "|---|---|---|---|---|",
+    ]
     for r in result["cost_grad"]:
-        lines.append(f"| {r['net']} | {r['dtype']} | {fmt(r['flatnn_gpu_s'])} | "
-                     f"{fmt(r['torch_cuda_s'])} | {fmt(r['ratio'], '.2f')} |")
-    lines += ["", "## Full batch, 784-100-10 sigmoid float32, lam 1 (seconds end to end)", "",
-              "| device | method | options | seconds | nit | nfev | nhev | cost | status |",
-              "|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['net']} | {r['dtype']} | {fmt(r['flatnn_gpu_s'])} | "
+            f"{fmt(r['torch_cuda_s'])} | {fmt(r['ratio'], '.2f')} |"
+        )
+    lines += [
+        "",
+        "## Full batch, 784-100-10 sigmoid float32, lam 1 (seconds end to end)",
+        "",
+        "| device | method | options | seconds | nit | nfev | nhev | cost | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["training"]:
-        lines.append(f"| {r['device']} | {r['method']} | {r['options']} | {r['seconds']:.2f} | "
-                     f"{r['nit']} | {r['nfev']} | {r['nhev']} | {r['fun']:.5f} | "
-                     f"{r['status']} |")
-    lines += ["", "## One SGD epoch, batch 64, 784-100-10 float32", "",
-              "| what | seconds | cost after 2 epochs |", "|---|---|---|"]
+        lines.append(
+            f"| {r['device']} | {r['method']} | {r['options']} | {r['seconds']:.2f} | "
+            f"{r['nit']} | {r['nfev']} | {r['nhev']} | {r['fun']:.5f} | "
+            f"{r['status']} |"
+        )
+    lines += [
+        "",
+        "## One SGD epoch, batch 64, 784-100-10 float32",
+        "",
+        "| what | seconds | cost after 2 epochs |",
+        "|---|---|---|",
+    ]
     for r in result["sgd_epoch"]:
         lines.append(f"| {r['what']} | {r['seconds']:.3f} | {fmt(r.get('fun'), '.5f')} |")
     return "\n".join(lines) + "\n"
@@ -264,11 +307,16 @@ def parse_args(argv):
     p.add_argument("--repeat", type=int, default=20, help="timed cost_grad calls (default 20)")
     p.add_argument("--maxiter", type=int, default=300, help="L-BFGS-B iterations (default 300)")
     p.add_argument("--gtol", type=float, default=1e-6, help="L-BFGS-B gtol (default 1e-6)")
-    p.add_argument("--newton-maxiter", type=int, default=50,
-                   help="Newton-CG iterations at most (default 50)")
+    p.add_argument(
+        "--newton-maxiter", type=int, default=50, help="Newton-CG iterations at most (default 50)"
+    )
     p.add_argument("--xtol", type=float, default=1e-5, help="Newton-CG xtol (default 1e-5)")
-    p.add_argument("--no-cpu", dest="cpu", action="store_false",
-                   help="skip the CPU runs of the full-batch methods")
+    p.add_argument(
+        "--no-cpu",
+        dest="cpu",
+        action="store_false",
+        help="skip the CPU runs of the full-batch methods",
+    )
     p.add_argument("--data", choices=("mnist", "random"), default="mnist")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     # runs everything but PyTorch through tests/stand_in_xp.py on the CPU: a smoke
@@ -280,15 +328,19 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from flatnn import gpu, namespace
+    from flatnn import gpu
+    from flatnn.base import namespace
 
     if args.stand_in:
         sys.path.insert(0, str(REPO / "tests"))
         import stand_in_xp
 
         namespace.register(stand_in_xp.ROOT, stand_in_xp.xp)
-        xp, device, torch = stand_in_xp.xp, "stand-in namespace on the CPU (smoke test)", \
-            "skipped (--stand-in)"
+        xp, device, torch = (
+            stand_in_xp.xp,
+            "stand-in namespace on the CPU (smoke test)",
+            "skipped (--stand-in)",
+        )
 
         def sync():
             pass
@@ -305,15 +357,21 @@ def main(argv=None):
         def sync():
             xp.cuda.Device().synchronize()
 
-    result = {"device": device, "date": datetime.datetime.now(datetime.timezone.utc)
-              .strftime("%Y-%m-%d %H:%M UTC"), "m": args.m or 60000, "data": args.data,
-              "torch": torch if isinstance(torch, str) else torch.__version__}
+    result = {
+        "device": device,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "m": args.m or 60000,
+        "data": args.data,
+        "torch": torch if isinstance(torch, str) else torch.__version__,
+    }
     result["cost_grad"] = part_cost_grad(xp, sync, args, torch)
     result["training"] = part_training(xp, args)
     result["sgd_epoch"] = part_sgd_epoch(xp, sync, args, torch)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in (("bench_gpu.json", json.dumps(result, indent=1)),
-                       ("bench_gpu.md", markdown(result))):
+    for name, text in (
+        ("bench_gpu.json", json.dumps(result, indent=1)),
+        ("bench_gpu.md", markdown(result)),
+    ):
         tmp = args.out / (name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, args.out / name)

@@ -69,8 +69,9 @@ def load_data(m):
 
     from flatnn.datasets import load_mnist
 
-    splits = load_mnist(common.data_root() / "mnist", download=False, validation=0,
-                        dtype=np.float32)
+    splits = load_mnist(
+        common.data_root() / "mnist", download=False, validation=0, dtype=np.float32
+    )
     X, y = splits.X_train, splits.y_train
     if m is not None:
         X, y = np.ascontiguousarray(X[:m]), y[:m]
@@ -84,12 +85,24 @@ def work_flatnn(sizes, hidden, X, y, batch, rule, lr, epochs):
 
     net = flatnn.Network(sizes, hidden=hidden)
     p0 = net.init(0, dtype=np.float32)
-    method = {"sgd": flatnn.optimizers.sgd(), "momentum": flatnn.optimizers.momentum(BETA),
-              "adam": flatnn.optimizers.adam()}[rule]
+    method = {
+        "sgd": flatnn.optimizers.sgd(),
+        "momentum": flatnn.optimizers.momentum(BETA),
+        "adam": flatnn.optimizers.adam(),
+    }[rule]
     stamps = [time.perf_counter()]
-    res = flatnn.sgd(net, p0, X, y, epochs=epochs, batch_size=batch, learning_rate=lr,
-                     method=method, rng=0,
-                     callback=lambda intermediate_result: stamps.append(time.perf_counter()))
+    res = flatnn.sgd(
+        net,
+        p0,
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch,
+        learning_rate=lr,
+        method=method,
+        rng=0,
+        callback=lambda intermediate_result: stamps.append(time.perf_counter()),
+    )
     return [b - a for a, b in zip(stamps, stamps[1:])], res.history[-1]["fun"]
 
 
@@ -104,7 +117,7 @@ def work_numpy(sizes, hidden, X, y, batch, rule, lr, epochs):
     offsets = np.cumsum([0] + [a * b for a, b in shapes])
 
     def views(flat):
-        return [flat[offsets[i]:offsets[i + 1]].reshape(s) for i, s in enumerate(shapes)]
+        return [flat[offsets[i] : offsets[i + 1]].reshape(s) for i, s in enumerate(shapes)]
 
     grad = np.empty_like(params)
     thetas, grads = views(params), views(grad)
@@ -121,7 +134,7 @@ def work_numpy(sizes, hidden, X, y, batch, rule, lr, epochs):
         Xp, yp = X[order], y[order]
         total = 0.0
         for lo in range(0, m, batch):
-            xb, yb = Xp[lo:lo + batch], yp[lo:lo + batch]
+            xb, yb = Xp[lo : lo + batch], yp[lo : lo + batch]
             b = xb.shape[0]
             acts = [xb]
             a = xb
@@ -181,9 +194,9 @@ def work_numpy(sizes, hidden, X, y, batch, rule, lr, epochs):
                 mu *= 0.9
                 mu += grad
                 np.sqrt(nu, out=scratch)
-                scratch *= 1.0 / (1.0 - 0.999 ** t) ** 0.5
+                scratch *= 1.0 / (1.0 - 0.999**t) ** 0.5
                 scratch += 1e-8
-                np.multiply(mu, -lr / (1.0 - 0.9 ** t), out=grad)
+                np.multiply(mu, -lr / (1.0 - 0.9**t), out=grad)
                 grad /= scratch
                 params += grad
         times.append(time.perf_counter() - start)
@@ -217,7 +230,7 @@ def work_torch(sizes, hidden, X, y, batch, rule, lr, epochs, threads):
         perm = torch.randperm(m)
         total = 0.0
         for lo in range(0, m, batch):
-            idx = perm[lo:lo + batch]
+            idx = perm[lo : lo + batch]
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(Xt[idx]), yt[idx])
             loss.backward()
@@ -233,8 +246,9 @@ def run_worker(args):
     batch, sizes, hidden, rates = CASES[args.case]
     lr = rates[args.rule]
     if args.worker == "torch":
-        times, cost = work_torch(sizes, hidden, X, y, batch, args.rule, lr, args.epochs,
-                                 args.threads)
+        times, cost = work_torch(
+            sizes, hidden, X, y, batch, args.rule, lr, args.epochs, args.threads
+        )
     else:
         fn = work_flatnn if args.worker == "flatnn" else work_numpy
         times, cost = fn(sizes, hidden, X, y, batch, args.rule, lr, args.epochs)
@@ -244,13 +258,24 @@ def run_worker(args):
 # ----------------------------------------------------------------- driver
 def spawn(impl, case, rule, threads, args):
     env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "FLATNN_NUM_THREADS"):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "FLATNN_NUM_THREADS"):
         env[var] = str(threads)
     if args.coretype != "auto":
         env["OPENBLAS_CORETYPE"] = args.coretype
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", impl, "--case", str(case),
-           "--rule", rule, "--threads", str(threads), "--epochs", str(args.epochs)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        impl,
+        "--case",
+        str(case),
+        "--rule",
+        rule,
+        "--threads",
+        str(threads),
+        "--epochs",
+        str(args.epochs),
+    ]
     if args.m is not None:
         cmd += ["--m", str(args.m)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -259,13 +284,13 @@ def spawn(impl, case, rule, threads, args):
         return None, last
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     timed = out["times"][1:] or out["times"]
-    return {"median_s": statistics.median(timed), "times": out["times"],
-            "cost": out["cost"]}, None
+    return {"median_s": statistics.median(timed), "times": out["times"], "cost": out["cost"]}, None
 
 
 def torch_available():
     try:
         import importlib.util
+
         return importlib.util.find_spec("torch") is not None
     except Exception:  # noqa: BLE001
         return False
@@ -275,10 +300,16 @@ def machine():
     import platform
 
     import numpy as np
-    info = {"cpu": common.cpu_model(), "cores": len(os.sched_getaffinity(0)),
-            "python": platform.python_version(), "numpy": np.__version__}
+
+    info = {
+        "cpu": common.cpu_model(),
+        "cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     if torch_available():
         import importlib.metadata
+
         info["torch"] = importlib.metadata.version("torch")
     return info
 
@@ -302,8 +333,10 @@ def markdown(meta, rows):
         ratio = f"{f['median_s'] / n['median_s']:.2f}×" if f and n else "—"
         ts = f"{t['median_s']:.3f} s" if t else "—"
         speed = f"{t['median_s'] / f['median_s']:.2f}×" if f and t else "—"
-        lines.append(f"| {r['case']} | {r['rule']} | {r['threads']} | {fs} | {ns} | {ratio} | "
-                     f"{ts} | {speed} |")
+        lines.append(
+            f"| {r['case']} | {r['rule']} | {r['threads']} | {fs} | {ns} | {ratio} | "
+            f"{ts} | {speed} |"
+        )
     if meta.get("notes"):
         lines += ["", *[f"- {note}" for note in meta["notes"]]]
     return "\n".join(lines) + "\n"
@@ -314,16 +347,26 @@ def main(argv=None):
     p.add_argument("--threads", default="1,2", help="BLAS thread counts (default 1,2)")
     p.add_argument("--epochs", type=int, default=4, help="epochs per run (default 4)")
     p.add_argument("--m", type=int, help="training images (default all 60000)")
-    p.add_argument("--cases", default="0,1,2", help="case indices (default all: batch 10, "
-                                                     "128, 1000)")
+    p.add_argument(
+        "--cases", default="0,1,2", help="case indices (default all: batch 10, 128, 1000)"
+    )
     p.add_argument("--rules", default=",".join(RULES))
     p.add_argument("--impls", default=",".join(IMPLS))
-    p.add_argument("--coretype", default="SkylakeX",
-                   help="OPENBLAS_CORETYPE of the workers (default SkylakeX; auto = unset)")
-    p.add_argument("--quick", action="store_true",
-                   help="2000 images, 2 epochs, batch 128 only, 1 thread (the tests)")
-    p.add_argument("--out", help="folder for bench_sgd.{md,json} (default experiments/results; "
-                                 "--quick: a temporary folder)")
+    p.add_argument(
+        "--coretype",
+        default="auto",
+        help="OPENBLAS_CORETYPE of the workers (default auto: OpenBLAS detects; SkylakeX needs AVX-512)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="2000 images, 2 epochs, batch 128 only, 1 thread (the tests)",
+    )
+    p.add_argument(
+        "--out",
+        help="folder for bench_sgd.{md,json} (default experiments/results; "
+        "--quick: a temporary folder)",
+    )
     p.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
     p.add_argument("--case", type=int, help=argparse.SUPPRESS)
     p.add_argument("--rule", help=argparse.SUPPRESS)
@@ -333,8 +376,11 @@ def main(argv=None):
         return run_worker(args)
     if args.quick:
         args.m, args.epochs, args.cases, args.threads = args.m or 2000, 2, "1", "1"
-    out = Path(args.out) if args.out else (
-        Path(tempfile.mkdtemp(prefix="bench_sgd-")) if args.quick else HERE / "results")
+    out = (
+        Path(args.out)
+        if args.out
+        else (Path(tempfile.mkdtemp(prefix="bench_sgd-")) if args.quick else HERE / "results")
+    )
     out.mkdir(parents=True, exist_ok=True)
     threads = [int(t) for t in args.threads.split(",")]
     cases = [int(c) for c in args.cases.split(",")]
@@ -343,8 +389,9 @@ def main(argv=None):
     notes = []
     if "torch" in impls and not torch_available():
         impls.remove("torch")
-        notes.append("PyTorch is not installed here: its column is empty "
-                     "(pip install torch==2.13.0).")
+        notes.append(
+            "PyTorch is not installed here: its column is empty (pip install torch==2.13.0)."
+        )
     rows = []
     for case in cases:
         batch, sizes, hidden, _ = CASES[case]
@@ -358,14 +405,23 @@ def main(argv=None):
                         if err:
                             notes.append(f"{impl} failed on {row['case']} {rule}: {err}")
                 f, n, tt = row["flatnn"], row["numpy"], row["torch"]
-                print(f"{row['case']:32s} {rule:9s} {t} thr  flatnn "
-                      f"{f['median_s'] if f else float('nan'):.3f} s  numpy "
-                      f"{n['median_s'] if n else float('nan'):.3f} s  torch "
-                      f"{tt['median_s'] if tt else float('nan'):.3f} s", flush=True)
+                print(
+                    f"{row['case']:32s} {rule:9s} {t} thr  flatnn "
+                    f"{f['median_s'] if f else float('nan'):.3f} s  numpy "
+                    f"{n['median_s'] if n else float('nan'):.3f} s  torch "
+                    f"{tt['median_s'] if tt else float('nan'):.3f} s",
+                    flush=True,
+                )
                 rows.append(row)
-    meta = {"command": "python experiments/bench_sgd.py " + " ".join(argv or sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d"), "machine": machine(), "m": args.m or 60000,
-            "epochs": args.epochs, "coretype": args.coretype, "notes": notes}
+    meta = {
+        "command": "python experiments/bench_sgd.py " + " ".join(argv or sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "m": args.m or 60000,
+        "epochs": args.epochs,
+        "coretype": args.coretype,
+        "notes": notes,
+    }
     (out / "bench_sgd.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     (out / "bench_sgd.md").write_text(markdown(meta, rows))
     print(f"wrote {out / 'bench_sgd.md'} and {out / 'bench_sgd.json'}")

@@ -14,7 +14,7 @@ Solvers: ``adam`` (10 epochs) and ``lbfgs`` (50 iterations), in both libraries;
 ``rmsprop`` (10 epochs), which scikit-learn does not have.
 
 OpenBLAS reads ``OPENBLAS_CORETYPE`` and the thread count once, when NumPy loads
-it: ``--coretype`` (default ``SkylakeX``) and ``--threads`` (default 1) are applied
+it: ``--coretype`` (default ``auto``) and ``--threads`` (default 1) are applied
 by re-executing this script with those variables set. ``--threads`` is given to
 both libraries: scikit-learn's OpenBLAS and flatnn (``FLATNN_NUM_THREADS``: row
 blocks of a full-batch pass on that many threads, see :mod:`flatnn.threads`).
@@ -49,7 +49,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
 import common  # noqa: E402
-
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
@@ -86,11 +85,16 @@ def machine():
     import sklearn
 
     cpu = common.cpu_model()
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__,
-            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "auto"),
-            "threads": int(os.environ.get("OPENBLAS_NUM_THREADS", "0")) or None}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "auto"),
+        "threads": int(os.environ.get("OPENBLAS_NUM_THREADS", "0")) or None,
+    }
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         info["blas"] = f"{blas.get('name')} {blas.get('version')}"
@@ -117,9 +121,13 @@ def fit_once(Estimator, params, seed, data):
         start = time.perf_counter()
         est.fit(X, y)
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "accuracy": float(est.score(X_test, y_test)),
-            "n_iter": int(est.n_iter_), "loss": float(est.loss_),
-            "dtype": str(est.coefs_[0].dtype)}
+    return {
+        "seconds": seconds,
+        "accuracy": float(est.score(X_test, y_test)),
+        "n_iter": int(est.n_iter_),
+        "loss": float(est.loss_),
+        "dtype": str(est.coefs_[0].dtype),
+    }
 
 
 def run_row(solver, dtype, args):
@@ -139,29 +147,45 @@ def run_row(solver, dtype, args):
         order = list(libs) if seed % 2 == 0 else list(libs)[::-1]
         for lib in order:
             runs[lib].append(fit_once(libs[lib], params, seed, data))
-    row = {"solver": solver, "dtype": dtype, "threads": args.threads, "m": int(data[0].shape[0]),
-           "m_test": int(data[2].shape[0]), "params": params, "repeat": args.repeat}
+    row = {
+        "solver": solver,
+        "dtype": dtype,
+        "threads": args.threads,
+        "m": int(data[0].shape[0]),
+        "m_test": int(data[2].shape[0]),
+        "params": params,
+        "repeat": args.repeat,
+    }
     for lib, rs in runs.items():
         # the dtype the weights end in: scikit-learn's lbfgs computes in float32
         # on float32 input but keeps scipy's float64 result as its weights
-        row[lib] = {"weights_dtype": sorted({r["dtype"] for r in rs}),
-                    "median_s": statistics.median(r["seconds"] for r in rs),
-                    "median_accuracy": statistics.median(r["accuracy"] for r in rs),
-                    "n_iter": [r["n_iter"] for r in rs], "runs": rs}
+        row[lib] = {
+            "weights_dtype": sorted({r["dtype"] for r in rs}),
+            "median_s": statistics.median(r["seconds"] for r in rs),
+            "median_accuracy": statistics.median(r["accuracy"] for r in rs),
+            "n_iter": [r["n_iter"] for r in rs],
+            "runs": rs,
+        }
     if both:
         row["speedup"] = row["sklearn"]["median_s"] / row["flatnn"]["median_s"]
-        row["accuracy_gain"] = (row["flatnn"]["median_accuracy"]
-                                - row["sklearn"]["median_accuracy"])
+        row["accuracy_gain"] = row["flatnn"]["median_accuracy"] - row["sklearn"]["median_accuracy"]
     return row
 
 
 def markdown(result):
-    rows = sorted(result["rows"], key=lambda r: (r.get("threads", 1),
-                                                 list(SOLVERS).index(r["solver"]),
-                                                 DTYPES.index(r["dtype"])))
-    lines = ["| threads | solver | iterations | dtype | flatnn fit | scikit-learn fit | speed-up | "
-             "flatnn test acc. | scikit-learn test acc. |",
-             "|---:|---|---:|---|---:|---:|---:|---:|---:|"]
+    rows = sorted(
+        result["rows"],
+        key=lambda r: (
+            r.get("threads", 1),
+            list(SOLVERS).index(r["solver"]),
+            DTYPES.index(r["dtype"]),
+        ),
+    )
+    lines = [
+        "| threads | solver | iterations | dtype | flatnn fit | scikit-learn fit | speed-up | "
+        "flatnn test acc. | scikit-learn test acc. |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         sk = r.get("sklearn")
         sk_time = f"{sk['median_s']:.2f} s" if sk else "—"
@@ -169,30 +193,34 @@ def markdown(result):
             sk_time += f" (weights {'/'.join(sk['weights_dtype'])})"
         sk_acc = f"{100 * sk['median_accuracy']:.2f}%" if sk else "—"
         speedup = f"{r['speedup']:.2f}×" if sk else "—"
-        lines.append(f"| {r.get('threads', 1)} | {r['solver']} | {r['params']['max_iter']} "
-                     f"| {r['dtype']} "
-                     f"| {r['flatnn']['median_s']:.2f} s | {sk_time} | {speedup} "
-                     f"| {100 * r['flatnn']['median_accuracy']:.2f}% | {sk_acc} |")
+        lines.append(
+            f"| {r.get('threads', 1)} | {r['solver']} | {r['params']['max_iter']} "
+            f"| {r['dtype']} "
+            f"| {r['flatnn']['median_s']:.2f} s | {sk_time} | {speedup} "
+            f"| {100 * r['flatnn']['median_accuracy']:.2f}% | {sk_acc} |"
+        )
     m = result["machine"]
-    return "\n".join([
-        "# flatnn.sklearn.MLPClassifier against sklearn.neural_network.MLPClassifier on MNIST",
-        "",
-        f"{rows[0]['m'] if rows else '?'} training and {rows[0]['m_test'] if rows else '?'} "
-        f"test images, 784-{rows[0]['params']['hidden_layer_sizes'][0] if rows else '?'}-10 "
-        "relu, scikit-learn's defaults otherwise; median of the repetitions (seeds 0, 1, ...), "
-        "fit time only. speed-up = scikit-learn's time / flatnn's.",
-        "",
-        *lines,
-        "",
-        f"Machine: {m['cpu']} ({m['cores']} cores), Python {m['python']}, NumPy {m['numpy']} "
-        f"({m.get('blas', 'BLAS ?')}, {m['openblas_coretype']} kernels; threads per row), "
-        f"SciPy {m['scipy']}, scikit-learn {m['scikit-learn']}.",
-        "",
-        "Commands:",
-        "",
-        *[f"    {c}" for c in result["commands"]],
-        "",
-    ])
+    return "\n".join(
+        [
+            "# flatnn.sklearn.MLPClassifier against sklearn.neural_network.MLPClassifier on MNIST",
+            "",
+            f"{rows[0]['m'] if rows else '?'} training and {rows[0]['m_test'] if rows else '?'} "
+            f"test images, 784-{rows[0]['params']['hidden_layer_sizes'][0] if rows else '?'}-10 "
+            "relu, scikit-learn's defaults otherwise; median of the repetitions (seeds 0, 1, ...), "
+            "fit time only. speed-up = scikit-learn's time / flatnn's.",
+            "",
+            *lines,
+            "",
+            f"Machine: {m['cpu']} ({m['cores']} cores), Python {m['python']}, NumPy {m['numpy']} "
+            f"({m.get('blas', 'BLAS ?')}, {m['openblas_coretype']} kernels; threads per row), "
+            f"SciPy {m['scipy']}, scikit-learn {m['scikit-learn']}.",
+            "",
+            "Commands:",
+            "",
+            *[f"    {c}" for c in result["commands"]],
+            "",
+        ]
+    )
 
 
 def write_atomic(path, text):
@@ -205,17 +233,26 @@ def write_atomic(path, text):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--solvers", default=",".join(SOLVERS),
-                   help=f"comma-separated, from {list(SOLVERS)}")
+    p.add_argument(
+        "--solvers", default=",".join(SOLVERS), help=f"comma-separated, from {list(SOLVERS)}"
+    )
     p.add_argument("--dtypes", default=",".join(DTYPES))
     p.add_argument("--repeat", type=int, default=None, help="fits per library (default 3)")
-    p.add_argument("--quick", action="store_true",
-                   help="2000 images, 784-20-10, a few epochs, one fit; writes only to --out")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="2000 images, 784-20-10, a few epochs, one fit; writes only to --out",
+    )
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--coretype", default="SkylakeX",
-                   help="OPENBLAS_CORETYPE, or 'auto' to let OpenBLAS detect")
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"results folder (default {RESULTS.relative_to(REPO)} for full runs)")
+    p.add_argument(
+        "--coretype", default="auto", help="OPENBLAS_CORETYPE, or 'auto' to let OpenBLAS detect"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"results folder (default {RESULTS.relative_to(REPO)} for full runs)",
+    )
     args = p.parse_args(argv)
     solvers = [s for s in args.solvers.split(",") if s]
     dtypes = [d for d in args.dtypes.split(",") if d]
@@ -230,21 +267,37 @@ def main(argv=None):
     previous = {"rows": [], "commands": []}
     if out is not None and (out / "bench_sklearn.json").exists() and not args.quick:
         previous = json.loads((out / "bench_sklearn.json").read_text())
-    rows = [r for r in previous["rows"] if (r["solver"], r["dtype"], r.get("threads", 1)) not in
-            {(s, d, args.threads) for s in solvers for d in dtypes}]
+    rows = [
+        r
+        for r in previous["rows"]
+        if (r["solver"], r["dtype"], r.get("threads", 1))
+        not in {(s, d, args.threads) for s in solvers for d in dtypes}
+    ]
     for solver in solvers:
         for dtype in dtypes:
             row = run_row(solver, dtype, args)
             rows.append(row)
             sk = row.get("sklearn")
-            print(f"{solver:8s} {dtype}  flatnn {row['flatnn']['median_s']:.2f}s "
-                  f"{100 * row['flatnn']['median_accuracy']:.2f}%"
-                  + (f"  sklearn {sk['median_s']:.2f}s {100 * sk['median_accuracy']:.2f}%  "
-                     f"speed-up {row['speedup']:.2f}x" if sk else ""), flush=True)
+            print(
+                f"{solver:8s} {dtype}  flatnn {row['flatnn']['median_s']:.2f}s "
+                f"{100 * row['flatnn']['median_accuracy']:.2f}%"
+                + (
+                    f"  sklearn {sk['median_s']:.2f}s {100 * sk['median_accuracy']:.2f}%  "
+                    f"speed-up {row['speedup']:.2f}x"
+                    if sk
+                    else ""
+                ),
+                flush=True,
+            )
     command = " ".join(["python experiments/bench_sklearn.py", *argv])
     commands = [c for c in previous.get("commands", []) if c != command] + [command]
-    result = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
-              "quick": args.quick, "machine": machine(), "commands": commands, "rows": rows}
+    result = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine(),
+        "commands": commands,
+        "rows": rows,
+    }
     print(f"machine: {result['machine']}")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

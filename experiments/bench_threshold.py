@@ -59,16 +59,19 @@ def median_time(fn, repeat, warmup=0.3):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=threads.available_cores())
-    p.add_argument("--dtype", choices=("float32", "float64"), nargs="+",
-                   default=["float64", "float32"])
+    p.add_argument(
+        "--dtype", choices=("float32", "float64"), nargs="+", default=["float64", "float32"]
+    )
     p.add_argument("--repeat", type=int, default=41)
     p.add_argument("--sizes", type=int, nargs="*", default=SIZES)
     args = p.parse_args()
     threads.MIN_ROWS_PER_THREAD = 1
     rng = np.random.default_rng(0)
     for dtype in map(np.dtype, args.dtype):
-        print(f"{dtype.name}, {args.threads} threads, median of {args.repeat}; "
-              f"'one' = 1 block, BLAS as configured; 'split' = {args.threads} blocks")
+        print(
+            f"{dtype.name}, {args.threads} threads, median of {args.repeat}; "
+            f"'one' = 1 block, BLAS as configured; 'split' = {args.threads} blocks"
+        )
         print(f"{'network':24s} {'m':>6s} {'one ms':>9s} {'split ms':>9s} {'split/one':>9s}")
         for name, (sizes, hidden) in NETS.items():
             net = flatnn.Network(sizes, hidden=hidden)
@@ -90,8 +93,7 @@ def main():
                     t_one.append(median_time(one, args.repeat // 3 + 1))
                     t_split.append(median_time(split, args.repeat // 3 + 1))
                 a, b = statistics.median(t_one), statistics.median(t_split)
-                print(f"{name:24s} {m:6d} {a * 1e3:9.3f} {b * 1e3:9.3f} {b / a:9.2f}",
-                      flush=True)
+                print(f"{name:24s} {m:6d} {a * 1e3:9.3f} {b * 1e3:9.3f} {b / a:9.2f}", flush=True)
 
 
 if __name__ == "__main__":

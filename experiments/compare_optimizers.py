@@ -62,7 +62,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # experiments/common.py
 import common  # noqa: E402
-
 import numpy as np
 
 import flatnn
@@ -91,36 +90,62 @@ def make_problem(name, quick, seed, budget=None):
     if name == "xor":
         X, y = datasets.xor()
         net = flatnn.Network((2, 4, 1), hidden="sigmoid", output="sigmoid")
-        p = dict(net=net, X=X, y=y, lam=0.0, heldout=(X, y), test=(X, y), target=1.0,
-                 budget=1.0 if quick else 10.0, max_iter=500 if quick else 3000,
-                 batch_size=4, rates={"sgd": 1.0, "momentum": 0.1, "nesterov": 0.1,
-                                      "adam": 0.05},
-                 describe="the four XOR points (held-out = test = training set), "
-                          "full-batch SGD family (batch 4)")
+        p = dict(
+            net=net,
+            X=X,
+            y=y,
+            lam=0.0,
+            heldout=(X, y),
+            test=(X, y),
+            target=1.0,
+            budget=1.0 if quick else 10.0,
+            max_iter=500 if quick else 3000,
+            batch_size=4,
+            rates={"sgd": 1.0, "momentum": 0.1, "nesterov": 0.1, "adam": 0.05},
+            describe="the four XOR points (held-out = test = training set), "
+            "full-batch SGD family (batch 4)",
+        )
     elif name == "captcha":
         n_train, n_val, n_test = (15, 10, 10) if quick else (60, 100, 250)
         train = datasets.load_captcha(n_train, rng=seed)
         val = datasets.load_captcha(n_val, rng=seed + 1000)
         test = datasets.load_captcha(n_test, rng=seed + 2000)
         net = flatnn.Network((260, 200, 200, 36), hidden="sigmoid", output="sigmoid")
-        p = dict(net=net, X=train.X, y=train.y, lam=0.1, heldout=(val.X, val.y),
-                 test=(test.X, test.y), target=0.8, budget=0.5 if quick else 20.0,
-                 max_iter=1000, batch_size=10,
-                 rates={"sgd": 1.0, "momentum": 0.1, "nesterov": 0.1, "adam": 0.001},
-                 describe=f"{4 * n_train} characters of {n_train} rendered captchas for "
-                          f"training, {4 * n_val} held out, {4 * n_test} for test; batch 10")
+        p = dict(
+            net=net,
+            X=train.X,
+            y=train.y,
+            lam=0.1,
+            heldout=(val.X, val.y),
+            test=(test.X, test.y),
+            target=0.8,
+            budget=0.5 if quick else 20.0,
+            max_iter=1000,
+            batch_size=10,
+            rates={"sgd": 1.0, "momentum": 0.1, "nesterov": 0.1, "adam": 0.001},
+            describe=f"{4 * n_train} characters of {n_train} rendered captchas for "
+            f"training, {4 * n_val} held out, {4 * n_test} for test; batch 10",
+        )
     elif name == "mnist":
         d = datasets.load_mnist(_data_dir(), download=False)
         rows, held = (2000, 1000) if quick else (None, None)
         net = flatnn.Network((784, 30, 10), hidden="sigmoid", output="softmax")
-        p = dict(net=net, X=d.X_train[:rows], y=d.y_train[:rows], lam=5.0,
-                 heldout=(d.X_val[:held], d.y_val[:held]),
-                 test=(d.X_test[:held], d.y_test[:held]), target=0.95,
-                 budget=0.5 if quick else 60.0, max_iter=10000, batch_size=50,
-                 rates={"sgd": 3.0, "momentum": 0.3, "nesterov": 0.3, "adam": 0.001},
-                 describe=f"{d.X_train[:rows].shape[0]} training images, "
-                          f"{d.X_val[:held].shape[0]} validation (held-out), "
-                          f"{d.X_test[:held].shape[0]} test; batch 50")
+        p = dict(
+            net=net,
+            X=d.X_train[:rows],
+            y=d.y_train[:rows],
+            lam=5.0,
+            heldout=(d.X_val[:held], d.y_val[:held]),
+            test=(d.X_test[:held], d.y_test[:held]),
+            target=0.95,
+            budget=0.5 if quick else 60.0,
+            max_iter=10000,
+            batch_size=50,
+            rates={"sgd": 3.0, "momentum": 0.3, "nesterov": 0.3, "adam": 0.001},
+            describe=f"{d.X_train[:rows].shape[0]} training images, "
+            f"{d.X_val[:held].shape[0]} validation (held-out), "
+            f"{d.X_test[:held].shape[0]} test; batch 50",
+        )
     else:
         raise ValueError(f"unknown problem {name!r}; expected xor, captcha or mnist")
     if budget is not None:
@@ -184,8 +209,15 @@ def run_method(problem, method, objective):
     net, params0 = problem["net"], problem["params0"]
     X_held, y_held = problem["heldout"]
     budget = problem["budget"]
-    curve = [{"seconds": 0.0, "grad_evals": 0.0, "hv": 0, "cost": objective.cost(params0),
-              "heldout_accuracy": net.accuracy(params0, X_held, y_held)}]
+    curve = [
+        {
+            "seconds": 0.0,
+            "grad_evals": 0.0,
+            "hv": 0,
+            "cost": objective.cost(params0),
+            "heldout_accuracy": net.accuracy(params0, X_held, y_held),
+        }
+    ]
     clock = Clock()
     counted = CountedObjective(objective, lambda: clock.seconds() > budget)
     stopped = {"by": None}
@@ -195,33 +227,49 @@ def run_method(problem, method, objective):
         t0 = time.perf_counter()
         if cost is None:  # SGD: the epoch's J on all training data, outside the clock
             cost = objective.cost(params)
-        curve.append({"seconds": seconds, "grad_evals": float(grad_evals), "hv": hv,
-                      "cost": float(cost),
-                      "heldout_accuracy": net.accuracy(params, X_held, y_held)})
+        curve.append(
+            {
+                "seconds": seconds,
+                "grad_evals": float(grad_evals),
+                "hv": hv,
+                "cost": float(cost),
+                "heldout_accuracy": net.accuracy(params, X_held, y_held),
+            }
+        )
         clock.exclude_since(t0)
         if seconds > budget:
             stopped["by"] = f"budget of {budget:g} s"
             raise StopIteration
 
     if method in SGD_METHODS:
+
         def callback(intermediate_result):
             record(intermediate_result.x, None, intermediate_result.nit, 0)
 
         clock.start = time.perf_counter()
-        res = flatnn.sgd(objective, params0, epochs=problem["max_iter"],
-                         batch_size=min(problem["batch_size"], problem["X"].shape[0]),
-                         learning_rate=problem["rates"][method], method=method,
-                         rng=0, callback=callback)
-        settings = {"learning_rate": problem["rates"][method],
-                    "batch_size": problem["batch_size"], "epochs_max": problem["max_iter"]}
+        res = flatnn.sgd(
+            objective,
+            params0,
+            epochs=problem["max_iter"],
+            batch_size=min(problem["batch_size"], problem["X"].shape[0]),
+            learning_rate=problem["rates"][method],
+            method=method,
+            rng=0,
+            callback=callback,
+        )
+        settings = {
+            "learning_rate": problem["rates"][method],
+            "batch_size": problem["batch_size"],
+            "epochs_max": problem["max_iter"],
+        }
     else:
+
         def callback(intermediate_result):
             record(intermediate_result.x, intermediate_result.fun, counted.nfev, counted.nhev)
 
         options = {"maxiter": problem["max_iter"]}
         clock.start = time.perf_counter()
-        res = flatnn.minimize(counted, params0, method=method, options=options,
-                              callback=callback)
+        res = flatnn.minimize(counted, params0, method=method, options=options, callback=callback)
         settings = {"options": options}
     total = clock.seconds()
     X_test, y_test = problem["test"]
@@ -234,9 +282,12 @@ def run_method(problem, method, objective):
     hit = next((row for row in curve if row["heldout_accuracy"] >= problem["target"]), None)
     last = curve[-1]
     return {
-        "method": method, "settings": settings,
+        "method": method,
+        "settings": settings,
         "iterations": len(curve) - 1,
-        "grad_evals": last["grad_evals"], "hv": last["hv"], "seconds": total,
+        "grad_evals": last["grad_evals"],
+        "hv": last["hv"],
+        "seconds": total,
         "stopped_by": stopped["by"] or str(res.message),
         "final": final,
         "time_to_target": None if hit is None else hit["seconds"],
@@ -259,16 +310,20 @@ def thin(curve, limit=300):
     else:
         keep.update(np.geomspace(1, n - 1, limit // 2).astype(int).tolist())
         keep.update(np.linspace(0, n - 1, limit // 2).astype(int).tolist())
-    return [{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in curve[i].items()}
-            for i in sorted(keep)]
+    return [
+        {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in curve[i].items()}
+        for i in sorted(keep)
+    ]
 
 
 def machine():
     """One line naming the machine: CPU, cores, Python, NumPy, BLAS threads."""
     cpu = common.cpu_model()
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"NumPy {np.__version__}, SciPy {__import__('scipy').__version__}, "
-            f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, SciPy {__import__('scipy').__version__}, "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
+    )
 
 
 def _fmt(x, spec):
@@ -278,10 +333,12 @@ def _fmt(x, spec):
 def markdown_table(problem, records):
     """The comparison table of one problem, as markdown lines."""
     target = problem["target"]
-    lines = [f"| method | iterations | grad evals | Hv | seconds | final J | train | "
-             f"held-out | test | s to {100 * target:g}% | passes to {100 * target:g}% | "
-             f"stopped by |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        f"| method | iterations | grad evals | Hv | seconds | final J | train | "
+        f"held-out | test | s to {100 * target:g}% | passes to {100 * target:g}% | "
+        f"stopped by |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in records:
         f = r["final"]
         lines.append(
@@ -289,21 +346,31 @@ def markdown_table(problem, records):
             f"{r['seconds']:.3g} | {f['cost']:.4g} | {100 * f['train_accuracy']:.2f}% | "
             f"{100 * f['heldout_accuracy']:.2f}% | {100 * f['test_accuracy']:.2f}% | "
             f"{_fmt(r['time_to_target'], '.2f')} | {_fmt(r['grad_evals_to_target'], '.0f')} | "
-            f"{r['stopped_by']} |")
+            f"{r['stopped_by']} |"
+        )
     return lines
 
 
 def write_markdown(path, problem, records, command, plot_note):
     net = problem["net"]
-    text = [f"# Optimizers on {problem['name']}", "",
-            f"{net!r}, {net.n_params} parameters, lam {problem['lam']:g}, one start "
-            f"(`net.init(seed)`) for all; {problem['describe']}; budget "
-            f"{problem['budget']:g} s or {problem['max_iter']} iterations (epochs) per optimizer.",
-            "", *markdown_table(problem, records), "",
-            "Iterations are epochs for the SGD family. *grad evals*: full-data cost_grad "
-            "passes (an SGD epoch counts as one); *Hv*: Hessian-vector products; *passes* = "
-            "grad evals + Hv. Seconds exclude the per-iteration bookkeeping.", "",
-            f"Produced by `{command}` on: {machine()}.", "", plot_note, ""]
+    text = [
+        f"# Optimizers on {problem['name']}",
+        "",
+        f"{net!r}, {net.n_params} parameters, lam {problem['lam']:g}, one start "
+        f"(`net.init(seed)`) for all; {problem['describe']}; budget "
+        f"{problem['budget']:g} s or {problem['max_iter']} iterations (epochs) per optimizer.",
+        "",
+        *markdown_table(problem, records),
+        "",
+        "Iterations are epochs for the SGD family. *grad evals*: full-data cost_grad "
+        "passes (an SGD epoch counts as one); *Hv*: Hessian-vector products; *passes* = "
+        "grad evals + Hv. Seconds exclude the per-iteration bookkeeping.",
+        "",
+        f"Produced by `{command}` on: {machine()}.",
+        "",
+        plot_note,
+        "",
+    ]
     path.write_text("\n".join(text))
 
 
@@ -311,6 +378,7 @@ def plot(path, problem, records):
     """Write the three-panel PNG; return a note saying what was done."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -327,14 +395,16 @@ def plot(path, problem, records):
         axes[1].plot(passes, cost, style, label=r["method"])
         axes[2].plot(t, acc, style, label=r["method"])
     axes[0].set(xlabel="seconds", ylabel="training cost J", yscale="log")
-    axes[1].set(xlabel="passes (cost_grad + Hv; an SGD epoch = 1)", ylabel="training cost J",
-                yscale="log")
+    axes[1].set(
+        xlabel="passes (cost_grad + Hv; an SGD epoch = 1)", ylabel="training cost J", yscale="log"
+    )
     axes[1].set_xscale("symlog", linthresh=1.0)
     axes[1].set_xlim(left=0)
     axes[2].set(xlabel="seconds", ylabel="held-out accuracy (%)")
     axes[2].axhline(100 * problem["target"], color="grey", lw=0.8)
-    lo = min(min(100 * row["heldout_accuracy"] for row in r["curve"][1:] or r["curve"])
-             for r in records)
+    lo = min(
+        min(100 * row["heldout_accuracy"] for row in r["curve"][1:] or r["curve"]) for r in records
+    )
     axes[2].set_ylim(max(lo - 2, 0), 100.5)
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -356,24 +426,35 @@ def run_problem(name, args):
             continue
         r = run_method(problem, method, objective)
         records.append(r)
-        print(f"{name:8s} {method:10s} {r['seconds']:7.1f} s  J {r['final']['cost']:.4g}  "
-              f"held-out {100 * r['final']['heldout_accuracy']:.2f}%  "
-              f"test {100 * r['final']['test_accuracy']:.2f}%  "
-              f"to target {_fmt(r['time_to_target'], '.2f')} s", flush=True)
+        print(
+            f"{name:8s} {method:10s} {r['seconds']:7.1f} s  J {r['final']['cost']:.4g}  "
+            f"held-out {100 * r['final']['heldout_accuracy']:.2f}%  "
+            f"test {100 * r['final']['test_accuracy']:.2f}%  "
+            f"to target {_fmt(r['time_to_target'], '.2f')} s",
+            flush=True,
+        )
     out = args.out
     note = plot(out / f"compare_{name}.png", problem, records)
     write_markdown(out / f"compare_{name}.md", problem, records, args.command, note)
     net = problem["net"]
     summary = {
-        "problem": name, "network": net.to_dict(), "n_params": net.n_params,
-        "lam": problem["lam"], "m_train": int(problem["X"].shape[0]),
+        "problem": name,
+        "network": net.to_dict(),
+        "n_params": net.n_params,
+        "lam": problem["lam"],
+        "m_train": int(problem["X"].shape[0]),
         "m_heldout": int(problem["heldout"][0].shape[0]),
-        "m_test": int(problem["test"][0].shape[0]), "target": problem["target"],
-        "budget_seconds": problem["budget"], "max_iter": problem["max_iter"],
-        "quick": args.quick, "seed": args.seed, "command": args.command,
+        "m_test": int(problem["test"][0].shape[0]),
+        "target": problem["target"],
+        "budget_seconds": problem["budget"],
+        "max_iter": problem["max_iter"],
+        "quick": args.quick,
+        "seed": args.seed,
+        "command": args.command,
         "machine": machine(),
-        "results": [{**r, "curve_rows": len(r["curve"]), "curve": thin(r["curve"])}
-                    for r in records],
+        "results": [
+            {**r, "curve_rows": len(r["curve"]), "curve": thin(r["curve"])} for r in records
+        ],
     }
     (out / f"compare_{name}.json").write_text(json.dumps(summary) + "\n")
     print(note)
@@ -381,29 +462,49 @@ def run_problem(name, args):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--problem", choices=("xor", "captcha", "mnist", "all"), default="all")
-    p.add_argument("--quick", action="store_true",
-                   help="small data and half a second per optimizer (used by the tests)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small data and half a second per optimizer (used by the tests)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the common start")
-    p.add_argument("--budget", type=float, default=None,
-                   help="wall-clock seconds per optimizer (default: per problem, "
-                        "10 / 20 / 60 s for xor / captcha / mnist)")
-    p.add_argument("--methods", type=lambda s: [m.strip().lower() for m in s.split(",")],
-                   default=None, help="comma-separated subset, e.g. adam,L-BFGS-B")
-    p.add_argument("--out", type=Path, default=None,
-                   help="results folder (default experiments/results for a full run; a new "
-                        "temporary folder with --quick or --methods)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="wall-clock seconds per optimizer (default: per problem, "
+        "10 / 20 / 60 s for xor / captcha / mnist)",
+    )
+    p.add_argument(
+        "--methods",
+        type=lambda s: [m.strip().lower() for m in s.split(",")],
+        default=None,
+        help="comma-separated subset, e.g. adam,L-BFGS-B",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default experiments/results for a full run; a new "
+        "temporary folder with --quick or --methods)",
+    )
     args = p.parse_args(argv)
     if args.budget is not None and not (args.budget > 0 and math.isfinite(args.budget)):
         p.error(f"--budget must be a positive number of seconds, got {args.budget}")
     known = {m.lower() for m in (*SGD_METHODS, *SCIPY_METHODS)}
     if args.methods and not set(args.methods) <= known:
-        p.error(f"unknown methods {sorted(set(args.methods) - known)}; choose from "
-                f"{[*SGD_METHODS, *SCIPY_METHODS]}")
-    args.command = ("python experiments/compare_optimizers.py "
-                    + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+        p.error(
+            f"unknown methods {sorted(set(args.methods) - known)}; choose from "
+            f"{[*SGD_METHODS, *SCIPY_METHODS]}"
+        )
+    args.command = (
+        "python experiments/compare_optimizers.py "
+        + " ".join(sys.argv[1:] if argv is None else argv)
+    ).strip()
     return args
 
 
@@ -413,8 +514,11 @@ def main(argv=None):
     if args.out is None:
         # the committed tables come from full runs only: a quick or partial run
         # must not replace them
-        args.out = (Path(tempfile.mkdtemp(prefix="flatnn-compare-"))
-                    if args.quick or args.methods else DEFAULT_OUT)
+        args.out = (
+            Path(tempfile.mkdtemp(prefix="flatnn-compare-"))
+            if args.quick or args.methods
+            else DEFAULT_OUT
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     names = ("xor", "captcha", "mnist") if args.problem == "all" else (args.problem,)
     for name in names:

@@ -1,8 +1,8 @@
-"""``python -m flatnn``: the same command line as the ``flatnn`` script."""
+"""``python -m flatnn``: the same entry point as the ``flatnn`` script."""
 
 import sys
 
-from .cli import main
+from flatnn.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,8 +5,12 @@ from pathlib import Path
 
 import pytest
 
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 def shared_data() -> Path:
@@ -22,7 +26,9 @@ def shared_data() -> Path:
     root = (Path(env) if env else default).resolve()
     missing = [f for f in MNIST_FILES if not (root / "mnist" / (f + ".gz")).is_file()]
     if missing:
-        pytest.fail(f"the MNIST tests need the real files, but {root / 'mnist'} lacks "
-                    f"{', '.join(missing)}: set FLATNN_DATA to a folder with an mnist/ "
-                    f"subfolder holding the four .gz files")
+        pytest.fail(
+            f"the MNIST tests need the real files, but {root / 'mnist'} lacks "
+            f"{', '.join(missing)}: set FLATNN_DATA to a folder with an mnist/ "
+            f"subfolder holding the four .gz files"
+        )
     return root

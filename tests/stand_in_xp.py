@@ -11,7 +11,7 @@ goes through the namespace of the data for every operation, which is what
 makes them run on CuPy; the numbers themselves come from NumPy, so they must
 match the NumPy path.
 
-Register it with ``flatnn.namespace.register(ROOT, xp)`` (the ``stand_in``
+Register it with ``flatnn.base.namespace.register(ROOT, xp)`` (the ``stand_in``
 fixture in the tests does, and removes it afterwards).
 """
 
@@ -29,8 +29,9 @@ def _unwrap(x):
     if isinstance(x, HostArray):
         return x._a
     if isinstance(x, np.ndarray):
-        raise TypeError("a NumPy array reached the stand-in namespace: the code mixes "
-                        "host and device arrays")
+        raise TypeError(
+            "a NumPy array reached the stand-in namespace: the code mixes host and device arrays"
+        )
     if isinstance(x, tuple):
         return tuple(_unwrap(i) for i in x)
     if isinstance(x, list):
@@ -56,8 +57,10 @@ class HostArray:
         self._a = a
 
     def __array__(self, dtype=None, copy=None):
-        raise TypeError("implicit conversion of a HostArray to a NumPy array is not allowed "
-                        "(a stand-in for CuPy: use xp.asnumpy)")
+        raise TypeError(
+            "implicit conversion of a HostArray to a NumPy array is not allowed "
+            "(a stand-in for CuPy: use xp.asnumpy)"
+        )
 
     def __array_function__(self, func, types, args, kwargs):
         return NotImplemented  # NumPy raises TypeError
@@ -100,11 +103,25 @@ class HostArray:
             args, kwargs = _unwrap(args), {k: _unwrap(v) for k, v in kwargs.items()}
             r = getattr(self._a, name)(*args, **kwargs)
             return out if isinstance(out, HostArray) else _wrap(r)
+
         method.__name__ = name
         return method
 
-    for _name in ("sum", "max", "min", "argmax", "mean", "all", "any", "reshape", "astype",
-                  "copy", "item", "ravel", "round"):
+    for _name in (
+        "sum",
+        "max",
+        "min",
+        "argmax",
+        "mean",
+        "all",
+        "any",
+        "reshape",
+        "astype",
+        "copy",
+        "item",
+        "ravel",
+        "round",
+    ):
         locals()[_name] = _method(_name)
     del _name
 
@@ -112,10 +129,12 @@ class HostArray:
     def _binary(op, reflected=False):
         def method(self, other):
             if isinstance(other, np.ndarray):
-                raise TypeError("a NumPy array as an operand of a HostArray (CuPy refuses "
-                                "this too)")
+                raise TypeError(
+                    "a NumPy array as an operand of a HostArray (CuPy refuses this too)"
+                )
             other = _unwrap(other)
             return _wrap(op(other, self._a) if reflected else op(self._a, other))
+
         return method
 
     def _inplace(op):
@@ -124,19 +143,36 @@ class HostArray:
                 raise TypeError("a NumPy array as an operand of a HostArray")
             op(self._a, _unwrap(other))
             return self
+
         return method
 
-    for _name, _op in (("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
-                       ("truediv", operator.truediv), ("matmul", operator.matmul),
-                       ("pow", operator.pow)):
+    for _name, _op in (
+        ("add", operator.add),
+        ("sub", operator.sub),
+        ("mul", operator.mul),
+        ("truediv", operator.truediv),
+        ("matmul", operator.matmul),
+        ("pow", operator.pow),
+    ):
         locals()[f"__{_name}__"] = _binary(_op)
         locals()[f"__r{_name}__"] = _binary(_op, reflected=True)
-    for _name, _op in (("iadd", operator.iadd), ("isub", operator.isub),
-                       ("imul", operator.imul), ("itruediv", operator.itruediv)):
+    for _name, _op in (
+        ("iadd", operator.iadd),
+        ("isub", operator.isub),
+        ("imul", operator.imul),
+        ("itruediv", operator.itruediv),
+    ):
         locals()[f"__{_name}__"] = _inplace(_op)
-    for _name, _op in (("gt", operator.gt), ("ge", operator.ge), ("lt", operator.lt),
-                       ("le", operator.le), ("eq", operator.eq), ("ne", operator.ne),
-                       ("and", operator.and_), ("or", operator.or_)):
+    for _name, _op in (
+        ("gt", operator.gt),
+        ("ge", operator.ge),
+        ("lt", operator.lt),
+        ("le", operator.le),
+        ("eq", operator.eq),
+        ("ne", operator.ne),
+        ("and", operator.and_),
+        ("or", operator.or_),
+    ):
         locals()[f"__{_name}__"] = _binary(_op)
     del _name, _op
     __hash__ = None
@@ -162,6 +198,7 @@ def _function(name):
         out = kwargs.get("out")
         r = np_func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
         return out if isinstance(out, HostArray) else _wrap(r)
+
     func.__name__ = name
     return func
 
@@ -176,16 +213,56 @@ def _asnumpy(a):
     return a.get() if isinstance(a, HostArray) else np.asarray(a)
 
 
-FUNCTIONS = ("matmul", "empty", "zeros", "ones", "ones_like", "empty_like", "zeros_like",
-             "full", "exp", "log", "log1p", "abs", "negative", "reciprocal", "tanh", "maximum",
-             "minimum", "multiply", "subtract", "add", "divide", "square", "sqrt", "where",
-             "isfinite", "arange", "vdot", "dot", "flatnonzero", "take", "concatenate",
-             "sign", "clip", "argmax", "sum", "mean", "array_equal")
+FUNCTIONS = (
+    "matmul",
+    "empty",
+    "zeros",
+    "ones",
+    "ones_like",
+    "empty_like",
+    "zeros_like",
+    "full",
+    "exp",
+    "log",
+    "log1p",
+    "abs",
+    "negative",
+    "reciprocal",
+    "tanh",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
+    "add",
+    "divide",
+    "square",
+    "sqrt",
+    "where",
+    "isfinite",
+    "arange",
+    "vdot",
+    "dot",
+    "flatnonzero",
+    "take",
+    "concatenate",
+    "sign",
+    "clip",
+    "argmax",
+    "sum",
+    "mean",
+    "array_equal",
+)
 
 xp = types.SimpleNamespace(
     __name__=ROOT,
-    asarray=_asarray, asnumpy=_asnumpy, ndarray=HostArray,
-    float32=np.float32, float64=np.float64, intp=np.intp, int64=np.int64, bool_=np.bool_,
+    asarray=_asarray,
+    asnumpy=_asnumpy,
+    ndarray=HostArray,
+    float32=np.float32,
+    float64=np.float64,
+    intp=np.intp,
+    int64=np.int64,
+    bool_=np.bool_,
     **{name: _function(name) for name in FUNCTIONS},
 )
 """The stand-in namespace: NumPy's functions over :class:`HostArray`."""

@@ -12,16 +12,34 @@ SCRIPT = Path(__file__).resolve().parent.parent / "experiments" / "bench_cost_gr
 
 @pytest.mark.parametrize("data", ["mnist", "random"])
 def test_quick_run_writes_json_and_markdown(tmp_path, data):
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--m", "600", "--data", data,
-                           "--threads", "1", "2", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--m",
+            "600",
+            "--data",
+            data,
+            "--threads",
+            "1",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "bench_cost_grad.json").read_text())
     rows = result["rows"]
     assert sorted((r["threads"], r["net"], r["dtype"]) for r in rows) == sorted(
-        (threads, net, dtype) for threads in (1, 2)
+        (threads, net, dtype)
+        for threads in (1, 2)
         for net in ("784-100-10 sigmoid", "784-256-128-64-10 relu")
-        for dtype in ("float32", "float64"))
+        for dtype in ("float32", "float64")
+    )
     for r in rows:
         assert r["flatnn_s"] > 0 and r["floor_s"] > 0
         assert r["ratio"] == pytest.approx(r["flatnn_s"] / r["floor_s"])

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import shared_data
 
 SCRIPT = Path(__file__).resolve().parent.parent / "experiments" / "bench_sgd.py"
@@ -16,14 +15,21 @@ SCRIPT = Path(__file__).resolve().parent.parent / "experiments" / "bench_sgd.py"
 def test_quick_run_writes_its_own_folder_and_sane_rows(tmp_path):
     env = {**os.environ, "FLATNN_DATA": str(shared_data())}
     committed = (SCRIPT.parent / "results" / "bench_sgd.json").read_bytes()
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--impls", "flatnn,numpy",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
-                          env=env)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--impls", "flatnn,numpy", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {tmp_path}" in proc.stdout
     result = json.loads((tmp_path / "bench_sgd.json").read_text())
     assert [(r["rule"], r["threads"]) for r in result["rows"]] == [
-        ("sgd", 1), ("momentum", 1), ("adam", 1)]
+        ("sgd", 1),
+        ("momentum", 1),
+        ("adam", 1),
+    ]
     for r in result["rows"]:
         assert r["case"] == "784-256-10 relu, batch 128" and r["torch"] is None
         for impl in ("flatnn", "numpy"):

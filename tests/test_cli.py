@@ -12,14 +12,15 @@ import pytest
 
 import flatnn
 import flatnn.datasets
-from flatnn import cli, images
 from flatnn import load, save
+from flatnn.cli import app as cli
+from flatnn.datasets import images
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
 
 
 def run(capsys, *argv):
-    code = cli.main(list(argv))
+    code = cli.run(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -37,14 +38,19 @@ def assert_usage_error(code, err, *fragments):
 @pytest.fixture(scope="module")
 def xor_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("xor") / "xor.npz"
-    assert cli.main(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
+    assert cli.run(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
     return path
 
 
 # ----------------------------------------------------------- processes
 def test_python_m_flatnn_help():
-    proc = subprocess.run([sys.executable, "-m", "flatnn", "--help"], capture_output=True,
-                          text=True, env=ENV, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flatnn", "--help"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
     assert proc.returncode == 0
     for command in ("train", "evaluate", "predict", "gradcheck", "compare"):
         assert command in proc.stdout
@@ -54,8 +60,13 @@ def test_console_script_trains_xor(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "flatnn")
     exe = [script] if os.path.exists(script) else [sys.executable, "-m", "flatnn"]
     path = tmp_path / "xor.npz"
-    proc = subprocess.run([*exe, "train", "--dataset", "xor", "--out", str(path)],
-                          capture_output=True, text=True, env=ENV, timeout=60)
+    proc = subprocess.run(
+        [*exe, "train", "--dataset", "xor", "--out", str(path)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy 100.00%" in proc.stdout
     net, params, meta = load(path)
@@ -64,29 +75,32 @@ def test_console_script_trains_xor(tmp_path):
 
 
 # ------------------------------------------------------------ bad input
-@pytest.mark.parametrize("argv, fragments", [
-    ([], ["required"]),
-    (["fly"], ["invalid choice"]),
-    (["train", "--dataset", "imagenet"], ["unknown dataset 'imagenet'"]),
-    (["train", "--sizes", "784-x-10"], ["--sizes", "784-x-10"]),
-    (["train", "--sizes", "784"], ["at least two sizes"]),
-    (["train", "--sizes", "784-0-10"], ["784-0-10"]),
-    (["train", "--dataset", "xor", "--sizes", "3-4-2"], ["first size must be 2"]),
-    (["train", "--dataset", "xor", "--sizes", "2-4-3"], ["last size must be 2"]),
-    (["train", "--dataset", "xor", "--hidden", "swish"], ["swish"]),
-    (["train", "--dataset", "xor", "--loss", "hinge"], ["hinge"]),
-    (["train", "--method", "sgdx"], ["unknown method 'sgdx'"]),
-    (["train", "--optimizer", "sgd"], ["unrecognized arguments: --optimizer"]),
-    (["train", "--learning-rate", "-1"], ["--learning-rate"]),
-    (["train", "--epochs", "0"], ["--epochs"]),
-    (["train", "--dataset", "xor", "--method", "adam", "--momentum", "0.5"], ["--momentum"]),
-    (["train", "--dataset", "xor", "--out", "/nonexistent/dir/m.npz"], ["does not exist"]),
-    (["train", "--data-dir", "/nonexistent/data"], ["no such folder"]),
-    (["evaluate", "missing.npz"], ["missing.npz", "does not exist"]),
-    (["predict", "missing.npz", "x.pgm"], ["missing.npz"]),
-    (["gradcheck", "--sizes", "3"], ["at least two sizes"]),
-    (["gradcheck", "--hidden", "nope"], ["nope"]),
-])
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        ([], ["required"]),
+        (["fly"], ["invalid choice"]),
+        (["train", "--dataset", "imagenet"], ["unknown dataset 'imagenet'"]),
+        (["train", "--sizes", "784-x-10"], ["--sizes", "784-x-10"]),
+        (["train", "--sizes", "784"], ["at least two sizes"]),
+        (["train", "--sizes", "784-0-10"], ["784-0-10"]),
+        (["train", "--dataset", "xor", "--sizes", "3-4-2"], ["first size must be 2"]),
+        (["train", "--dataset", "xor", "--sizes", "2-4-3"], ["last size must be 2"]),
+        (["train", "--dataset", "xor", "--hidden", "swish"], ["swish"]),
+        (["train", "--dataset", "xor", "--loss", "hinge"], ["hinge"]),
+        (["train", "--method", "sgdx"], ["unknown method 'sgdx'"]),
+        (["train", "--optimizer", "sgd"], ["unrecognized arguments: --optimizer"]),
+        (["train", "--learning-rate", "-1"], ["--learning-rate"]),
+        (["train", "--epochs", "0"], ["--epochs"]),
+        (["train", "--dataset", "xor", "--method", "adam", "--momentum", "0.5"], ["--momentum"]),
+        (["train", "--dataset", "xor", "--out", "/nonexistent/dir/m.npz"], ["does not exist"]),
+        (["train", "--data-dir", "/nonexistent/data"], ["no such folder"]),
+        (["evaluate", "missing.npz"], ["missing.npz", "does not exist"]),
+        (["predict", "missing.npz", "x.pgm"], ["missing.npz"]),
+        (["gradcheck", "--sizes", "3"], ["at least two sizes"]),
+        (["gradcheck", "--hidden", "nope"], ["nope"]),
+    ],
+)
 def test_bad_input_is_one_line_and_status_2(capsys, tmp_path, monkeypatch, argv, fragments):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, *argv)
@@ -96,13 +110,21 @@ def test_bad_input_is_one_line_and_status_2(capsys, tmp_path, monkeypatch, argv,
 def test_missing_data_files(capsys, tmp_path, monkeypatch):
     monkeypatch.delenv("FLATNN_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    code, out, err = run(capsys, "train", "--data-dir", str(tmp_path), "--no-download",
-                         "--out", str(tmp_path / "m.npz"))
+    code, out, err = run(
+        capsys,
+        "train",
+        "--data-dir",
+        str(tmp_path),
+        "--no-download",
+        "--out",
+        str(tmp_path / "m.npz"),
+    )
     # the whole message, every line of it: where it looked and what to do
     assert code == 2 and "Traceback" not in err
     lines = err.splitlines()
     assert lines[0].startswith(
-        "flatnn: error: mnist: train-images-idx3-ubyte[.gz] was found nowhere")
+        "flatnn: error: mnist: train-images-idx3-ubyte[.gz] was found nowhere"
+    )
     assert f"  --data-dir: {tmp_path}" in lines
     assert any("Only the folder given is searched" in line for line in lines)
     assert not (tmp_path / "m.npz").exists()
@@ -138,11 +160,26 @@ def test_model_that_does_not_fit_the_data(capsys, tmp_path):
 @pytest.mark.parametrize("method", cli.METHODS)
 def test_every_method_trains_xor(capsys, tmp_path, method):
     path = tmp_path / "m.npz"
-    argv = ["train", "--dataset", "xor", "--method", method.lower(), "--out", str(path),
-            "--maxiter", "300"]
+    argv = [
+        "train",
+        "--dataset",
+        "xor",
+        "--method",
+        method.lower(),
+        "--out",
+        str(path),
+        "--maxiter",
+        "300",
+    ]
     if method in flatnn.optimizers.RULES:
-        argv += ["--epochs", "300", "--batch-size", "2",
-                 "--learning-rate", "0.05" if method in ("adam", "rmsprop") else "0.5"]
+        argv += [
+            "--epochs",
+            "300",
+            "--batch-size",
+            "2",
+            "--learning-rate",
+            "0.05" if method in ("adam", "rmsprop") else "0.5",
+        ]
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     net, params, meta = load(path)
@@ -156,14 +193,34 @@ def test_every_method_trains_xor(capsys, tmp_path, method):
 
 def test_flags_reach_the_network_and_the_file(capsys, tmp_path):
     path = tmp_path / "m.npz"
-    code, out, err = run(capsys, "train", "--dataset", "xor", "--sizes", "2,3,3,1",
-                         "--hidden", "tanh,sigmoid", "--output", "sigmoid", "--loss",
-                         "squared_error", "--dtype", "float32", "--lam", "0.01", "--seed", "3",
-                         "--out", str(path), "--quiet")
+    code, out, err = run(
+        capsys,
+        "train",
+        "--dataset",
+        "xor",
+        "--sizes",
+        "2,3,3,1",
+        "--hidden",
+        "tanh,sigmoid",
+        "--output",
+        "sigmoid",
+        "--loss",
+        "squared_error",
+        "--dtype",
+        "float32",
+        "--lam",
+        "0.01",
+        "--seed",
+        "3",
+        "--out",
+        str(path),
+        "--quiet",
+    )
     assert code == 0, err
     net, params, meta = load(path)
-    assert net == flatnn.Network((2, 3, 3, 1), hidden=("tanh", "sigmoid"), output="sigmoid",
-                                 loss="squared_error")
+    assert net == flatnn.Network(
+        (2, 3, 3, 1), hidden=("tanh", "sigmoid"), output="sigmoid", loss="squared_error"
+    )
     assert params.dtype == np.float32
     assert meta["lam"] == 0.01 and meta["seed"] == 3
     assert len(out.splitlines()) == 1  # --quiet: only the result line
@@ -173,17 +230,31 @@ def test_progress_bar_only_on_a_terminal(capsys, tmp_path, monkeypatch):
     class Terminal(_io.StringIO):
         def isatty(self):
             return True
-    argv = ["train", "--dataset", "xor", "--method", "sgd", "--epochs", "3",
-            "--batch-size", "1", "--out", str(tmp_path / "m.npz")]
-    assert cli.main(argv) == 0
+
+    argv = [
+        "train",
+        "--dataset",
+        "xor",
+        "--method",
+        "sgd",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "1",
+        "--out",
+        str(tmp_path / "m.npz"),
+    ]
+    assert cli.run(argv) == 0
     assert "\r" not in capsys.readouterr().out
     terminal = Terminal()
     monkeypatch.setattr(sys, "stdout", terminal)
-    assert cli.main(argv) == 0
+    assert cli.run(argv) == 0
     text = terminal.getvalue()
     assert "\repoch 1/3 [" in text and "4/4" in text
-    assert sum(line.lstrip("\r ").startswith("epoch") and "cost" in line
-               for line in text.split("\n")) == 3
+    assert (
+        sum(line.lstrip("\r ").startswith("epoch") and "cost" in line for line in text.split("\n"))
+        == 3
+    )
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +264,7 @@ def mnist_model(tmp_path_factory):
     old = sys.stdout
     sys.stdout = out
     try:
-        code = cli.main(["train", "--limit", "3000", "--epochs", "3", "--out", str(path)])
+        code = cli.run(["train", "--limit", "3000", "--epochs", "3", "--out", str(path)])
     finally:
         sys.stdout = old
     assert code == 0
@@ -226,7 +297,7 @@ def test_evaluate(capsys, mnist_model):
     assert f"accuracy {100 * np.mean(pred == y):.2f}%" in out
     lines = out.splitlines()
     start = lines.index("confusion matrix (rows: true class, columns: predicted)")
-    matrix = np.array([[int(v) for v in line.split()[1:]] for line in lines[start + 2:]])
+    matrix = np.array([[int(v) for v in line.split()[1:]] for line in lines[start + 2 :]])
     expected = np.zeros((10, 10), dtype=int)
     np.add.at(expected, (y, pred), 1)
     np.testing.assert_array_equal(matrix, expected)
@@ -254,14 +325,16 @@ def test_predict_pgm_and_png(capsys, tmp_path, mnist_model):
     _pgm_p5(files[0], digits[0])
     _pgm_p2(files[1], digits[1])
     from PIL import Image
+
     Image.fromarray(digits[2], mode="L").save(files[2])
     code, out, err = run(capsys, "predict", str(path), *map(str, files))
     assert code == 0, err
     X = digits.reshape(3, -1).astype(np.float32) / 255
     proba = net.forward(params, X)
     labels = proba.argmax(axis=1)
-    assert out.splitlines() == [f"{f}: {labels[i]} ({proba[i, labels[i]]:.3f})"
-                                for i, f in enumerate(files)]
+    assert out.splitlines() == [
+        f"{f}: {labels[i]} ({proba[i, labels[i]]:.3f})" for i, f in enumerate(files)
+    ]
     # dark ink on white paper, read with --invert, gives the same answers
     _pgm_p5(files[0], 255 - digits[0])
     code, out, err = run(capsys, "predict", "--invert", str(path), str(files[0]))
@@ -281,13 +354,19 @@ def test_predict_bad_images(capsys, tmp_path, xor_model):
     ppm = tmp_path / "colour.ppm"
     ppm.write_bytes(b"P6\n1 2\n255\n" + bytes(6))
     from PIL import Image
+
     rgb = tmp_path / "rgb.png"
     Image.new("RGB", (2, 1)).save(rgb)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"\x89PNG not really")
-    for image, fragment in [(big, "30x28"), (truncated, "truncated"), (ppm, "P6"),
-                            (rgb, "RGB"), (junk, "not a readable image"),
-                            (tmp_path / "none.pgm", "no such image")]:
+    for image, fragment in [
+        (big, "30x28"),
+        (truncated, "truncated"),
+        (ppm, "P6"),
+        (rgb, "RGB"),
+        (junk, "not a readable image"),
+        (tmp_path / "none.pgm", "no such image"),
+    ]:
         # the bad image is reported, the good one still classified, and the status is 2
         code, out, err = run(capsys, "predict", str(xor_model), str(image), str(good))
         assert_usage_error(code, err, fragment)
@@ -312,9 +391,28 @@ def test_read_image_pgm_variants(tmp_path):
 def test_sigint_stops_training_and_saves_the_model(tmp_path):
     path = tmp_path / "m.npz"
     proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "flatnn", "train", "--limit", "5000", "--epochs", "1000",
-         "--batch-size", "16", "--learning-rate", "0.02", "--out", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "flatnn",
+            "train",
+            "--limit",
+            "5000",
+            "--epochs",
+            "1000",
+            "--batch-size",
+            "16",
+            "--learning-rate",
+            "0.02",
+            "--out",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     try:
         lines = []
         deadline = time.monotonic() + 60
@@ -339,9 +437,26 @@ def test_sigint_stops_training_and_saves_the_model(tmp_path):
 def test_sigint_during_scipy_training_stops_at_the_next_iteration(tmp_path):
     path = tmp_path / "m.npz"
     proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "flatnn", "train", "--limit", "5000", "--method",
-         "L-BFGS-B", "--maxiter", "100000", "--out", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "flatnn",
+            "train",
+            "--limit",
+            "5000",
+            "--method",
+            "L-BFGS-B",
+            "--maxiter",
+            "100000",
+            "--out",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
     try:
         iterations = []
         deadline = time.monotonic() + 60
@@ -370,12 +485,15 @@ def test_train_gives_sigint_back_as_it_found_it(capsys, tmp_path):
 
 
 # --------------------------------------------------------- gradcheck
-@pytest.mark.parametrize("argv", [
-    [],
-    ["--sizes", "4-6-5-3", "--hidden", "relu,tanh", "--lam", "0"],
-    ["--sizes", "3-2-1", "--output", "sigmoid"],
-    ["--sizes", "3-4-2", "--output", "identity", "--loss", "squared_error", "--coords", "7"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--sizes", "4-6-5-3", "--hidden", "relu,tanh", "--lam", "0"],
+        ["--sizes", "3-2-1", "--output", "sigmoid"],
+        ["--sizes", "3-4-2", "--output", "identity", "--loss", "squared_error", "--coords", "7"],
+    ],
+)
 def test_gradcheck_passes(capsys, argv):
     code, out, err = run(capsys, "gradcheck", *argv)
     assert code == 0, out + err
@@ -394,7 +512,7 @@ def test_compare_runs_the_experiment_script(capfd, tmp_path, monkeypatch):
     script = tmp_path / "compare_optimizers.py"
     script.write_text("import sys\nprint('args', sys.argv[1:])\nsys.exit(3)\n")
     monkeypatch.setattr(cli, "compare_script", lambda: script)
-    code = cli.main(["compare", "--quick", "--help"])
+    code = cli.run(["compare", "--quick", "--help"])
     assert code == 3
     assert capfd.readouterr().out == "args ['--quick', '--help']\n"
     monkeypatch.setattr(cli, "compare_script", lambda: tmp_path / "missing.py")
@@ -404,7 +522,7 @@ def test_compare_runs_the_experiment_script(capfd, tmp_path, monkeypatch):
 
 def test_compare_reaches_the_real_script(capfd):
     assert cli.compare_script().name == "compare_optimizers.py"
-    assert cli.main(["compare", "--help"]) == 0
+    assert cli.run(["compare", "--help"]) == 0
     assert "--problem" in capfd.readouterr().out
 
 
@@ -412,9 +530,29 @@ def test_compare_reaches_the_real_script(capfd):
 def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
     path = tmp_path / "m.npz"
     proc = subprocess.run(
-        [sys.executable, "-W", "error::RuntimeWarning", "-m", "flatnn", "train", "--method",
-         "sgd", "--learning-rate", rate, "--limit", "2000", "--epochs", "3", "--out", str(path)],
-        capture_output=True, text=True, env=ENV, timeout=120)
+        [
+            sys.executable,
+            "-W",
+            "error::RuntimeWarning",
+            "-m",
+            "flatnn",
+            "train",
+            "--method",
+            "sgd",
+            "--learning-rate",
+            rate,
+            "--limit",
+            "2000",
+            "--epochs",
+            "3",
+            "--out",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("training failed: the cost")
@@ -426,8 +564,9 @@ def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
 @pytest.mark.parametrize("command", ["train", "evaluate", "gradcheck"])
 def test_threads_apply_to_the_command_only(capsys, monkeypatch, command):
     seen = []
-    monkeypatch.setattr(cli, f"cmd_{command}", lambda args, out: seen.append(
-        flatnn.get_num_threads()) or 0)
+    monkeypatch.setattr(
+        cli, f"cmd_{command}", lambda args, out: seen.append(flatnn.get_num_threads()) or 0
+    )
     before = flatnn.get_num_threads()
     argv = [command, "--threads", "3"] + (["model.npz"] if command == "evaluate" else [])
     code, _, _ = run(capsys, *argv)

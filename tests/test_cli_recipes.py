@@ -2,15 +2,15 @@
 
 import numpy as np
 import pytest
+from conftest import shared_data
 
 import flatnn
-from flatnn import cli, recipes
-
-from conftest import shared_data
+from flatnn.cli import app as cli
+from flatnn.cli import presets as recipes
 
 
 def run(capsys, *argv):
-    code = cli.main(list(argv))
+    code = cli.run(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -34,8 +34,20 @@ def test_fast_is_the_default_and_keeps_the_measured_mnist_job():
 def test_best_preset_reads_the_recipe_table(dataset):
     cfg = resolve("--preset", "best", "--dataset", dataset)
     table = recipes.recipe(dataset, "best")
-    for key in ("sizes", "epochs", "batch_size", "learning_rate", "schedule", "lam", "dropout",
-                "input_dropout", "max_norm", "augment", "momentum", "train_captchas"):
+    for key in (
+        "sizes",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "schedule",
+        "lam",
+        "dropout",
+        "input_dropout",
+        "max_norm",
+        "augment",
+        "momentum",
+        "train_captchas",
+    ):
         assert cfg[key] == table[key], key
     assert cfg["dtype"] == np.dtype(table["dtype"])
 
@@ -47,9 +59,26 @@ def test_best_differs_from_fast_where_it_was_tuned():
 
 
 def test_flags_win_over_the_preset():
-    cfg = resolve("--preset", "best", "--dropout", "0.3", "--input-dropout", "0",
-                  "--max-norm", "0", "--augment", "1", "--schedule", "exponential",
-                  "--warmup", "2", "--epochs", "3", "--dtype", "float64")
+    cfg = resolve(
+        "--preset",
+        "best",
+        "--dropout",
+        "0.3",
+        "--input-dropout",
+        "0",
+        "--max-norm",
+        "0",
+        "--augment",
+        "1",
+        "--schedule",
+        "exponential",
+        "--warmup",
+        "2",
+        "--epochs",
+        "3",
+        "--dtype",
+        "float64",
+    )
     tools = (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"])
     assert tools == (0.3, 0, None, 1)
     assert cfg["schedule"] == "exponential" and cfg["warmup"] == 2 and cfg["epochs"] == 3
@@ -70,20 +99,38 @@ def test_learning_rate_schedules_from_flags():
     assert cli._learning_rate(resolve()) == flatnn.optimizers.exponential_decay(0.1, 0.6)
 
 
-@pytest.mark.parametrize("argv, fragments", [
-    (["--dataset", "xor", "--dropout", "0.2"], ["--dropout", "SGD rules", "L-BFGS-B"]),
-    (["--dataset", "xor", "--schedule", "cosine"], ["--schedule cosine"]),
-    (["--dropout", "1"], ["--dropout", "[0, 1)"]),
-    (["--augment", "1.5"], ["--augment", "whole number"]),
-    (["--dataset", "captcha", "--augment", "1", "--limit", "5"], ["square images", "260"]),
-    (["--train-captchas", "10"], ["--train-captchas", "captcha", "mnist"]),
-    (["--dataset", "captcha", "--train-captchas", "1000000000000"],
-     ["--train-captchas 1000000000000", "PB of memory", "render fewer"]),
-    (["--dataset", "xor", "--preset", "best", "--method", "L-BFGS-B", "--input-dropout", "0.1"],
-     ["--input-dropout", "SGD rules", "L-BFGS-B"]),
-    (["--preset", "best", "--method", "L-BFGS-B"],
-     ["--dropout (from --preset best)", "--max-norm (from --preset best)"]),
-])
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["--dataset", "xor", "--dropout", "0.2"], ["--dropout", "SGD rules", "L-BFGS-B"]),
+        (["--dataset", "xor", "--schedule", "cosine"], ["--schedule cosine"]),
+        (["--dropout", "1"], ["--dropout", "[0, 1)"]),
+        (["--augment", "1.5"], ["--augment", "whole number"]),
+        (["--dataset", "captcha", "--augment", "1", "--limit", "5"], ["square images", "260"]),
+        (["--train-captchas", "10"], ["--train-captchas", "captcha", "mnist"]),
+        (
+            ["--dataset", "captcha", "--train-captchas", "1000000000000"],
+            ["--train-captchas 1000000000000", "PB of memory", "render fewer"],
+        ),
+        (
+            [
+                "--dataset",
+                "xor",
+                "--preset",
+                "best",
+                "--method",
+                "L-BFGS-B",
+                "--input-dropout",
+                "0.1",
+            ],
+            ["--input-dropout", "SGD rules", "L-BFGS-B"],
+        ),
+        (
+            ["--preset", "best", "--method", "L-BFGS-B"],
+            ["--dropout (from --preset best)", "--max-norm (from --preset best)"],
+        ),
+    ],
+)
 def test_bad_recipe_flags_are_one_line(capsys, tmp_path, argv, fragments):
     code, _, err = run(capsys, "train", *argv, "--out", str(tmp_path / "m.npz"))
     assert code == 2, err
@@ -94,9 +141,25 @@ def test_bad_recipe_flags_are_one_line(capsys, tmp_path, argv, fragments):
 
 def _train(capsys, tmp_path, name, *argv):
     path = tmp_path / name
-    code, out, err = run(capsys, "train", "--data-dir", str(shared_data()), "--no-download",
-                         "--limit", "600", "--preset", "best", "--sizes", "784-32-32-10",
-                         "--epochs", "2", "--quiet", "--out", str(path), *argv)
+    code, out, err = run(
+        capsys,
+        "train",
+        "--data-dir",
+        str(shared_data()),
+        "--no-download",
+        "--limit",
+        "600",
+        "--preset",
+        "best",
+        "--sizes",
+        "784-32-32-10",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        str(path),
+        *argv,
+    )
     assert code == 0, err
     return path, out
 
@@ -114,28 +177,86 @@ def test_best_preset_trains_reproducibly_and_plots(capsys, tmp_path):
 
 
 def test_final_fit_learns_from_training_and_validation_data(capsys, tmp_path):
-    code, out, _ = run(capsys, "train", "--data-dir", str(shared_data()), "--no-download",
-                       "--limit", "600", "--sizes", "784-16-10", "--epochs", "1",
-                       "--final-fit", "--out", str(tmp_path / "g.npz"))
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--data-dir",
+        str(shared_data()),
+        "--no-download",
+        "--limit",
+        "600",
+        "--sizes",
+        "784-16-10",
+        "--epochs",
+        "1",
+        "--final-fit",
+        "--out",
+        str(tmp_path / "g.npz"),
+    )
     assert code == 0
     assert "1200 training samples" in out and "training + validation" in out
     assert "val_acc" not in out
 
 
 def test_best_mnist_is_the_measured_command_of_the_readme():
-    explicit = resolve("--preset", "best", "--sizes", "784-1024-1024-10", "--epochs", "30",
-                       "--batch-size", "128", "--learning-rate", "0.05", "--schedule", "cosine",
-                       "--momentum", "0.9", "--lam", "0", "--input-dropout", "0.1",
-                       "--dropout", "0.3", "--max-norm", "3.5", "--augment", "2")
+    explicit = resolve(
+        "--preset",
+        "best",
+        "--sizes",
+        "784-1024-1024-10",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "128",
+        "--learning-rate",
+        "0.05",
+        "--schedule",
+        "cosine",
+        "--momentum",
+        "0.9",
+        "--lam",
+        "0",
+        "--input-dropout",
+        "0.1",
+        "--dropout",
+        "0.3",
+        "--max-norm",
+        "3.5",
+        "--augment",
+        "2",
+    )
     assert resolve("--preset", "best") == explicit
 
 
 def test_best_fashion_is_the_measured_command_of_the_readme():
-    explicit = resolve("--dataset", "fashion-mnist", "--preset", "best", "--sizes",
-                       "784-1024-1024-10", "--epochs", "60", "--batch-size", "128",
-                       "--learning-rate", "0.05", "--schedule", "cosine", "--momentum", "0.9",
-                       "--lam", "0", "--input-dropout", "0.1", "--dropout", "0.3",
-                       "--max-norm", "3.5", "--augment", "0")
+    explicit = resolve(
+        "--dataset",
+        "fashion-mnist",
+        "--preset",
+        "best",
+        "--sizes",
+        "784-1024-1024-10",
+        "--epochs",
+        "60",
+        "--batch-size",
+        "128",
+        "--learning-rate",
+        "0.05",
+        "--schedule",
+        "cosine",
+        "--momentum",
+        "0.9",
+        "--lam",
+        "0",
+        "--input-dropout",
+        "0.1",
+        "--dropout",
+        "0.3",
+        "--max-norm",
+        "3.5",
+        "--augment",
+        "0",
+    )
     assert resolve("--dataset", "fashion-mnist", "--preset", "best") == explicit
 
 
@@ -143,8 +264,12 @@ def test_best_captcha_renders_more_training_captchas():
     split = flatnn.datasets.CAPTCHA_SPLITS["train"][1]
     assert recipes.recipe("captcha", "fast")["train_captchas"] is None
     assert recipes.recipe("captcha", "best")["train_captchas"] > split
-    assert resolve("--dataset", "captcha", "--preset", "best", "--train-captchas", "7")[
-        "train_captchas"] == 7
+    assert (
+        resolve("--dataset", "captcha", "--preset", "best", "--train-captchas", "7")[
+            "train_captchas"
+        ]
+        == 7
+    )
     for dataset in ("mnist", "fashion-mnist", "xor"):
         assert recipes.recipe(dataset, "best")["train_captchas"] is None
 
@@ -152,8 +277,20 @@ def test_best_captcha_renders_more_training_captchas():
 def test_captcha_reports_heldout_characters_and_whole_captchas(capsys, tmp_path):
     pytest.importorskip("captcha")
     path = tmp_path / "c.npz"
-    code, out, err = run(capsys, "train", "--dataset", "captcha", "--train-captchas", "30",
-                         "--epochs", "3", "--limit", "400", "--out", str(path))
+    code, out, err = run(
+        capsys,
+        "train",
+        "--dataset",
+        "captcha",
+        "--train-captchas",
+        "30",
+        "--epochs",
+        "3",
+        "--limit",
+        "400",
+        "--out",
+        str(path),
+    )
     assert code == 0, err
     assert "captcha: 120 training samples" in out
     last = out.strip().splitlines()[-1]
@@ -172,9 +309,36 @@ def test_captcha_reports_heldout_characters_and_whole_captchas(capsys, tmp_path)
 
 
 def test_best_captcha_is_the_measured_command_of_the_readme():
-    explicit = resolve("--dataset", "captcha", "--preset", "best", "--sizes", "260-512-512-36",
-                       "--method", "momentum", "--momentum", "0.9", "--learning-rate", "0.05",
-                       "--schedule", "cosine", "--batch-size", "128", "--lam", "0",
-                       "--input-dropout", "0.1", "--dropout", "0.3", "--max-norm", "3.5",
-                       "--dtype", "float32", "--epochs", "20", "--train-captchas", "32000")
+    explicit = resolve(
+        "--dataset",
+        "captcha",
+        "--preset",
+        "best",
+        "--sizes",
+        "260-512-512-36",
+        "--method",
+        "momentum",
+        "--momentum",
+        "0.9",
+        "--learning-rate",
+        "0.05",
+        "--schedule",
+        "cosine",
+        "--batch-size",
+        "128",
+        "--lam",
+        "0",
+        "--input-dropout",
+        "0.1",
+        "--dropout",
+        "0.3",
+        "--max-norm",
+        "3.5",
+        "--dtype",
+        "float32",
+        "--epochs",
+        "20",
+        "--train-captchas",
+        "32000",
+    )
     assert resolve("--dataset", "captcha", "--preset", "best") == explicit

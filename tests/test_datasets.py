@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MNIST_FILES as FILES
+from conftest import shared_data
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,8 +29,6 @@ from flatnn.datasets import (
     read_idx,
     xor,
 )
-
-from conftest import MNIST_FILES as FILES, shared_data
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -107,8 +107,7 @@ def test_bad_arguments(kwargs, error, match):
 def test_repr_is_short():
     r = repr(load_mnist())
     assert (
-        r
-        == "Splits(name='mnist', train=50000, val=10000, test=10000, n_features=784, "
+        r == "Splits(name='mnist', train=50000, val=10000, test=10000, n_features=784, "
         "n_classes=10, dtype=float64)"
     )
 

@@ -31,7 +31,7 @@ def test_shapes_labels_and_texts(sixty):
     assert len(c.texts) == c.n_captchas == 60 and all(len(t) == 4 for t in c.texts)
     assert c.class_names == tuple(CHARS)
     assert "".join(c.class_names[k] for k in c.y) == "".join(c.texts)
-    assert 0.0 <= c.X.min() and c.X.max() <= 1.0
+    assert c.X.min() >= 0.0 and c.X.max() <= 1.0
     # every cell holds ink and background: a character was cut, not an empty strip
     assert (c.X.min(axis=1) == 0.0).all() and (c.X.max(axis=1) == 1.0).all()
     assert repr(c) == "CaptchaSet(n_captchas=60, X=(240, 260), n_classes=36)"

@@ -22,12 +22,12 @@ import threading
 import time
 
 import pytest
+from conftest import MNIST_FILES as FILES
+from conftest import shared_data
 
 import flatnn.datasets.fetch as fetch
 import flatnn.datasets.mnist as mnist
 from flatnn.datasets import load_mnist
-
-from conftest import MNIST_FILES as FILES, shared_data
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

@@ -39,7 +39,8 @@ WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 
 def _load_bench():
     spec = importlib.util.spec_from_file_location(
-        "bench_distributed", REPO / "experiments" / "bench_distributed.py")
+        "bench_distributed", REPO / "experiments" / "bench_distributed.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -47,9 +48,15 @@ def _load_bench():
 
 
 def _start(n_workers):
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=":0", env=WORKER_ENV,
-                           silence_logs=40)
+    cluster = LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+        env=WORKER_ENV,
+        silence_logs=40,
+    )
     return cluster, Client(cluster, set_as_default=False, timeout=TIMEOUT)
 
 
@@ -90,8 +97,7 @@ def _rel(a, b):
 CASES = {
     "tanh-softmax-labels": (flatnn.Network((7, 6, 4), hidden="tanh"), "labels"),
     "sigmoid-sigmoid-targets": (flatnn.Network((7, 5, 3), output="sigmoid"), "targets"),
-    "relu-squared": (flatnn.Network((7, 6, 5, 3), hidden="relu", loss="squared_error"),
-                     "targets"),
+    "relu-squared": (flatnn.Network((7, 6, 5, 3), hidden="relu", loss="squared_error"), "targets"),
     "one-unit": (flatnn.Network((7, 4, 1)), "binary"),
 }
 
@@ -153,9 +159,15 @@ def test_worker_threads_follow_the_workers_or_the_objective(client):
 
 
 def test_worker_environment_sets_the_threads():
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=":0", silence_logs=40,
-                           env={**WORKER_ENV, "FLATNN_NUM_THREADS": "2"})
+    cluster = LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=":0",
+        silence_logs=40,
+        env={**WORKER_ENV, "FLATNN_NUM_THREADS": "2"},
+    )
     client = Client(cluster, set_as_default=False, timeout=TIMEOUT)
     try:
         net, kind = CASES["tanh-softmax-labels"]
@@ -173,8 +185,10 @@ def test_threaded_shards_equal_in_process(client, case):
     # two shards, each large enough for three threads on its worker
     X, y = _data(net, kind, 6 * flatnn.threads.MIN_ROWS_PER_THREAD + 11)
     ref = flatnn.Objective(net, X, y, 0.7)
-    with flatnn.threads.using(1), DaskObjective(client, net, X, y, 0.7, n_shards=2,
-                                                  timeout=TIMEOUT, threads=3) as obj:
+    with (
+        flatnn.threads.using(1),
+        DaskObjective(client, net, X, y, 0.7, n_shards=2, timeout=TIMEOUT, threads=3) as obj,
+    ):
         _assert_same(obj, ref, net)
 
 
@@ -190,8 +204,10 @@ def test_lam_applied_once(client):
     net, kind = CASES["tanh-softmax-labels"]
     X, y = _data(net, kind, 90)
     p = net.init(3)
-    with DaskObjective(client, net, X, y, 0.0, n_shards=3, timeout=TIMEOUT) as plain, \
-            DaskObjective(client, net, X, y, 2.0, n_shards=3, timeout=TIMEOUT) as reg:
+    with (
+        DaskObjective(client, net, X, y, 0.0, n_shards=3, timeout=TIMEOUT) as plain,
+        DaskObjective(client, net, X, y, 2.0, n_shards=3, timeout=TIMEOUT) as reg,
+    ):
         penalty = 2.0 / (2 * 90) * sum(float(np.sum(t[:, 1:] ** 2)) for t in net.unpack(p))
         assert reg.cost(p) == pytest.approx(plain.cost(p) + penalty, rel=1e-13)
 
@@ -228,8 +244,9 @@ def test_float32_stays_float32(client):
         assert _rel(g, g0) < 1e-5
         # float64 parameters on float32 shards compute in float64, as in process.
         assert obj.grad(p.astype(np.float64)).dtype == np.float64
-    with DaskObjective(client, net, X.astype(np.float64), y, n_shards=2, dtype=np.float32,
-                       timeout=TIMEOUT) as obj:
+    with DaskObjective(
+        client, net, X.astype(np.float64), y, n_shards=2, dtype=np.float32, timeout=TIMEOUT
+    ) as obj:
         assert obj.dtype == np.float32 and obj.grad(p).dtype == np.float32
 
 
@@ -243,8 +260,9 @@ def test_shards_are_c_contiguous_and_aligned_on_their_workers(client):
         for key in list(dask_worker.data):
             if str(key).startswith("flatnn-shard"):
                 Xs, ys = dask_worker.data[key]
-                out.append((Xs.flags.c_contiguous, Xs.ctypes.data % 64, ys.ctypes.data % 64,
-                            Xs.dtype.name))
+                out.append(
+                    (Xs.flags.c_contiguous, Xs.ctypes.data % 64, ys.ctypes.data % 64, Xs.dtype.name)
+                )
         return out
 
     with DaskObjective(client, net, Xf, y, n_shards=4, timeout=TIMEOUT):
@@ -270,11 +288,13 @@ def test_scipy_reaches_the_in_process_result(client, problem, method):
     options = {"maxiter": 25 if method == "L-BFGS-B" else 6}
     with DaskObjective(client, net, X, y, 1e-2, n_shards=3, timeout=TIMEOUT) as obj:
         hessp = {"hessp": obj.hessp} if method == "Newton-CG" else {}
-        res = scipy.optimize.minimize(obj.cost_grad, p0, jac=True, method=method,
-                                      options=options, **hessp)
+        res = scipy.optimize.minimize(
+            obj.cost_grad, p0, jac=True, method=method, options=options, **hessp
+        )
     hessp = {"hessp": ref.hessp} if method == "Newton-CG" else {}
-    res0 = scipy.optimize.minimize(ref.cost_grad, p0, jac=True, method=method,
-                                   options=options, **hessp)
+    res0 = scipy.optimize.minimize(
+        ref.cost_grad, p0, jac=True, method=method, options=options, **hessp
+    )
     assert res.nit == res0.nit >= 5
     assert res.fun == pytest.approx(res0.fun, rel=1e-9)
     np.testing.assert_allclose(res.x, res0.x, rtol=1e-6, atol=1e-8)
@@ -339,16 +359,18 @@ def test_worker_killed_during_an_evaluation(fresh_cluster, problem, tmp_path):
     pids_before = set(client.run(os.getpid).values())
     ref = flatnn.Objective(net, X, y, 1e-2)
     with DaskObjective(client, net, X, y, 1e-2, n_shards=4, timeout=TIMEOUT) as obj:
-        res = scipy.optimize.minimize(obj.cost_grad, p0, jac=True, method="L-BFGS-B",
-                                      options={"maxiter": 25})
+        res = scipy.optimize.minimize(
+            obj.cost_grad, p0, jac=True, method="L-BFGS-B", options={"maxiter": 25}
+        )
         assert flag.exists(), "no worker was killed"
         assert obj.n_recoveries >= 1
         assert int(flag.read_text()) in pids_before
         client.wait_for_workers(2, timeout=TIMEOUT)  # the nanny restarted it
         assert int(flag.read_text()) not in set(client.run(os.getpid).values())
         assert _rel(obj.grad(res.x), ref.grad(res.x)) < 1e-12
-    res0 = scipy.optimize.minimize(ref.cost_grad, p0, jac=True, method="L-BFGS-B",
-                                   options={"maxiter": 25})
+    res0 = scipy.optimize.minimize(
+        ref.cost_grad, p0, jac=True, method="L-BFGS-B", options={"maxiter": 25}
+    )
     assert res.nit == res0.nit
     assert res.fun == pytest.approx(res0.fun, rel=1e-9)
     np.testing.assert_allclose(res.x, res0.x, rtol=1e-6, atol=1e-8)
@@ -369,12 +391,19 @@ def test_worker_killed_between_evaluations(fresh_cluster, problem):
             killed.append(pid)
 
     with DaskObjective(client, net, X, y, 1e-2, n_shards=2, timeout=TIMEOUT) as obj:
-        res = scipy.optimize.minimize(obj.cost_grad, p0, jac=True, hessp=obj.hessp,
-                                      method="Newton-CG", callback=callback,
-                                      options={"maxiter": 10})
+        res = scipy.optimize.minimize(
+            obj.cost_grad,
+            p0,
+            jac=True,
+            hessp=obj.hessp,
+            method="Newton-CG",
+            callback=callback,
+            options={"maxiter": 10},
+        )
         assert obj.n_recoveries >= 1
-    res0 = scipy.optimize.minimize(ref.cost_grad, p0, jac=True, hessp=ref.hessp,
-                                   method="Newton-CG", options={"maxiter": 10})
+    res0 = scipy.optimize.minimize(
+        ref.cost_grad, p0, jac=True, hessp=ref.hessp, method="Newton-CG", options={"maxiter": 10}
+    )
     assert killed and len(iterations) > 3
     assert res.nit == res0.nit
     np.testing.assert_allclose(res.x, res0.x, rtol=1e-6, atol=1e-8)
@@ -384,8 +413,9 @@ def test_dask_array_shard_recomputed_from_its_graph(fresh_cluster, problem):
     cluster, client = fresh_cluster
     net, X, y, p0 = problem
     ref = flatnn.Objective(net, X, y, 0.0)
-    with DaskObjective(client, net, da.from_array(X, chunks=100), da.from_array(y, chunks=100),
-                       timeout=TIMEOUT) as obj:
+    with DaskObjective(
+        client, net, da.from_array(X, chunks=100), da.from_array(y, chunks=100), timeout=TIMEOUT
+    ) as obj:
         g_before = obj.grad(p0)
         pids = set(client.run(os.getpid).values())
         for pid in pids:
@@ -445,8 +475,9 @@ def test_closed_client_fails_at_construction():
 
 
 def test_cluster_without_workers_fails_at_construction():
-    cluster = LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
-                           dashboard_address=":0", silence_logs=40)
+    cluster = LocalCluster(
+        n_workers=0, processes=True, host="127.0.0.1", dashboard_address=":0", silence_logs=40
+    )
     try:
         net, kind = CASES["tanh-softmax-labels"]
         X, y = _data(net, kind, 10)
@@ -472,8 +503,9 @@ def test_data_that_does_not_fit_fails_at_construction(client):
     bad = y.copy()
     bad[25] = 9  # in the last chunk: found by the worker that builds that shard
     with pytest.raises(ValueError, match="label 9 is out of range"):
-        DaskObjective(client, net, da.from_array(X, chunks=10), da.from_array(bad, chunks=10),
-                      timeout=TIMEOUT)
+        DaskObjective(
+            client, net, da.from_array(X, chunks=10), da.from_array(bad, chunks=10), timeout=TIMEOUT
+        )
     with pytest.raises(TypeError, match="net must be a flatnn.Network"):
         DaskObjective(client, "net", X, y)
     with pytest.raises(TypeError, match="client must be"):
@@ -499,8 +531,11 @@ def test_close_releases_the_shards(client):
     X, y = _data(net, kind, 30)
 
     def shard_keys(dask_scheduler):
-        return [str(k) for k, ts in dask_scheduler.tasks.items()
-                if str(k).startswith("flatnn-shard") and ts.state == "memory"]
+        return [
+            str(k)
+            for k, ts in dask_scheduler.tasks.items()
+            if str(k).startswith("flatnn-shard") and ts.state == "memory"
+        ]
 
     obj = DaskObjective(client, net, X, y, n_shards=3, timeout=TIMEOUT)
     assert len(client.run_on_scheduler(shard_keys)) >= 3
@@ -529,16 +564,26 @@ def test_flatnn_imports_without_dask():
             assert "pip install flatnn[dask]" in str(exc), exc
             print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=TIMEOUT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT
+    )
     assert out.stdout.strip() == "ok", out.stderr
 
 
 def test_bench_quick_mode(tmp_path):
-    out = subprocess.run([sys.executable, str(REPO / "experiments" / "bench_distributed.py"),
-                          "--quick", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "bench_distributed.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr
     import json
 

@@ -26,8 +26,13 @@ def _env():
 
 
 def _run(script, *args):
-    proc = subprocess.run([sys.executable, str(EXPERIMENTS / script), *args], env=_env(),
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / script), *args],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, f"{script} {args} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -113,8 +118,13 @@ def test_reproduce_published_rows_learn_in_quick_mode(reproduced):
 
 
 def test_reproduce_rejects_an_unknown_experiment():
-    proc = subprocess.run([sys.executable, str(EXPERIMENTS / "reproduce.py"), "mnist-huge"],
-                          env=_env(), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "reproduce.py"), "mnist-huge"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "unknown experiment" in proc.stderr
 
 
@@ -155,12 +165,14 @@ def test_compare_xor_reaches_all_four(compared):
 
 
 def test_compare_main_is_callable_in_process(tmp_path):
-    spec = importlib.util.spec_from_file_location("compare_optimizers",
-                                                  EXPERIMENTS / "compare_optimizers.py")
+    spec = importlib.util.spec_from_file_location(
+        "compare_optimizers", EXPERIMENTS / "compare_optimizers.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    code = module.main(["--problem", "xor", "--quick", "--methods", "adam,L-BFGS-B",
-                        "--out", str(tmp_path)])
+    code = module.main(
+        ["--problem", "xor", "--quick", "--methods", "adam,L-BFGS-B", "--out", str(tmp_path)]
+    )
     assert code == 0
     summary = json.loads((tmp_path / "compare_xor.json").read_text())
     assert [r["method"] for r in summary["results"]] == ["adam", "L-BFGS-B"]

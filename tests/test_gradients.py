@@ -6,15 +6,19 @@ import zlib
 import numpy as np
 import pytest
 import scipy.optimize
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import flatnn
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
 OUTPUTS = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax"]
 LOSSES = ["cross_entropy", "squared_error"]
-PAIRS = [(o, l) for o, l in itertools.product(OUTPUTS, LOSSES)
-         if l == "squared_error" or o in ("softmax", "sigmoid")]
+PAIRS = [
+    (o, l)
+    for o, l in itertools.product(OUTPUTS, LOSSES)
+    if l == "squared_error" or o in ("softmax", "sigmoid")
+]
 ARCHS = [(4, 3), (4, 5, 3), (4, 5, 4, 3), (4, 3, 5, 4, 3), (4, 5, 3, 4, 5, 3)]  # 0..4 hidden
 
 
@@ -28,17 +32,22 @@ def _preactivations(net, params, X):
     for theta, name in zip(net.unpack(params), names):
         z = a @ theta[:, 1:].T + theta[:, 0]
         zs.append((name, z))
-        a = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh,
-             "relu": lambda z: np.maximum(z, 0),
-             "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
-             "identity": lambda z: z, "softmax": lambda z: z}[name](z)
+        a = {
+            "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+            "tanh": np.tanh,
+            "relu": lambda z: np.maximum(z, 0),
+            "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+            "identity": lambda z: z,
+            "softmax": lambda z: z,
+        }[name](z)
     return zs
 
 
 def _away_from_kinks(net, params, X, margin=5e-3):
     """relu/leaky_relu have no derivative at 0: keep every such z clear of it."""
-    return all(np.abs(z).min() > margin for name, z in _preactivations(net, params, X)
-               if name in KINKED)
+    return all(
+        np.abs(z).min() > margin for name, z in _preactivations(net, params, X) if name in KINKED
+    )
 
 
 def _draw(net, m, rng, one_hot):
@@ -70,10 +79,14 @@ def test_every_pair_matches_central_differences(hidden, output, loss, lam):
 
 
 @settings(max_examples=25, deadline=None)
-@given(sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
-       hidden=st.lists(st.sampled_from(HIDDEN), min_size=3, max_size=3),
-       pair=st.sampled_from(PAIRS), lam=st.sampled_from([0.0, 0.1, 3.0]),
-       m=st.integers(1, 8), seed=st.integers(0, 2**31))
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=5),
+    hidden=st.lists(st.sampled_from(HIDDEN), min_size=3, max_size=3),
+    pair=st.sampled_from(PAIRS),
+    lam=st.sampled_from([0.0, 0.1, 3.0]),
+    m=st.integers(1, 8),
+    seed=st.integers(0, 2**31),
+)
 def test_random_architectures(sizes, hidden, pair, lam, m, seed):
     output, loss = pair
     if output == "softmax" and sizes[-1] == 1:

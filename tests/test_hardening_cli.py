@@ -13,18 +13,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MNIST_FILES, shared_data
 
 import flatnn
-from flatnn import cli, images, load, save
-
-from conftest import MNIST_FILES, shared_data
+from flatnn import load, save
+from flatnn.cli import app as cli
+from flatnn.datasets import images
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
 
 
 def run(capsys, *argv):
-    code = cli.main(list(argv))
+    code = cli.run(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -41,9 +42,11 @@ def one_line_error(code, err, *fragments):
 # ------------------------------------------------------------------ --out
 def test_out_that_cannot_be_written_fails_before_training(capsys, tmp_path):
     (tmp_path / "file").write_text("x")
-    for out, fragment in [(tmp_path, "is a directory"),
-                          (tmp_path / "file" / "m.npz", "is a file, not a folder"),
-                          (tmp_path / "missing" / "m.npz", "does not exist")]:
+    for out, fragment in [
+        (tmp_path, "is a directory"),
+        (tmp_path / "file" / "m.npz", "is a file, not a folder"),
+        (tmp_path / "missing" / "m.npz", "does not exist"),
+    ]:
         start = time.perf_counter()
         code, stdout, err = run(capsys, "train", "--dataset", "xor", "--out", str(out))
         one_line_error(code, err, "--out", fragment)
@@ -57,8 +60,9 @@ def test_out_in_a_read_only_folder_fails_before_training(capsys, tmp_path):
     ro.chmod(0o555)
     try:
         folder = ro if not os.access(ro, os.W_OK) else Path("/sys")
-        if folder == Path("/sys") and (not folder.is_dir() or os.access(folder, os.W_OK)
-                                       and _can_create(folder)):
+        if folder == Path("/sys") and (
+            not folder.is_dir() or os.access(folder, os.W_OK) and _can_create(folder)
+        ):
             pytest.skip("no read-only folder")
         code, stdout, err = run(capsys, "train", "--dataset", "xor", "--out", str(folder / "m.npz"))
         one_line_error(code, err, "--out", "not writable")
@@ -86,7 +90,7 @@ def test_existing_out_is_replaced_with_a_notice(capsys, tmp_path):
 
 
 def test_a_save_that_fails_after_training_keeps_the_model(capsys, tmp_path, monkeypatch):
-    real_save = flatnn.io.save
+    real_save = flatnn.io.models.save
     calls = []
 
     def failing_once(path, *args, **kwargs):
@@ -94,9 +98,11 @@ def test_a_save_that_fails_after_training_keeps_the_model(capsys, tmp_path, monk
         if len(calls) == 1:
             raise PermissionError(13, "Permission denied")
         return real_save(path, *args, **kwargs)
-    monkeypatch.setattr(flatnn.io, "save", failing_once)
-    code, out, err = run(capsys, "train", "--dataset", "xor", "--out", str(tmp_path / "m.npz"),
-                         "--quiet")
+
+    monkeypatch.setattr(flatnn.io.models, "save", failing_once)
+    code, out, err = run(
+        capsys, "train", "--dataset", "xor", "--out", str(tmp_path / "m.npz"), "--quiet"
+    )
     assert code == 0 and "Traceback" not in err
     assert "cannot save the model to" in err and "saved it to" in err
     fallback = calls[1]
@@ -107,8 +113,13 @@ def test_a_save_that_fails_after_training_keeps_the_model(capsys, tmp_path, monk
 # ---------------------------------------------------------- bad numbers
 @pytest.mark.parametrize("command", [["train", "--dataset", "xor"], ["gradcheck"]])
 def test_negative_seed_is_one_line(capsys, tmp_path, command):
-    code, out, err = run(capsys, *command, "--seed", "-1", *(
-        ["--out", str(tmp_path / "m.npz")] if command[0] == "train" else []))
+    code, out, err = run(
+        capsys,
+        *command,
+        "--seed",
+        "-1",
+        *(["--out", str(tmp_path / "m.npz")] if command[0] == "train" else []),
+    )
     one_line_error(code, err, "--seed", "seed >= 0")
 
 
@@ -128,20 +139,24 @@ def _pgm_p2(path, header, pixels):
 @pytest.fixture(scope="module")
 def xor_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("xor") / "xor.npz"
-    assert cli.main(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
+    assert cli.run(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
     return path
 
 
-@pytest.mark.parametrize("header, pixels, fragment", [
-    ("1 2\n255", "0 -5", "pixel 1 is '-5'"),
-    ("1 2\n255", "0 +5", "pixel 1 is '+5'"),
-    ("1 2\n255", "0 " + "9" * 20, "pixel 1 is '99999999999999999999'"),
-    ("1 2\n255", "0 1_0", "pixel 1 is '1_0'"),
-    ("1 " + "9" * 20 + "\n255", "0 1", "bad PGM header"),
-    ("-1 2\n255", "0 1", "bad PGM header"),
-])
-def test_pgm_pixels_and_header_must_be_plain_decimals(capsys, tmp_path, xor_model, header, pixels,
-                                                      fragment):
+@pytest.mark.parametrize(
+    "header, pixels, fragment",
+    [
+        ("1 2\n255", "0 -5", "pixel 1 is '-5'"),
+        ("1 2\n255", "0 +5", "pixel 1 is '+5'"),
+        ("1 2\n255", "0 " + "9" * 20, "pixel 1 is '99999999999999999999'"),
+        ("1 2\n255", "0 1_0", "pixel 1 is '1_0'"),
+        ("1 " + "9" * 20 + "\n255", "0 1", "bad PGM header"),
+        ("-1 2\n255", "0 1", "bad PGM header"),
+    ],
+)
+def test_pgm_pixels_and_header_must_be_plain_decimals(
+    capsys, tmp_path, xor_model, header, pixels, fragment
+):
     image = tmp_path / "x.pgm"
     _pgm_p2(image, header, pixels)
     code, out, err = run(capsys, "predict", str(xor_model), str(image))
@@ -150,12 +165,22 @@ def test_pgm_pixels_and_header_must_be_plain_decimals(capsys, tmp_path, xor_mode
 
 def _png(path, width, height, rows=b""):
     """A grayscale PNG whose header declares width x height; its data may be short."""
+
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("side", [40000, 10000])  # Pillow's error, and its warning
@@ -188,8 +213,15 @@ def test_predict_goes_on_after_an_unreadable_image(capsys, tmp_path, xor_model):
     _pgm_p2(good, "1 2\n255", "0 255")
     bad = tmp_path / "bad.pgm"
     _pgm_p2(bad, "1 2\n255", "0 -1")
-    code, out, err = run(capsys, "predict", str(xor_model), str(good), str(bad),
-                         str(tmp_path / "none.pgm"), str(good))
+    code, out, err = run(
+        capsys,
+        "predict",
+        str(xor_model),
+        str(good),
+        str(bad),
+        str(tmp_path / "none.pgm"),
+        str(good),
+    )
     assert code == 2
     assert out.splitlines() == [f"{good}: 1 ({out.split('(')[1][:5]})"] * 2
     assert len(err.splitlines()) == 2 and "bad.pgm" in err and "none.pgm" in err
@@ -210,8 +242,9 @@ def digit_model(tmp_path_factory):
     """A model fitted to the first 2000 MNIST test images, and three of them as 8-bit images."""
     splits = flatnn.datasets.load_mnist(shared_data(), dtype=np.float64, train=False)
     net = flatnn.Network((784, 10))
-    res = flatnn.minimize(net, net.init(0), splits.X_test[:2000], splits.y_test[:2000], 1.0,
-                          options={"maxiter": 30})
+    res = flatnn.minimize(
+        net, net.init(0), splits.X_test[:2000], splits.y_test[:2000], 1.0, options={"maxiter": 30}
+    )
     path = tmp_path_factory.mktemp("digits") / "m.npz"
     save(path, net, res.x, dataset="mnist", class_names=list("0123456789"))
     digits = np.round(splits.X_test[:3] * 255).astype(np.uint8).reshape(3, 28, 28)
@@ -223,8 +256,9 @@ def _p5(path, img):
     path.write_bytes(b"P5\n%d %d\n255\n" % (w, h) + img.tobytes())
 
 
-def test_dark_on_white_is_detected_per_image_and_invert_may_stand_anywhere(capsys, tmp_path,
-                                                                           digit_model):
+def test_dark_on_white_is_detected_per_image_and_invert_may_stand_anywhere(
+    capsys, tmp_path, digit_model
+):
     model, digits = digit_model
     white_on_black, dark_on_white = tmp_path / "a.pgm", tmp_path / "b.pgm"
     _p5(white_on_black, digits[0])
@@ -235,8 +269,9 @@ def test_dark_on_white_is_detected_per_image_and_invert_may_stand_anywhere(capsy
     assert a.startswith(f"{white_on_black}: 7 (") and not a.endswith("]")
     assert b == f"{dark_on_white}: {a.split(': ', 1)[1]} [inverted: light background]"
     # --invert between the images applies to every image; --no-invert keeps them as they are
-    code, out, err = run(capsys, "predict", str(model), str(dark_on_white), "--invert",
-                         str(dark_on_white))
+    code, out, err = run(
+        capsys, "predict", str(model), str(dark_on_white), "--invert", str(dark_on_white)
+    )
     assert code == 0, err
     assert out.splitlines() == [f"{dark_on_white}: {a.split(': ', 1)[1]}"] * 2
     code, out, err = run(capsys, "predict", str(model), "--no-invert", str(dark_on_white))
@@ -252,22 +287,39 @@ def test_evaluate_offline_with_only_the_test_files(capsys, tmp_path, monkeypatch
     for f in MNIST_FILES:
         if f.startswith("t10k"):
             (folder / (f + ".gz")).symlink_to(shared_data() / "mnist" / (f + ".gz"))
-    code, out, err = run(capsys, "evaluate", str(model), "--data-dir", str(folder.parent),
-                         "--no-download", "--limit", "500")
+    code, out, err = run(
+        capsys,
+        "evaluate",
+        str(model),
+        "--data-dir",
+        str(folder.parent),
+        "--no-download",
+        "--limit",
+        "500",
+    )
     assert code == 0, err
     assert "mnist test (500 samples)" in out
-    code, out, err = run(capsys, "evaluate", str(model), "--data-dir", str(folder),
-                         "--no-download", "--split", "val")
+    code, out, err = run(
+        capsys, "evaluate", str(model), "--data-dir", str(folder), "--no-download", "--split", "val"
+    )
     assert code == 2 and "train-images-idx3-ubyte[.gz] was found nowhere" in err
 
 
 # ----------------------------------------------------------- model files
 def test_model_headers_too_deep_or_too_large_are_one_line(capsys, tmp_path):
     import io as _io
+
     deep = tmp_path / "deep.npz"
     net = flatnn.Network((2, 2))
-    header = json.dumps({"format": "flatnn-model", "version": 1, "network": net.to_dict(),
-                         "metadata": {}})[:-1] + ', "x": ' + "[" * 100000 + "]" * 100000 + "}"
+    header = (
+        json.dumps(
+            {"format": "flatnn-model", "version": 1, "network": net.to_dict(), "metadata": {}}
+        )[:-1]
+        + ', "x": '
+        + "[" * 100000
+        + "]" * 100000
+        + "}"
+    )
     with open(deep, "wb") as f:
         np.savez(f, params=net.init(0), header=np.array(header))
     code, out, err = run(capsys, "evaluate", str(deep))
@@ -276,13 +328,26 @@ def test_model_headers_too_deep_or_too_large_are_one_line(capsys, tmp_path):
     huge = tmp_path / "huge.npz"
     big = flatnn.Network((2**20, 2**20))
     buf = _io.BytesIO()
-    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
-                                               "shape": (big.n_params,)})
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f8", "fortran_order": False, "shape": (big.n_params,)}
+    )
     import zipfile
+
     with zipfile.ZipFile(huge, "w") as z:
         hbuf = _io.BytesIO()
-        np.save(hbuf, np.array(json.dumps({"format": "flatnn-model", "version": 1,
-                                           "network": big.to_dict(), "metadata": {}})))
+        np.save(
+            hbuf,
+            np.array(
+                json.dumps(
+                    {
+                        "format": "flatnn-model",
+                        "version": 1,
+                        "network": big.to_dict(),
+                        "metadata": {},
+                    }
+                )
+            ),
+        )
         z.writestr("header.npy", hbuf.getvalue())
         z.writestr("params.npy", buf.getvalue() + bytes(64))
     code, out, err = run(capsys, "evaluate", str(huge))
@@ -292,8 +357,11 @@ def test_model_headers_too_deep_or_too_large_are_one_line(capsys, tmp_path):
 # --------------------------------------------------------------- messages
 def test_captcha_install_hint_is_said_once(capsys, tmp_path, monkeypatch):
     def missing(*args, **kwargs):
-        raise ImportError("load_captcha needs the 'captcha' and 'Pillow' packages (No module "
-                          "named 'captcha'); install them with: pip install flatnn[captcha]")
+        raise ImportError(
+            "load_captcha needs the 'captcha' and 'Pillow' packages (No module "
+            "named 'captcha'); install them with: pip install flatnn[captcha]"
+        )
+
     monkeypatch.setattr(flatnn.datasets.captcha, "load_captcha", missing)
     code, out, err = run(capsys, "train", "--dataset", "captcha", "--out", str(tmp_path / "m.npz"))
     one_line_error(code, err, "pip install")
@@ -302,14 +370,14 @@ def test_captcha_install_hint_is_said_once(capsys, tmp_path, monkeypatch):
 
 def test_version_help_percent_and_compare_prog(capfd):
     with pytest.raises(SystemExit) as e:
-        cli.main(["--version"])
+        cli.run(["--version"])
     assert e.value.code == 0
     assert capfd.readouterr().out.strip() == f"flatnn {flatnn.__version__}"
     with pytest.raises(SystemExit):
-        cli.main(["train", "--help"])
+        cli.run(["train", "--help"])
     out = capfd.readouterr().out
     assert "98% test accuracy" in out and "%%" not in out
-    assert cli.main(["compare", "--help"]) == 0
+    assert cli.run(["compare", "--help"]) == 0
     assert capfd.readouterr().out.startswith("usage: flatnn compare ")
 
 
@@ -323,10 +391,12 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback():
         "        if name == 'numpy':\n"
         "            raise KeyboardInterrupt\n"
         "sys.meta_path.insert(0, Press())\n"
-        "import flatnn_launch\n"
-        "sys.exit(flatnn_launch.main())\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=ENV, timeout=60)
+        "import flatnn.cli\n"
+        "sys.exit(flatnn.cli.main())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60
+    )
     assert proc.returncode == 130
     assert proc.stderr == "flatnn: interrupted\n"
 
@@ -336,13 +406,18 @@ def test_ctrl_c_at_any_early_moment_of_the_console_script_exits_130():
     if not script.exists():
         pytest.skip("the console script is not installed next to this python")
     import signal
+
     # Python itself starts in 20-40 ms here (a Ctrl-C inside its own start-up, before the
     # console script runs a line of flatnn's, is Python's to report); NumPy and SciPy then
     # load for about 0.6 s, which these delays fall into.
     for delay in (0.1, 0.15, 0.3, 0.6):
-        proc = subprocess.Popen([str(script), "gradcheck", "--sizes", "60-60-10", "--samples",
-                                 "50"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        proc = subprocess.Popen(
+            [str(script), "gradcheck", "--sizes", "60-60-10", "--samples", "50"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -386,8 +461,16 @@ def test_quick_and_partial_experiment_runs_never_touch_committed_results(capsys)
 def test_out_that_is_a_device_and_data_dir_for_generated_data_are_refused(capsys, tmp_path):
     code, out, err = run(capsys, "train", "--dataset", "xor", "--out", os.devnull)
     one_line_error(code, err, "not a regular file")
-    code, out, err = run(capsys, "train", "--dataset", "xor", "--data-dir", str(tmp_path),
-                         "--out", str(tmp_path / "m.npz"))
+    code, out, err = run(
+        capsys,
+        "train",
+        "--dataset",
+        "xor",
+        "--data-dir",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "m.npz"),
+    )
     one_line_error(code, err, "--data-dir applies to mnist and fashion-mnist")
 
 
@@ -396,13 +479,15 @@ def test_gradcheck_with_too_many_samples_says_so(capsys):
     one_line_error(code, err, "1000000000 samples", "fewer --samples")
 
 
-def test_download_progress_is_shown_on_stderr_and_logging_left_as_it_was(capsys, tmp_path,
-                                                                         monkeypatch):
+def test_download_progress_is_shown_on_stderr_and_logging_left_as_it_was(
+    capsys, tmp_path, monkeypatch
+):
     import logging
 
     def fake_load(name, **kwargs):
         logging.getLogger("flatnn.datasets.fetch").info("downloading http://mirror/%s", name)
         raise FileNotFoundError("mnist: nothing here")
+
     monkeypatch.setattr(flatnn.datasets, "load", fake_load)
     logger = logging.getLogger("flatnn")
     handlers, level = list(logger.handlers), logger.level
@@ -417,8 +502,18 @@ def test_download_progress_is_shown_on_stderr_and_logging_left_as_it_was(capsys,
 def test_empty_data_dir_fails_even_when_flatnn_data_has_the_files(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("FLATNN_DATA", str(shared_data()))
     (tmp_path / "empty").mkdir()
-    code, out, err = run(capsys, "train", "--data-dir", str(tmp_path / "empty"), "--limit", "100",
-                         "--epochs", "1", "--out", str(tmp_path / "m.npz"))
+    code, out, err = run(
+        capsys,
+        "train",
+        "--data-dir",
+        str(tmp_path / "empty"),
+        "--limit",
+        "100",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "m.npz"),
+    )
     assert code == 2 and "was found nowhere" in err and f"--data-dir: {tmp_path / 'empty'}" in err
     assert out == "" and not (tmp_path / "m.npz").exists()
 
@@ -426,24 +521,44 @@ def test_empty_data_dir_fails_even_when_flatnn_data_has_the_files(capsys, tmp_pa
 # ------------------------------------------------- an objective that overflows
 def test_a_lam_so_large_that_the_objective_overflows_fails_cleanly(capsys, tmp_path):
     path = tmp_path / "m.npz"
-    code, out, err = run(capsys, "train", "--dataset", "xor", "--lam", "1e308", "--method",
-                         "L-BFGS-B", "--out", str(path))
+    code, out, err = run(
+        capsys,
+        "train",
+        "--dataset",
+        "xor",
+        "--lam",
+        "1e308",
+        "--method",
+        "L-BFGS-B",
+        "--out",
+        str(path),
+    )
     assert code == 1 and "Traceback" not in err
     assert "the objective became inf" in err and "No model saved" in err
     assert not path.exists()
-    code, out, err = run(capsys, "train", "--dataset", "xor", "--lam", "1e308", "--method",
-                         "trust-ncg", "--out", str(path))
+    code, out, err = run(
+        capsys,
+        "train",
+        "--dataset",
+        "xor",
+        "--lam",
+        "1e308",
+        "--method",
+        "trust-ncg",
+        "--out",
+        str(path),
+    )
     one_line_error(code, err, "hessp overflows", "lam 1e+308", "lower lam")
 
 
 def test_scipy_status_codes_are_not_read_as_failures(capsys, tmp_path):
     # TNC's status 2 means "converged"; CG's 2 "precision loss": neither is a NaN
     path = tmp_path / "m.npz"
-    code, out, err = run(capsys, "train", "--dataset", "xor", "--method", "TNC", "--out",
-                         str(path))
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--method", "TNC", "--out", str(path))
     assert code == 0 and "training failed" not in err, err
     assert load(path)[2]["diverged"] is False
-    code, out, err = run(capsys, "train", "--dataset", "xor", "--lam", "1e308", "--method",
-                         "CG", "--out", str(path))
+    code, out, err = run(
+        capsys, "train", "--dataset", "xor", "--lam", "1e308", "--method", "CG", "--out", str(path)
+    )
     assert code == 0, err
     assert "note: CG stopped without success" in err and "saved" in out

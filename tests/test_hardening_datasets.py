@@ -11,12 +11,12 @@ import time
 
 import numpy as np
 import pytest
+from conftest import MNIST_FILES as FILES
+from conftest import shared_data
 
 import flatnn.datasets.fetch as fetch
 import flatnn.datasets.mnist as mnist
 from flatnn.datasets import load_mnist, read_idx
-
-from conftest import MNIST_FILES as FILES, shared_data
 
 MNIST_DIR = shared_data() / "mnist"
 

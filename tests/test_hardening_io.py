@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import flatnn
-from flatnn import io, load, save
+from flatnn import load, save
+from flatnn.io import models as io
 
 
 @pytest.fixture
@@ -25,8 +26,10 @@ def model():
 @pytest.fixture
 def alarm():
     """Fail instead of hanging: SIGALRM after 10 s."""
+
     def ring(signum, frame):
         raise TimeoutError("blocked for 10 s")
+
     previous = signal.signal(signal.SIGALRM, ring)
     signal.alarm(10)
     yield
@@ -43,10 +46,16 @@ def _header(net, **overrides):
 def _npy(shape, dtype, body=b""):
     """The bytes of a .npy file declaring ``shape`` and ``dtype``, followed by ``body``."""
     import io as _io
+
     buf = _io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-              "shape": shape})
+        buf,
+        {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+            "fortran_order": False,
+            "shape": shape,
+        },
+    )
     return buf.getvalue() + body
 
 
@@ -58,6 +67,7 @@ def _write_members(path, members, compression=zipfile.ZIP_STORED):
 
 def _header_npy(text):
     import io as _io
+
     buf = _io.BytesIO()
     np.save(buf, np.array(text))
     return buf.getvalue()
@@ -80,9 +90,12 @@ def test_params_shape_is_checked_before_its_data_is_read(tmp_path, model):
     # 2**28 float64 declared (2 GiB): refused from the .npy header, no allocation
     net, params = model
     path = tmp_path / "bomb.npz"
-    _write_members(path, {"header.npy": _header_npy(_header(net)),
-                          "params.npy": _npy((2**28,), "<f8", b"\0" * 64)})
+    _write_members(
+        path,
+        {"header.npy": _header_npy(_header(net)), "params.npy": _npy((2**28,), "<f8", b"\0" * 64)},
+    )
     import tracemalloc
+
     tracemalloc.start()
     with pytest.raises(ValueError, match=rf"shape \(268435456,\).*needs \({net.n_params},\)"):
         load(path)
@@ -95,11 +108,17 @@ def test_a_real_deflate_bomb_is_refused_before_inflating(tmp_path, model):
     # 64 MiB of zeros deflate to ~64 KB; the spec says 26 parameters
     net, params = model
     path = tmp_path / "bomb.npz"
-    _write_members(path, {"header.npy": _header_npy(_header(net)),
-                          "params.npy": _npy((8 << 20,), "<f8", bytes(64 << 20))},
-                   compression=zipfile.ZIP_DEFLATED)
+    _write_members(
+        path,
+        {
+            "header.npy": _header_npy(_header(net)),
+            "params.npy": _npy((8 << 20,), "<f8", bytes(64 << 20)),
+        },
+        compression=zipfile.ZIP_DEFLATED,
+    )
     assert path.stat().st_size < 1 << 20
     import tracemalloc
+
     tracemalloc.start()
     with pytest.raises(ValueError, match="shape"):
         load(path)
@@ -111,8 +130,13 @@ def test_header_declaring_2_to_the_40_floats_is_a_value_error(tmp_path):
     # the spec and the .npy header agree on ~2**40 parameters; the file holds a few bytes
     net = flatnn.Network((2**20, 2**20))
     path = tmp_path / "huge.npz"
-    _write_members(path, {"header.npy": _header_npy(_header(net)),
-                          "params.npy": _npy((net.n_params,), "<f8", b"\0" * 64)})
+    _write_members(
+        path,
+        {
+            "header.npy": _header_npy(_header(net)),
+            "params.npy": _npy((net.n_params,), "<f8", b"\0" * 64),
+        },
+    )
     with pytest.raises(ValueError, match="corrupt or a decompression bomb"):
         load(path)
 
@@ -121,8 +145,13 @@ def test_oversized_header_is_refused_unread(tmp_path, model):
     net, params = model
     path = tmp_path / "m.npz"
     # a 0-d unicode header declaring 100 M characters (400 MB)
-    _write_members(path, {"header.npy": _npy((), "<U100000000", b"{}"),
-                          "params.npy": _npy((net.n_params,), "<f8", params.tobytes())})
+    _write_members(
+        path,
+        {
+            "header.npy": _npy((), "<U100000000", b"{}"),
+            "params.npy": _npy((net.n_params,), "<f8", params.tobytes()),
+        },
+    )
     with pytest.raises(ValueError, match="header declares 400000000 bytes"):
         load(path)
 
@@ -133,6 +162,7 @@ def test_header_nested_100000_levels_is_a_value_error(tmp_path, model):
     deep = "[" * 100000 + "]" * 100000
     text = _header(net)[:-1] + ', "deep": ' + deep + "}"
     import io as _io
+
     buf = _io.BytesIO()
     np.save(buf, params)
     _write_members(path, {"header.npy": _header_npy(text), "params.npy": buf.getvalue()})
@@ -242,15 +272,16 @@ def test_stale_temporaries_of_killed_saves_are_cleaned(tmp_path, model):
     other = tmp_path / "notes.npz.tmp"
     other.write_bytes(b"x")
     save(tmp_path / "m.npz", net, params)
-    assert sorted(os.listdir(tmp_path)) == sorted(
-        ["m.npz", mine.name, legacy_new.name, other.name])
+    assert sorted(os.listdir(tmp_path)) == sorted(["m.npz", mine.name, legacy_new.name, other.name])
 
 
 def test_save_killed_midway_leaves_debris_the_next_save_removes(tmp_path, model):
     net, params = model
     # a child that creates its temporary file and is killed before renaming it
-    code = ("import os, signal, flatnn.io as io; fd, tmp = io._create_temporary(%r); "
-            "os.write(fd, b'x' * 100000); os.kill(os.getpid(), signal.SIGKILL)" % str(tmp_path))
+    code = (
+        "import os, signal, flatnn.io.models as io; fd, tmp = io._create_temporary(%r); "
+        "os.write(fd, b'x' * 100000); os.kill(os.getpid(), signal.SIGKILL)" % str(tmp_path)
+    )
     for _ in range(3):
         subprocess.run([sys.executable, "-c", code], check=False)
     assert len(os.listdir(tmp_path)) == 3
@@ -343,8 +374,14 @@ def test_what_save_writes_load_can_read_back(tmp_path, model):
 def test_a_5000_digit_integer_in_the_header_is_an_error_naming_the_file(tmp_path, model):
     net, params = model
     path = tmp_path / "m.npz"
-    text = json.dumps({"format": "flatnn-model", "version": 1, "network": net.to_dict(),
-                       "metadata": {}})[:-1] + ', "n": ' + "9" * 5000 + "}"
+    text = (
+        json.dumps(
+            {"format": "flatnn-model", "version": 1, "network": net.to_dict(), "metadata": {}}
+        )[:-1]
+        + ', "n": '
+        + "9" * 5000
+        + "}"
+    )
     with open(path, "wb") as f:
         np.savez(f, params=params, header=np.array(text))
     with pytest.raises(ValueError, match="m.npz.: the header is not valid JSON"):

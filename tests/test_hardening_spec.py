@@ -7,8 +7,10 @@ import flatnn
 from flatnn import optimizers
 
 
-@pytest.mark.parametrize("sizes", [{784, 30, 10}, frozenset((3, 2)), {3: 1, 2: 1}, b"\x03\x02",
-                                   bytearray(b"\x03\x02"), "32"])
+@pytest.mark.parametrize(
+    "sizes",
+    [{784, 30, 10}, frozenset((3, 2)), {3: 1, 2: 1}, b"\x03\x02", bytearray(b"\x03\x02"), "32"],
+)
 def test_unordered_or_byte_sizes_are_refused(sizes):
     with pytest.raises(ValueError, match=f"ordered sequence.*got {type(sizes).__name__}"):
         flatnn.Network(sizes)
@@ -26,15 +28,17 @@ def test_ordered_sequences_and_numpy_integers_still_build():
     assert flatnn.Network(x for x in (4, 3, 2)).sizes == (4, 3, 2)
 
 
-@pytest.mark.parametrize("hidden", [None, 5, 2.0, {"relu"}, {"a": "relu"}, ["relu", 5],
-                                    ("relu", None)])
+@pytest.mark.parametrize(
+    "hidden", [None, 5, 2.0, {"relu"}, {"a": "relu"}, ["relu", 5], ("relu", None)]
+)
 def test_hidden_of_the_wrong_kind_names_hidden(hidden):
     with pytest.raises(TypeError, match="hidden must be an activation name"):
         flatnn.Network((3, 4, 4, 2), hidden=hidden)
 
 
-@pytest.mark.parametrize("field,value", [("output", None), ("output", 5), ("loss", None),
-                                         ("loss", ["cross_entropy"])])
+@pytest.mark.parametrize(
+    "field,value", [("output", None), ("output", 5), ("loss", None), ("loss", ["cross_entropy"])]
+)
 def test_output_and_loss_of_the_wrong_kind_name_the_field(field, value):
     with pytest.raises(TypeError, match=f"{field} must be"):
         flatnn.Network((3, 2), **{field: value})
@@ -45,9 +49,13 @@ def test_lam_of_the_wrong_kind_is_refused_everywhere(lam):
     net = flatnn.Network((3, 2, 2))
     p = net.init(0)
     X, y = np.ones((4, 3)), np.array([0, 1, 0, 1])
-    for call in (lambda: net.cost(p, X, y, lam), lambda: net.cost_grad(p, X, y, lam),
-                 lambda: net.hessp(p, p, X, y, lam), lambda: flatnn.Objective(net, X, y, lam),
-                 lambda: flatnn.minimize(net, p, X, y, lam)):
+    for call in (
+        lambda: net.cost(p, X, y, lam),
+        lambda: net.cost_grad(p, X, y, lam),
+        lambda: net.hessp(p, p, X, y, lam),
+        lambda: flatnn.Objective(net, X, y, lam),
+        lambda: flatnn.minimize(net, p, X, y, lam),
+    ):
         with pytest.raises(TypeError, match="lam must be a number"):
             call()
 
@@ -87,13 +95,16 @@ def test_step_decay_accepts_numpy_integers():
     assert [s(e) for e in range(4)] == [0.1, 0.1, 0.05, 0.05]
 
 
-@pytest.mark.parametrize("make,field", [
-    (lambda: optimizers.step_decay("0.1", 0.5, 2), "learning_rate"),
-    (lambda: optimizers.step_decay(0.1, True, 2), "drop"),
-    (lambda: optimizers.exponential_decay(0.1, "0.9"), "rate"),
-    (lambda: optimizers.exponential_decay(True, 0.9), "learning_rate"),
-    (lambda: optimizers.constant("1"), "learning_rate"),
-])
+@pytest.mark.parametrize(
+    "make,field",
+    [
+        (lambda: optimizers.step_decay("0.1", 0.5, 2), "learning_rate"),
+        (lambda: optimizers.step_decay(0.1, True, 2), "drop"),
+        (lambda: optimizers.exponential_decay(0.1, "0.9"), "rate"),
+        (lambda: optimizers.exponential_decay(True, 0.9), "learning_rate"),
+        (lambda: optimizers.constant("1"), "learning_rate"),
+    ],
+)
 def test_schedule_hyperparameters_of_the_wrong_kind_name_the_field(make, field):
     with pytest.raises(TypeError, match=f"{field} must be a number"):
         make()

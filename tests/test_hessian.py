@@ -11,14 +11,21 @@ from hypothesis import strategies as st
 import flatnn
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
-PAIRS = (("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"),
-         ("softmax", "squared_error"), ("sigmoid", "squared_error"),
-         ("tanh", "squared_error"), ("relu", "squared_error"),
-         ("leaky_relu", "squared_error"), ("identity", "squared_error"))
+PAIRS = (
+    ("softmax", "cross_entropy"),
+    ("sigmoid", "cross_entropy"),
+    ("softmax", "squared_error"),
+    ("sigmoid", "squared_error"),
+    ("tanh", "squared_error"),
+    ("relu", "squared_error"),
+    ("leaky_relu", "squared_error"),
+    ("identity", "squared_error"),
+)
 CASES = list(itertools.product(HIDDEN, PAIRS))
 
-SETTINGS = settings(max_examples=10, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def make_problem(hidden, output, loss, layers, m, seed, labels):
@@ -89,8 +96,9 @@ def test_gnvp_is_positive_semidefinite(pair, layers, m, seed, labels, lam):
 def test_hessian_is_indefinite_where_gauss_newton_is_not():
     # the GN test above is meaningful: at a random point of a tanh net, H has a
     # negative direction that G does not have
-    net, params, X, y, _, _ = make_problem("tanh", "softmax", "cross_entropy", [3, 4, 3], 5, 3,
-                                           True)
+    net, params, X, y, _, _ = make_problem(
+        "tanh", "softmax", "cross_entropy", [3, 4, 3], 5, 3, True
+    )
     eye = np.eye(net.n_params)
     H = np.column_stack([net.hessp(params, e, X, y) for e in eye])
     G = np.column_stack([net.gnvp(params, e, X, y) for e in eye])
@@ -114,8 +122,9 @@ def explicit_gauss_newton(net, params, X, y, lam):
     T = np.eye(k)[y] if y.ndim == 1 else y
     if net.loss == "cross_entropy":
         # J of the logits: the same layout with an identity output gives them
-        logits_net = flatnn.Network(net.sizes, hidden=net.hidden, output="identity",
-                                    loss="squared_error")
+        logits_net = flatnn.Network(
+            net.sizes, hidden=net.hidden, output="identity", loss="squared_error"
+        )
         J = jacobian(lambda p: logits_net.forward(p, X), params)
         a = net.forward(params, X)
         if net.output == "softmax":
@@ -126,8 +135,9 @@ def explicit_gauss_newton(net, params, X, y, lam):
         J = jacobian(lambda p: net.forward(p, X), params)
         H = [np.eye(k)] * m
     G = sum(J[i].T @ H[i] @ J[i] for i in range(m)) / m
-    penalty = np.concatenate([np.pad(np.ones((r, c - 1)), ((0, 0), (1, 0))).ravel()
-                              for r, c in net.shapes])
+    penalty = np.concatenate(
+        [np.pad(np.ones((r, c - 1)), ((0, 0), (1, 0))).ravel() for r, c in net.shapes]
+    )
     return G + np.diag(lam / m * penalty)
 
 
@@ -144,23 +154,29 @@ def test_gnvp_equals_explicit_jt_h_j(pair, labels, lam):
 def test_gnvp_equals_hessp_for_a_single_linear_layer():
     # no hidden layer and a convex output loss: G is the exact Hessian
     net, params, X, y, _, v = make_problem("tanh", "softmax", "cross_entropy", [4, 3], 6, 5, True)
-    np.testing.assert_allclose(net.gnvp(params, v, X, y, 0.3), net.hessp(params, v, X, y, 0.3),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        net.gnvp(params, v, X, y, 0.3), net.hessp(params, v, X, y, 0.3), rtol=1e-12, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("method", ["hessp", "gnvp"])
 def test_products_are_linear_in_v(method):
-    net, params, X, y, u, v = make_problem("sigmoid", "softmax", "cross_entropy", [3, 5, 4], 7, 2,
-                                           True)
+    net, params, X, y, u, v = make_problem(
+        "sigmoid", "softmax", "cross_entropy", [3, 5, 4], 7, 2, True
+    )
     f = getattr(net, method)
-    np.testing.assert_allclose(f(params, 2.0 * u - 3.0 * v, X, y, 0.4),
-                               2.0 * f(params, u, X, y, 0.4) - 3.0 * f(params, v, X, y, 0.4),
-                               rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(
+        f(params, 2.0 * u - 3.0 * v, X, y, 0.4),
+        2.0 * f(params, u, X, y, 0.4) - 3.0 * f(params, v, X, y, 0.4),
+        rtol=1e-10,
+        atol=1e-13,
+    )
 
 
 def test_lam_adds_lam_over_m_on_weights_only():
-    net, params, X, y, _, v = make_problem("tanh", "sigmoid", "cross_entropy", [2, 3, 1], 5, 8,
-                                           False)
+    net, params, X, y, _, v = make_problem(
+        "tanh", "sigmoid", "cross_entropy", [2, 3, 1], 5, 8, False
+    )
     diff = net.hessp(params, v, X, y, 2.0) - net.hessp(params, v, X, y, 0.0)
     expected = [np.pad(theta[:, 1:] * 2.0 / 5, ((0, 0), (1, 0))) for theta in net.unpack(v)]
     np.testing.assert_allclose(diff, np.concatenate([e.ravel() for e in expected]), atol=1e-14)
@@ -168,32 +184,38 @@ def test_lam_adds_lam_over_m_on_weights_only():
 
 @pytest.mark.parametrize("method", ["hessp", "gnvp"])
 def test_float32_in_float32_out_and_inputs_untouched(method):
-    net, params, X, y, _, v = make_problem("relu", "softmax", "cross_entropy", [4, 6, 3], 8, 4,
-                                           True)
+    net, params, X, y, _, v = make_problem(
+        "relu", "softmax", "cross_entropy", [4, 6, 3], 8, 4, True
+    )
     p32, X32, v32 = params.astype(np.float32), X.astype(np.float32), v.astype(np.float32)
     copies = [a.copy() for a in (p32, X32, v32, y)]
     out = getattr(net, method)(p32, v32, X32, y, 0.1)
     assert out.dtype == np.float32
     for before, after in zip(copies, (p32, X32, v32, y)):
         np.testing.assert_array_equal(before, after)
-    np.testing.assert_allclose(out, getattr(net, method)(params, v, X, y, 0.1), rtol=2e-3,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        out, getattr(net, method)(params, v, X, y, 0.1), rtol=2e-3, atol=1e-4
+    )
 
 
 def test_bad_direction_is_a_clear_value_error():
-    net, params, X, y, _, v = make_problem("tanh", "softmax", "cross_entropy", [2, 3, 2], 3, 0,
-                                           True)
+    net, params, X, y, _, v = make_problem(
+        "tanh", "softmax", "cross_entropy", [2, 3, 2], 3, 0, True
+    )
     with pytest.raises(ValueError, match=r"v has 3 entries"):
         net.hessp(params, v[:3], X, y)
 
 
 def test_integer_direction_is_accepted_as_scipy_trust_constr_probes_with_one():
-    net, params, X, y, _, _ = make_problem("tanh", "softmax", "cross_entropy", [3, 4, 2], 6, 1,
-                                           True)
+    net, params, X, y, _, _ = make_problem(
+        "tanh", "softmax", "cross_entropy", [3, 4, 2], 6, 1, True
+    )
     e = np.zeros(net.n_params, dtype=np.int8)
     e[2] = 1
-    np.testing.assert_array_equal(net.hessp(params, e, X, y, 0.2),
-                                  net.hessp(params, e.astype(float), X, y, 0.2))
-    res = scipy.optimize.minimize(net.cost_grad, params, args=(X, y, 0.2), jac=True,
-                                  hessp=net.hessp, method="trust-constr")
+    np.testing.assert_array_equal(
+        net.hessp(params, e, X, y, 0.2), net.hessp(params, e.astype(float), X, y, 0.2)
+    )
+    res = scipy.optimize.minimize(
+        net.cost_grad, params, args=(X, y, 0.2), jac=True, hessp=net.hessp, method="trust-constr"
+    )
     assert res.success

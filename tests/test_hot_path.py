@@ -11,14 +11,27 @@ from scipy.special import expit
 import flatnn
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
-PAIRS = [("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"),
-         ("softmax", "squared_error"), ("tanh", "squared_error"), ("relu", "squared_error")]
-ACT = {"sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh,
-       "relu": lambda z: np.maximum(z, 0), "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
-       "identity": lambda z: z}
-DERIV = {"sigmoid": lambda z: ACT["sigmoid"](z) * (1 - ACT["sigmoid"](z)),
-         "tanh": lambda z: 1 - np.tanh(z) ** 2, "relu": lambda z: (z > 0) * 1.0,
-         "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01), "identity": np.ones_like}
+PAIRS = [
+    ("softmax", "cross_entropy"),
+    ("sigmoid", "cross_entropy"),
+    ("softmax", "squared_error"),
+    ("tanh", "squared_error"),
+    ("relu", "squared_error"),
+]
+ACT = {
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "identity": lambda z: z,
+}
+DERIV = {
+    "sigmoid": lambda z: ACT["sigmoid"](z) * (1 - ACT["sigmoid"](z)),
+    "tanh": lambda z: 1 - np.tanh(z) ** 2,
+    "relu": lambda z: (z > 0) * 1.0,
+    "leaky_relu": lambda z: np.where(z > 0, 1.0, 0.01),
+    "identity": np.ones_like,
+}
 # Rows enough for several blocks (and a ragged last one) even for the widest layer here.
 M = 70001
 

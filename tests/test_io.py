@@ -32,8 +32,13 @@ def _header(net, **overrides):
 def test_round_trip_keeps_spec_params_dtype_and_metadata(tmp_path, dtype):
     net = flatnn.Network((5, 4, 3, 1), hidden=("relu", "sigmoid"), loss="squared_error")
     params = net.init(1, dtype=dtype)
-    meta = {"dataset": "xor", "class_names": ["a", "b"], "epochs": 3,
-            "test_accuracy": np.float64(0.75), "nested": {"lr": 0.1, "none": None}}
+    meta = {
+        "dataset": "xor",
+        "class_names": ["a", "b"],
+        "epochs": 3,
+        "test_accuracy": np.float64(0.75),
+        "nested": {"lr": 0.1, "none": None},
+    }
     path = tmp_path / "m.npz"
     assert save(path, net, params, **meta) == str(path)
     net2, params2, meta2 = load(path)
@@ -82,6 +87,7 @@ def test_failed_save_keeps_the_old_file(tmp_path, model, monkeypatch):
 
     def broken_savez(*args, **kwargs):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(np, "savez", broken_savez)
     with pytest.raises(KeyboardInterrupt):
         save(path, net, params * 3, run=2)
@@ -127,6 +133,7 @@ def test_pickled_object_array_is_refused_and_never_unpickled(tmp_path, model):
     class Payload:
         def __reduce__(self):
             return (open, (str(marker), "w"))
+
     evil = np.empty(1, dtype=object)
     evil[0] = Payload()
     _write_npz(path, params=evil, header=_header(net))
@@ -183,11 +190,14 @@ def test_params_of_wrong_dtype_or_shape(tmp_path, model):
         load(path)
 
 
-@pytest.mark.parametrize("header, match", [
-    (np.array("{not json"), "not valid JSON"),
-    (np.array("[1, 2]"), "JSON object"),
-    (np.frombuffer(b'{"format": "flatnn-model"}', dtype=np.uint8), "0-d unicode"),
-])
+@pytest.mark.parametrize(
+    "header, match",
+    [
+        (np.array("{not json"), "not valid JSON"),
+        (np.array("[1, 2]"), "JSON object"),
+        (np.frombuffer(b'{"format": "flatnn-model"}', dtype=np.uint8), "0-d unicode"),
+    ],
+)
 def test_bad_header(tmp_path, model, header, match):
     net, params = model
     path = tmp_path / "m.npz"
@@ -196,14 +206,26 @@ def test_bad_header(tmp_path, model, header, match):
         load(path)
 
 
-@pytest.mark.parametrize("overrides, match", [
-    ({"format": "other"}, "format is 'other'"),
-    ({"version": 2}, "version 2 is not supported"),
-    ({"network": {"sizes": [4, 3]}}, "bad network spec"),
-    ({"network": {"sizes": [4, 0, 2], "hidden": "relu", "output": "softmax",
-                  "loss": "cross_entropy"}}, "bad network spec"),
-    ({"metadata": [1]}, "metadata must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        ({"format": "other"}, "format is 'other'"),
+        ({"version": 2}, "version 2 is not supported"),
+        ({"network": {"sizes": [4, 3]}}, "bad network spec"),
+        (
+            {
+                "network": {
+                    "sizes": [4, 0, 2],
+                    "hidden": "relu",
+                    "output": "softmax",
+                    "loss": "cross_entropy",
+                }
+            },
+            "bad network spec",
+        ),
+        ({"metadata": [1]}, "metadata must be a JSON object"),
+    ],
+)
 def test_bad_header_fields(tmp_path, model, overrides, match):
     net, params = model
     path = tmp_path / "m.npz"

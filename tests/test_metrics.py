@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from flatnn.metrics import confusion_matrix, evaluation_report
+from flatnn.core.metrics import confusion_matrix, evaluation_report
 
 
 def test_confusion_matrix_counts_pairs():

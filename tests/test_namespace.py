@@ -14,21 +14,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.optimize
-
-import flatnn
-from flatnn import cli, gpu, namespace, threads
-
 import stand_in_xp
 from conftest import shared_data
 from stand_in_xp import HostArray
 
+import flatnn
+from flatnn import gpu, threads
+from flatnn.base import namespace
+from flatnn.cli import app as cli
+
 REPO = Path(__file__).resolve().parents[1]
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
-OUTPUTS = (("softmax", "cross_entropy", "labels"), ("softmax", "cross_entropy", "targets"),
-           ("sigmoid", "cross_entropy", "targets"), ("softmax", "squared_error", "labels"),
-           ("sigmoid", "squared_error", "targets"), ("tanh", "squared_error", "targets"),
-           ("relu", "squared_error", "targets"), ("leaky_relu", "squared_error", "targets"),
-           ("identity", "squared_error", "targets"))
+OUTPUTS = (
+    ("softmax", "cross_entropy", "labels"),
+    ("softmax", "cross_entropy", "targets"),
+    ("sigmoid", "cross_entropy", "targets"),
+    ("softmax", "squared_error", "labels"),
+    ("sigmoid", "squared_error", "targets"),
+    ("tanh", "squared_error", "targets"),
+    ("relu", "squared_error", "targets"),
+    ("leaky_relu", "squared_error", "targets"),
+    ("identity", "squared_error", "targets"),
+)
 
 
 @pytest.fixture
@@ -107,8 +114,9 @@ def test_more_rows_than_a_block_and_a_thread(xp):
     # The NumPy path splits these rows into cache blocks and over two threads;
     # the namespace path runs them as one block. Same numbers to 1e-12.
     rows = threads.MIN_ROWS_PER_THREAD * 2 + 100
-    net, params, X, y, v = problem("sigmoid", "softmax", "cross_entropy", "labels", m=rows,
-                                   sizes=(20, 64, 10))
+    net, params, X, y, v = problem(
+        "sigmoid", "softmax", "cross_entropy", "labels", m=rows, sizes=(20, 64, 10)
+    )
     Xd, yd = xp.asarray(X), xp.asarray(y)
     with threads.using(2):
         cost, grad = net.cost_grad(params, X, y, 0.5)
@@ -179,6 +187,7 @@ def test_namespace_of():
 def test_two_device_libraries_in_one_call_are_refused(xp):
     class Other:  # an array type of another (registered) library
         pass
+
     Other.__module__ = "other_lib.core"
     namespace.register("other_lib", stand_in_xp.xp)
     try:
@@ -189,13 +198,14 @@ def test_two_device_libraries_in_one_call_are_refused(xp):
 
 
 def test_numpy_data_never_imports_cupy():
-    code = ("import sys, numpy as np, flatnn\n"
-            "net = flatnn.Network((3, 4, 2))\n"
-            "p = net.init(0); X = np.ones((5, 3)); y = np.array([0, 1, 0, 1, 1])\n"
-            "net.cost_grad(p, X, y); net.hessp(p, p, X, y); net.predict(p, X)\n"
-            "print('cupy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, numpy as np, flatnn\n"
+        "net = flatnn.Network((3, 4, 2))\n"
+        "p = net.init(0); X = np.ones((5, 3)); y = np.array([0, 1, 0, 1, 1])\n"
+        "net.cost_grad(p, X, y); net.hessp(p, p, X, y); net.predict(p, X)\n"
+        "print('cupy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
@@ -210,8 +220,11 @@ def test_gpu_objective_speaks_numpy_and_matches_objective(xp):
     assert isinstance(f, float) and type(g) is np.ndarray
     assert abs(f - f_ref) <= 1e-12 * f_ref
     np.testing.assert_allclose(g, g_ref, rtol=0, atol=1e-12 * np.abs(g_ref).max())
-    for got, want in ((obj.hessp(params, v), ref.hessp(params, v)),
-                      (obj.gnvp(params, v), ref.gnvp(params, v)), (obj.grad(params), g_ref)):
+    for got, want in (
+        (obj.hessp(params, v), ref.hessp(params, v)),
+        (obj.gnvp(params, v), ref.gnvp(params, v)),
+        (obj.grad(params), g_ref),
+    ):
         assert type(got) is np.ndarray
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
     assert obj.cost(params) == pytest.approx(f_ref, rel=1e-12)
@@ -224,10 +237,12 @@ def test_gpu_objective_under_scipy_and_flatnn_minimize(xp):
     obj = gpu.GPUObjective(net, X, y, 0.1, xp=xp)
     ref = flatnn.Objective(net, X, y, 0.1)
     opts = {"maxiter": 15}
-    got = scipy.optimize.minimize(obj.cost_grad, params, jac=True, hessp=obj.hessp,
-                                  method="Newton-CG", options=opts)
-    want = scipy.optimize.minimize(ref.cost_grad, params, jac=True, hessp=ref.hessp,
-                                   method="Newton-CG", options=opts)
+    got = scipy.optimize.minimize(
+        obj.cost_grad, params, jac=True, hessp=obj.hessp, method="Newton-CG", options=opts
+    )
+    want = scipy.optimize.minimize(
+        ref.cost_grad, params, jac=True, hessp=ref.hessp, method="Newton-CG", options=opts
+    )
     assert got.nit == want.nit and got.nfev == want.nfev
     np.testing.assert_allclose(got.x, want.x, rtol=0, atol=1e-9)
     assert got.fun < ref.cost(params)
@@ -281,8 +296,9 @@ def test_without_cupy_the_gpu_parts_say_what_is_missing(capsys):
     net = flatnn.Network((2, 3, 2))
     with pytest.raises(gpu.GPUUnavailable):
         gpu.GPUObjective(net, np.zeros((4, 2)), np.array([0, 1, 0, 1]))
-    code = cli.main(["train", "--dataset", "xor", "--method", "L-BFGS-B", "--device", "cuda",
-                     "--quiet"])
+    code = cli.run(
+        ["train", "--dataset", "xor", "--method", "L-BFGS-B", "--device", "cuda", "--quiet"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("flatnn: error: --device cuda: CuPy is not installed")
@@ -291,19 +307,34 @@ def test_without_cupy_the_gpu_parts_say_what_is_missing(capsys):
 @pytest.mark.skipif(not cupy_missing(), reason="CuPy is installed here")
 def test_device_cuda_with_an_sgd_rule_says_what_is_missing(capsys, tmp_path):
     path = tmp_path / "never.npz"
-    code = cli.main(["train", "--dataset", "xor", "--method", "adam", "--device", "cuda",
-                     "--out", str(path)])
+    code = cli.run(
+        ["train", "--dataset", "xor", "--method", "adam", "--device", "cuda", "--out", str(path)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1 and not path.exists()
     assert err.startswith("flatnn: error: --device cuda: CuPy is not installed")
 
 
-@pytest.mark.parametrize("argv", [
-    ["--method", "adam", "--dropout", "0.2", "--input-dropout", "0.1", "--max-norm", "2",
-     "--augment", "2"],
-    ["--method", "momentum", "--dtype", "float32"],
-    ["--method", "L-BFGS-B", "--maxiter", "8"],
-], ids=["adam-dropout-augment", "momentum-float32", "lbfgs"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [
+            "--method",
+            "adam",
+            "--dropout",
+            "0.2",
+            "--input-dropout",
+            "0.1",
+            "--max-norm",
+            "2",
+            "--augment",
+            "2",
+        ],
+        ["--method", "momentum", "--dtype", "float32"],
+        ["--method", "L-BFGS-B", "--maxiter", "8"],
+    ],
+    ids=["adam-dropout-augment", "momentum-float32", "lbfgs"],
+)
 def test_cli_device_cuda_trains_on_the_device_namespace(xp, monkeypatch, tmp_path, argv):
     # --device cuda with the stand-in as "CuPy": the SGD rules run flatnn.sgd on
     # device data, a scipy method a GPUObjective; the model equals the CPU's.
@@ -311,13 +342,26 @@ def test_cli_device_cuda_trains_on_the_device_namespace(xp, monkeypatch, tmp_pat
     monkeypatch.setattr(cli, "_cuda_namespace", lambda: calls.append(1) or xp)
     matmul = xp.matmul
     monkeypatch.setattr(xp, "matmul", lambda *a, **k: products.append(1) or matmul(*a, **k))
-    common = ["train", "--dataset", "mnist", "--limit", "300", "--epochs", "2",
-              "--sizes", "784-12-10", "--quiet", "--data-dir",
-              str(shared_data()), "--no-download", *argv]
+    common = [
+        "train",
+        "--dataset",
+        "mnist",
+        "--limit",
+        "300",
+        "--epochs",
+        "2",
+        "--sizes",
+        "784-12-10",
+        "--quiet",
+        "--data-dir",
+        str(shared_data()),
+        "--no-download",
+        *argv,
+    ]
     paths = {}
     for device in ("cpu", "cuda"):
         paths[device] = tmp_path / f"{device}.npz"
-        assert cli.main([*common, "--device", device, "--out", str(paths[device])]) == 0
+        assert cli.run([*common, "--device", device, "--out", str(paths[device])]) == 0
     assert calls == [1]
     assert len(products) >= 8  # the backward passes of the cuda run ran on the device
     _, want, meta_cpu = flatnn.load(paths["cpu"])
@@ -330,8 +374,12 @@ def test_cli_device_cuda_trains_on_the_device_namespace(xp, monkeypatch, tmp_pat
 
 @pytest.mark.skipif(not cupy_missing(), reason="CuPy is installed here")
 def test_bench_gpu_exits_with_a_message_without_a_gpu():
-    out = subprocess.run([sys.executable, str(REPO / "experiments" / "bench_gpu.py")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "bench_gpu.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert "bench_gpu: no GPU: CuPy is not installed" in out.stderr
     assert "Traceback" not in out.stderr
@@ -339,14 +387,34 @@ def test_bench_gpu_exits_with_a_message_without_a_gpu():
 
 def test_bench_gpu_runs_through_the_stand_in(tmp_path):
     # Everything but PyTorch and the CuPy calls themselves: the script's own code.
-    out = subprocess.run([sys.executable, str(REPO / "experiments" / "bench_gpu.py"),
-                          "--stand-in", "--data", "random", "--m", "300", "--repeat", "1",
-                          "--maxiter", "4", "--newton-maxiter", "2", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "bench_gpu.py"),
+            "--stand-in",
+            "--data",
+            "random",
+            "--m",
+            "300",
+            "--repeat",
+            "1",
+            "--maxiter",
+            "4",
+            "--newton-maxiter",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads((tmp_path / "bench_gpu.json").read_text())
-    assert [r["net"] for r in result["cost_grad"]][:2] == ["784-100-10 sigmoid",
-                                                           "784-256-128-64-10 relu"]
+    assert [r["net"] for r in result["cost_grad"]][:2] == [
+        "784-100-10 sigmoid",
+        "784-256-128-64-10 relu",
+    ]
     by = {(r["device"], r["method"]): r for r in result["training"]}
     for method in ("L-BFGS-B", "Newton-CG"):  # the namespace path follows the CPU's iterates
         assert by["gpu", method]["nfev"] == by["cpu", method]["nfev"]
@@ -355,5 +423,6 @@ def test_bench_gpu_runs_through_the_stand_in(tmp_path):
     assert "| flatnn.sgd, CPU |" in (tmp_path / "bench_gpu.md").read_text()
     sgd_rows = {r["what"]: r for r in result["sgd_epoch"]}
     assert sgd_rows["flatnn.sgd, GPU"]["fun"] == pytest.approx(
-        sgd_rows["flatnn.sgd, CPU"]["fun"], rel=1e-5)  # the device run follows the CPU's
+        sgd_rows["flatnn.sgd, CPU"]["fun"], rel=1e-5
+    )  # the device run follows the CPU's
     assert sgd_rows["flatnn.sgd, GPU"]["seconds"] > 0

@@ -6,7 +6,8 @@ import warnings
 import attrs
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 import flatnn
@@ -33,27 +34,33 @@ def test_spec_is_frozen_hashable_picklable():
     same = flatnn.Network([5, 4, 3, 2], hidden=["relu", "tanh"])
     assert net == same and hash(net) == hash(same)
     assert flatnn.Network((3, 4, 4, 2), hidden="relu") == flatnn.Network(
-        (3, 4, 4, 2), hidden=("relu", "relu"))
+        (3, 4, 4, 2), hidden=("relu", "relu")
+    )
     assert net != flatnn.Network((5, 4, 3, 2), hidden=("relu", "relu"))
     assert pickle.loads(pickle.dumps(net)) == net
     assert flatnn.Network.from_dict(net.to_dict()) == net
     assert "Network((5, 4, 3, 2)" in repr(net)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(sizes=(3,)), "at least an input and an output"),
-    (dict(sizes=(3, 0, 2)), ">= 1"),
-    (dict(sizes=(3, 2.5, 2)), "integers"),
-    (dict(sizes=(3, True, 2)), "integers"),
-    (dict(sizes=5), "sequence"),
-    (dict(sizes=(3, 4, 2), hidden="swish"), "unknown activation 'swish'.*sigmoid"),
-    (dict(sizes=(3, 4, 4, 2), hidden=("relu",)), "1 activations.*2 hidden"),
-    (dict(sizes=(3, 4, 2), output="softplus"), "unknown output activation 'softplus'.*softmax"),
-    (dict(sizes=(3, 4, 2), loss="hinge"), "unknown loss 'hinge'.*cross_entropy"),
-    (dict(sizes=(3, 4, 2), output="tanh", loss="cross_entropy"),
-     "needs output 'softmax' or 'sigmoid'"),
-    (dict(sizes=(3, 4, 1), output="softmax"), "at least 2 output units"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(sizes=(3,)), "at least an input and an output"),
+        (dict(sizes=(3, 0, 2)), ">= 1"),
+        (dict(sizes=(3, 2.5, 2)), "integers"),
+        (dict(sizes=(3, True, 2)), "integers"),
+        (dict(sizes=5), "sequence"),
+        (dict(sizes=(3, 4, 2), hidden="swish"), "unknown activation 'swish'.*sigmoid"),
+        (dict(sizes=(3, 4, 4, 2), hidden=("relu",)), "1 activations.*2 hidden"),
+        (dict(sizes=(3, 4, 2), output="softplus"), "unknown output activation 'softplus'.*softmax"),
+        (dict(sizes=(3, 4, 2), loss="hinge"), "unknown loss 'hinge'.*cross_entropy"),
+        (
+            dict(sizes=(3, 4, 2), output="tanh", loss="cross_entropy"),
+            "needs output 'softmax' or 'sigmoid'",
+        ),
+        (dict(sizes=(3, 4, 1), output="softmax"), "at least 2 output units"),
+    ],
+)
 def test_bad_specs_raise_naming_the_value(kwargs, message):
     sizes = kwargs.pop("sizes")
     with pytest.raises(ValueError, match=message):
@@ -62,8 +69,11 @@ def test_bad_specs_raise_naming_the_value(kwargs, message):
 
 # ------------------------------------------------------------------- layout
 @settings(max_examples=40, deadline=None)
-@given(sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5), seed=st.integers(0, 1000),
-       dtype=st.sampled_from([np.float32, np.float64]))
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5),
+    seed=st.integers(0, 1000),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
 def test_pack_unpack_round_trip_and_views(sizes, seed, dtype):
     net = flatnn.Network(sizes, output="sigmoid")
     params = net.init(rng=seed, dtype=dtype)
@@ -77,7 +87,7 @@ def test_pack_unpack_round_trip_and_views(sizes, seed, dtype):
     assert params[0] == 42.0
     # layout: layer by layer, C order, bias in column 0
     off = net.offsets
-    assert np.array_equal(params[off[-2]:off[-2] + net.shapes[-1][1]], thetas[-1][0])
+    assert np.array_equal(params[off[-2] : off[-2] + net.shapes[-1][1]], thetas[-1][0])
 
 
 def test_layout_errors():
@@ -150,7 +160,8 @@ def test_objective_formula_by_hand():
     z2 = a1 @ t2[:, 1:].T + t2[:, 0]
     p = np.exp(z2) / np.exp(z2).sum(axis=1, keepdims=True)
     expected = -np.log(p[np.arange(m), y]).mean() + lam / (2 * m) * (
-        (t1[:, 1:] ** 2).sum() + (t2[:, 1:] ** 2).sum())
+        (t1[:, 1:] ** 2).sum() + (t2[:, 1:] ** 2).sum()
+    )
     assert net.cost(params, X, y, lam) == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(net.forward(params, X), p, rtol=1e-12)
     assert np.array_equal(net.predict(params, X), p.argmax(axis=1))
@@ -175,8 +186,12 @@ def test_binary_and_squared_error_by_hand():
 
 def test_labels_and_one_hot_agree():
     rng = np.random.default_rng(3)
-    for output, loss in [("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"),
-                         ("softmax", "squared_error"), ("tanh", "squared_error")]:
+    for output, loss in [
+        ("softmax", "cross_entropy"),
+        ("sigmoid", "cross_entropy"),
+        ("softmax", "squared_error"),
+        ("tanh", "squared_error"),
+    ]:
         net, params, X, y = _problem(rng, output=output, loss=loss)
         Y = np.eye(4)[y]
         c1, g1 = net.cost_grad(params, X, y, 0.1)
@@ -194,20 +209,23 @@ def test_accuracy_and_single_unit_predict():
     assert net.accuracy(params, X, np.array([1, 0, 0])) == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("short_params", "8 entries.*needs 9"),
-    ("X_1d", "2-D"),
-    ("X_3d", "2-D"),
-    ("X_wrong_features", "3 features per row.*takes 2"),
-    ("X_nan", "NaN or inf"),
-    ("X_inf", "NaN or inf"),
-    ("y_wrong_m", "y has 3 rows; X has 4"),
-    ("y_wrong_k", "y has 3 columns; the network has 1 outputs"),
-    ("y_3d", "labels.*targets"),
-    ("negative_lam", "lam must be a finite number >= 0"),
-    ("nan_params", "params contains NaN"),
-    ("target_out_of_range", r"targets must lie in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("short_params", "8 entries.*needs 9"),
+        ("X_1d", "2-D"),
+        ("X_3d", "2-D"),
+        ("X_wrong_features", "3 features per row.*takes 2"),
+        ("X_nan", "NaN or inf"),
+        ("X_inf", "NaN or inf"),
+        ("y_wrong_m", "y has 3 rows; X has 4"),
+        ("y_wrong_k", "y has 3 columns; the network has 1 outputs"),
+        ("y_3d", "labels.*targets"),
+        ("negative_lam", "lam must be a finite number >= 0"),
+        ("nan_params", "params contains NaN"),
+        ("target_out_of_range", r"targets must lie in \[0, 1\]"),
+    ],
+)
 def test_bad_inputs_binary(case, message):
     net = flatnn.Network((2, 2, 1), output="sigmoid")
     params, X, y, lam = net.init(rng=0), XOR_X.copy(), XOR_Y.copy(), 0.0
@@ -281,11 +299,16 @@ def test_float32_stays_float32():
     assert net.grad(params, (X > 0).astype(np.uint8), y).dtype == np.float32
 
 
-@pytest.mark.parametrize("output, loss", [("softmax", "cross_entropy"),
-                                          ("sigmoid", "cross_entropy"),
-                                          ("softmax", "squared_error"),
-                                          ("sigmoid", "squared_error"),
-                                          ("tanh", "squared_error")])
+@pytest.mark.parametrize(
+    "output, loss",
+    [
+        ("softmax", "cross_entropy"),
+        ("sigmoid", "cross_entropy"),
+        ("softmax", "squared_error"),
+        ("sigmoid", "squared_error"),
+        ("tanh", "squared_error"),
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_extreme_logits_are_finite_and_silent(output, loss, dtype):
     # weights that give |z| ~ 1e3 at the output and saturate every hidden unit
@@ -357,8 +380,9 @@ def test_objective_formula_has_one_home_and_check_data_skips_rechecking():
     loss_sum = net.cost(p, X, y) * 20
     assert np.isclose(net.cost_from_sum(loss_sum, p, 20, lam), net.cost(p, X, y, lam), rtol=1e-13)
     g = net.grad(p, X, y)
-    np.testing.assert_allclose(net.add_l2_grad(g.copy(), p, 20, lam), net.grad(p, X, y, lam),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        net.add_l2_grad(g.copy(), p, 20, lam), net.grad(p, X, y, lam), rtol=1e-12
+    )
     checked = net.check_data(X, y)
     assert net.cost(p, X, checked, lam) == net.cost(p, X, y, lam)
     assert net.accuracy(p, X, checked) == net.accuracy(p, X, y)
@@ -369,7 +393,7 @@ def test_objective_formula_has_one_home_and_check_data_skips_rechecking():
 
 
 def test_shared_activations_are_immutable():
-    from flatnn.activations import ACTIVATIONS
+    from flatnn.core.activations import ACTIVATIONS
 
     with pytest.raises(AttributeError, match="immutable"):
         ACTIVATIONS["relu"].name = "x"
@@ -378,7 +402,7 @@ def test_shared_activations_are_immutable():
 
 
 def test_activations_pickle_to_the_shared_instance():
-    from flatnn.activations import ACTIVATIONS
+    from flatnn.core.activations import ACTIVATIONS
 
     a = ACTIVATIONS["tanh"]
     assert pickle.loads(pickle.dumps(a)) is a

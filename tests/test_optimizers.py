@@ -35,8 +35,9 @@ def test_each_rule_decreases_a_convex_cost(name):
     obj, p0 = quadratic_problem()
     lr = 0.01 if name in ("adam", "rmsprop") else 0.1
     _, costs = run(optimizers.get(name), obj, p0, lr, 300)
-    best = scipy.optimize.minimize(obj.cost_grad, p0, jac=True, method="L-BFGS-B",
-                                   options={"gtol": 1e-10}).fun
+    best = scipy.optimize.minimize(
+        obj.cost_grad, p0, jac=True, method="L-BFGS-B", options={"gtol": 1e-10}
+    ).fun
     # within 2 % of the initial gap to the optimum, and no step ever far uphill
     assert costs[-1] - best < 0.02 * (costs[0] - best)
     assert np.max(np.diff(costs)) < 0.01 * (costs[0] - best)
@@ -128,8 +129,13 @@ def test_get_builds_rules_by_name_and_passes_rule_objects():
     assert flatnn.optimizers.adam is optimizers.adam
 
 
-RULE_OBJECTS = [optimizers.sgd(), optimizers.momentum(0.8), optimizers.nesterov(0.7),
-                optimizers.adam(0.85, 0.99, 1e-7), optimizers.rmsprop(0.8, 1e-6)]
+RULE_OBJECTS = [
+    optimizers.sgd(),
+    optimizers.momentum(0.8),
+    optimizers.nesterov(0.7),
+    optimizers.adam(0.85, 0.99, 1e-7),
+    optimizers.rmsprop(0.8, 1e-6),
+]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -170,9 +176,11 @@ def test_bad_rules_and_hyperparameters():
 def test_schedules():
     assert [optimizers.constant(0.2)(e) for e in range(3)] == [0.2, 0.2, 0.2]
     assert [optimizers.step_decay(0.1, 0.5, 2)(e) for e in range(5)] == pytest.approx(
-        [0.1, 0.1, 0.05, 0.05, 0.025])
+        [0.1, 0.1, 0.05, 0.05, 0.025]
+    )
     assert [optimizers.exponential_decay(1.0, 0.9)(e) for e in range(3)] == pytest.approx(
-        [1.0, 0.9, 0.81])
+        [1.0, 0.9, 0.81]
+    )
     sched = optimizers.as_schedule(0.3)
     assert sched(10) == 0.3
     fn = lambda epoch: 1.0 / (1 + epoch)  # noqa: E731

@@ -7,7 +7,7 @@ import pytest
 
 import flatnn
 from flatnn import augment, dropout, optimizers
-from flatnn.gradcheck import numerical_grad
+from flatnn.core.gradcheck import numerical_grad
 
 
 def blobs(m=90, n=16, k=3, seed=5):
@@ -53,15 +53,23 @@ def test_inverted_dropout_keeps_the_expected_activation():
     assert (mask == 0).mean() == pytest.approx(0.3, abs=0.01)
 
 
-@pytest.mark.parametrize("rates, exc", [((0.1,), ValueError), ((0.1, 1.0), ValueError),
-                                        ((0.1, -0.1), ValueError), (0.5, TypeError),
-                                        (("a", 0.1), TypeError)])
+@pytest.mark.parametrize(
+    "rates, exc",
+    [
+        ((0.1,), ValueError),
+        ((0.1, 1.0), ValueError),
+        ((0.1, -0.1), ValueError),
+        (0.5, TypeError),
+        (("a", 0.1), TypeError),
+    ],
+)
 def test_bad_dropout_rates_are_named(rates, exc):
     X, y = blobs()
     net = flatnn.Network((16, 8, 3))
     with pytest.raises(exc, match="dropout|rate"):
-        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1,
-                   dropout=rates)
+        flatnn.sgd(
+            net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1, dropout=rates
+        )
 
 
 def test_sgd_with_dropout_same_seed_same_result_other_seed_differs_and_learns():
@@ -69,8 +77,7 @@ def test_sgd_with_dropout_same_seed_same_result_other_seed_differs_and_learns():
     net = flatnn.Network((16, 12, 3), hidden="relu")
     p0 = net.init(2)
     copies = [a.copy() for a in (X, y, p0)]
-    kw = dict(epochs=8, batch_size=10, learning_rate=0.05, method="momentum",
-              dropout=(0.2, 0.5))
+    kw = dict(epochs=8, batch_size=10, learning_rate=0.05, method="momentum", dropout=(0.2, 0.5))
     a = flatnn.sgd(net, p0, X, y, rng=3, **kw)
     b = flatnn.sgd(net, p0, X, y, rng=3, **kw)
     c = flatnn.sgd(net, p0, X, y, rng=4, **kw)
@@ -97,8 +104,17 @@ def test_zero_rates_are_the_plain_path_bit_for_bit():
 def test_dropout_float32_stays_float32():
     X, y = blobs()
     net = flatnn.Network((16, 12, 3), hidden="relu")
-    res = flatnn.sgd(net, net.init(0, dtype=np.float32), X.astype(np.float32), y,
-                     epochs=2, batch_size=16, learning_rate=0.05, rng=1, dropout=(0.1, 0.3))
+    res = flatnn.sgd(
+        net,
+        net.init(0, dtype=np.float32),
+        X.astype(np.float32),
+        y,
+        epochs=2,
+        batch_size=16,
+        learning_rate=0.05,
+        rng=1,
+        dropout=(0.1, 0.3),
+    )
     assert res.x.dtype == np.float32
 
 
@@ -106,8 +122,7 @@ def test_minimize_scipy_path_has_no_dropout_keyword():
     X, y = blobs()
     net = flatnn.Network((16, 6, 3))
     with pytest.raises(TypeError):
-        flatnn.minimize(net, net.init(0), X, y, method="L-BFGS-B", options=None,
-                        dropout=(0.1, 0.1))
+        flatnn.minimize(net, net.init(0), X, y, method="L-BFGS-B", options=None, dropout=(0.1, 0.1))
 
 
 # ----------------------------------------------------------------- max-norm
@@ -121,10 +136,21 @@ def test_max_norm_holds_after_every_step():
             norms = np.linalg.norm(theta[:, 1:], axis=1)
             assert norms.max() <= c * (1 + 1e-12)
 
-    res = flatnn.sgd(net, net.init(0) * 5, X, y, epochs=3, batch_size=16, learning_rate=0.5,
-                     rng=0, max_norm=c, batch_callback=check)
-    plain = flatnn.sgd(net, net.init(0) * 5, X, y, epochs=3, batch_size=16, learning_rate=0.5,
-                       rng=0)
+    res = flatnn.sgd(
+        net,
+        net.init(0) * 5,
+        X,
+        y,
+        epochs=3,
+        batch_size=16,
+        learning_rate=0.5,
+        rng=0,
+        max_norm=c,
+        batch_callback=check,
+    )
+    plain = flatnn.sgd(
+        net, net.init(0) * 5, X, y, epochs=3, batch_size=16, learning_rate=0.5, rng=0
+    )
     assert max(np.linalg.norm(t[:, 1:], axis=1).max() for t in net.unpack(plain.x)) > c
     assert max(np.linalg.norm(t[:, 1:], axis=1).max() for t in net.unpack(res.x)) <= c + 1e-12
 
@@ -133,22 +159,30 @@ def test_apply_max_norm_leaves_short_rows_and_biases_alone():
     net = flatnn.Network((3, 2, 2))
     params = np.zeros(net.n_params)
     thetas = net.unpack(params)
-    thetas[0][0] = [7.0, 3.0, 4.0, 0.0]   # bias 7, norm 5
-    thetas[0][1] = [1.0, 0.3, 0.4, 0.0]   # norm 0.5
+    thetas[0][0] = [7.0, 3.0, 4.0, 0.0]  # bias 7, norm 5
+    thetas[0][1] = [1.0, 0.3, 0.4, 0.0]  # norm 0.5
     dropout.apply_max_norm(thetas, 2.0)
     np.testing.assert_allclose(thetas[0][0], [7.0, 1.2, 1.6, 0.0])
     np.testing.assert_allclose(thetas[0][1], [1.0, 0.3, 0.4, 0.0])
 
 
-@pytest.mark.parametrize("value, exc", [(0, ValueError), (-1.0, ValueError),
-                                        (math.inf, ValueError), ("2", TypeError),
-                                        (True, TypeError)])
+@pytest.mark.parametrize(
+    "value, exc",
+    [
+        (0, ValueError),
+        (-1.0, ValueError),
+        (math.inf, ValueError),
+        ("2", TypeError),
+        (True, TypeError),
+    ],
+)
 def test_bad_max_norm_is_named(value, exc):
     X, y = blobs()
     net = flatnn.Network((16, 6, 3))
     with pytest.raises(exc, match="max_norm"):
-        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1,
-                   max_norm=value)
+        flatnn.sgd(
+            net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1, max_norm=value
+        )
 
 
 # --------------------------------------------------------------- transforms
@@ -163,8 +197,9 @@ def test_translate_shifts_each_image_and_never_writes_into_its_input():
     for i, (dy, dx) in enumerate(shifts):
         expect = np.zeros((28, 28), np.float32)
         src = X[i].reshape(28, 28)
-        expect[max(0, dy):28 + min(0, dy), max(0, dx):28 + min(0, dx)] = \
-            src[max(0, -dy):28 - max(0, dy), max(0, -dx):28 - max(0, dx)]
+        expect[max(0, dy) : 28 + min(0, dy), max(0, dx) : 28 + min(0, dx)] = src[
+            max(0, -dy) : 28 - max(0, dy), max(0, -dx) : 28 - max(0, dx)
+        ]
         np.testing.assert_array_equal(out[i].reshape(28, 28), expect)
     again = augment.translate(2)(X, np.random.default_rng(1))
     np.testing.assert_array_equal(out, again)
@@ -208,19 +243,33 @@ def test_a_transform_returning_the_wrong_shape_is_named():
     X, y = blobs()
     net = flatnn.Network((16, 8, 3))
     with pytest.raises(ValueError, match="transform returned"):
-        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1,
-                   transform=lambda X_batch, rng: X_batch[:, :3].copy())
+        flatnn.sgd(
+            net,
+            net.init(0),
+            X,
+            y,
+            epochs=1,
+            batch_size=10,
+            learning_rate=0.1,
+            transform=lambda X_batch, rng: X_batch[:, :3].copy(),
+        )
     with pytest.raises(TypeError, match="transform"):
-        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1,
-                   transform=3)
+        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1, transform=3)
 
 
 # ---------------------------------------------------------------- schedules
 def test_cosine_decay_values():
     s = optimizers.cosine_decay(0.1, 4)
     assert [s(e) for e in range(6)] == pytest.approx(
-        [0.1, 0.05 * (1 + math.cos(math.pi / 4)), 0.05, 0.05 * (1 + math.cos(3 * math.pi / 4)),
-         0.05 * (1 + math.cos(3 * math.pi / 4)), 0.05 * (1 + math.cos(3 * math.pi / 4))])
+        [
+            0.1,
+            0.05 * (1 + math.cos(math.pi / 4)),
+            0.05,
+            0.05 * (1 + math.cos(3 * math.pi / 4)),
+            0.05 * (1 + math.cos(3 * math.pi / 4)),
+            0.05 * (1 + math.cos(3 * math.pi / 4)),
+        ]
+    )
     f = optimizers.cosine_decay(0.1, 2, final=0.02)
     assert f(0) == pytest.approx(0.1) and f(1) == pytest.approx(0.06)
     assert all(s(e) > 0 for e in range(10))
@@ -230,18 +279,20 @@ def test_warmup_values():
     w = optimizers.warmup(0.3, 2)
     assert [w(e) for e in range(4)] == pytest.approx([0.1, 0.2, 0.3, 0.3])
     wc = optimizers.warmup(optimizers.cosine_decay(1.0, 4), 1)
-    assert [wc(e) for e in range(3)] == pytest.approx([0.5, 0.5 * (1 + math.cos(math.pi / 4)),
-                                                        0.5])
+    assert [wc(e) for e in range(3)] == pytest.approx([0.5, 0.5 * (1 + math.cos(math.pi / 4)), 0.5])
 
 
-@pytest.mark.parametrize("make, exc", [
-    (lambda: optimizers.cosine_decay(0.0, 3), ValueError),
-    (lambda: optimizers.cosine_decay(0.1, 0), ValueError),
-    (lambda: optimizers.cosine_decay(0.1, 2.5), TypeError),
-    (lambda: optimizers.cosine_decay(0.1, 3, final=0.2), ValueError),
-    (lambda: optimizers.warmup(0.1, 0), ValueError),
-    (lambda: optimizers.warmup("fast", 2), TypeError),
-])
+@pytest.mark.parametrize(
+    "make, exc",
+    [
+        (lambda: optimizers.cosine_decay(0.0, 3), ValueError),
+        (lambda: optimizers.cosine_decay(0.1, 0), ValueError),
+        (lambda: optimizers.cosine_decay(0.1, 2.5), TypeError),
+        (lambda: optimizers.cosine_decay(0.1, 3, final=0.2), ValueError),
+        (lambda: optimizers.warmup(0.1, 0), ValueError),
+        (lambda: optimizers.warmup("fast", 2), TypeError),
+    ],
+)
 def test_bad_schedules_are_named(make, exc):
     with pytest.raises(exc):
         make()

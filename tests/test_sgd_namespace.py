@@ -9,12 +9,12 @@ same run on NumPy arrays to 1e-12 relative in float64, and return ``x`` and
 
 import numpy as np
 import pytest
-
-import flatnn
-from flatnn import namespace, optimizers
-
 import stand_in_xp
 from stand_in_xp import HostArray
+
+import flatnn
+from flatnn import optimizers
+from flatnn.base import namespace
 
 RULES = ("sgd", "momentum", "nesterov", "adam", "rmsprop")
 
@@ -26,8 +26,15 @@ def xp():
     namespace.register(stand_in_xp.ROOT, None)
 
 
-def problem(m=97, seed=0, sizes=(6, 8, 5, 4), hidden="tanh", output="softmax",
-            loss="cross_entropy", targets=False):
+def problem(
+    m=97,
+    seed=0,
+    sizes=(6, 8, 5, 4),
+    hidden="tanh",
+    output="softmax",
+    loss="cross_entropy",
+    targets=False,
+):
     rng = np.random.default_rng(seed)
     net = flatnn.Network(sizes, hidden=hidden, output=output, loss=loss)
     k = sizes[-1]
@@ -51,8 +58,7 @@ def same(host_result, device_result, rtol=1e-12):
     assert x.dtype == host_result.x.dtype
     assert np.abs(x - host_result.x).max() <= rtol * scale
     jac = host(device_result.jac)
-    assert np.abs(jac - host_result.jac).max() <= rtol * max(np.abs(host_result.jac).max(),
-                                                             1e-300)
+    assert np.abs(jac - host_result.jac).max() <= rtol * max(np.abs(host_result.jac).max(), 1e-300)
     assert device_result.fun == pytest.approx(host_result.fun, rel=rtol)
     for key in ("status", "nit", "nfev", "success"):
         assert device_result[key] == host_result[key], key
@@ -67,11 +73,26 @@ def same(host_result, device_result, rtol=1e-12):
 @pytest.mark.parametrize("method", RULES)
 def test_every_rule_with_validation_early_stopping_dropout_and_max_norm(xp, method):
     net, p0, X, y, X_val, y_val = problem()
-    kw = dict(epochs=6, batch_size=10, learning_rate=0.05, method=method, rng=3,
-              early_stopping=2, dropout=(0.1, 0.2, 0.3), max_norm=1.5)
+    kw = dict(
+        epochs=6,
+        batch_size=10,
+        learning_rate=0.05,
+        method=method,
+        rng=3,
+        early_stopping=2,
+        dropout=(0.1, 0.2, 0.3),
+        max_norm=1.5,
+    )
     want = flatnn.sgd(net, p0, X, y, 0.3, validation=(X_val, y_val), **kw)
-    got = flatnn.sgd(net, p0, xp.asarray(X), xp.asarray(y), 0.3,
-                     validation=(xp.asarray(X_val), xp.asarray(y_val)), **kw)
+    got = flatnn.sgd(
+        net,
+        p0,
+        xp.asarray(X),
+        xp.asarray(y),
+        0.3,
+        validation=(xp.asarray(X_val), xp.asarray(y_val)),
+        **kw,
+    )
     same(want, got)
     assert "val_cost" in got.history[0] and got.fun < net.cost(p0, X, y, 0.3)
 
@@ -82,14 +103,15 @@ def test_every_rule_without_extras_matches_numpy(xp, method):
     # targets, the L2 term and a batch that does not divide m.
     net, p0, X, y, *_ = problem(targets=True, hidden="relu", output="sigmoid")
     kw = dict(epochs=3, batch_size=16, learning_rate=0.1, method=method, rng=1)
-    same(flatnn.sgd(net, p0, X, y, 0.5, **kw),
-         flatnn.sgd(net, xp.asarray(p0), xp.asarray(X), xp.asarray(y), 0.5, **kw))
+    same(
+        flatnn.sgd(net, p0, X, y, 0.5, **kw),
+        flatnn.sgd(net, xp.asarray(p0), xp.asarray(X), xp.asarray(y), 0.5, **kw),
+    )
 
 
 def test_early_stopping_triggers_on_both_and_returns_the_same_best(xp):
     net, p0, X, y, X_val, y_val = problem()
-    kw = dict(epochs=40, batch_size=8, learning_rate=0.5, method="adam", rng=0,
-              early_stopping=1)
+    kw = dict(epochs=40, batch_size=8, learning_rate=0.5, method="adam", rng=0, early_stopping=1)
     want = flatnn.sgd(net, p0, X, y, validation=(X_val, y_val), **kw)
     got = flatnn.sgd(net, p0, xp.asarray(X), xp.asarray(y), validation=(X_val, y_val), **kw)
     assert want.status == flatnn.training.STATUS_EARLY_STOPPED and want.nit < 40
@@ -99,10 +121,13 @@ def test_early_stopping_triggers_on_both_and_returns_the_same_best(xp):
 def test_host_validation_data_moves_to_the_device_once(xp):
     net, p0, X, y, X_val, y_val = problem()
     kw = dict(epochs=2, batch_size=20, learning_rate=0.1, rng=0)
-    same(flatnn.sgd(net, p0, X, y, validation=(X_val, y_val), **kw),
-         flatnn.sgd(net, p0, xp.asarray(X), y, validation=(X_val, y_val), **kw))
-    with pytest.raises(TypeError, match="validation X_val is a stand_in_xp array but the "
-                                        "training X is a NumPy"):
+    same(
+        flatnn.sgd(net, p0, X, y, validation=(X_val, y_val), **kw),
+        flatnn.sgd(net, p0, xp.asarray(X), y, validation=(X_val, y_val), **kw),
+    )
+    with pytest.raises(
+        TypeError, match="validation X_val is a stand_in_xp array but the training X is a NumPy"
+    ):
         flatnn.sgd(net, p0, X, y, validation=(xp.asarray(X_val), y_val), **kw)
 
 
@@ -111,29 +136,45 @@ def test_no_shuffle_a_full_batch_and_a_transform(xp):
 
     def noise(X_batch, rng):  # written against the batch's namespace
         own = namespace.namespace_of(X_batch)
-        return X_batch + namespace.asarray(0.1 * rng.standard_normal(X_batch.shape), own,
-                                           "noise")
+        return X_batch + namespace.asarray(0.1 * rng.standard_normal(X_batch.shape), own, "noise")
 
-    for kw in (dict(batch_size=10, shuffle=False), dict(batch_size=97),
-               dict(batch_size=12, transform=noise),
-               dict(batch_size=12, shuffle=False, transform=noise)):
+    for kw in (
+        dict(batch_size=10, shuffle=False),
+        dict(batch_size=97),
+        dict(batch_size=12, transform=noise),
+        dict(batch_size=12, shuffle=False, transform=noise),
+    ):
         kw.update(epochs=2, learning_rate=0.1, method="momentum", rng=5)
-        same(flatnn.sgd(net, p0, X, y, 0.1, **kw),
-             flatnn.sgd(net, p0, xp.asarray(X), xp.asarray(y), 0.1, **kw))
+        same(
+            flatnn.sgd(net, p0, X, y, 0.1, **kw),
+            flatnn.sgd(net, p0, xp.asarray(X), xp.asarray(y), 0.1, **kw),
+        )
 
 
 def test_float32_stays_float32(xp):
     net, p0, X, y, X_val, y_val = problem()
     p32, X32 = p0.astype(np.float32), X.astype(np.float32)
-    kw = dict(epochs=2, batch_size=10, learning_rate=0.1, method="adam", rng=0,
-              validation=(X_val, y_val), dropout=(0.1, 0.1, 0.0), max_norm=2.0)
+    kw = dict(
+        epochs=2,
+        batch_size=10,
+        learning_rate=0.1,
+        method="adam",
+        rng=0,
+        validation=(X_val, y_val),
+        dropout=(0.1, 0.1, 0.0),
+        max_norm=2.0,
+    )
     got = flatnn.sgd(net, p32, xp.asarray(X32), xp.asarray(y), **kw)
     want = flatnn.sgd(net, p32, X32, y, **kw)
     assert host(got.x).dtype == np.float32 and host(got.jac).dtype == np.float32
     np.testing.assert_allclose(host(got.x), want.x, rtol=0, atol=1e-5)
     # float64 parameters with float32 data compute in float64, as on NumPy
-    assert host(flatnn.sgd(net, p0, xp.asarray(X32), y, epochs=1, batch_size=10,
-                           learning_rate=0.1).x).dtype == np.float64
+    assert (
+        host(
+            flatnn.sgd(net, p0, xp.asarray(X32), y, epochs=1, batch_size=10, learning_rate=0.1).x
+        ).dtype
+        == np.float64
+    )
 
 
 class HalfMomentum:
@@ -165,10 +206,14 @@ def test_a_rule_that_returns_a_host_step_for_device_data_is_named(xp):
             return np.zeros(grad.shape), state
 
     net, p0, X, y, *_ = problem()
-    with pytest.raises(TypeError, match="HostStep.update returned a step of type "
-                                        "numpy.ndarray; the parameters are stand_in_xp"):
-        flatnn.sgd(net, p0, xp.asarray(X), y, epochs=1, batch_size=10, learning_rate=0.1,
-                   method=HostStep())
+    with pytest.raises(
+        TypeError,
+        match="HostStep.update returned a step of type "
+        "numpy.ndarray; the parameters are stand_in_xp",
+    ):
+        flatnn.sgd(
+            net, p0, xp.asarray(X), y, epochs=1, batch_size=10, learning_rate=0.1, method=HostStep()
+        )
 
 
 def test_the_pure_rules_match_their_inplace_form_on_the_device(xp):
@@ -205,8 +250,9 @@ def test_callbacks_get_device_arrays_and_stop_the_run(xp):
             raise StopIteration
 
     kw = dict(epochs=3, batch_size=10, learning_rate=0.1, rng=0)
-    got = flatnn.sgd(net, p0, xp.asarray(X), xp.asarray(y), callback=on_epoch,
-                     batch_callback=on_batch, **kw)
+    got = flatnn.sgd(
+        net, p0, xp.asarray(X), xp.asarray(y), callback=on_epoch, batch_callback=on_batch, **kw
+    )
     assert seen["epoch"] == [HostArray] and set(seen["batch"]) == {HostArray}
     assert len(seen["batch"]) == 14
     want = flatnn.sgd(net, p0, X, y, callback=on_epoch, batch_callback=on_batch, **kw)
@@ -225,8 +271,10 @@ def test_callbacks_get_device_arrays_and_stop_the_run(xp):
 def test_divergence_and_overflow_end_the_run_as_on_numpy(xp):
     net, p0, X, y, *_ = problem(output="identity", loss="squared_error", targets=True)
     kw = dict(epochs=5, batch_size=10, rng=0)
-    for lr, status in ((3.0, flatnn.training.STATUS_DIVERGED),
-                       (1e200, flatnn.training.STATUS_NOT_FINITE)):
+    for lr, status in (
+        (3.0, flatnn.training.STATUS_DIVERGED),
+        (1e200, flatnn.training.STATUS_NOT_FINITE),
+    ):
         want = flatnn.sgd(net, p0, X * 10, y, learning_rate=lr, **kw)
         got = flatnn.sgd(net, p0, xp.asarray(X * 10), xp.asarray(y), learning_rate=lr, **kw)
         assert want.status == status, want.message
@@ -241,8 +289,9 @@ def test_objective_and_minimize_with_device_data(xp):
     obj = flatnn.Objective(net, xp.asarray(X), y, 0.4)
     assert isinstance(obj.targets.values, HostArray)
     same(want, flatnn.sgd(obj, p0, **kw))
-    via_minimize = flatnn.minimize(net, p0, xp.asarray(X), xp.asarray(y), 0.4, method="sgd",
-                                   options=kw)
+    via_minimize = flatnn.minimize(
+        net, p0, xp.asarray(X), xp.asarray(y), 0.4, method="sgd", options=kw
+    )
     same(want, via_minimize)
 
 
@@ -263,10 +312,25 @@ def test_bad_device_data_is_reported(xp):
     with pytest.raises(ValueError, match=r"X contains NaN or inf \(1 rows, first at row 5\)"):
         flatnn.sgd(net, p0, xp.asarray(bad), y, epochs=1, batch_size=10, learning_rate=0.1)
     with pytest.raises(ValueError, match="label 9 is out of range"):
-        flatnn.sgd(net, p0, xp.asarray(X), xp.asarray(np.where(np.arange(97) == 4, 9, y)),
-                   epochs=1, batch_size=10, learning_rate=0.1)
+        flatnn.sgd(
+            net,
+            p0,
+            xp.asarray(X),
+            xp.asarray(np.where(np.arange(97) == 4, 9, y)),
+            epochs=1,
+            batch_size=10,
+            learning_rate=0.1,
+        )
     bad_val = X[:31].copy()
     bad_val[2, 0] = np.nan
     with pytest.raises(ValueError, match="validation X_val contains NaN or inf"):
-        flatnn.sgd(net, p0, xp.asarray(X), y, epochs=1, batch_size=10, learning_rate=0.1,
-                   validation=(xp.asarray(bad_val), y[:31]))
+        flatnn.sgd(
+            net,
+            p0,
+            xp.asarray(X),
+            y,
+            epochs=1,
+            batch_size=10,
+            learning_rate=0.1,
+            validation=(xp.asarray(bad_val), y[:31]),
+        )

@@ -35,11 +35,15 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 # ------------------------------------------------------ scikit-learn's checks
-@parametrize_with_checks([
-    MLPClassifier(), MLPRegressor(),
-    MLPClassifier(solver="lbfgs", max_iter=100), MLPRegressor(solver="Newton-CG", max_iter=50),
-    MLPClassifier(solver="sgd", dtype="float32", max_iter=100),
-])
+@parametrize_with_checks(
+    [
+        MLPClassifier(),
+        MLPRegressor(),
+        MLPClassifier(solver="lbfgs", max_iter=100),
+        MLPRegressor(solver="Newton-CG", max_iter=50),
+        MLPClassifier(solver="sgd", dtype="float32", max_iter=100),
+    ]
+)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -71,14 +75,14 @@ def _binary():
 
 
 def _multilabel():
-    X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3,
-                                          random_state=0)
+    X, Y = make_multilabel_classification(n_samples=120, n_features=6, n_classes=3, random_state=0)
     return (X - X.mean(0)) / X.std(0), Y
 
 
 def _regression(n_targets=1):
-    X, y = make_regression(n_samples=120, n_features=5, n_targets=n_targets, noise=0.1,
-                           random_state=0)
+    X, y = make_regression(
+        n_samples=120, n_features=5, n_targets=n_targets, noise=0.1, random_state=0
+    )
     return X, y / y.std()
 
 
@@ -112,8 +116,18 @@ def test_lbfgs_follows_scikit_learn_step_for_step(case, activation):
     # loss averaged like sklearn's), same scipy solver: the same iterates.
     Ours, Theirs, data = CASES[case]
     X, y = data()
-    ours, theirs = _fit_both(Ours, Theirs, X, y, hidden_layer_sizes=(7, 5), solver="lbfgs",
-                             activation=activation, alpha=0.3, max_iter=15, random_state=3)
+    ours, theirs = _fit_both(
+        Ours,
+        Theirs,
+        X,
+        y,
+        hidden_layer_sizes=(7, 5),
+        solver="lbfgs",
+        activation=activation,
+        alpha=0.3,
+        max_iter=15,
+        random_state=3,
+    )
     assert ours.n_iter_ == theirs.n_iter_
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
     assert _max_diff(ours.coefs_, theirs.coefs_) < 1e-8
@@ -135,10 +149,23 @@ def test_sgd_follows_scikit_learn_step_for_step(case, momentum, nesterov):
     # exactness there, and the alpha scaling is checked with full batches below.
     Ours, Theirs, data = CASES[case]
     X, y = data()
-    ours, theirs = _fit_both(Ours, Theirs, X, y, hidden_layer_sizes=(6,), solver="sgd",
-                             momentum=momentum, nesterovs_momentum=nesterov, alpha=0.0,
-                             batch_size=32, learning_rate_init=0.05, shuffle=False, max_iter=12,
-                             random_state=1, tol=0.0)
+    ours, theirs = _fit_both(
+        Ours,
+        Theirs,
+        X,
+        y,
+        hidden_layer_sizes=(6,),
+        solver="sgd",
+        momentum=momentum,
+        nesterovs_momentum=nesterov,
+        alpha=0.0,
+        batch_size=32,
+        learning_rate_init=0.05,
+        shuffle=False,
+        max_iter=12,
+        random_state=1,
+        tol=0.0,
+    )
     assert ours.n_iter_ == theirs.n_iter_ == 12
     if case in SAME_LOSS:
         np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
@@ -151,10 +178,24 @@ def test_sgd_alpha_scaling_and_learning_rate_schedules_match(case, learning_rate
     # batch 30 divides 150 and 120: every batch has sklearn's alpha / (2 b)
     Ours, Theirs, data = CASES[case]
     X, y = data()
-    ours, theirs = _fit_both(Ours, Theirs, X, y, hidden_layer_sizes=(6,), solver="sgd",
-                             alpha=0.5, batch_size=30, learning_rate=learning_rate,
-                             learning_rate_init=0.2, power_t=0.3, shuffle=False, max_iter=60,
-                             n_iter_no_change=2, tol=1e-3, random_state=2)
+    ours, theirs = _fit_both(
+        Ours,
+        Theirs,
+        X,
+        y,
+        hidden_layer_sizes=(6,),
+        solver="sgd",
+        alpha=0.5,
+        batch_size=30,
+        learning_rate=learning_rate,
+        learning_rate_init=0.2,
+        power_t=0.3,
+        shuffle=False,
+        max_iter=60,
+        n_iter_no_change=2,
+        tol=1e-3,
+        random_state=2,
+    )
     assert ours.n_iter_ == theirs.n_iter_
     if learning_rate == "adaptive":
         assert theirs._optimizer.learning_rate < 0.2  # the schedule was exercised
@@ -168,15 +209,36 @@ def test_adam_matches_scikit_learn_up_to_where_epsilon_is_added(case):
     X, y = data()
     # flatnn adds epsilon to sqrt(v-hat), sklearn to sqrt(v): with a negligible
     # epsilon the two are the same algorithm
-    ours, theirs = _fit_both(Ours, Theirs, X, y, hidden_layer_sizes=(8,), alpha=0.01,
-                             batch_size=30, learning_rate_init=0.01, shuffle=False, max_iter=25,
-                             epsilon=1e-13, random_state=0)
+    ours, theirs = _fit_both(
+        Ours,
+        Theirs,
+        X,
+        y,
+        hidden_layer_sizes=(8,),
+        alpha=0.01,
+        batch_size=30,
+        learning_rate_init=0.01,
+        shuffle=False,
+        max_iter=25,
+        epsilon=1e-13,
+        random_state=0,
+    )
     if case in SAME_LOSS:
         np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-8)
     assert _max_diff(ours.coefs_, theirs.coefs_) < 1e-8
-    ours, theirs = _fit_both(Ours, Theirs, X, y, hidden_layer_sizes=(8,), alpha=0.01,
-                             batch_size=30, learning_rate_init=0.01, shuffle=False, max_iter=25,
-                             random_state=0)
+    ours, theirs = _fit_both(
+        Ours,
+        Theirs,
+        X,
+        y,
+        hidden_layer_sizes=(8,),
+        alpha=0.01,
+        batch_size=30,
+        learning_rate_init=0.01,
+        shuffle=False,
+        max_iter=25,
+        random_state=0,
+    )
     assert _max_diff(ours.coefs_, theirs.coefs_) < 1e-3
 
 
@@ -185,22 +247,38 @@ def test_multi_output_regression_reports_the_objective_its_gradient_follows():
     # gradient is that of the sum: the SGD steps agree (tested above); flatnn's
     # loss_ is the objective those steps descend.
     X, Y = _regression(3)
-    est = MLPRegressor(hidden_layer_sizes=(6,), solver="lbfgs", alpha=0.3, max_iter=15,
-                       random_state=0).fit(X, Y)
+    est = MLPRegressor(
+        hidden_layer_sizes=(6,), solver="lbfgs", alpha=0.3, max_iter=15, random_state=0
+    ).fit(X, Y)
     residual = est.predict(X) - Y
-    l2 = 0.3 / (2 * len(X)) * sum(float((c ** 2).sum()) for c in est.coefs_)
-    assert est.loss_ == pytest.approx(0.5 * (residual ** 2).sum() / len(X) + l2, rel=1e-10)
+    l2 = 0.3 / (2 * len(X)) * sum(float((c**2).sum()) for c in est.coefs_)
+    assert est.loss_ == pytest.approx(0.5 * (residual**2).sum() / len(X) + l2, rel=1e-10)
     assert est.loss_ == pytest.approx(est.network_.cost(est.params_, X, Y, 0.3), rel=1e-12)
-    theirs = sk.MLPRegressor(hidden_layer_sizes=(6,), solver="sgd", alpha=0.3, max_iter=1,
-                             shuffle=False, batch_size=120, random_state=0).fit(X, Y)
-    ours = MLPRegressor(hidden_layer_sizes=(6,), solver="sgd", alpha=0.3, max_iter=1,
-                        shuffle=False, batch_size=120, random_state=0).fit(X, Y)
+    theirs = sk.MLPRegressor(
+        hidden_layer_sizes=(6,),
+        solver="sgd",
+        alpha=0.3,
+        max_iter=1,
+        shuffle=False,
+        batch_size=120,
+        random_state=0,
+    ).fit(X, Y)
+    ours = MLPRegressor(
+        hidden_layer_sizes=(6,),
+        solver="sgd",
+        alpha=0.3,
+        max_iter=1,
+        shuffle=False,
+        batch_size=120,
+        random_state=0,
+    ).fit(X, Y)
     # one epoch of one full batch: loss_ is the objective at the (shared) start
-    start = sk.MLPRegressor(hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=1e-300,
-                            max_iter=1, random_state=0).fit(X, Y)
+    start = sk.MLPRegressor(
+        hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=1e-300, max_iter=1, random_state=0
+    ).fit(X, Y)
     pred = start.predict(X)
     data = 0.5 * ((pred - Y) ** 2).sum() / len(X)
-    l2 = 0.3 / (2 * len(X)) * sum(float((c ** 2).sum()) for c in start.coefs_)
+    l2 = 0.3 / (2 * len(X)) * sum(float((c**2).sum()) for c in start.coefs_)
     assert ours.loss_ == pytest.approx(data + l2, rel=1e-10)
     assert theirs.loss_ == pytest.approx(data / 3 + l2, rel=1e-10)
 
@@ -208,10 +286,22 @@ def test_multi_output_regression_reports_the_objective_its_gradient_follows():
 def test_tol_stopping_and_early_stopping_match_scikit_learn():
     X, y = _iris()
     for early in (False, True):
-        ours, theirs = _fit_both(MLPClassifier, sk.MLPClassifier, X, y,
-                                 hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=0.1,
-                                 batch_size=15, shuffle=False, tol=1e-2, n_iter_no_change=3,
-                                 early_stopping=early, random_state=4, max_iter=200)
+        ours, theirs = _fit_both(
+            MLPClassifier,
+            sk.MLPClassifier,
+            X,
+            y,
+            hidden_layer_sizes=(5,),
+            solver="sgd",
+            learning_rate_init=0.1,
+            batch_size=15,
+            shuffle=False,
+            tol=1e-2,
+            n_iter_no_change=3,
+            early_stopping=early,
+            random_state=4,
+            max_iter=200,
+        )
         assert ours.n_iter_ == theirs.n_iter_ < 200
         assert ours.loss_curve_ == pytest.approx(theirs.loss_curve_, rel=1e-9)
         assert _max_diff(ours.coefs_, theirs.coefs_) < 1e-9  # early: the best epoch's weights
@@ -226,11 +316,24 @@ def test_tol_stopping_and_early_stopping_match_scikit_learn():
 
 def test_partial_fit_continues_the_optimizer_like_scikit_learn():
     X, y = _iris()
-    ours = MLPClassifier((6,), solver="sgd", learning_rate="invscaling", learning_rate_init=0.3,
-                         batch_size=50, shuffle=False, random_state=0)
-    theirs = sk.MLPClassifier((6,), solver="sgd", learning_rate="invscaling",
-                              learning_rate_init=0.3, batch_size=50, shuffle=False,
-                              random_state=0)
+    ours = MLPClassifier(
+        (6,),
+        solver="sgd",
+        learning_rate="invscaling",
+        learning_rate_init=0.3,
+        batch_size=50,
+        shuffle=False,
+        random_state=0,
+    )
+    theirs = sk.MLPClassifier(
+        (6,),
+        solver="sgd",
+        learning_rate="invscaling",
+        learning_rate_init=0.3,
+        batch_size=50,
+        shuffle=False,
+        random_state=0,
+    )
     for i in range(4):
         rows = slice(0, 150) if i else slice(0, 100)
         ours.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
@@ -239,11 +342,26 @@ def test_partial_fit_continues_the_optimizer_like_scikit_learn():
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
     assert _max_diff(ours.coefs_, theirs.coefs_) < 1e-10
     # the no-improvement count carries over from call to call: adaptive decays
-    ours = MLPClassifier((6,), solver="sgd", learning_rate="adaptive", learning_rate_init=0.3,
-                         tol=10.0, n_iter_no_change=1, shuffle=False, random_state=0)
-    theirs = sk.MLPClassifier((6,), solver="sgd", learning_rate="adaptive",
-                              learning_rate_init=0.3, tol=10.0, n_iter_no_change=1,
-                              shuffle=False, random_state=0)
+    ours = MLPClassifier(
+        (6,),
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.3,
+        tol=10.0,
+        n_iter_no_change=1,
+        shuffle=False,
+        random_state=0,
+    )
+    theirs = sk.MLPClassifier(
+        (6,),
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.3,
+        tol=10.0,
+        n_iter_no_change=1,
+        shuffle=False,
+        random_state=0,
+    )
     for i in range(5):
         ours.partial_fit(X, y, classes=[0, 1, 2])
         theirs.partial_fit(X, y, classes=[0, 1, 2])
@@ -295,9 +413,10 @@ def test_coefs_and_intercepts_are_views_into_the_one_flat_vector():
 def test_float32_stays_float32():
     X, y = _iris()
     X32 = X.astype(np.float32)
-    for est in (MLPClassifier((6,), max_iter=5, random_state=0).fit(X32, y),
-                MLPClassifier((6,), solver="lbfgs", max_iter=5, random_state=0,
-                              dtype="float32").fit(X, y)):
+    for est in (
+        MLPClassifier((6,), max_iter=5, random_state=0).fit(X32, y),
+        MLPClassifier((6,), solver="lbfgs", max_iter=5, random_state=0, dtype="float32").fit(X, y),
+    ):
         assert est.params_.dtype == np.float32
         assert est.coefs_[0].dtype == np.float32
         assert est.predict_proba(X32).dtype == np.float32
@@ -322,12 +441,23 @@ def test_every_scipy_method_fits_and_records_a_loss_curve(solver):
         assert est.loss_curve_[-1] < est.loss_curve_[0]
 
 
-@pytest.mark.parametrize("solver", ["adam", "sgd", "momentum", "nesterov", "rmsprop",
-                                    optimizers.rmsprop(0.8), optimizers.adam(0.8, 0.99)])
+@pytest.mark.parametrize(
+    "solver",
+    [
+        "adam",
+        "sgd",
+        "momentum",
+        "nesterov",
+        "rmsprop",
+        optimizers.rmsprop(0.8),
+        optimizers.adam(0.8, 0.99),
+    ],
+)
 def test_every_sgd_rule_fits_and_has_partial_fit(solver):
     X, y = _iris()
-    est = MLPClassifier((8,), solver=solver, learning_rate_init=0.01, max_iter=60,
-                        random_state=0).fit(X, y)
+    est = MLPClassifier(
+        (8,), solver=solver, learning_rate_init=0.01, max_iter=60, random_state=0
+    ).fit(X, y)
     assert est.score(X, y) > 0.85
     assert len(est.loss_curve_) == est.n_iter_ == est.result_.nit
     assert est.loss_curve_ == pytest.approx([history_fun(h) for h in est.result_.history])
@@ -337,8 +467,14 @@ def test_every_sgd_rule_fits_and_has_partial_fit(solver):
 
 def test_method_options_and_max_iter_reach_scipy():
     X, y = _iris()
-    est = MLPClassifier((6,), solver="L-BFGS-B", max_iter=200, tol=0.0, random_state=0,
-                        method_options={"maxcor": 3, "ftol": 0.0, "maxfun": 7}).fit(X, y)
+    est = MLPClassifier(
+        (6,),
+        solver="L-BFGS-B",
+        max_iter=200,
+        tol=0.0,
+        random_state=0,
+        method_options={"maxcor": 3, "ftol": 0.0, "maxfun": 7},
+    ).fit(X, y)
     assert est.result_.nfev <= 9  # maxfun 7 (plus the evaluation at the end)
     est = MLPClassifier((6,), solver="TNC", max_iter=4, random_state=0)
     with pytest.warns(ConvergenceWarning, match="max_iter=4"):
@@ -386,8 +522,9 @@ def test_multilabel_and_multioutput_shapes():
     assert clf.predict_proba(X).shape == Y.shape
     assert clf.score(X, Y) > 0.3  # subset accuracy
     X, Y = _regression(3)
-    reg = MLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=100,
-                       random_state=0).fit(X, Y)
+    reg = MLPRegressor(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=100, random_state=0).fit(
+        X, Y
+    )
     assert reg.predict(X).shape == Y.shape and reg.score(X, Y) > 0.9
     assert reg.n_outputs_ == 3 and reg.network_.sizes == (5, 10, 3)
 
@@ -406,12 +543,16 @@ def test_binary_string_labels_and_probabilities():
 # ------------------------------------------------------ in scikit-learn's machinery
 def test_pipeline_grid_search_cross_val_score_clone_and_pickle(tmp_path):
     X, y = load_iris(return_X_y=True)
-    pipe = make_pipeline(StandardScaler(), MLPClassifier((8,), solver="lbfgs", max_iter=60,
-                                                         random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier((8,), solver="lbfgs", max_iter=60, random_state=0)
+    )
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.shape == (3,) and scores.mean() > 0.85
-    grid = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1.0],
-                               "mlpclassifier__solver": ["lbfgs", "trust-ncg"]}, cv=3).fit(X, y)
+    grid = GridSearchCV(
+        pipe,
+        {"mlpclassifier__alpha": [1e-4, 1.0], "mlpclassifier__solver": ["lbfgs", "trust-ncg"]},
+        cv=3,
+    ).fit(X, y)
     assert grid.best_score_ > 0.85 and len(grid.cv_results_["params"]) == 4
     est = grid.best_estimator_[-1]
     twin = clone(est)
@@ -428,8 +569,9 @@ def test_pipeline_grid_search_cross_val_score_clone_and_pickle(tmp_path):
 def test_save_and_load_through_flatnn_model_files(tmp_path, case):
     Ours, _, data = CASES[case]
     X, y = data()
-    est = Ours(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=20, random_state=0,
-               dtype="float32").fit(X, y)
+    est = Ours(
+        hidden_layer_sizes=(6,), solver="lbfgs", max_iter=20, random_state=0, dtype="float32"
+    ).fit(X, y)
     path = est.save(tmp_path / "model.npz", note="hello")
     net, params, metadata = flatnn.load(path)  # a plain flatnn model file
     assert net == est.network_ and np.array_equal(params, est.params_)
@@ -460,22 +602,25 @@ def test_a_rule_object_solver_is_not_stored_but_named(tmp_path):
 
 
 # ------------------------------------------------------ errors
-@pytest.mark.parametrize("params,error,match", [
-    ({"solver": "newton"}, ValueError, "solver must be one of"),
-    ({"solver": 3}, TypeError, "solver must be a name"),
-    ({"activation": "softmax"}, ValueError, "activation must be one of"),
-    ({"hidden_layer_sizes": (4, 0)}, ValueError, "must be > 0"),
-    ({"hidden_layer_sizes": (4.5,)}, TypeError, "must hold integers"),
-    ({"alpha": -1.0}, ValueError, "alpha must be"),
-    ({"alpha": "big"}, TypeError, "alpha must be a number"),
-    ({"max_iter": 0}, ValueError, "max_iter must be an integer >= 1"),
-    ({"batch_size": "all"}, TypeError, "batch_size must be an integer"),
-    ({"learning_rate": "cyclic"}, ValueError, "learning_rate must be one of"),
-    ({"dtype": "float16"}, ValueError, "dtype must be float32 or float64"),
-    ({"init": "zeros"}, ValueError, "init must be 'sklearn'"),
-    ({"early_stopping": "yes"}, TypeError, "early_stopping must be True or False"),
-    ({"validation_fraction": 1.0, "early_stopping": True}, ValueError, "validation_fraction"),
-])
+@pytest.mark.parametrize(
+    "params,error,match",
+    [
+        ({"solver": "newton"}, ValueError, "solver must be one of"),
+        ({"solver": 3}, TypeError, "solver must be a name"),
+        ({"activation": "softmax"}, ValueError, "activation must be one of"),
+        ({"hidden_layer_sizes": (4, 0)}, ValueError, "must be > 0"),
+        ({"hidden_layer_sizes": (4.5,)}, TypeError, "must hold integers"),
+        ({"alpha": -1.0}, ValueError, "alpha must be"),
+        ({"alpha": "big"}, TypeError, "alpha must be a number"),
+        ({"max_iter": 0}, ValueError, "max_iter must be an integer >= 1"),
+        ({"batch_size": "all"}, TypeError, "batch_size must be an integer"),
+        ({"learning_rate": "cyclic"}, ValueError, "learning_rate must be one of"),
+        ({"dtype": "float16"}, ValueError, "dtype must be float32 or float64"),
+        ({"init": "zeros"}, ValueError, "init must be 'sklearn'"),
+        ({"early_stopping": "yes"}, TypeError, "early_stopping must be True or False"),
+        ({"validation_fraction": 1.0, "early_stopping": True}, ValueError, "validation_fraction"),
+    ],
+)
 def test_bad_parameters_fail_at_fit_with_a_message(params, error, match):
     X, y = _iris()
     est = MLPClassifier(**params)  # never in __init__ (scikit-learn's rule)
@@ -504,15 +649,26 @@ def test_bench_sklearn_quick_writes_its_table_only_where_told(tmp_path):
     before = {p.name: p.stat().st_mtime_ns for p in results.glob("bench_sklearn.*")}
     env = dict(os.environ)
     env.setdefault("FLATNN_DATA", str(root.parent / "shared" / "data"))
-    proc = subprocess.run([sys.executable, str(root / "experiments" / "bench_sklearn.py"),
-                           "--quick", "--out", str(tmp_path)], env=env, capture_output=True,
-                          text=True, timeout=240)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(root / "experiments" / "bench_sklearn.py"),
+            "--quick",
+            "--out",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads((tmp_path / "bench_sklearn.json").read_text())
     assert result["quick"] is True and result["machine"]["threads"] == 1
     rows = {(r["solver"], r["dtype"]): r for r in result["rows"]}
-    assert set(rows) == {(s, d) for s in ("adam", "lbfgs", "rmsprop")
-                         for d in ("float64", "float32")}
+    assert set(rows) == {
+        (s, d) for s in ("adam", "lbfgs", "rmsprop") for d in ("float64", "float32")
+    }
     for (solver, dtype), r in rows.items():
         assert r["m"] == 2000 and r["flatnn"]["median_s"] > 0
         assert r["flatnn"]["weights_dtype"] == [dtype]

@@ -17,12 +17,13 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-
-from flatnn import gpu, namespace, sklearn as fsk  # noqa: E402
-
 import stand_in_xp  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from stand_in_xp import HostArray  # noqa: E402
+
+from flatnn import gpu
+from flatnn.base import namespace  # noqa: E402
+from flatnn.sklearn import estimators as fsk
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ def device(monkeypatch):
 
     xp = types.SimpleNamespace(**{**vars(base), "matmul": matmul, "asarray": asarray})
     namespace.register(stand_in_xp.ROOT, xp)
+
     def fake(name):
         return xp if fsk._check_device(name) == "cuda" else None
 
@@ -88,8 +90,17 @@ def assert_same(cpu, cuda, X, rtol=1e-12):
 @pytest.mark.parametrize("solver", ["sgd", "adam", "rmsprop", "lbfgs", "Newton-CG"])
 def test_classifier_on_the_device_matches_the_cpu(device, solver):
     X, y = data()
-    cpu, cuda = fit_both(fsk.MLPClassifier, X, y, hidden_layer_sizes=(7,), solver=solver,
-                         max_iter=15, random_state=0, learning_rate_init=0.05, batch_size=16)
+    cpu, cuda = fit_both(
+        fsk.MLPClassifier,
+        X,
+        y,
+        hidden_layer_sizes=(7,),
+        solver=solver,
+        max_iter=15,
+        random_state=0,
+        learning_rate_init=0.05,
+        batch_size=16,
+    )
     assert device["matmul"] > 15  # the forward and backward passes ran on the device
     assert_same(cpu, cuda, X)
     proba = cuda.predict_proba(X)
@@ -100,21 +111,32 @@ def test_classifier_on_the_device_matches_the_cpu(device, solver):
 def test_regressor_with_early_stopping_on_the_device(device):
     X, _ = data()
     y = np.column_stack([X[:, 0] * 2 - X[:, 1], np.sin(X[:, 2])])
-    cpu, cuda = fit_both(fsk.MLPRegressor, X, y, hidden_layer_sizes=(6,), solver="adam",
-                         early_stopping=True, n_iter_no_change=3, max_iter=40,
-                         learning_rate_init=0.02, random_state=1)
+    cpu, cuda = fit_both(
+        fsk.MLPRegressor,
+        X,
+        y,
+        hidden_layer_sizes=(6,),
+        solver="adam",
+        early_stopping=True,
+        n_iter_no_change=3,
+        max_iter=40,
+        learning_rate_init=0.02,
+        random_state=1,
+    )
     assert cuda.validation_scores_ == pytest.approx(cpu.validation_scores_, rel=1e-12)
     only_numpy(cuda)
     np.testing.assert_allclose(cuda.predict(X), cpu.predict(X), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(cuda.params_, cpu.params_, rtol=0,
-                               atol=1e-12 * np.abs(cpu.params_).max())
+    np.testing.assert_allclose(
+        cuda.params_, cpu.params_, rtol=0, atol=1e-12 * np.abs(cpu.params_).max()
+    )
 
 
 def test_partial_fit_carries_the_optimizer_state_through_the_host(device):
     X, y = data()
     cpu = fsk.MLPClassifier((6,), solver="adam", learning_rate_init=0.05, random_state=0)
-    cuda = fsk.MLPClassifier((6,), solver="adam", learning_rate_init=0.05, random_state=0,
-                             device="cuda")
+    cuda = fsk.MLPClassifier(
+        (6,), solver="adam", learning_rate_init=0.05, random_state=0, device="cuda"
+    )
     for rows in (slice(0, 60), slice(60, 120), slice(0, 120)):
         cpu.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
         cuda.partial_fit(X[rows], y[rows], classes=[0, 1, 2])

@@ -23,8 +23,9 @@ def default_setting(monkeypatch):
     flatnn.set_num_threads(None)
 
 
-def _problem(hidden="tanh", output=None, loss="cross_entropy", m=BIG, dtype=np.float64,
-             k=4, seed=0):
+def _problem(
+    hidden="tanh", output=None, loss="cross_entropy", m=BIG, dtype=np.float64, k=4, seed=0
+):
     rng = np.random.default_rng(seed)
     spec = {"hidden": hidden, "loss": loss, **({"output": output} if output else {})}
     net = flatnn.Network((9, 7, 5, k), **spec)
@@ -70,8 +71,17 @@ def test_set_and_get():
     assert flatnn.get_num_threads() == threads.available_cores()
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError),
-                                        ("2", TypeError), (True, TypeError), ([2], TypeError)])
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        (0, ValueError),
+        (-2, ValueError),
+        (2.0, TypeError),
+        ("2", TypeError),
+        (True, TypeError),
+        ([2], TypeError),
+    ],
+)
 def test_set_rejects_bad_counts(bad, error):
     with pytest.raises(error, match="integer >= 1"):
         flatnn.set_num_threads(bad)
@@ -120,9 +130,8 @@ def test_using_is_local_to_the_thread_and_restores():
         t.join()
     assert seen["other"] == 2
     assert flatnn.get_num_threads() == 2
-    with pytest.raises(TypeError):
-        with threads.using(1.0):
-            pass
+    with pytest.raises(TypeError), threads.using(1.0):
+        pass
 
 
 def test_small_batches_stay_on_one_thread():
@@ -160,13 +169,15 @@ def test_large_batches_use_the_pool():
 
 
 def test_blas_threads_are_restored():
-    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-              if lib["user_api"] == "blas"]
+    before = [
+        lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"
+    ]
     net, params, v, X, y = _problem()
     with threads.using(3):
         _evaluate(net, params, v, X, y)
-    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
-             if lib["user_api"] == "blas"]
+    after = [
+        lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"
+    ]
     assert after == before
 
 
@@ -242,8 +253,11 @@ def test_nan_in_a_later_block_names_its_row():
     row = BIG - 5  # in the last block
     X[row, 3] = np.nan
     with threads.using(4):
-        for call in (lambda: net.cost_grad(params, X, y), lambda: net.hessp(params, v, X, y),
-                     lambda: net.predict(params, X)):
+        for call in (
+            lambda: net.cost_grad(params, X, y),
+            lambda: net.hessp(params, v, X, y),
+            lambda: net.predict(params, X),
+        ):
             with pytest.raises(ValueError, match=f"first at row {row}"):
                 call()
 
@@ -260,8 +274,7 @@ def test_objective_and_minimize_follow_the_setting():
     results = {}
     for n in (1, 3):
         with threads.using(n):
-            results[n] = flatnn.minimize(obj, params, method="L-BFGS-B",
-                                         options={"maxiter": 5})
+            results[n] = flatnn.minimize(obj, params, method="L-BFGS-B", options={"maxiter": 5})
     assert results[3].fun == pytest.approx(results[1].fun, rel=1e-10)
 
 
@@ -270,7 +283,7 @@ def _overflowing(dtype, m):
     """A relu network whose finite input overflows to inf - inf = NaN."""
     net = flatnn.Network((3, 4, 2), hidden="relu")
     params = np.ones(net.n_params, dtype=dtype)
-    params[net.offsets[1]:] *= np.where(np.arange(net.n_params - net.offsets[1]) % 2, 1, -1)
+    params[net.offsets[1] :] *= np.where(np.arange(net.n_params - net.offsets[1]) % 2, 1, -1)
     big = np.finfo(dtype).max / 2
     X = np.full((m, 3), big, dtype=dtype)
     y = np.arange(m) % 2

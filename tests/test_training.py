@@ -44,8 +44,17 @@ class Counting:
 @pytest.mark.parametrize("name", RULE_NAMES)
 def test_each_rule_trains_xor_to_100_percent(name):
     lr = 0.05 if name in ("adam", "rmsprop") else 0.5
-    res = flatnn.sgd(XOR_NET, XOR_NET.init(0), XOR_X, XOR_Y, epochs=1500, batch_size=2,
-                     learning_rate=lr, method=name, rng=0)
+    res = flatnn.sgd(
+        XOR_NET,
+        XOR_NET.init(0),
+        XOR_X,
+        XOR_Y,
+        epochs=1500,
+        batch_size=2,
+        learning_rate=lr,
+        method=name,
+        rng=0,
+    )
     assert isinstance(res, OptimizeResult)
     assert res.success and res.status == 0 and res.nit == 1500
     assert XOR_NET.accuracy(res.x, XOR_X, XOR_Y) == 1.0
@@ -64,9 +73,18 @@ def test_a_custom_rule_object_plugs_in():
     X, y = blobs()
     net = flatnn.Network((5, 3))
     p0 = net.init(0)
-    res = flatnn.sgd(net, p0, X, y, 0.1, epochs=30, batch_size=30,
-                     learning_rate=optimizers.exponential_decay(0.05, 0.9), method=SignDescent(),
-                     rng=1)
+    res = flatnn.sgd(
+        net,
+        p0,
+        X,
+        y,
+        0.1,
+        epochs=30,
+        batch_size=30,
+        learning_rate=optimizers.exponential_decay(0.05, 0.9),
+        method=SignDescent(),
+        rng=1,
+    )
     assert res.fun < 0.5 * net.cost(p0, X, y, 0.1)
     assert [h["learning_rate"] for h in res.history[:3]] == pytest.approx([0.05, 0.045, 0.0405])
 
@@ -81,10 +99,19 @@ def test_a_rule_returning_the_wrong_dtype_is_named():
 
     X, y = blobs()
     net = flatnn.Network((5, 3))
-    with pytest.raises(ValueError,
-                       match="Upcast.update returned .* float64; expected \\(18,\\) float32"):
-        flatnn.sgd(net, net.init(0, dtype=np.float32), X.astype(np.float32), y, epochs=1,
-                   batch_size=10, learning_rate=0.1, method=Upcast())
+    with pytest.raises(
+        ValueError, match="Upcast.update returned .* float64; expected \\(18,\\) float32"
+    ):
+        flatnn.sgd(
+            net,
+            net.init(0, dtype=np.float32),
+            X.astype(np.float32),
+            y,
+            epochs=1,
+            batch_size=10,
+            learning_rate=0.1,
+            method=Upcast(),
+        )
 
 
 @pytest.mark.parametrize("m,batch_size", [(12, 4), (10, 4), (10, 10), (7, 1)])
@@ -106,8 +133,18 @@ def test_batch_gradients_weighted_by_size_are_the_full_gradient(m, batch_size):
     net = flatnn.Network((5, 4, 3), hidden="sigmoid")
     params, lam = net.init(3), 2.5
     rule = Record()
-    flatnn.sgd(net, params, X, y, lam, epochs=1, batch_size=batch_size, learning_rate=1.0,
-               method=rule, rng=0)
+    flatnn.sgd(
+        net,
+        params,
+        X,
+        y,
+        lam,
+        epochs=1,
+        batch_size=batch_size,
+        learning_rate=1.0,
+        method=rule,
+        rng=0,
+    )
     sizes = [min(batch_size, m - lo) for lo in range(0, m, batch_size)]
     assert len(rule.grads) == len(sizes)
     weighted = sum(b / m * g for b, g in zip(sizes, rule.grads))
@@ -122,8 +159,9 @@ def test_same_seed_is_bit_identical_and_inputs_are_untouched():
     net = flatnn.Network((5, 6, 3), hidden="relu")
     p0 = net.init(4)
     copies = [a.copy() for a in (X, y, p0)]
-    kw = dict(epochs=3, batch_size=16, learning_rate=0.1, method="momentum",
-              validation=(X[:20], y[:20]))
+    kw = dict(
+        epochs=3, batch_size=16, learning_rate=0.1, method="momentum", validation=(X[:20], y[:20])
+    )
     a = flatnn.sgd(net, p0, X, y, 0.1, rng=7, **kw)
     b = flatnn.sgd(net, p0, X, y, 0.1, rng=np.random.default_rng(7), **kw)
     c = flatnn.sgd(net, p0, X, y, 0.1, rng=8, **kw)
@@ -139,8 +177,18 @@ def test_float32_end_to_end():
     net = flatnn.Network((5, 6, 3), hidden="tanh")
     p0 = net.init(0, dtype=np.float32)
     for method in RULE_NAMES:
-        res = flatnn.sgd(net, p0, X.astype(np.float32), y, 0.1, epochs=2, batch_size=32,
-                         learning_rate=0.01, method=method, rng=0)
+        res = flatnn.sgd(
+            net,
+            p0,
+            X.astype(np.float32),
+            y,
+            0.1,
+            epochs=2,
+            batch_size=32,
+            learning_rate=0.01,
+            method=method,
+            rng=0,
+        )
         assert res.x.dtype == np.float32 and res.jac.dtype == np.float32, method
     # float64 data promotes the work to float64
     res = flatnn.sgd(net, p0, X, y, epochs=1, batch_size=32, learning_rate=0.1)
@@ -150,11 +198,30 @@ def test_float32_end_to_end():
 def test_result_fields_and_history():
     X, y = blobs()
     net = flatnn.Network((5, 4, 3), hidden="tanh")
-    res = flatnn.sgd(net, net.init(0), X, y, 0.2, epochs=4, batch_size=25,
-                     learning_rate=optimizers.step_decay(0.4, 0.5, 2), validation=(X[:30], y[:30]),
-                     rng=0)
-    for key in ("x", "fun", "jac", "nit", "nfev", "njev", "success", "status", "message",
-                "history"):
+    res = flatnn.sgd(
+        net,
+        net.init(0),
+        X,
+        y,
+        0.2,
+        epochs=4,
+        batch_size=25,
+        learning_rate=optimizers.step_decay(0.4, 0.5, 2),
+        validation=(X[:30], y[:30]),
+        rng=0,
+    )
+    for key in (
+        "x",
+        "fun",
+        "jac",
+        "nit",
+        "nfev",
+        "njev",
+        "success",
+        "status",
+        "message",
+        "history",
+    ):
         assert key in res
     assert res.nit == 4 and len(res.history) == 4
     assert res.fun == net.cost(res.x, X, y, 0.2)
@@ -174,10 +241,18 @@ def test_sgd_nfev_counts_the_passes_made_and_not_validation():
     X, y = blobs()
     net = flatnn.Network((5, 4, 3))
     batches = []
-    res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=40,
-                     learning_rate=0.1, validation=(X[:7], y[:7]), rng=0,
-                     batch_callback=lambda intermediate_result: batches.append(
-                         intermediate_result.nfev))
+    res = flatnn.sgd(
+        net,
+        net.init(0),
+        X,
+        y,
+        epochs=3,
+        batch_size=40,
+        learning_rate=0.1,
+        validation=(X[:7], y[:7]),
+        rng=0,
+        batch_callback=lambda intermediate_result: batches.append(intermediate_result.nfev),
+    )
     # 3 batches (40, 40, 10 rows) per epoch, then the final full pass; validation not counted
     assert batches == list(range(1, 10))
     assert res.nfev == len(batches) + 1 == 3 * 3 + 1
@@ -190,10 +265,20 @@ def test_early_stopping_returns_the_best_parameters():
     X, y = blobs(m=120)
     net = flatnn.Network((5, 8, 3), hidden="tanh")
     seen = []
-    res = flatnn.sgd(net, net.init(1), X, y, epochs=60, batch_size=20, learning_rate=0.3,
-                     method=optimizers.momentum(0.5), validation=(X, (y + 1) % 3),
-                     early_stopping=3, rng=0,
-                     callback=lambda intermediate_result: seen.append(intermediate_result.x))
+    res = flatnn.sgd(
+        net,
+        net.init(1),
+        X,
+        y,
+        epochs=60,
+        batch_size=20,
+        learning_rate=0.3,
+        method=optimizers.momentum(0.5),
+        validation=(X, (y + 1) % 3),
+        early_stopping=3,
+        rng=0,
+        callback=lambda intermediate_result: seen.append(intermediate_result.x),
+    )
     val = [h["val_cost"] for h in res.history]
     best = int(np.argmin(val))
     assert res.status == 1 and res.success
@@ -208,10 +293,20 @@ def test_early_stopping_that_never_triggers_still_returns_the_best():
     X, y = blobs(m=120)
     net = flatnn.Network((5, 8, 3), hidden="tanh")
     seen = []
-    res = flatnn.sgd(net, net.init(1), X, y, epochs=12, batch_size=20, learning_rate=0.3,
-                     method=optimizers.momentum(0.5), validation=(X, (y + 1) % 3),
-                     early_stopping=100, rng=0,
-                     callback=lambda intermediate_result: seen.append(intermediate_result.x))
+    res = flatnn.sgd(
+        net,
+        net.init(1),
+        X,
+        y,
+        epochs=12,
+        batch_size=20,
+        learning_rate=0.3,
+        method=optimizers.momentum(0.5),
+        validation=(X, (y + 1) % 3),
+        early_stopping=100,
+        rng=0,
+        callback=lambda intermediate_result: seen.append(intermediate_result.x),
+    )
     best = int(np.argmin([h["val_cost"] for h in res.history]))
     assert res.status == 0 and res.nit == 12 and best < 11
     np.testing.assert_array_equal(res.x, seen[best])
@@ -230,8 +325,17 @@ def test_stop_iteration_stops_sgd_with_the_best_so_far():
             raise StopIteration
 
     # a too-large learning rate: the training cost goes up and down
-    res = flatnn.sgd(net, net.init(0), X, y, epochs=50, batch_size=10, learning_rate=3.0,
-                     rng=0, callback=callback)
+    res = flatnn.sgd(
+        net,
+        net.init(0),
+        X,
+        y,
+        epochs=50,
+        batch_size=10,
+        learning_rate=3.0,
+        rng=0,
+        callback=callback,
+    )
     assert res.status == 99 and not res.success and res.nit == 5 and len(seen) == 5
     best = min(range(5), key=lambda i: seen[i][1])
     np.testing.assert_array_equal(res.x, seen[best][0])
@@ -246,8 +350,9 @@ def test_legacy_callback_gets_a_copy_of_x():
         got.append(xk)
         xk[:] = np.nan  # a careless callback must not corrupt training
 
-    res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=30, learning_rate=0.1,
-                     callback=callback)
+    res = flatnn.sgd(
+        net, net.init(0), X, y, epochs=3, batch_size=30, learning_rate=0.1, callback=callback
+    )
     assert len(got) == 3 and got[0].shape == (net.n_params,)
     assert np.isfinite(res.x).all() and res.status == 0
 
@@ -257,8 +362,9 @@ def test_a_blown_up_cost_is_divergence_not_success():
     X, y = blobs()
     net = flatnn.Network((5, 8, 3), hidden="relu", output="identity", loss="squared_error")
     p0 = net.init(0)
-    res = flatnn.sgd(net, p0, X * 100, np.eye(3)[y], epochs=20, batch_size=10,
-                     learning_rate=1e3, rng=0)
+    res = flatnn.sgd(
+        net, p0, X * 100, np.eye(3)[y], epochs=20, batch_size=10, learning_rate=1e3, rng=0
+    )
     assert res.status == 3 and not res.success
     assert "diverged in epoch 0" in res.message and "try 100 or less" in res.message
     assert res.nit == 0 and res.history == []
@@ -270,9 +376,19 @@ def test_a_blown_up_cost_is_divergence_not_success():
 def test_huge_learning_rates_never_succeed_and_never_warn(learning_rate):
     X, y = blobs()
     net = flatnn.Network((5, 16, 3), hidden="relu")
-    res = flatnn.sgd(net, net.init(0), X, y, 0.1, epochs=3, batch_size=10,
-                     learning_rate=learning_rate, method="momentum", rng=0,
-                     validation=(X[:20], y[:20]))
+    res = flatnn.sgd(
+        net,
+        net.init(0),
+        X,
+        y,
+        0.1,
+        epochs=3,
+        batch_size=10,
+        learning_rate=learning_rate,
+        method="momentum",
+        rng=0,
+        validation=(X[:20], y[:20]),
+    )
     assert res.status in (2, 3) and not res.success, res.message
     assert np.isfinite(res.x).all() and math.isfinite(res.fun)
 
@@ -292,8 +408,9 @@ def test_a_non_finite_cost_stops_with_status_2():
                 step[:] = np.nan
             return step, state + 1
 
-    res = flatnn.sgd(net, net.init(0), X, y, epochs=2, batch_size=30, learning_rate=0.1,
-                     method=Explode(), rng=0)
+    res = flatnn.sgd(
+        net, net.init(0), X, y, epochs=2, batch_size=30, learning_rate=0.1, method=Explode(), rng=0
+    )
     assert res.status == 2 and not res.success and "became nan in epoch 0, batch 2" in res.message
     assert np.isfinite(res.x).all()
 
@@ -312,8 +429,9 @@ def test_a_step_that_overflows_at_the_end_of_an_epoch_is_caught():
                 step[0] = np.inf
             return step, state + 1
 
-    res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=30, learning_rate=0.1,
-                     method=LastStepInf())
+    res = flatnn.sgd(
+        net, net.init(0), X, y, epochs=3, batch_size=30, learning_rate=0.1, method=LastStepInf()
+    )
     assert res.status == 2 and res.nit == 0 and np.isfinite(res.x).all()
 
 
@@ -322,8 +440,7 @@ def test_sgd_accepts_an_objective_but_not_remote_data():
     net = flatnn.Network((5, 3))
     obj = flatnn.Objective(net, X, y, lam=0.3)
     a = flatnn.sgd(obj, net.init(0), epochs=2, batch_size=30, learning_rate=0.1, rng=0)
-    b = flatnn.sgd(net, net.init(0), X, y, 0.3, epochs=2, batch_size=30, learning_rate=0.1,
-                   rng=0)
+    b = flatnn.sgd(net, net.init(0), X, y, 0.3, epochs=2, batch_size=30, learning_rate=0.1, rng=0)
     np.testing.assert_array_equal(a.x, b.x)
 
     class Remote:  # the objective protocol without local data
@@ -343,28 +460,37 @@ def test_sgd_accepts_an_objective_but_not_remote_data():
 def test_learning_rate_takes_a_schedule_and_the_old_keywords_are_gone():
     X, y = blobs()
     net = flatnn.Network((5, 3))
-    res = flatnn.sgd(net, net.init(0), X, y, epochs=3, batch_size=30,
-                     learning_rate=lambda epoch: 0.1 / (1 + epoch))
+    res = flatnn.sgd(
+        net,
+        net.init(0),
+        X,
+        y,
+        epochs=3,
+        batch_size=30,
+        learning_rate=lambda epoch: 0.1 / (1 + epoch),
+    )
     assert [h["learning_rate"] for h in res.history] == pytest.approx([0.1, 0.05, 0.1 / 3])
     for old in (dict(schedule=lambda e: 0.1), dict(momentum=0.5)):
         with pytest.raises(TypeError, match="unexpected keyword"):
-            flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=30, learning_rate=0.1,
-                       **old)
+            flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=30, learning_rate=0.1, **old)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(batch_size=0), "batch_size must be an integer in \\[1, 90\\], got 0"),
-    (dict(batch_size=91), "batch_size must be an integer in \\[1, 90\\], got 91"),
-    (dict(epochs=0), "epochs must be an integer >= 1"),
-    (dict(lam=-1.0), "lam must be a finite number >= 0"),
-    (dict(method="adagrad"), "unknown update rule 'adagrad'"),
-    (dict(early_stopping=2), "early_stopping needs validation"),
-    (dict(early_stopping=0, validation=(np.zeros((2, 5)), [0, 1])), "early_stopping must be"),
-    (dict(params0=np.zeros(7)), "params0 has 7 entries; the network needs 18"),
-    (dict(params0=np.zeros((3, 6))), "flat vector"),
-    (dict(learning_rate=-0.1), "learning_rate must be a finite number > 0"),
-    (dict(validation=(np.zeros((2, 5)),)), "validation must be a pair"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(batch_size=0), "batch_size must be an integer in \\[1, 90\\], got 0"),
+        (dict(batch_size=91), "batch_size must be an integer in \\[1, 90\\], got 91"),
+        (dict(epochs=0), "epochs must be an integer >= 1"),
+        (dict(lam=-1.0), "lam must be a finite number >= 0"),
+        (dict(method="adagrad"), "unknown update rule 'adagrad'"),
+        (dict(early_stopping=2), "early_stopping needs validation"),
+        (dict(early_stopping=0, validation=(np.zeros((2, 5)), [0, 1])), "early_stopping must be"),
+        (dict(params0=np.zeros(7)), "params0 has 7 entries; the network needs 18"),
+        (dict(params0=np.zeros((3, 6))), "flat vector"),
+        (dict(learning_rate=-0.1), "learning_rate must be a finite number > 0"),
+        (dict(validation=(np.zeros((2, 5)),)), "validation must be a pair"),
+    ],
+)
 def test_sgd_bad_arguments(kwargs, match):
     X, y = blobs()
     net = flatnn.Network((5, 3))
@@ -391,8 +517,13 @@ def convex_problem():
     X, y = blobs()
     net = flatnn.Network((5, 3))
     obj = flatnn.Objective(net, X, y, lam=0.5)
-    reference = scipy.optimize.minimize(obj.cost_grad, net.init(0), jac=True, method="BFGS",
-                                        options={"gtol": 1e-12, "maxiter": 10000})
+    reference = scipy.optimize.minimize(
+        obj.cost_grad,
+        net.init(0),
+        jac=True,
+        method="BFGS",
+        options={"gtol": 1e-12, "maxiter": 10000},
+    )
     return obj, reference.fun
 
 
@@ -400,9 +531,15 @@ def convex_problem():
 def test_every_scipy_method_reaches_the_optimal_cost(method, convex_problem):
     obj, optimum = convex_problem
     obj = Counting(obj)
-    options = {"SLSQP": {"ftol": 1e-12}, "TNC": {"ftol": 1e-12}, "trust-constr": {"gtol": 1e-10},
-               "CG": {"gtol": 1e-8}, "BFGS": {"gtol": 1e-8}, "Newton-CG": {"xtol": 1e-10},
-               "L-BFGS-B": {"ftol": 1e-14, "gtol": 1e-10}}.get(method)
+    options = {
+        "SLSQP": {"ftol": 1e-12},
+        "TNC": {"ftol": 1e-12},
+        "trust-constr": {"gtol": 1e-10},
+        "CG": {"gtol": 1e-8},
+        "BFGS": {"gtol": 1e-8},
+        "Newton-CG": {"xtol": 1e-10},
+        "L-BFGS-B": {"ftol": 1e-14, "gtol": 1e-10},
+    }.get(method)
     res = flatnn.minimize(obj, obj.net.init(3), method=method, options=options)
     assert res.fun == pytest.approx(optimum, rel=1e-7, abs=1e-9)
     # one forward pass per function evaluation; the curvature products on top
@@ -423,11 +560,22 @@ def test_nfev_matches_scipy_and_excludes_validation(method):
         return net.cost_grad(params, X, y, 0.1)
 
     hessp = {"hessp": lambda p, v: net.hessp(p, v, X, y, 0.1)} if method in HESSP_METHODS else {}
-    direct = scipy.optimize.minimize(fused, p0, jac=True, method=method, **hessp,
-                                     options={"maxiter": 20} if method != "TNC" else {"maxfun": 20})
+    direct = scipy.optimize.minimize(
+        fused,
+        p0,
+        jac=True,
+        method=method,
+        **hessp,
+        options={"maxiter": 20} if method != "TNC" else {"maxfun": 20},
+    )
     obj = Counting(flatnn.Objective(net, X, y, 0.1))
-    res = flatnn.minimize(obj, p0, method=method, validation=(X[:11], y[:11]),
-                          options={"maxiter": 20} if method != "TNC" else {"maxfun": 20})
+    res = flatnn.minimize(
+        obj,
+        p0,
+        method=method,
+        validation=(X[:11], y[:11]),
+        options={"maxiter": 20} if method != "TNC" else {"maxfun": 20},
+    )
     assert res.nfev == len(calls)  # the same work as calling scipy by hand
     assert res.nfev == obj.cost_grads  # the validation passes are not evaluations of J
     np.testing.assert_allclose(res.x, direct.x, rtol=1e-12, atol=1e-12)
@@ -457,8 +605,9 @@ def test_stop_iteration_stops_every_scipy_method(method):
 @pytest.mark.parametrize("method", ["L-BFGS-B", "TNC", "trust-constr"])
 def test_legacy_callback_on_scipy_paths(method):
     got = []
-    res = flatnn.minimize(XOR_NET, XOR_NET.init(1), XOR_X, XOR_Y, method=method,
-                          callback=lambda xk: got.append(xk))
+    res = flatnn.minimize(
+        XOR_NET, XOR_NET.init(1), XOR_X, XOR_Y, method=method, callback=lambda xk: got.append(xk)
+    )
     assert len(got) == res.nit and all(x.shape == (XOR_NET.n_params,) for x in got)
 
 
@@ -472,8 +621,7 @@ def test_stop_iteration_with_validation_keeps_the_best_validation_iterate():
         if len(seen) == 40:
             raise StopIteration
 
-    res = flatnn.minimize(net, net.init(0), X, y, callback=callback,
-                          validation=(X, (y + 1) % 3))
+    res = flatnn.minimize(net, net.init(0), X, y, callback=callback, validation=(X, (y + 1) % 3))
     best = min(range(40), key=lambda i: seen[i][1])
     assert best < 39  # the validation cost did turn up
     np.testing.assert_array_equal(res.x, seen[best][0])
@@ -502,42 +650,58 @@ def test_minimize_dispatches_to_sgd():
 
 
 def test_minimize_custom_scipy_method():
-    def gradient_descent(fun, x0, args=(), jac=None, callback=None, maxiter=200, rate=0.5,
-                         **unused):
+    def gradient_descent(
+        fun, x0, args=(), jac=None, callback=None, maxiter=200, rate=0.5, **unused
+    ):
         x = np.copy(x0)
         for it in range(maxiter):
             g = jac(x)  # scipy memoizes the fused cost_grad: one pass
             x = x - rate * g
             if callback is not None:
                 callback(np.copy(x))
-        return OptimizeResult(x=x, fun=fun(x), nit=maxiter, nfev=0, success=True,
-                              message="done")
+        return OptimizeResult(x=x, fun=fun(x), nit=maxiter, nfev=0, success=True, message="done")
 
     X, y = blobs()
     net = flatnn.Network((5, 3))
     p0 = net.init(0)
     ticks = []
-    res = flatnn.minimize(net, p0, X, y, 0.1, method=gradient_descent,
-                          options={"maxiter": 50}, callback=lambda intermediate_result:
-                          ticks.append(intermediate_result.nit))
+    res = flatnn.minimize(
+        net,
+        p0,
+        X,
+        y,
+        0.1,
+        method=gradient_descent,
+        options={"maxiter": 50},
+        callback=lambda intermediate_result: ticks.append(intermediate_result.nit),
+    )
     assert res.fun < 0.5 * net.cost(p0, X, y, 0.1)
     assert ticks == list(range(1, 51)) and res.nit == 50
     # x0, then each new iterate once: the callback's evaluation is reused by the next step
     assert res.nfev == 51
 
 
-@pytest.mark.parametrize("call,error,match", [
-    (dict(method="Nelder-Mead"), ValueError, "unknown method 'Nelder-Mead'"),
-    (dict(method="adam"), ValueError,
-     "needs options \\['epochs', 'batch_size', 'learning_rate'\\]"),
-    (dict(method="sgd", options=dict(epochs=1, batch_size=5, learning_rate=0.1, gtol=1)),
-     ValueError, "unknown options \\['gtol'\\]"),
-    (dict(lam=-0.5), ValueError, "lam must be a finite number >= 0"),
-    (dict(params0=np.zeros(19)), ValueError, "params0 has 19 entries; the network needs 18"),
-    (dict(params0=np.zeros(18, dtype=int)), ValueError, "float32 or float64"),
-    (dict(method=3), TypeError, "method must be"),
-    (dict(callback=5), TypeError, "callback must be callable"),
-])
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (dict(method="Nelder-Mead"), ValueError, "unknown method 'Nelder-Mead'"),
+        (
+            dict(method="adam"),
+            ValueError,
+            "needs options \\['epochs', 'batch_size', 'learning_rate'\\]",
+        ),
+        (
+            dict(method="sgd", options=dict(epochs=1, batch_size=5, learning_rate=0.1, gtol=1)),
+            ValueError,
+            "unknown options \\['gtol'\\]",
+        ),
+        (dict(lam=-0.5), ValueError, "lam must be a finite number >= 0"),
+        (dict(params0=np.zeros(19)), ValueError, "params0 has 19 entries; the network needs 18"),
+        (dict(params0=np.zeros(18, dtype=int)), ValueError, "float32 or float64"),
+        (dict(method=3), TypeError, "method must be"),
+        (dict(callback=5), TypeError, "callback must be callable"),
+    ],
+)
 def test_minimize_bad_arguments(call, error, match):
     X, y = blobs()
     net = flatnn.Network((5, 3))
@@ -564,8 +728,17 @@ def test_bad_validation_data_fails_before_training():
     net = flatnn.Network((5, 3))
     calls = []
     with pytest.raises(ValueError, match="label 7 is out of range"):
-        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1,
-                   validation=(X[:2], np.array([0, 7])), callback=calls.append)
+        flatnn.sgd(
+            net,
+            net.init(0),
+            X,
+            y,
+            epochs=1,
+            batch_size=10,
+            learning_rate=0.1,
+            validation=(X[:2], np.array([0, 7])),
+            callback=calls.append,
+        )
     with pytest.raises(ValueError, match="X has 4 features per row"):
         flatnn.minimize(net, net.init(0), X, y, validation=(X[:2, :4], y[:2]))
     assert calls == []
@@ -583,8 +756,9 @@ def test_full_batch_gradient_descent_uses_X_in_place():
     flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=20000, learning_rate=0.5, rng=0)
     tracemalloc.start()
     try:
-        res = flatnn.sgd(net, net.init(0), X, y, epochs=2, batch_size=20000, learning_rate=0.5,
-                         rng=0)
+        res = flatnn.sgd(
+            net, net.init(0), X, y, epochs=2, batch_size=20000, learning_rate=0.5, rng=0
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -599,13 +773,14 @@ def test_sgd_equals_a_reference_loop_on_the_pure_functions_bit_for_bit():
     net = flatnn.Network((5, 7, 3), hidden="tanh")
     p0, lam = net.init(2), 0.7
     for method, rule in [("adam", optimizers.adam()), ("nesterov", optimizers.nesterov())]:
-        res = flatnn.sgd(net, p0, X, y, lam, epochs=2, batch_size=32, learning_rate=0.05,
-                         method=method, rng=3)
+        res = flatnn.sgd(
+            net, p0, X, y, lam, epochs=2, batch_size=32, learning_rate=0.05, method=method, rng=3
+        )
         gen, params, state = np.random.default_rng(3), p0.copy(), rule.init(p0)
         for _ in range(2):
             order = gen.permutation(100)
             for lo in range(0, 100, 32):
-                rows = order[lo:lo + 32]
+                rows = order[lo : lo + 32]
                 _, g = net.cost_grad(params, X[rows], y[rows], lam * len(rows) / 100)
                 step, state = rule.update(g, state, params, 0.05)
                 params = params + step
@@ -644,33 +819,51 @@ def test_batch_callback_sees_every_batch_and_can_stop():
         if r.epoch == 1 and r.batch == 2:
             raise StopIteration
 
-    res = flatnn.sgd(net, net.init(0), X, y, epochs=5, batch_size=25, learning_rate=0.2,
-                     rng=0, batch_callback=on_batch, validation=(X[:30], y[:30]))
-    assert [(e, b) for e, b, *_ in seen] == [(0, 0), (0, 1), (0, 2), (0, 3),
-                                             (1, 0), (1, 1), (1, 2)]
+    res = flatnn.sgd(
+        net,
+        net.init(0),
+        X,
+        y,
+        epochs=5,
+        batch_size=25,
+        learning_rate=0.2,
+        rng=0,
+        batch_callback=on_batch,
+        validation=(X[:30], y[:30]),
+    )
+    assert [(e, b) for e, b, *_ in seen] == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2)]
     assert [n for *_, n, _, _ in seen] == list(range(1, 8))
     assert res.status == 99 and not res.success and "batch_callback" in res.message
     assert res.nit == 1 and res.nfev == 7 + 1
     # the result is the better (by validation cost) of epoch 0's iterate and the current one
     candidates = [res.history[0]["val_cost"], net.cost(seen[-1][-1], X[:30], y[:30])]
-    np.testing.assert_array_equal(
-        res.x, [seen[3][-1], seen[-1][-1]][int(np.argmin(candidates))])
+    np.testing.assert_array_equal(res.x, [seen[3][-1], seen[-1][-1]][int(np.argmin(candidates))])
     # the batch costs of the first epoch average to its history entry
     sizes = np.array([25, 25, 25, 15])
     assert res.history[0]["fun"] == pytest.approx(
-        float(np.dot(sizes, [c for _, _, c, *_ in seen[:4]])) / 90)
+        float(np.dot(sizes, [c for _, _, c, *_ in seen[:4]])) / 90
+    )
 
 
 def test_batch_callback_in_the_legacy_form_gets_x():
     X, y = blobs()
     net = flatnn.Network((5, 3))
     got = []
-    flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=45, learning_rate=0.1,
-               batch_callback=lambda xk: got.append(np.array(xk)))
+    flatnn.sgd(
+        net,
+        net.init(0),
+        X,
+        y,
+        epochs=1,
+        batch_size=45,
+        learning_rate=0.1,
+        batch_callback=lambda xk: got.append(np.array(xk)),
+    )
     assert len(got) == 2 and got[0].shape == (net.n_params,)
     with pytest.raises(TypeError, match="batch_callback must be callable"):
-        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=45, learning_rate=0.1,
-                   batch_callback=3)
+        flatnn.sgd(
+            net, net.init(0), X, y, epochs=1, batch_size=45, learning_rate=0.1, batch_callback=3
+        )
 
 
 def test_data_is_validated_once_up_front():
@@ -681,36 +874,46 @@ def test_data_is_validated_once_up_front():
     with pytest.raises(ValueError, match="X contains NaN or inf \\(1 rows, first at row 57\\)"):
         flatnn.sgd(net, net.init(0), bad, y, epochs=1, batch_size=10, learning_rate=0.1)
     with pytest.raises(ValueError, match="validation X_val contains NaN"):
-        flatnn.sgd(net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1,
-                   validation=(bad, y))
+        flatnn.sgd(
+            net, net.init(0), X, y, epochs=1, batch_size=10, learning_rate=0.1, validation=(bad, y)
+        )
     # integer pixels are converted once, and train like their float copy
     Xi = np.round(X * 10).astype(np.int16)
     a = flatnn.sgd(net, net.init(0), Xi, y, epochs=2, batch_size=10, learning_rate=0.01, rng=0)
-    b = flatnn.sgd(net, net.init(0), Xi.astype(np.float64), y, epochs=2, batch_size=10,
-                   learning_rate=0.01, rng=0)
+    b = flatnn.sgd(
+        net,
+        net.init(0),
+        Xi.astype(np.float64),
+        y,
+        epochs=2,
+        batch_size=10,
+        learning_rate=0.01,
+        rng=0,
+    )
     assert a.x.tobytes() == b.x.tobytes()
 
 
-@pytest.mark.parametrize("options,error,match", [
-    ({"maxiter": -1}, ValueError, "options\\['maxiter'\\] must be an integer >= 1, got -1"),
-    ({"maxiter": 2.5}, TypeError, "options\\['maxiter'\\] must be an integer"),
-    ({"maxiter": True}, TypeError, "must be an integer"),
-    ({"gtol": -1e-5}, ValueError, "options\\['gtol'\\] must be a finite number >= 0"),
-    ({"gtol": "tiny"}, TypeError, "options\\['gtol'\\] must be a number"),
-    ([("maxiter", 3)], TypeError, "options must be a dict"),
-])
+@pytest.mark.parametrize(
+    "options,error,match",
+    [
+        ({"maxiter": -1}, ValueError, "options\\['maxiter'\\] must be an integer >= 1, got -1"),
+        ({"maxiter": 2.5}, TypeError, "options\\['maxiter'\\] must be an integer"),
+        ({"maxiter": True}, TypeError, "must be an integer"),
+        ({"gtol": -1e-5}, ValueError, "options\\['gtol'\\] must be a finite number >= 0"),
+        ({"gtol": "tiny"}, TypeError, "options\\['gtol'\\] must be a number"),
+        ([("maxiter", 3)], TypeError, "options must be a dict"),
+    ],
+)
 def test_minimize_refuses_bad_options(options, error, match):
     with pytest.raises(error, match=match):
-        flatnn.minimize(XOR_NET, XOR_NET.init(0), XOR_X, XOR_Y, method="L-BFGS-B",
-                        options=options)
+        flatnn.minimize(XOR_NET, XOR_NET.init(0), XOR_X, XOR_Y, method="L-BFGS-B", options=options)
 
 
 @pytest.mark.filterwarnings("error")
 def test_minimize_from_an_overflowing_start_warns_nothing():
     net = flatnn.Network((2, 4, 2), hidden="sigmoid", output="identity", loss="squared_error")
     p0 = np.full(net.n_params, 1e150)
-    res = flatnn.minimize(net, p0, XOR_X, np.eye(2)[XOR_Y], method="CG",
-                          options={"maxiter": 5})
+    res = flatnn.minimize(net, p0, XOR_X, np.eye(2)[XOR_Y], method="CG", options={"maxiter": 5})
     assert not res.success
 
 

@@ -7,10 +7,10 @@ Fashion-MNIST are looked for, verified and downloaded is described in
 :mod:`flatnn.datasets.fetch`.
 """
 
-from .captcha import CaptchaSet, load_captcha, whole_captcha_accuracy
-from .idx import read_idx
-from .labels import one_hot
-from .mnist import (
+from flatnn.datasets.captcha import CaptchaSet, load_captcha, whole_captcha_accuracy
+from flatnn.datasets.idx import read_idx
+from flatnn.datasets.labels import one_hot
+from flatnn.datasets.mnist import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_MIRRORS,
     MNIST_MIRRORS,
@@ -19,8 +19,14 @@ from .mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from .registry import CAPTCHA_HELDOUT, CAPTCHA_SPLITS, NAMES, load, load_captcha_heldout
-from .toy import xor
+from flatnn.datasets.registry import (
+    CAPTCHA_HELDOUT,
+    CAPTCHA_SPLITS,
+    NAMES,
+    load,
+    load_captcha_heldout,
+)
+from flatnn.datasets.toy import xor
 
 __all__ = [
     "CAPTCHA_HELDOUT",

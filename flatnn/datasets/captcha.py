@@ -17,7 +17,7 @@ import threading
 import attrs
 import numpy as np
 
-from .. import _checks
+from flatnn.base import checks
 
 __all__ = ["CAPTCHA_CHARS", "CELL_SHAPE", "CaptchaSet", "load_captcha", "whole_captcha_accuracy"]
 
@@ -124,7 +124,7 @@ def load_captcha(n_captchas: int = 60, *, rng=0, fonts=None) -> CaptchaSet:
     ImportError
         If the ``captcha`` package (and Pillow) is not installed.
     """
-    n_captchas = _checks.integer(n_captchas, "n_captchas", 0)
+    n_captchas = checks.integer(n_captchas, "n_captchas", 0)
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
         seed = int(rng)  # an int is the seed itself, so that seed 1 is the same set everywhere
     elif rng is None or isinstance(rng, np.random.Generator):

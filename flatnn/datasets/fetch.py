@@ -51,7 +51,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
-from .idx import decode_idx, decompress, read_regular_file
+from flatnn.datasets.idx import decode_idx, decompress, read_regular_file
 
 __all__ = ["IdxFile", "SYSTEM_DATA_DIRS", "TIMEOUT", "cache_dir", "fetch_idx", "search_dirs"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _checks
+from flatnn.base import checks
 
 __all__ = ["one_hot"]
 
@@ -32,7 +32,7 @@ def one_hot(labels, k: int, dtype=np.float64) -> np.ndarray:
         If a label is not a whole number or lies outside ``[0, k)``, or
         `labels` is not one-dimensional.
     """
-    k = _checks.integer(k, "k (the number of classes)", 1)
+    k = checks.integer(k, "k (the number of classes)", 1)
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must have shape (m,), got shape {labels.shape}")

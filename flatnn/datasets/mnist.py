@@ -15,8 +15,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from .. import _checks
-from .fetch import IdxFile, fetch_idx
+from flatnn.base import checks
+from flatnn.datasets.fetch import IdxFile, fetch_idx
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -243,14 +243,14 @@ def load_dataset(name: str, path=None, **kwargs) -> Splits:
 def _load(
     name, files, class_names, mirrors, *, path, download, validation, dtype, train=True
 ) -> Splits:
-    dtype = _checks.float_dtype(dtype)
+    dtype = checks.float_dtype(dtype)
     if isinstance(mirrors, str):
         raise TypeError(f"mirrors must be a sequence of base URLs, got the string {mirrors!r}")
     n_train = 60000
-    validation = _checks.integer(
+    validation = checks.integer(
         validation, "validation (training images to hold out)", 0, n_train - 1
     )
-    _checks.boolean(train, "train")
+    checks.boolean(train, "train")
 
     wanted = (
         files if train else tuple(f for f in files if f.filename in (_TEST_IMAGES, _TEST_LABELS))

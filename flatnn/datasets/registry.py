@@ -5,10 +5,10 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from .. import _checks
-from . import captcha
-from .mnist import Splits, load_dataset
-from .toy import xor
+from flatnn.base import checks
+from flatnn.datasets import captcha
+from flatnn.datasets.mnist import Splits, load_dataset
+from flatnn.datasets.toy import xor
 
 __all__ = ["NAMES", "CAPTCHA_SPLITS", "CAPTCHA_HELDOUT", "load", "load_captcha_heldout"]
 
@@ -28,8 +28,9 @@ character and whole-captcha accuracy that ``flatnn train --dataset captcha`` rep
 _SPLITS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
 
 
-def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=True,
-         train_captchas=None):
+def load(
+    name, *, path=None, download=True, dtype=np.float64, limit=None, train=True, train_captchas=None
+):
     """Load a data set by name, as its train, validation and test splits.
 
     Parameters
@@ -73,18 +74,19 @@ def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=
     ImportError
         When ``captcha`` lacks its optional packages.
     """
-    dtype = _checks.float_dtype(dtype)
+    dtype = checks.float_dtype(dtype)
     if limit is not None:
-        limit = _checks.integer(limit, "limit", 1)
+        limit = checks.integer(limit, "limit", 1)
     if name not in NAMES:
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(NAMES)}")
     if train_captchas is not None:
-        train_captchas = _checks.integer(train_captchas, "train_captchas", 1)
+        train_captchas = checks.integer(train_captchas, "train_captchas", 1)
         if name != "captcha":
             raise ValueError(f"train_captchas applies to captcha, not {name}")
     if path is not None and name not in ("mnist", "fashion-mnist"):
-        raise ValueError(f"path applies to mnist and fashion-mnist; {name} is generated, "
-                         f"not read from files")
+        raise ValueError(
+            f"path applies to mnist and fashion-mnist; {name} is generated, not read from files"
+        )
     if name in ("mnist", "fashion-mnist"):
         splits = load_dataset(name, path, download=download, dtype=dtype, train=train)
     elif name == "captcha":
@@ -99,8 +101,16 @@ def load(name, *, path=None, download=True, dtype=np.float64, limit=None, train=
     else:
         X, y = xor()
         X = X.astype(dtype, copy=False)
-        splits = Splits(X_train=X, y_train=y, X_val=X, y_val=y, X_test=X, y_test=y,
-                        name=name, class_names=("0", "1"))
+        splits = Splits(
+            X_train=X,
+            y_train=y,
+            X_val=X,
+            y_val=y,
+            X_test=X,
+            y_test=y,
+            name=name,
+            class_names=("0", "1"),
+        )
     if limit is not None:
         splits = attrs.evolve(splits, **{k: getattr(splits, k)[:limit] for k in _SPLITS})
     return splits
@@ -123,8 +133,8 @@ def load_captcha_heldout(n_captchas=None, *, dtype=np.float64):
         ``X (4 * n_captchas, 260)``, ``y (4 * n_captchas,)``, ``texts``: score
         whole captchas with :func:`flatnn.datasets.whole_captcha_accuracy`.
     """
-    dtype = _checks.float_dtype(dtype)
+    dtype = checks.float_dtype(dtype)
     seed, default = CAPTCHA_HELDOUT
-    n = default if n_captchas is None else _checks.integer(n_captchas, "n_captchas", 1)
+    n = default if n_captchas is None else checks.integer(n_captchas, "n_captchas", 1)
     s = captcha.load_captcha(n, rng=seed)
     return attrs.evolve(s, X=s.X.astype(dtype, copy=False))

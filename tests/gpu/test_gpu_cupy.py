@@ -18,7 +18,8 @@ import pytest
 import scipy.optimize
 
 import flatnn
-from flatnn import cli, gpu
+from flatnn import gpu
+from flatnn.cli import app as cli
 
 try:
     cp = gpu.require_cuda()
@@ -28,11 +29,17 @@ except gpu.GPUUnavailable as exc:
 REPO = Path(__file__).resolve().parents[2]
 RTOL = 1e-10
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
-OUTPUTS = (("softmax", "cross_entropy", "labels"), ("softmax", "cross_entropy", "targets"),
-           ("sigmoid", "cross_entropy", "targets"), ("softmax", "squared_error", "labels"),
-           ("sigmoid", "squared_error", "targets"), ("tanh", "squared_error", "targets"),
-           ("relu", "squared_error", "targets"), ("leaky_relu", "squared_error", "targets"),
-           ("identity", "squared_error", "targets"))
+OUTPUTS = (
+    ("softmax", "cross_entropy", "labels"),
+    ("softmax", "cross_entropy", "targets"),
+    ("sigmoid", "cross_entropy", "targets"),
+    ("softmax", "squared_error", "labels"),
+    ("sigmoid", "squared_error", "targets"),
+    ("tanh", "squared_error", "targets"),
+    ("relu", "squared_error", "targets"),
+    ("leaky_relu", "squared_error", "targets"),
+    ("identity", "squared_error", "targets"),
+)
 
 
 def close(host, device, rtol=RTOL):
@@ -80,8 +87,9 @@ def test_every_function_matches_the_cpu(hidden, output, loss, kind, lam):
 
 
 def test_mnist_sized_batch_matches_the_threaded_cpu():
-    net, params, X, y, v = problem("sigmoid", "softmax", "cross_entropy", "labels", m=12000,
-                                   sizes=(784, 100, 10))
+    net, params, X, y, v = problem(
+        "sigmoid", "softmax", "cross_entropy", "labels", m=12000, sizes=(784, 100, 10)
+    )
     Xd, yd = cp.asarray(X), cp.asarray(y)
     cost, grad = net.cost_grad(params, X, y, 1.0)
     cost_d, grad_d = net.cost_grad(params, Xd, yd, 1.0)
@@ -102,10 +110,22 @@ def test_gpu_objective_under_scipy_newton_cg():
     net, params, X, y, _ = problem("tanh", "softmax", "cross_entropy", "labels")
     obj = gpu.GPUObjective(net, X, y, 0.1)
     ref = flatnn.Objective(net, X, y, 0.1)
-    got = scipy.optimize.minimize(obj.cost_grad, params, jac=True, hessp=obj.hessp,
-                                  method="Newton-CG", options={"maxiter": 10})
-    want = scipy.optimize.minimize(ref.cost_grad, params, jac=True, hessp=ref.hessp,
-                                   method="Newton-CG", options={"maxiter": 10})
+    got = scipy.optimize.minimize(
+        obj.cost_grad,
+        params,
+        jac=True,
+        hessp=obj.hessp,
+        method="Newton-CG",
+        options={"maxiter": 10},
+    )
+    want = scipy.optimize.minimize(
+        ref.cost_grad,
+        params,
+        jac=True,
+        hessp=ref.hessp,
+        method="Newton-CG",
+        options={"maxiter": 10},
+    )
     assert got.nit == want.nit
     assert got.fun == pytest.approx(want.fun, rel=1e-9)
     np.testing.assert_allclose(got.x, want.x, rtol=0, atol=1e-7)
@@ -113,26 +133,57 @@ def test_gpu_objective_under_scipy_newton_cg():
 
 def test_flatnn_minimize_over_the_gpu_objective():
     net, params, X, y, _ = problem("sigmoid", "softmax", "cross_entropy", "labels")
-    a = flatnn.minimize(gpu.GPUObjective(net, X, y, 0.1), params, method="L-BFGS-B",
-                        options={"maxiter": 30})
-    b = flatnn.minimize(flatnn.Objective(net, X, y, 0.1), params, method="L-BFGS-B",
-                        options={"maxiter": 30})
+    a = flatnn.minimize(
+        gpu.GPUObjective(net, X, y, 0.1), params, method="L-BFGS-B", options={"maxiter": 30}
+    )
+    b = flatnn.minimize(
+        flatnn.Objective(net, X, y, 0.1), params, method="L-BFGS-B", options={"maxiter": 30}
+    )
     assert a.fun == pytest.approx(b.fun, rel=1e-8)
     assert a.fun < net.cost(params, X, y, 0.1)
 
 
 def test_cli_trains_on_the_gpu(tmp_path):
     path = tmp_path / "xor.npz"
-    code = cli.main(["train", "--dataset", "xor", "--method", "L-BFGS-B", "--device", "cuda",
-                     "--out", str(path), "--quiet"])
+    code = cli.run(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--method",
+            "L-BFGS-B",
+            "--device",
+            "cuda",
+            "--out",
+            str(path),
+            "--quiet",
+        ]
+    )
     assert code == 0 and path.is_file()
 
 
 def test_bench_gpu_runs(tmp_path):
-    out = subprocess.run([sys.executable, str(REPO / "experiments" / "bench_gpu.py"),
-                          "--data", "random", "--m", "2000", "--repeat", "2", "--maxiter", "5",
-                          "--newton-maxiter", "3", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "experiments" / "bench_gpu.py"),
+            "--data",
+            "random",
+            "--m",
+            "2000",
+            "--repeat",
+            "2",
+            "--maxiter",
+            "5",
+            "--newton-maxiter",
+            "3",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads((tmp_path / "bench_gpu.json").read_text())
     assert len(result["cost_grad"]) == 4 and result["training"][0]["nit"] == 5

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import flatnn
-from flatnn import cli, gpu
+from flatnn import gpu
+from flatnn.cli import app as cli
 
 try:
     cp = gpu.require_cuda()
@@ -36,18 +37,34 @@ def close(host, device, rtol=RTOL):
     assert isinstance(device, cp.ndarray), type(device)
     d = cp.asnumpy(device)
     assert d.dtype == host.dtype and d.shape == host.shape
-    assert np.abs(d - host).max() <= rtol * np.abs(host).max(), \
+    assert np.abs(d - host).max() <= rtol * np.abs(host).max(), (
         np.abs(d - host).max() / np.abs(host).max()
+    )
 
 
 @pytest.mark.parametrize("method", RULES)
 def test_every_rule_matches_the_cpu(method):
     net, p0, X, y, X_val, y_val = problem()
-    kw = dict(epochs=4, batch_size=32, learning_rate=0.02, method=method, rng=1,
-              early_stopping=2, dropout=(0.1, 0.2, 0.2), max_norm=3.0)
+    kw = dict(
+        epochs=4,
+        batch_size=32,
+        learning_rate=0.02,
+        method=method,
+        rng=1,
+        early_stopping=2,
+        dropout=(0.1, 0.2, 0.2),
+        max_norm=3.0,
+    )
     want = flatnn.sgd(net, p0, X, y, 0.5, validation=(X_val, y_val), **kw)
-    got = flatnn.sgd(net, p0, cp.asarray(X), cp.asarray(y), 0.5,
-                     validation=(cp.asarray(X_val), cp.asarray(y_val)), **kw)
+    got = flatnn.sgd(
+        net,
+        p0,
+        cp.asarray(X),
+        cp.asarray(y),
+        0.5,
+        validation=(cp.asarray(X_val), cp.asarray(y_val)),
+        **kw,
+    )
     assert got.status == want.status and got.nit == want.nit
     close(want.x, got.x)
     close(want.jac, got.jac)
@@ -60,18 +77,29 @@ def test_plain_sgd_many_batches_matches_the_cpu():
     net, p0, X, y, *_ = problem(m=4000, sizes=(784, 100, 10))
     X = np.abs(X) / 4
     want = flatnn.sgd(net, p0, X, y, epochs=2, batch_size=64, learning_rate=0.1, rng=0)
-    got = flatnn.sgd(net, p0, cp.asarray(X), cp.asarray(y), epochs=2, batch_size=64,
-                     learning_rate=0.1, rng=0)
+    got = flatnn.sgd(
+        net, p0, cp.asarray(X), cp.asarray(y), epochs=2, batch_size=64, learning_rate=0.1, rng=0
+    )
     close(want.x, got.x)
 
 
 def test_float32_stays_float32_on_the_gpu():
     net, p0, X, y, *_ = problem()
     X32, p32 = X.astype(np.float32), p0.astype(np.float32)
-    got = flatnn.sgd(net, p32, cp.asarray(X32), cp.asarray(y), epochs=2, batch_size=32,
-                     learning_rate=0.05, method="adam", rng=0)
-    want = flatnn.sgd(net, p32, X32, y, epochs=2, batch_size=32, learning_rate=0.05,
-                      method="adam", rng=0)
+    got = flatnn.sgd(
+        net,
+        p32,
+        cp.asarray(X32),
+        cp.asarray(y),
+        epochs=2,
+        batch_size=32,
+        learning_rate=0.05,
+        method="adam",
+        rng=0,
+    )
+    want = flatnn.sgd(
+        net, p32, X32, y, epochs=2, batch_size=32, learning_rate=0.05, method="adam", rng=0
+    )
     assert got.x.dtype == np.float32
     close(want.x, got.x, rtol=1e-4)
 
@@ -80,8 +108,13 @@ def test_float32_stays_float32_on_the_gpu():
 def test_the_estimators_fit_on_the_gpu(solver):
     fsk = pytest.importorskip("flatnn.sklearn")
     net, p0, X, y, *_ = problem()
-    params = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=20, random_state=0,
-                  learning_rate_init=0.01)
+    params = dict(
+        hidden_layer_sizes=(16,),
+        solver=solver,
+        max_iter=20,
+        random_state=0,
+        learning_rate_init=0.01,
+    )
     cpu = fsk.MLPClassifier(**params).fit(X, y)
     cuda = fsk.MLPClassifier(device="cuda", **params).fit(X, y)
     assert type(cuda.params_) is np.ndarray
@@ -92,6 +125,18 @@ def test_the_estimators_fit_on_the_gpu(solver):
 
 def test_cli_trains_with_an_sgd_rule_on_the_gpu(tmp_path):
     path = tmp_path / "xor.npz"
-    code = cli.main(["train", "--dataset", "xor", "--method", "adam", "--device", "cuda",
-                     "--out", str(path), "--quiet"])
+    code = cli.run(
+        [
+            "train",
+            "--dataset",
+            "xor",
+            "--method",
+            "adam",
+            "--device",
+            "cuda",
+            "--out",
+            str(path),
+            "--quiet",
+        ]
+    )
     assert code == 0 and path.is_file()

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .namespace import namespace_of
-
+from flatnn.base.namespace import namespace_of
 
 # Elementwise work (bias, activation, derivative) is done on blocks of rows
 # right after the matrix product that wrote them, while they are still in cache:
@@ -96,11 +95,14 @@ def forward(thetas, hidden_fns, X, inspect_first=None, out=None):
             if act is not None:
                 act.forward(z)
         else:
-            z = out if into_out else xp.empty((m, theta.shape[0]),
-                                              dtype=np.result_type(a.dtype, theta.dtype))
+            z = (
+                out
+                if into_out
+                else xp.empty((m, theta.shape[0]), dtype=np.result_type(a.dtype, theta.dtype))
+            )
             for start in range(0, m, rows):
-                z_blk = z[start:start + rows]
-                xp.matmul(a[start:start + rows], W.T, out=z_blk)
+                z_blk = z[start : start + rows]
+                xp.matmul(a[start : start + rows], W.T, out=z_blk)
                 z_blk += b
                 if l == 0 and inspect_first is not None:
                     inspect_first(z_blk)
@@ -140,17 +142,18 @@ def backward(thetas, hidden_fns, acts, delta, grads):
         block = xp.empty((min(rows, m), a_prev.shape[1]), dtype=a_prev.dtype)
         bias_grad = xp.zeros(a_prev.shape[1], dtype=a_prev.dtype)
         for start in range(0, m, rows):
-            a_blk = a_prev[start:start + rows]
-            d_blk = block[:a_blk.shape[0]]
-            xp.matmul(delta[start:start + rows], W, out=d_blk)
+            a_blk = a_prev[start : start + rows]
+            d_blk = block[: a_blk.shape[0]]
+            xp.matmul(delta[start : start + rows], W, out=d_blk)
             act.mul_deriv(d_blk, a_blk)
             a_blk[...] = d_blk  # δ_{l-1} over a_{l-1}, whose last use this was
             bias_grad += d_blk.sum(axis=0)
         delta = a_prev
 
 
-def curvature_product(thetas, vs, hidden_fns, outloss, X, target, scale, out, gauss_newton,
-                      inspect_first=None):
+def curvature_product(
+    thetas, vs, hidden_fns, outloss, X, target, scale, out, gauss_newton, inspect_first=None
+):
     """Write ``H v`` (or ``G v``) of ``scale · Σ_i ℓ_i`` into the views ``out``.
 
     Parameters

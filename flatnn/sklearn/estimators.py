@@ -87,11 +87,13 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _checks, io, namespace, optimizers
-from .network import INIT_SCHEMES, Network
-from .training import SCIPY_METHODS, STATUS_DONE, STATUS_STOPPED, minimize, sgd
+from flatnn.base import checks, namespace
+from flatnn.core.network import INIT_SCHEMES, Network
+from flatnn.io import models as io
+from flatnn.training import rules as optimizers
+from flatnn.training.sgd_loop import SCIPY_METHODS, STATUS_DONE, STATUS_STOPPED, minimize, sgd
 
-__all__ = ["MLPClassifier", "MLPRegressor", "SGD_SOLVERS", "SCIPY_SOLVERS"]
+__all__ = ["MLPClassifier", "MLPRegressor", "SGD_SOLVERS", "SCIPY_SOLVERS", "history_fun"]
 
 SGD_SOLVERS = ("sgd", "adam", "momentum", "nesterov", "rmsprop")
 """Solver names that run :func:`flatnn.sgd` (a rule object does too)."""
@@ -99,8 +101,14 @@ SGD_SOLVERS = ("sgd", "adam", "momentum", "nesterov", "rmsprop")
 SCIPY_SOLVERS = ("lbfgs",) + SCIPY_METHODS
 """Solver names that run :func:`flatnn.minimize` (``lbfgs`` is ``L-BFGS-B``)."""
 
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
-               "sigmoid": "sigmoid", "leaky_relu": "leaky_relu"}
+ACTIVATIONS = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "sigmoid": "sigmoid",
+    "leaky_relu": "leaky_relu",
+}
 """scikit-learn's activation names (and flatnn's own) to flatnn's."""
 
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
@@ -110,9 +118,17 @@ DEVICES = ("cpu", "cuda")
 
 # Each scipy method's option for the tolerance ``tol`` sets: its gradient
 # tolerance where it has one (scikit-learn's lbfgs passes gtol=tol).
-_TOL_OPTION = {"CG": "gtol", "BFGS": "gtol", "L-BFGS-B": "gtol", "TNC": "gtol",
-               "SLSQP": "ftol", "Newton-CG": "xtol", "trust-ncg": "gtol",
-               "trust-krylov": "gtol", "trust-constr": "gtol"}
+_TOL_OPTION = {
+    "CG": "gtol",
+    "BFGS": "gtol",
+    "L-BFGS-B": "gtol",
+    "TNC": "gtol",
+    "SLSQP": "ftol",
+    "Newton-CG": "xtol",
+    "trust-ncg": "gtol",
+    "trust-krylov": "gtol",
+    "trust-constr": "gtol",
+}
 _MAXFUN_METHODS = ("L-BFGS-B", "TNC")
 _SCIPY_BY_KEY = {name.lower(): name for name in SCIPY_METHODS}
 _SCIPY_BY_KEY["lbfgs"] = "L-BFGS-B"
@@ -126,15 +142,16 @@ def history_fun(entry):
 
 
 # ------------------------------------------------------------- checking
-# flatnn's own checks (flatnn/_checks.py: one wording); scikit-learn's parameter
+# flatnn's own checks (flatnn/checks.py: one wording); scikit-learn's parameter
 # ranges: no upper bound means inf is allowed, as in its Interval(Real, low, None).
 def _check_real(value, name, low=None, high=None, low_open=False, high_open=False):
-    return _checks.real(value, name, low, high, low_open=low_open, high_open=high_open,
-                        finite=high is not None)
+    return checks.real(
+        value, name, low, high, low_open=low_open, high_open=high_open, finite=high is not None
+    )
 
 
 def _check_dtype(dtype):
-    return None if dtype is None else _checks.float_dtype(dtype)
+    return None if dtype is None else checks.float_dtype(dtype)
 
 
 def _check_device(device):
@@ -154,7 +171,7 @@ def _device_namespace(device):
     """
     if _check_device(device) == "cpu":
         return None
-    from . import gpu  # CuPy is imported for device="cuda" only
+    from flatnn.backends import gpu_objective as gpu
 
     return gpu.require_cuda()
 
@@ -238,13 +255,37 @@ class _BaseMLP(BaseEstimator):
 
     _is_classifier = False
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, method_options=None, init="sklearn", device="cpu"):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dtype=None,
+        method_options=None,
+        init="sklearn",
+        device="cpu",
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -296,12 +337,16 @@ class _BaseMLP(BaseEstimator):
                 return "sgd", key
             if key in _SCIPY_BY_KEY:
                 return "scipy", _SCIPY_BY_KEY[key]
-            raise ValueError(f"solver must be one of {list(SGD_SOLVERS + SCIPY_SOLVERS)} or an "
-                             f"update rule object, got {solver!r}")
+            raise ValueError(
+                f"solver must be one of {list(SGD_SOLVERS + SCIPY_SOLVERS)} or an "
+                f"update rule object, got {solver!r}"
+            )
         if optimizers.is_rule(solver):
             return "sgd", solver
-        raise TypeError(f"solver must be a name {list(SGD_SOLVERS + SCIPY_SOLVERS)} or an "
-                        f"update rule (init, update), got {type(solver).__name__}")
+        raise TypeError(
+            f"solver must be a name {list(SGD_SOLVERS + SCIPY_SOLVERS)} or an "
+            f"update rule (init, update), got {type(solver).__name__}"
+        )
 
     def _is_stochastic(self):
         try:
@@ -314,12 +359,13 @@ class _BaseMLP(BaseEstimator):
         if not isinstance(name, str):
             return name
         if name == "adam":
-            return optimizers.adam(_check_real(self.beta_1, "beta_1", 0, 1, high_open=True),
-                                   _check_real(self.beta_2, "beta_2", 0, 1, high_open=True),
-                                   _check_real(self.epsilon, "epsilon", 0, low_open=True))
+            return optimizers.adam(
+                _check_real(self.beta_1, "beta_1", 0, 1, high_open=True),
+                _check_real(self.beta_2, "beta_2", 0, 1, high_open=True),
+                _check_real(self.epsilon, "epsilon", 0, low_open=True),
+            )
         if name == "rmsprop":
-            return optimizers.rmsprop(eps=_check_real(self.epsilon, "epsilon", 0,
-                                                      low_open=True))
+            return optimizers.rmsprop(eps=_check_real(self.epsilon, "epsilon", 0, low_open=True))
         momentum = _check_real(self.momentum, "momentum", 0, 1, high_open=True)
         if name == "momentum":
             return optimizers.momentum(momentum)
@@ -328,7 +374,7 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn's "sgd": Nesterov or classical momentum, plain descent at 0
         if momentum == 0:
             return optimizers.sgd()
-        nesterov = _checks.boolean(self.nesterovs_momentum, "nesterovs_momentum")
+        nesterov = checks.boolean(self.nesterovs_momentum, "nesterovs_momentum")
         return optimizers.nesterov(momentum) if nesterov else optimizers.momentum(momentum)
 
     # ---------------------------------------------------------- layout
@@ -339,16 +385,18 @@ class _BaseMLP(BaseEstimator):
         sizes = list(sizes)
         for s in sizes:
             if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral):
-                raise TypeError(f"hidden_layer_sizes must hold integers, got "
-                                f"{self.hidden_layer_sizes!r}")
+                raise TypeError(
+                    f"hidden_layer_sizes must hold integers, got {self.hidden_layer_sizes!r}"
+                )
         if any(s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {self.hidden_layer_sizes!r}")
         return [int(s) for s in sizes]
 
     def _hidden_activation(self):
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got "
-                             f"{self.activation!r}")
+            raise ValueError(
+                f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}"
+            )
         return ACTIVATIONS[self.activation]
 
     def _network(self, n_features, n_outputs):
@@ -370,8 +418,9 @@ class _BaseMLP(BaseEstimator):
                 theta[:, 0] = rs.uniform(-bound, bound, n_out)
             return params.astype(dtype, copy=False)
         if scheme not in INIT_SCHEMES:
-            raise ValueError(f"init must be 'sklearn' or one of {list(INIT_SCHEMES)}, got "
-                             f"{scheme!r}")
+            raise ValueError(
+                f"init must be 'sklearn' or one of {list(INIT_SCHEMES)}, got {scheme!r}"
+            )
         return net.init(rs.randint(np.iinfo(np.int32).max), scheme=scheme, dtype=dtype)
 
     # ---------------------------------------------------------- fitting
@@ -398,11 +447,13 @@ class _BaseMLP(BaseEstimator):
         kind, method = self._solver()
         hidden = self._hidden_sizes()
         self._hidden_activation()
-        warm = _checks.boolean(self.warm_start, "warm_start")
+        warm = checks.boolean(self.warm_start, "warm_start")
         if incremental and kind != "sgd":
-            raise ValueError(f"partial_fit needs a solver of the SGD family "
-                             f"{list(SGD_SOLVERS)}, got {self.solver!r}")
-        early_stopping = _checks.boolean(self.early_stopping, "early_stopping")
+            raise ValueError(
+                f"partial_fit needs a solver of the SGD family "
+                f"{list(SGD_SOLVERS)}, got {self.solver!r}"
+            )
+        early_stopping = checks.boolean(self.early_stopping, "early_stopping")
         if incremental and early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         xp = _device_namespace(self.device)  # before the data: a missing GPU fails fast
@@ -426,8 +477,10 @@ class _BaseMLP(BaseEstimator):
             self._no_improvement_count = 0  # carried over by warm_start and partial_fit
         else:
             if net != self.network_:
-                raise ValueError(f"warm_start and partial_fit continue the fitted "
-                                 f"{self.network_!r}; these data and parameters need {net!r}")
+                raise ValueError(
+                    f"warm_start and partial_fit continue the fitted "
+                    f"{self.network_!r}; these data and parameters need {net!r}"
+                )
             params = self.params_.astype(dtype, copy=False)
         self.network_ = net
         self.n_outputs_ = n_outputs
@@ -435,37 +488,57 @@ class _BaseMLP(BaseEstimator):
         self.out_activation_ = _OUT_ACTIVATION[net.output]
         alpha = _check_real(self.alpha, "alpha", 0)
         if kind == "sgd":
-            self._fit_stochastic(X, target, y, params, method, alpha, rs, incremental,
-                                 early_stopping, first_pass, xp)
+            self._fit_stochastic(
+                X, target, y, params, method, alpha, rs, incremental, early_stopping, first_pass, xp
+            )
         else:
             self._fit_scipy(X, target, params, method, alpha, xp)
         return self
 
-    def _fit_stochastic(self, X, target, y, params, method, alpha, rs, incremental,
-                        early_stopping, first_pass, xp=None):
-        max_iter = _checks.integer(self.max_iter, "max_iter", 1)
+    def _fit_stochastic(
+        self,
+        X,
+        target,
+        y,
+        params,
+        method,
+        alpha,
+        rs,
+        incremental,
+        early_stopping,
+        first_pass,
+        xp=None,
+    ):
+        max_iter = checks.integer(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
-        patience = _checks.integer(self.n_iter_no_change, "n_iter_no_change", 1)
-        shuffle = _checks.boolean(self.shuffle, "shuffle")
+        patience = checks.integer(self.n_iter_no_change, "n_iter_no_change", 1)
+        shuffle = checks.boolean(self.shuffle, "shuffle")
         rate0 = _check_real(self.learning_rate_init, "learning_rate_init", 0, low_open=True)
         if self.learning_rate not in LEARNING_RATES:
-            raise ValueError(f"learning_rate must be one of {list(LEARNING_RATES)}, got "
-                             f"{self.learning_rate!r}")
+            raise ValueError(
+                f"learning_rate must be one of {list(LEARNING_RATES)}, got {self.learning_rate!r}"
+            )
         power_t = _check_real(self.power_t, "power_t")
         if self.method_options is not None:
-            raise ValueError(f"method_options are options of the scipy solvers; solver "
-                             f"{self.solver!r} runs the SGD loop (configure it with a rule "
-                             f"object from flatnn.optimizers as solver)")
+            raise ValueError(
+                f"method_options are options of the scipy solvers; solver "
+                f"{self.solver!r} runs the SGD loop (configure it with a rule "
+                f"object from flatnn.optimizers as solver)"
+            )
         rule = self._rule(method)
         if early_stopping:
-            fraction = _check_real(self.validation_fraction, "validation_fraction", 0, 1,
-                                   low_open=True, high_open=True)
+            fraction = _check_real(
+                self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True
+            )
             stratify = target if self._is_classifier and self.n_outputs_ == 1 else None
-            rows_train, rows_val = train_test_split(np.arange(X.shape[0]), random_state=rs,
-                                                    test_size=fraction, stratify=stratify)
+            rows_train, rows_val = train_test_split(
+                np.arange(X.shape[0]), random_state=rs, test_size=fraction, stratify=stratify
+            )
             if rows_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase "
-                                 "'validation_fraction' or the size of your dataset.")
+                raise ValueError(
+                    "The validation set is too small. Increase "
+                    "'validation_fraction' or the size of your dataset."
+                )
             X_val, y_val = X[rows_val], self._score_target(y, rows_val)
             X, target = X[rows_train], target[rows_train]
             if first_pass or self.validation_scores_ is None:
@@ -478,17 +551,22 @@ class _BaseMLP(BaseEstimator):
         if self.batch_size == "auto":
             batch_size = min(200, m)
         else:
-            batch_size = _checks.integer(self.batch_size, "batch_size", 1)
+            batch_size = checks.integer(self.batch_size, "batch_size", 1)
             if batch_size > m:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped", UserWarning, stacklevel=4)
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is "
+                    "going to be clipped",
+                    UserWarning,
+                    stacklevel=4,
+                )
                 batch_size = m
         # scikit-learn's adam ignores learning_rate; its sgd schedules the rate
         kind = "constant" if method == "adam" else self.learning_rate
         keep = incremental and self._current_rate is not None
         rate = self._current_rate if keep else rate0
-        schedule = _Schedule(kind, rate0, rate, power_t, self.t_, m,
-                             fresh=not incremental or self.t_ == 0)
+        schedule = _Schedule(
+            kind, rate0, rate, power_t, self.t_, m, fresh=not incremental or self.t_ == 0
+        )
         saved = self._optimizer_state if incremental else None
         if xp is not None:  # the data, and the state partial_fit continues, to the device
             X, target = xp.asarray(X), xp.asarray(target)
@@ -496,8 +574,7 @@ class _BaseMLP(BaseEstimator):
                 X_val = xp.asarray(X_val)
             if saved is not None:
                 saved = _map_arrays(saved, xp.asarray)
-        resumable = (_ResumableInPlace if optimizers.has_inplace(rule) else _Resumable)(
-            rule, saved)
+        resumable = (_ResumableInPlace if optimizers.has_inplace(rule) else _Resumable)(rule, saved)
         verbose = bool(self.verbose)
         stop = {"last": None, "best": None, "stopped": False}
         self.n_iter_ = 0
@@ -524,8 +601,9 @@ class _BaseMLP(BaseEstimator):
                     self.best_validation_score_ = score
                     stop["best"] = intermediate_result.x
             else:
-                self._no_improvement_count = (self._no_improvement_count + 1
-                                          if loss > self.best_loss_ - tol else 0)
+                self._no_improvement_count = (
+                    self._no_improvement_count + 1 if loss > self.best_loss_ - tol else 0
+                )
                 self.best_loss_ = min(self.best_loss_, loss)
             if self._no_improvement_count > patience:
                 if schedule.decay():
@@ -534,15 +612,27 @@ class _BaseMLP(BaseEstimator):
                 stop["stopped"] = True
                 if verbose:
                     what = "Validation score" if early_stopping else "Training loss"
-                    print(f"{what} did not improve more than tol={tol:f} for {patience} "
-                          f"consecutive epochs. Stopping.")
+                    print(
+                        f"{what} did not improve more than tol={tol:f} for {patience} "
+                        f"consecutive epochs. Stopping."
+                    )
                 raise StopIteration
 
         lam = alpha * m / batch_size
-        result = sgd(self.network_, params, X, target, lam, epochs=1 if incremental else max_iter,
-                     batch_size=batch_size, learning_rate=schedule, method=resumable,
-                     rng=np.random.default_rng(rs.randint(np.iinfo(np.int32).max)),
-                     shuffle=shuffle, callback=on_epoch)
+        result = sgd(
+            self.network_,
+            params,
+            X,
+            target,
+            lam,
+            epochs=1 if incremental else max_iter,
+            batch_size=batch_size,
+            learning_rate=schedule,
+            method=resumable,
+            rng=np.random.default_rng(rs.randint(np.iinfo(np.int32).max)),
+            shuffle=shuffle,
+            callback=on_epoch,
+        )
         self._optimizer_state = resumable.state
         if xp is not None:  # the fitted estimator holds NumPy only: it pickles anywhere
             self._optimizer_state = _map_arrays(resumable.state, namespace.to_numpy)
@@ -551,29 +641,34 @@ class _BaseMLP(BaseEstimator):
         if result.status in (STATUS_DONE, STATUS_STOPPED) and stop["last"] is not None:
             x = stop["best"] if early_stopping and stop["best"] is not None else stop["last"]
         else:  # a non-finite or diverging cost: flatnn returns the best parameters it saw
-            warnings.warn(f"{self.solver!r} stopped: {result.message}", ConvergenceWarning,
-                          stacklevel=4)
+            warnings.warn(
+                f"{self.solver!r} stopped: {result.message}", ConvergenceWarning, stacklevel=4
+            )
             x = result.x
         self.params_ = np.ascontiguousarray(namespace.to_numpy(x))
         self.result_ = result
         if not incremental and not stop["stopped"] and result.status == STATUS_DONE:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached and "
-                          f"the optimization hasn't converged yet.", ConvergenceWarning,
-                          stacklevel=4)
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached and "
+                f"the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _fit_scipy(self, X, target, params, method, alpha, xp=None):
-        max_iter = _checks.integer(self.max_iter, "max_iter", 1)
+        max_iter = checks.integer(self.max_iter, "max_iter", 1)
         tol = _check_real(self.tol, "tol", 0)
         options = {_TOL_OPTION[method]: tol}
         if method != "TNC":  # TNC has no iteration limit of its own: see on_iteration
             options["maxiter"] = max_iter
         if method in _MAXFUN_METHODS:
-            options["maxfun"] = _checks.integer(self.max_fun, "max_fun", 1)
+            options["maxfun"] = checks.integer(self.max_fun, "max_fun", 1)
         extra = self.method_options
         if extra is not None:
             if not isinstance(extra, dict):
-                raise TypeError(f"method_options must be a dict of {method} options, got "
-                                f"{type(extra).__name__}")
+                raise TypeError(
+                    f"method_options must be a dict of {method} options, got {type(extra).__name__}"
+                )
             options.update(extra)
         verbose = bool(self.verbose)
         count = {"nit": 0}
@@ -581,15 +676,14 @@ class _BaseMLP(BaseEstimator):
         def on_iteration(intermediate_result):
             count["nit"] += 1
             if verbose:
-                print(f"Iteration {count['nit']}, loss = "
-                      f"{float(intermediate_result.fun):.8f}")
+                print(f"Iteration {count['nit']}, loss = {float(intermediate_result.fun):.8f}")
             if method == "TNC" and count["nit"] >= max_iter:
                 raise StopIteration
 
         if xp is None:
             problem = (self.network_, params, X, target, alpha)
         else:  # the data on the device; scipy sees NumPy vectors
-            from .gpu import GPUObjective
+            from flatnn.backends.gpu_objective import GPUObjective
 
             problem = (GPUObjective(self.network_, X, target, alpha, xp=xp), params)
         result = minimize(*problem, method=method, options=options, callback=on_iteration)
@@ -602,11 +696,17 @@ class _BaseMLP(BaseEstimator):
         self.result_ = result
         stopped_by_us = method == "TNC" and result.status == STATUS_STOPPED
         if not result.success:
-            why = (f"reached max_iter={max_iter}" if stopped_by_us
-                   else f"status {result.status}: {result.message}")
-            warnings.warn(f"{self.solver} failed to converge after {self.n_iter_} "
-                          f"iteration(s) ({why}). Increase max_iter or scale the data.",
-                          ConvergenceWarning, stacklevel=4)
+            why = (
+                f"reached max_iter={max_iter}"
+                if stopped_by_us
+                else f"status {result.status}: {result.message}"
+            )
+            warnings.warn(
+                f"{self.solver} failed to converge after {self.n_iter_} "
+                f"iteration(s) ({why}). Increase max_iter or scale the data.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     # ---------------------------------------------------------- predicting
     def _validate_X(self, X):
@@ -623,8 +723,11 @@ class _BaseMLP(BaseEstimator):
         xp = _device_namespace(self.device)
         if xp is None:
             return self.network_.forward(params, X)
-        return namespace.to_numpy(self.network_.forward(namespace.asarray(params, xp, "params"),
-                                                        namespace.asarray(X, xp, "X")))
+        return namespace.to_numpy(
+            self.network_.forward(
+                namespace.asarray(params, xp, "params"), namespace.asarray(X, xp, "X")
+            )
+        )
 
     # ---------------------------------------------------------- files
     def save(self, path, **metadata):
@@ -648,11 +751,17 @@ class _BaseMLP(BaseEstimator):
         for name, value in self.get_params(deep=False).items():
             value = _jsonable(value)
             (omitted.append(name) if value is _UNSTORABLE else stored.__setitem__(name, value))
-        state = {"class": type(self).__name__, "params": stored, "omitted_params": omitted,
-                 "n_features_in": int(self.n_features_in_), "n_outputs": int(self.n_outputs_),
-                 "n_iter": int(self.n_iter_), "t": int(self.t_),
-                 "loss": float(self.loss_),
-                 "loss_curve": [float(v) for v in self.loss_curve_]}
+        state = {
+            "class": type(self).__name__,
+            "params": stored,
+            "omitted_params": omitted,
+            "n_features_in": int(self.n_features_in_),
+            "n_outputs": int(self.n_outputs_),
+            "n_iter": int(self.n_iter_),
+            "t": int(self.t_),
+            "loss": float(self.loss_),
+            "loss_curve": [float(v) for v in self.loss_curve_],
+        }
         if hasattr(self, "feature_names_in_"):
             state["feature_names_in"] = [str(v) for v in self.feature_names_in_]
         state.update(self._label_state())
@@ -675,8 +784,9 @@ class _BaseMLP(BaseEstimator):
         state = metadata.get(_FORMAT)
         if not isinstance(state, dict) or state.get("class") != cls.__name__:
             found = state.get("class") if isinstance(state, dict) else None
-            raise ValueError(f"{os.fspath(path)!r} holds no flatnn.sklearn {cls.__name__} "
-                             f"(found {found!r})")
+            raise ValueError(
+                f"{os.fspath(path)!r} holds no flatnn.sklearn {cls.__name__} (found {found!r})"
+            )
         stored = dict(state["params"])
         if isinstance(stored.get("hidden_layer_sizes"), list):
             stored["hidden_layer_sizes"] = tuple(stored["hidden_layer_sizes"])
@@ -815,23 +925,66 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _is_classifier = True
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, method_options=None, init="sklearn", device="cpu"):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dtype=None,
+        method_options=None,
+        init="sklearn",
+        device="cpu",
+    ):
         super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, dtype=dtype, method_options=method_options, init=init,
-            device=device)
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            dtype=dtype,
+            method_options=method_options,
+            init=init,
+            device=device,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -848,8 +1001,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return ("softmax" if y_type == "multiclass" else "sigmoid"), "cross_entropy"
 
     def _validate_input(self, X, y, incremental, reset, classes=None):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
-                             reset=reset)
+        X, y = validate_data(
+            self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset
+        )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -867,12 +1021,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             found = unique_labels(y)
             if self.warm_start and not incremental:
                 if set(found) != set(self.classes_):
-                    raise ValueError(f"warm_start can only be used where `y` has the same "
-                                     f"classes as in the previous call to fit. Previously got "
-                                     f"{self.classes_}, `y` has {found}")
+                    raise ValueError(
+                        f"warm_start can only be used where `y` has the same "
+                        f"classes as in the previous call to fit. Previously got "
+                        f"{self.classes_}, `y` has {found}"
+                    )
             elif len(np.setdiff1d(found, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
-                                 f"has {self.classes_}. 'y' has {found}.")
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` "
+                    f"has {self.classes_}. 'y' has {found}."
+                )
         dtype = _check_dtype(self.dtype) or X.dtype
         if self._label_binarizer.y_type_ == "multiclass":
             # class indices (m,): flatnn never expands them to one-hot
@@ -935,8 +1093,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _label_state(self):
         lb = self._label_binarizer
         classes = self.classes_.tolist()
-        return {"classes": classes, "y_type": lb.y_type_,
-                "classes_dtype": self.classes_.dtype.str}
+        return {"classes": classes, "y_type": lb.y_type_, "classes_dtype": self.classes_.dtype.str}
 
     def _restore_labels(self, state):
         classes = np.asarray(state["classes"], dtype=np.dtype(state["classes_dtype"]))
@@ -959,24 +1116,68 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     and ``predict_proba``; ``validation_scores_`` holds R².
     """
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, method_options=None, init="sklearn", device="cpu"):
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        dtype=None,
+        method_options=None,
+        init="sklearn",
+        device="cpu",
+    ):
         self.loss = loss
         super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
-            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
-            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
-            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, dtype=dtype, method_options=method_options, init=init,
-            device=device)
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            dtype=dtype,
+            method_options=method_options,
+            init=init,
+            device=device,
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -988,13 +1189,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _output_and_loss(self, n_outputs):
         if self.loss != "squared_error":
-            raise ValueError(f"loss must be 'squared_error' (flatnn has no Poisson loss), "
-                             f"got {self.loss!r}")
+            raise ValueError(
+                f"loss must be 'squared_error' (flatnn has no Poisson loss), got {self.loss!r}"
+            )
         return "identity", "squared_error"
 
     def _validate_input(self, X, y, incremental, reset, classes=None):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                             dtype=(np.float64, np.float32), reset=reset)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         dtype = _check_dtype(self.dtype) or X.dtype

@@ -43,8 +43,11 @@ def numerical_grad(fun, x, *args, eps=None, indices=None):
     x = np.array(x, dtype=np.float64)  # a private copy to perturb
     if x.ndim != 1:
         raise ValueError(f"x must be a flat vector, got shape {x.shape}")
-    steps = _default_eps(x) if eps is None else np.broadcast_to(
-        np.asarray(eps, dtype=np.float64), x.shape)
+    steps = (
+        _default_eps(x)
+        if eps is None
+        else np.broadcast_to(np.asarray(eps, dtype=np.float64), x.shape)
+    )
     if not (steps > 0).all():
         raise ValueError(f"eps must be > 0, got {eps!r}")
     idx = np.arange(x.size) if indices is None else np.asarray(indices, dtype=np.intp)
@@ -136,6 +139,12 @@ def check_grad(net, params, X, y, lam=0.0, *, eps=None, n_coords=None, rng=None,
     abs_err = np.abs(analytic - numeric)
     rel = abs_err / np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
     worst = int(np.argmax(rel))
-    return GradCheck(max_rel_error=float(rel[worst]), worst_index=int(idx[worst]),
-                     indices=idx, analytic=analytic, numeric=numeric,
-                     max_abs_error=float(abs_err.max()), floor=floor)
+    return GradCheck(
+        max_rel_error=float(rel[worst]),
+        worst_index=int(idx[worst]),
+        indices=idx,
+        analytic=analytic,
+        numeric=numeric,
+        max_abs_error=float(abs_err.max()),
+        floor=floor,
+    )

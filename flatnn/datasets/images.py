@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .datasets.idx import read_regular_file
+from flatnn.datasets.idx import read_regular_file
 
 __all__ = ["read_image", "light_background"]
 
@@ -53,13 +53,16 @@ def read_image(path, n_pixels=None):
     if content[:2] in (b"P2", b"P5"):
         return _read_pgm(content, path, n_pixels)
     if content[:2] in (b"P1", b"P3", b"P4", b"P6"):
-        raise ValueError(f"{path}: a {content[:2].decode()} Netpbm image is not grayscale "
-                         f"PGM (P2/P5)")
+        raise ValueError(
+            f"{path}: a {content[:2].decode()} Netpbm image is not grayscale PGM (P2/P5)"
+        )
     try:
         from PIL import Image
     except ImportError:
-        raise ImportError(f"{path}: reading this format needs Pillow (pip install "
-                          f"'flatnn[images]'); PGM images are read without it") from None
+        raise ImportError(
+            f"{path}: reading this format needs Pillow (pip install "
+            f"'flatnn[images]'); PGM images are read without it"
+        ) from None
     try:
         with warnings.catch_warnings():
             # Pillow warns, then refuses, when a header declares a huge image; both are
@@ -78,8 +81,9 @@ def read_image(path, n_pixels=None):
                     a = np.asarray(img, dtype=np.float64)
                     pixels = a / (65535.0 if a.max() > 255 else 255.0)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{path}: refused, the image declares too many pixels "
-                         f"({_message(exc)})") from None
+        raise ValueError(
+            f"{path}: refused, the image declares too many pixels ({_message(exc)})"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable image ({_message(exc)})") from None
     if n_pixels is not None and width * height != n_pixels:
@@ -99,15 +103,18 @@ def _read_pgm(content, path, n_pixels=None):
     magic = content[:2]
     tokens, pos = [], 2
     while len(tokens) < 3:  # width, height, maxval, with # comments between
-        while pos < len(content) and content[pos:pos + 1].isspace():
+        while pos < len(content) and content[pos : pos + 1].isspace():
             pos += 1
-        if content[pos:pos + 1] == b"#":
+        if content[pos : pos + 1] == b"#":
             end = content.find(b"\n", pos)
             pos = len(content) if end < 0 else end + 1
             continue
         start = pos
-        while pos < len(content) and not content[pos:pos + 1].isspace() \
-                and content[pos:pos + 1] != b"#":
+        while (
+            pos < len(content)
+            and not content[pos : pos + 1].isspace()
+            and content[pos : pos + 1] != b"#"
+        ):
             pos += 1
         if start == pos:
             raise ValueError(f"{path}: truncated PGM header")
@@ -115,21 +122,25 @@ def _read_pgm(content, path, n_pixels=None):
     # Plain decimal digits only (int() would also take "-5", "+5" and "1_0"); at
     # most 9, so that width * height stays an honest size.
     if not all(t.isdigit() and len(t) <= 9 for t in tokens):
-        raise ValueError(f"{path}: bad PGM header {b' '.join(tokens)!r}: expected width, height "
-                         f"and maxval as decimal numbers")
+        raise ValueError(
+            f"{path}: bad PGM header {b' '.join(tokens)!r}: expected width, height "
+            f"and maxval as decimal numbers"
+        )
     width, height, maxval = (int(t) for t in tokens)
     if width < 1 or height < 1 or not 0 < maxval < 65536:
-        raise ValueError(f"{path}: bad PGM header (width {width}, height {height}, "
-                         f"maxval {maxval})")
+        raise ValueError(
+            f"{path}: bad PGM header (width {width}, height {height}, maxval {maxval})"
+        )
     if n_pixels is not None and width * height != n_pixels:
         raise ValueError(_size_mismatch(path, width, height, n_pixels))
     n = width * height
     if magic == b"P5":
-        body = content[pos + 1:]  # exactly one whitespace byte after maxval
+        body = content[pos + 1 :]  # exactly one whitespace byte after maxval
         dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
         if len(body) < n * dtype.itemsize:
-            raise ValueError(f"{path}: truncated PGM: {len(body)} bytes of pixels, expected "
-                             f"{n * dtype.itemsize}")
+            raise ValueError(
+                f"{path}: truncated PGM: {len(body)} bytes of pixels, expected {n * dtype.itemsize}"
+            )
         pixels = np.frombuffer(body, dtype=dtype, count=n)
     else:
         words = content[pos:].split(maxsplit=n)[:n]
@@ -138,8 +149,10 @@ def _read_pgm(content, path, n_pixels=None):
         for i, w in enumerate(words):
             # a pixel is 0 .. maxval: no sign, no 20-digit number
             if not w.isdigit() or len(w) > 5:
-                raise ValueError(f"{path}: pixel {i} is {w[:20].decode('latin-1')!r}; a P2 PGM "
-                                 f"holds decimal values 0 to maxval {maxval}")
+                raise ValueError(
+                    f"{path}: pixel {i} is {w[:20].decode('latin-1')!r}; a P2 PGM "
+                    f"holds decimal values 0 to maxval {maxval}"
+                )
         pixels = np.array(words, dtype=np.int64)
     if pixels.max() > maxval:
         raise ValueError(f"{path}: a pixel exceeds the PGM maxval {maxval}")
@@ -158,8 +171,6 @@ def light_background(img):
         return False
     frame = np.concatenate([img[0], img[-1], img[1:-1, 0], img[1:-1, -1]])
     return float(frame.mean()) > 0.5
-
-
 
 
 def _message(exc):

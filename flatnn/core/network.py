@@ -17,7 +17,8 @@ import math
 import attrs
 import numpy as np
 
-from . import _checks, activations, backprop, losses, namespace, threads
+from flatnn.base import checks, namespace, threads
+from flatnn.core import activations, kernel, losses
 
 INIT_SCHEMES = ("glorot", "he", "normal", "uniform", "standard_normal")
 UNIFORM_EPSILON = 0.1
@@ -28,24 +29,28 @@ def _convert_sizes(sizes):
     # 784, 10, 30), and bytes or a str are sequences of codes, not of layer sizes:
     # each would build a network other than the one written.
     if isinstance(sizes, (set, frozenset, dict, bytes, bytearray, memoryview, str)):
-        raise ValueError(f"sizes must be an ordered sequence of layer sizes such as "
-                         f"(784, 30, 10), got {type(sizes).__name__} {sizes!r}")
+        raise ValueError(
+            f"sizes must be an ordered sequence of layer sizes such as "
+            f"(784, 30, 10), got {type(sizes).__name__} {sizes!r}"
+        )
     try:
         items = tuple(sizes)
     except TypeError:
-        raise ValueError(f"sizes must be a sequence of layer sizes such as (784, 30, 10), "
-                         f"got {sizes!r}") from None
+        raise ValueError(
+            f"sizes must be a sequence of layer sizes such as (784, 30, 10), got {sizes!r}"
+        ) from None
     out = []
     for s in items:
         try:
-            out.append(_checks.integer(s, "every layer size"))
+            out.append(checks.integer(s, "every layer size"))
         except TypeError:
             raise ValueError(f"sizes must hold integers, got {s!r} in {sizes!r}") from None
     # Checked here rather than in the validator: the default of ``output`` reads
     # ``sizes[-1]`` before attrs runs validators, so ``Network(())`` would be an IndexError.
     if len(out) < 2:
-        raise ValueError(f"sizes needs at least an input and an output size such as "
-                         f"(784, 30, 10), got {sizes!r}")
+        raise ValueError(
+            f"sizes needs at least an input and an output size such as (784, 30, 10), got {sizes!r}"
+        )
     return tuple(out)
 
 
@@ -55,8 +60,9 @@ def _validate_sizes(instance, attribute, sizes):
         raise ValueError(f"every layer size must be >= 1, got {bad[0]} in {sizes!r}")
 
 
-_HIDDEN_HINT = ("an activation name such as 'relu', or a list or tuple of names, one per hidden "
-                "layer")
+_HIDDEN_HINT = (
+    "an activation name such as 'relu', or a list or tuple of names, one per hidden layer"
+)
 
 
 def _convert_hidden(hidden):
@@ -74,6 +80,7 @@ def _check_name(what):
     def check(instance, attribute, value):
         if not isinstance(value, str):
             raise TypeError(f"{attribute.name} must be {what} (a str), got {value!r}")
+
     return check
 
 
@@ -140,29 +147,38 @@ class Network:
 
     sizes: tuple = attrs.field(converter=_convert_sizes, validator=_validate_sizes)
     hidden: object = attrs.field(default="sigmoid", converter=_convert_hidden)
-    output: str = attrs.field(default=attrs.Factory(_default_output, takes_self=True),
-                              validator=_check_name("an output activation name such as 'softmax'"))
-    loss: str = attrs.field(default="cross_entropy",
-                            validator=_check_name("'cross_entropy' or 'squared_error'"))
+    output: str = attrs.field(
+        default=attrs.Factory(_default_output, takes_self=True),
+        validator=_check_name("an output activation name such as 'softmax'"),
+    )
+    loss: str = attrs.field(
+        default="cross_entropy", validator=_check_name("'cross_entropy' or 'squared_error'")
+    )
 
     def __attrs_post_init__(self):
         n_hidden = len(self.sizes) - 2
         if not isinstance(self.hidden, str) and len(self.hidden) != n_hidden:
-            raise ValueError(f"hidden lists {len(self.hidden)} activations; sizes "
-                             f"{self.sizes} has {n_hidden} hidden layers")
+            raise ValueError(
+                f"hidden lists {len(self.hidden)} activations; sizes "
+                f"{self.sizes} has {n_hidden} hidden layers"
+            )
         if not isinstance(self.hidden, str) and len(set(self.hidden)) == 1:
             # one canonical form, so that equal specs compare (and hash) equal
             object.__setattr__(self, "hidden", self.hidden[0])
         for name in self.hidden_activations:
             activations.get(name)
         if self.output == "softmax" and self.sizes[-1] == 1:
-            raise ValueError("output 'softmax' needs at least 2 output units, got 1; "
-                             "use output 'sigmoid' for one unit")
+            raise ValueError(
+                "output 'softmax' needs at least 2 output units, got 1; "
+                "use output 'sigmoid' for one unit"
+            )
         losses.get(self.output, self.loss)
 
     def __repr__(self):
-        return (f"Network({self.sizes!r}, hidden={self.hidden!r}, "
-                f"output={self.output!r}, loss={self.loss!r})")
+        return (
+            f"Network({self.sizes!r}, hidden={self.hidden!r}, "
+            f"output={self.output!r}, loss={self.loss!r})"
+        )
 
     # ------------------------------------------------------------------ layout
     @property
@@ -211,8 +227,9 @@ class Network:
         """
         params = self._check_params(params, xp=namespace.namespace_of(params))
         off = self.offsets
-        return tuple(params[off[i]:off[i + 1]].reshape(shape)
-                     for i, shape in enumerate(self.shapes))
+        return tuple(
+            params[off[i] : off[i + 1]].reshape(shape) for i, shape in enumerate(self.shapes)
+        )
 
     def pack(self, thetas):
         """Concatenate per-layer matrices into a new flat vector (inverse of unpack).
@@ -228,8 +245,7 @@ class Network:
         """
         thetas = list(thetas)
         if len(thetas) != self.n_layers:
-            raise ValueError(f"pack needs {self.n_layers} matrices for {self!r}, "
-                             f"got {len(thetas)}")
+            raise ValueError(f"pack needs {self.n_layers} matrices for {self!r}, got {len(thetas)}")
         xp = namespace.namespace_of(*thetas)
         arrays = []
         for i, (theta, shape) in enumerate(zip(thetas, self.shapes)):
@@ -243,7 +259,7 @@ class Network:
         params = xp.empty(self.n_params, dtype=dtype)
         off = self.offsets
         for i, theta in enumerate(arrays):
-            params[off[i]:off[i + 1]].reshape(theta.shape)[...] = theta
+            params[off[i] : off[i + 1]].reshape(theta.shape)[...] = theta
         return params
 
     def init(self, rng=None, *, scheme=None, dtype=np.float64):
@@ -267,10 +283,11 @@ class Network:
         -------
         params : ndarray, shape (n_params,)
         """
-        dtype = _checks.float_dtype(dtype)
+        dtype = checks.float_dtype(dtype)
         if scheme is not None and scheme not in INIT_SCHEMES:
-            raise ValueError(f"unknown init scheme {scheme!r}; expected one of "
-                             f"{list(INIT_SCHEMES)}")
+            raise ValueError(
+                f"unknown init scheme {scheme!r}; expected one of {list(INIT_SCHEMES)}"
+            )
         rng = np.random.default_rng(rng)
         params = np.zeros(self.n_params, dtype=np.float64)
         layer_acts = (*self.hidden_activations, self.output)
@@ -294,8 +311,12 @@ class Network:
     def to_dict(self):
         """The spec as plain JSON-able data (see :meth:`from_dict`)."""
         hidden = self.hidden if isinstance(self.hidden, str) else list(self.hidden)
-        return {"sizes": list(self.sizes), "hidden": hidden,
-                "output": self.output, "loss": self.loss}
+        return {
+            "sizes": list(self.sizes),
+            "hidden": hidden,
+            "output": self.output,
+            "loss": self.loss,
+        }
 
     @classmethod
     def from_dict(cls, data):
@@ -305,8 +326,7 @@ class Network:
         expected = {"sizes", "hidden", "output", "loss"}
         if set(data) != expected:
             raise ValueError(f"a network spec has keys {sorted(expected)}, got {sorted(data)}")
-        return cls(data["sizes"], hidden=data["hidden"], output=data["output"],
-                   loss=data["loss"])
+        return cls(data["sizes"], hidden=data["hidden"], output=data["output"], loss=data["loss"])
 
     # --------------------------------------------------------- the objective
     def cost_from_sum(self, loss_sum, params, m, lam=0.0):
@@ -329,7 +349,7 @@ class Network:
         -------
         float
         """
-        return self._finish_cost(loss_sum, self.unpack(params), m, _checks.lam(lam))
+        return self._finish_cost(loss_sum, self.unpack(params), m, checks.lam(lam))
 
     def add_l2_grad(self, out, direction, m, lam=0.0):
         """Add the L2 term's part of ``∇J`` (or of ``H v``) into ``out``, in place.
@@ -350,7 +370,7 @@ class Network:
         -------
         out
         """
-        self._add_l2(self.unpack(out), self.unpack(direction), m, _checks.lam(lam))
+        self._add_l2(self.unpack(out), self.unpack(direction), m, checks.lam(lam))
         return out
 
     def check_data(self, X, y):
@@ -400,7 +420,7 @@ class Network:
         hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
 
         def block(start, stop, i):
-            _, z = backprop.forward(thetas, hidden, X[start:stop], check)
+            _, z = kernel.forward(thetas, hidden, X[start:stop], check)
             return outloss.value(z, target[start:stop])
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once
@@ -438,10 +458,10 @@ class Network:
 
         def block(start, stop, i):
             g = grad if i == 0 else xp.empty_like(grad)
-            acts, z = backprop.forward(thetas, hidden, X[start:stop], check)
+            acts, z = kernel.forward(thetas, hidden, X[start:stop], check)
             value, delta = outloss.value_and_delta(z, target[start:stop])
             delta *= 1.0 / m
-            backprop.backward(thetas, hidden, acts, delta, self._views(g))
+            kernel.backward(thetas, hidden, acts, delta, self._views(g))
             return value, g
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once
@@ -497,7 +517,7 @@ class Network:
         out = namespace.namespace_of(X).empty((X.shape[0], self.sizes[-1]), dtype=X.dtype)
 
         def block(start, stop, i):
-            _, z = backprop.forward(thetas, hidden, X[start:stop], out=out[start:stop])
+            _, z = kernel.forward(thetas, hidden, X[start:stop], out=out[start:stop])
             if not _all_finite(z):
                 return False
             a = outloss.activate(z)  # in place
@@ -511,18 +531,16 @@ class Network:
             raise self._overflow_error("forward", thetas, X)
         return out
 
-
     def predict(self, params, X):
         """Predicted labels ``(m,)``: argmax of the outputs, or ``a > 0.5`` for one unit."""
         thetas, X = self._prepare_X(params, X)
         self._check_X_finite(X)
         hidden, outloss = self._hidden_fns(), self._outloss()
         k = self.sizes[-1]
-        labels = namespace.namespace_of(X).empty(X.shape[0],
-                                                 dtype=np.int64 if k == 1 else np.intp)
+        labels = namespace.namespace_of(X).empty(X.shape[0], dtype=np.int64 if k == 1 else np.intp)
 
         def block(start, stop, i):
-            _, z = backprop.forward(thetas, hidden, X[start:stop])
+            _, z = kernel.forward(thetas, hidden, X[start:stop])
             if not _all_finite(z):
                 return False
             if k == 1:
@@ -548,7 +566,7 @@ class Network:
         pred = self.predict(params, X)
         target = self._check_y(y, pred.shape[0], np.float64, namespace.namespace_of(pred))
         if self.sizes[-1] == 1:
-            truth = (target[:, 0] > 0.5)
+            truth = target[:, 0] > 0.5
         elif losses.is_labels(target):
             truth = target
         else:
@@ -564,15 +582,15 @@ class Network:
 
     def _views(self, flat):
         off = self.offsets
-        return tuple(flat[off[i]:off[i + 1]].reshape(s) for i, s in enumerate(self.shapes))
+        return tuple(flat[off[i] : off[i + 1]].reshape(s) for i, s in enumerate(self.shapes))
 
     def _check_params(self, params, name="params", xp=np):
-        params = _checks.flat_vector(params, self.n_params, name, owner=self, xp=xp)
+        params = checks.flat_vector(params, self.n_params, name, owner=self, xp=xp)
         if name != "params":
             # A direction (hessp's and gnvp's v): a NaN in it would come back as a
             # silent NaN product. params itself is checked where it is evaluated,
             # and unpack/pack must still accept any float vector.
-            _checks.finite(params, name)
+            checks.finite(params, name)
         return params
 
     def _check_X(self, X):
@@ -580,7 +598,7 @@ class Network:
         xp = namespace.namespace_of(X)
         if xp is np:
             X = np.asarray(X)
-        _checks.features(X.shape, self)
+        checks.features(X.shape, self)
         if X.shape[0] == 0:
             raise ValueError("X has no rows")
         if X.dtype.kind not in "fiub":
@@ -589,10 +607,13 @@ class Network:
 
     def _prepare_X(self, params, X):
         xp = namespace.namespace_of(X)
-        params = _checks.finite(self._check_params(params, xp=xp), "params")
+        params = checks.finite(self._check_params(params, xp=xp), "params")
         xp, X = self._check_X(X)
-        dtype = np.float32 if (params.dtype == np.float32
-                               and X.dtype in (np.float32, np.float16)) else np.float64
+        dtype = (
+            np.float32
+            if (params.dtype == np.float32 and X.dtype in (np.float32, np.float16))
+            else np.float64
+        )
         if X.dtype.kind != "f" and params.dtype == np.float32:
             dtype = np.float32  # integer pixels follow the parameters' precision
         # Casts only when the caller mixes precisions; matching dtypes never copy.
@@ -602,7 +623,7 @@ class Network:
 
     def _prepare(self, params, X, y, lam):
         thetas, X = self._prepare_X(params, X)
-        lam = _checks.lam(lam)
+        lam = checks.lam(lam)
         target = self._check_y(y, X.shape[0], X.dtype, namespace.namespace_of(X))
         return thetas, X, target, lam
 
@@ -631,26 +652,31 @@ class Network:
             if self.loss == "cross_entropy":
                 lo, hi = float(y.min()), float(y.max())
                 if lo < 0 or hi > 1:
-                    raise ValueError(f"cross-entropy targets must lie in [0, 1], got values "
-                                     f"in [{lo}, {hi}]")
+                    raise ValueError(
+                        f"cross-entropy targets must lie in [0, 1], got values in [{lo}, {hi}]"
+                    )
             return y
         # integer class labels
         if y.dtype.kind == "f":
             if not _all_finite(y) or bool((y != y.round()).any()):
-                raise ValueError("labels y (m,) must be integers; got non-integer values "
-                                 f"(pass float targets as an (m, {k}) array)")
+                raise ValueError(
+                    "labels y (m,) must be integers; got non-integer values "
+                    f"(pass float targets as an (m, {k}) array)"
+                )
         if y.dtype.kind == "b":
             raise ValueError(f"labels y must be integers in [0, {k}), got booleans")
         labels = y.astype(np.intp, copy=False)
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= k:
             bad = lo if lo < 0 else hi
-            raise ValueError(f"label {bad} is out of range: the network has {k} outputs, "
-                             f"so labels must lie in [0, {k})")
+            raise ValueError(
+                f"label {bad} is out of range: the network has {k} outputs, "
+                f"so labels must lie in [0, {k})"
+            )
         return labels
 
     def _check_X_finite(self, X):
-        _checks.finite_rows(X)
+        checks.finite_rows(X)
 
     def _input_check(self, X):
         # A NaN or inf in X always reaches the first layer's pre-activations
@@ -661,6 +687,7 @@ class Network:
                 total = float(z1.sum())
             if not math.isfinite(total):
                 self._check_X_finite(X)
+
         return check
 
     def _finish_cost(self, value, thetas, m, lam):
@@ -682,11 +709,15 @@ class Network:
         with np.errstate(all="ignore"):
             p = max(max(float(t.max()), -float(t.min())) for t in thetas)
             x = max(float(X.max()), -float(X.min()))
-        return _checks.NotFiniteError(
+        return checks.NotFiniteError(
             f"{what} overflows {X.dtype}: params and X are finite, but values computed from "
             f"them are not (largest |params| {p:.3g}, largest |X| {x:.3g}"
-            + (f", lam {lam:.3g}); scale X or params down, or lower lam" if lam else
-               "); scale X or params down"))
+            + (
+                f", lam {lam:.3g}); scale X or params down, or lower lam"
+                if lam
+                else "); scale X or params down"
+            )
+        )
 
     def _curvature(self, params, v, X, y, lam, gauss_newton):
         thetas, X, target, lam = self._prepare(params, X, y, lam)
@@ -704,9 +735,18 @@ class Network:
 
         def block(start, stop, i):
             o = out if i == 0 else xp.empty_like(out)
-            backprop.curvature_product(thetas, vs, hidden, outloss, X[start:stop],
-                                       target[start:stop], 1.0 / m, self._views(o),
-                                       gauss_newton, check)
+            kernel.curvature_product(
+                thetas,
+                vs,
+                hidden,
+                outloss,
+                X[start:stop],
+                target[start:stop],
+                1.0 / m,
+                self._views(o),
+                gauss_newton,
+                check,
+            )
             return 0.0, o
 
         with np.errstate(all="ignore"):  # an overflow is reported below, once

@@ -36,21 +36,67 @@ from __future__ import annotations
 
 __all__ = ["PRESETS", "DEFAULTS", "RULE_LEARNING_RATES", "recipe"]
 
-_PLAIN = dict(schedule="exponential", warmup=0, momentum=None, input_dropout=0.0, dropout=0.0,
-              max_norm=None, augment=0, train_captchas=None)
+_PLAIN = dict(
+    schedule="exponential",
+    warmup=0,
+    momentum=None,
+    input_dropout=0.0,
+    dropout=0.0,
+    max_norm=None,
+    augment=0,
+    train_captchas=None,
+)
 
 DEFAULTS = {
     # measured: test 98.22 / 98.22 / 98.13 % for seeds 0 / 1 / 2, 8.5-12 s of training
-    "mnist": dict(_PLAIN, sizes=(784, 384, 10), hidden="relu", method="momentum", epochs=6,
-                  batch_size=64, learning_rate=0.1, lr_decay=0.6, lam=5.0, dtype="float32"),
-    "fashion-mnist": dict(_PLAIN, sizes=(784, 256, 10), hidden="relu", method="momentum",
-                          epochs=12, batch_size=128, learning_rate=0.2, lr_decay=0.8, lam=5.0,
-                          dtype="float32"),
-    "captcha": dict(_PLAIN, sizes=(260, 200, 200, 36), hidden="relu", method="adam", epochs=60,
-                    batch_size=32, learning_rate=0.001, lr_decay=1.0, lam=1.0,
-                    dtype="float64"),
-    "xor": dict(_PLAIN, sizes=(2, 4, 2), hidden="tanh", method="L-BFGS-B", epochs=500,
-                batch_size=4, learning_rate=0.5, lr_decay=1.0, lam=0.0, dtype="float64"),
+    "mnist": dict(
+        _PLAIN,
+        sizes=(784, 384, 10),
+        hidden="relu",
+        method="momentum",
+        epochs=6,
+        batch_size=64,
+        learning_rate=0.1,
+        lr_decay=0.6,
+        lam=5.0,
+        dtype="float32",
+    ),
+    "fashion-mnist": dict(
+        _PLAIN,
+        sizes=(784, 256, 10),
+        hidden="relu",
+        method="momentum",
+        epochs=12,
+        batch_size=128,
+        learning_rate=0.2,
+        lr_decay=0.8,
+        lam=5.0,
+        dtype="float32",
+    ),
+    "captcha": dict(
+        _PLAIN,
+        sizes=(260, 200, 200, 36),
+        hidden="relu",
+        method="adam",
+        epochs=60,
+        batch_size=32,
+        learning_rate=0.001,
+        lr_decay=1.0,
+        lam=1.0,
+        dtype="float64",
+    ),
+    "xor": dict(
+        _PLAIN,
+        sizes=(2, 4, 2),
+        hidden="tanh",
+        method="L-BFGS-B",
+        epochs=500,
+        batch_size=4,
+        learning_rate=0.5,
+        lr_decay=1.0,
+        lam=0.0,
+        dtype="float64",
+    ),
 }
 """The ``fast`` preset: what ``flatnn train`` does with no flags."""
 
@@ -59,17 +105,41 @@ _BEST = {
     # translations by up to 2 pixels and a cosine schedule; lighter dropout (0.1 input, 0.3
     # hidden) than the paper's 0.2 / 0.5 because the translations regularize as well.
     # measured: test 99.09 %, validation 98.95 %, 143 s of training (30 epochs, seed 0)
-    "mnist": dict(DEFAULTS["mnist"], sizes=(784, 1024, 1024, 10), epochs=30, batch_size=128,
-                  learning_rate=0.05, schedule="cosine", lr_decay=1.0, warmup=0,
-                  momentum=0.9, lam=0.0, input_dropout=0.1, dropout=0.3, max_norm=3.5,
-                  augment=2),
+    "mnist": dict(
+        DEFAULTS["mnist"],
+        sizes=(784, 1024, 1024, 10),
+        epochs=30,
+        batch_size=128,
+        learning_rate=0.05,
+        schedule="cosine",
+        lr_decay=1.0,
+        warmup=0,
+        momentum=0.9,
+        lam=0.0,
+        input_dropout=0.1,
+        dropout=0.3,
+        max_norm=3.5,
+        augment=2,
+    ),
     # The same network and tools without translations, twice the epochs: dropout 0.2 / 0.5
     # over 30 epochs underfit (87.95 % test, validation cost = training cost).
     # measured: test 90.14 %, validation 90.36 %, 258 s of training (60 epochs, seed 0)
-    "fashion-mnist": dict(DEFAULTS["fashion-mnist"], sizes=(784, 1024, 1024, 10), epochs=60,
-                          batch_size=128, learning_rate=0.05, schedule="cosine", lr_decay=1.0,
-                          warmup=0, momentum=0.9, lam=0.0, input_dropout=0.1, dropout=0.3,
-                          max_norm=3.5, augment=0),
+    "fashion-mnist": dict(
+        DEFAULTS["fashion-mnist"],
+        sizes=(784, 1024, 1024, 10),
+        epochs=60,
+        batch_size=128,
+        learning_rate=0.05,
+        schedule="cosine",
+        lr_decay=1.0,
+        warmup=0,
+        momentum=0.9,
+        lam=0.0,
+        input_dropout=0.1,
+        dropout=0.3,
+        max_norm=3.5,
+        augment=0,
+    ),
     # Captcha characters are cheap to render (about 2 ms a captcha), so `best` renders 80 times
     # the split's 400 training captchas and trains the MNIST tools (no translations: the cells
     # are 20 x 13) on them. Held-out captchas (seed 4, 2500 captchas), characters / whole:
@@ -77,10 +147,25 @@ _BEST = {
     # 8000: 99.40 / 98.12 % (24 s), 32000: 99.60 / 98.80 % (69 s), 96000 (15 epochs):
     # 99.69 / 98.92 % (164 s, plus about 3 minutes of rendering): within noise of 32000, as is
     # 260-1024-1024-36 on 32000 (99.61 / 98.80 %, 171 s). Log: best_captcha_sizes.log.
-    "captcha": dict(DEFAULTS["captcha"], sizes=(260, 512, 512, 36), method="momentum", epochs=20,
-                    batch_size=128, learning_rate=0.05, schedule="cosine", lr_decay=1.0,
-                    warmup=0, momentum=0.9, lam=0.0, input_dropout=0.1, dropout=0.3,
-                    max_norm=3.5, augment=0, dtype="float32", train_captchas=32000),
+    "captcha": dict(
+        DEFAULTS["captcha"],
+        sizes=(260, 512, 512, 36),
+        method="momentum",
+        epochs=20,
+        batch_size=128,
+        learning_rate=0.05,
+        schedule="cosine",
+        lr_decay=1.0,
+        warmup=0,
+        momentum=0.9,
+        lam=0.0,
+        input_dropout=0.1,
+        dropout=0.3,
+        max_norm=3.5,
+        augment=0,
+        dtype="float32",
+        train_captchas=32000,
+    ),
 }
 
 PRESETS = {
@@ -88,8 +173,13 @@ PRESETS = {
     "best": {name: _BEST.get(name, cfg) for name, cfg in DEFAULTS.items()},
 }
 
-RULE_LEARNING_RATES = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 0.001,
-                       "rmsprop": 0.001}
+RULE_LEARNING_RATES = {
+    "sgd": 0.1,
+    "momentum": 0.05,
+    "nesterov": 0.05,
+    "adam": 0.001,
+    "rmsprop": 0.001,
+}
 """Learning rates used when ``--method`` changes the rule but ``--learning-rate`` is not given."""
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .namespace import namespace_of
+from flatnn.base.namespace import namespace_of
 
 LEAKY_SLOPE = 0.01
 

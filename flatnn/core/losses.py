@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from . import activations
-from .namespace import namespace_of
+from flatnn.base.namespace import namespace_of
+from flatnn.core import activations
 
 LOSSES = ("cross_entropy", "squared_error")
 
@@ -105,7 +105,7 @@ def _row_max(z):
         return z.max(axis=1, keepdims=True)
     out = z[:, :1].copy()
     for j in range(1, z.shape[1]):
-        np.maximum(out, z[:, j:j + 1], out=out)
+        np.maximum(out, z[:, j : j + 1], out=out)
     return out
 
 
@@ -129,8 +129,9 @@ class SoftmaxCrossEntropy(OutputLoss):
         e = xp.exp(z, out=z)
         s = _row_sum(e)
         lse = xp.log(s)
-        value = (lse.sum(dtype=np.float64) if weight is None
-                 else float(xp.vdot(weight, lse))) - picked
+        value = (
+            lse.sum(dtype=np.float64) if weight is None else float(xp.vdot(weight, lse))
+        ) - picked
         if not want_delta:
             return value, None
         e /= s
@@ -206,6 +207,7 @@ class SquaredError(OutputLoss):
         a, r = self._residual(z, target)
         value = 0.5 * float(namespace_of(r).vdot(r, r))
         if self.output == "softmax":
+
             def J(v):  # the softmax Jacobian diag(a) - a aᵀ (symmetric), row by row
                 out = a * v
                 out -= a * out.sum(axis=1, keepdims=True)
@@ -239,8 +241,10 @@ def get(output, loss):
         probability (only ``softmax`` and ``sigmoid`` fit it).
     """
     if output not in activations.OUTPUT_ACTIVATIONS:
-        raise ValueError(f"unknown output activation {output!r}; expected one of "
-                         f"{list(activations.OUTPUT_ACTIVATIONS)}")
+        raise ValueError(
+            f"unknown output activation {output!r}; expected one of "
+            f"{list(activations.OUTPUT_ACTIVATIONS)}"
+        )
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
     if loss == "cross_entropy":
@@ -248,6 +252,8 @@ def get(output, loss):
             return SoftmaxCrossEntropy(output, loss)
         if output == "sigmoid":
             return SigmoidCrossEntropy(output, loss)
-        raise ValueError(f"loss 'cross_entropy' needs output 'softmax' or 'sigmoid', "
-                         f"got output {output!r}; use loss 'squared_error' with it")
+        raise ValueError(
+            f"loss 'cross_entropy' needs output 'softmax' or 'sigmoid', "
+            f"got output {output!r}; use loss 'squared_error' with it"
+        )
     return SquaredError(output, loss)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from . import _checks, namespace
-from .network import Network, Targets
+from flatnn.base import checks, namespace
+from flatnn.core.network import Network, Targets
 
 
 def _as_array(a):
@@ -46,7 +46,7 @@ class Objective:
     net: Network = attrs.field(validator=attrs.validators.instance_of(Network))
     X: np.ndarray = attrs.field(converter=_as_array)
     y: np.ndarray = attrs.field(converter=_as_array)
-    lam: float = attrs.field(default=0.0, converter=_checks.lam)
+    lam: float = attrs.field(default=0.0, converter=checks.lam)
     targets: Targets = attrs.field(init=False)
     """``y`` as :meth:`Network.check_data` returned it; what the evaluations pass on."""
 

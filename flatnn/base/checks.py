@@ -19,7 +19,8 @@ import numbers
 
 import numpy as np
 
-from . import namespace
+from flatnn.base import namespace
+
 
 class NotFiniteError(ValueError):
     """Finite inputs whose computed values overflow to inf or NaN.
@@ -185,8 +186,9 @@ def flat_vector(params, n_params, name="params", *, owner="the network", dtypes=
         params = namespace.asarray(params, xp, name)
     n = n_params
     if params.ndim != 1:
-        raise ValueError(f"{name} must be a flat vector of {n} entries, got an array of "
-                         f"shape {params.shape}")
+        raise ValueError(
+            f"{name} must be a flat vector of {n} entries, got an array of shape {params.shape}"
+        )
     if params.shape[0] != n:
         who = owner if isinstance(owner, str) else repr(owner)
         raise ValueError(f"{name} has {params.shape[0]} entries; {who} needs {n}")
@@ -203,8 +205,9 @@ def finite(a, name):
     xp = namespace.namespace_of(a)
     if not bool(xp.isfinite(a).all()):
         bad = xp.flatnonzero(~xp.isfinite(a))
-        raise ValueError(f"{name} contains NaN or inf ({bad.size} entries, first at index "
-                         f"{int(bad[0])})")
+        raise ValueError(
+            f"{name} contains NaN or inf ({bad.size} entries, first at index {int(bad[0])})"
+        )
     return a
 
 
@@ -213,8 +216,9 @@ def finite_rows(X, name="X"):
     xp = namespace.namespace_of(X)
     if not bool(xp.isfinite(X).all()):
         rows = xp.flatnonzero(~xp.isfinite(X).all(axis=1))
-        raise ValueError(f"{name} contains NaN or inf ({rows.size} rows, first at row "
-                         f"{int(rows[0])})")
+        raise ValueError(
+            f"{name} contains NaN or inf ({rows.size} rows, first at row {int(rows[0])})"
+        )
     return X
 
 
@@ -229,5 +233,4 @@ def features(shape, net, name="X"):
     if len(shape) != 2:
         raise ValueError(f"{name} must be 2-D (m, {net.sizes[0]}), got shape {tuple(shape)}")
     if shape[1] != net.sizes[0]:
-        raise ValueError(f"{name} has {shape[1]} features per row; {net!r} takes "
-                         f"{net.sizes[0]}")
+        raise ValueError(f"{name} has {shape[1]} features per row; {net!r} takes {net.sizes[0]}")

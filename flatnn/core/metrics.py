@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from . import _checks
+from flatnn.base import checks
 
 __all__ = ["confusion_matrix", "evaluation_report", "Report"]
 
@@ -38,12 +38,13 @@ def confusion_matrix(y_true, y_pred, k):
         ``C[i, j]`` = samples of class ``i`` predicted as ``j``; rows sum to
         each class's support, the diagonal holds the correct predictions.
     """
-    k = _checks.integer(k, "k (the number of classes)", 1)
+    k = checks.integer(k, "k (the number of classes)", 1)
     y_true = _labels(y_true, "y_true", k)
     y_pred = _labels(y_pred, "y_pred", k)
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} "
-                         f"and {y_pred.shape}")
+        raise ValueError(
+            f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}"
+        )
     return np.bincount(y_true.astype(np.int64) * k + y_pred, minlength=k * k).reshape(k, k)
 
 

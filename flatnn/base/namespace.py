@@ -79,8 +79,10 @@ def namespace_of(*arrays):
                 xp = _LOADED[root] = _LOADERS[root]()
             found, found_root = xp, root
         elif root != found_root:
-            raise TypeError(f"arrays from two libraries, {found_root} and {root}, in one call; "
-                            f"move them to one device first")
+            raise TypeError(
+                f"arrays from two libraries, {found_root} and {root}, in one call; "
+                f"move them to one device first"
+            )
     return np if found is None else found
 
 
@@ -107,8 +109,10 @@ def asarray(a, xp, name, data="X"):
         return a if xp is not np else np.asarray(a)
     if own is not np:
         where = "NumPy (the host)" if xp is np else xp.__name__
-        raise TypeError(f"{name} is a {_root(a)} array but {data} is a {where} array; "
-                        f"move {data} to the device once (or {name} to the host)")
+        raise TypeError(
+            f"{name} is a {_root(a)} array but {data} is a {where} array; "
+            f"move {data} to the device once (or {name} to the host)"
+        )
     return xp.asarray(a)
 
 

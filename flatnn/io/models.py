@@ -30,11 +30,18 @@ import zlib
 
 import numpy as np
 
-from . import _checks
-from .network import Network
+from flatnn.base import checks
+from flatnn.core.network import Network
 
-__all__ = ["save", "load", "check_writable", "FORMAT", "VERSION", "MAX_HEADER_BYTES",
-           "MAX_METADATA_DEPTH"]
+__all__ = [
+    "save",
+    "load",
+    "check_writable",
+    "FORMAT",
+    "VERSION",
+    "MAX_HEADER_BYTES",
+    "MAX_METADATA_DEPTH",
+]
 
 FORMAT = "flatnn-model"
 """The ``format`` field of every model file's header."""
@@ -78,11 +85,13 @@ def _clean(value, key, depth=0, path=()):
         return value
     if isinstance(value, (list, tuple, dict)):
         if id(value) in path:
-            raise TypeError(f"metadata {key!r} contains itself (a circular reference), "
-                            f"which JSON cannot store")
+            raise TypeError(
+                f"metadata {key!r} contains itself (a circular reference), which JSON cannot store"
+            )
         if depth >= MAX_METADATA_DEPTH:
-            raise TypeError(f"metadata {key!r} nests lists and dicts more than "
-                            f"{MAX_METADATA_DEPTH} levels deep")
+            raise TypeError(
+                f"metadata {key!r} nests lists and dicts more than {MAX_METADATA_DEPTH} levels deep"
+            )
         path = path + (id(value),)
         if isinstance(value, dict):
             out = {}
@@ -92,8 +101,10 @@ def _clean(value, key, depth=0, path=()):
                 out[k] = _clean(item, f"{key}.{k}", depth + 1, path)
             return out
         return [_clean(item, f"{key}[{i}]", depth + 1, path) for i, item in enumerate(value)]
-    raise TypeError(f"metadata {key!r} is a {type(value).__name__}, which is not "
-                    f"JSON-serialisable (use str, int, float, bool, None, list or dict)")
+    raise TypeError(
+        f"metadata {key!r} is a {type(value).__name__}, which is not "
+        f"JSON-serialisable (use str, int, float, bool, None, list or dict)"
+    )
 
 
 def check_writable(path):
@@ -124,19 +135,24 @@ def check_writable(path):
     if not path:
         raise FileNotFoundError("cannot write a model to an empty path")
     if path.endswith(("/", os.sep)):
-        raise IsADirectoryError(f"cannot write {path!r}: it names a folder; name a file, "
-                                f"e.g. {os.path.join(path, 'model.npz')!r}")
+        raise IsADirectoryError(
+            f"cannot write {path!r}: it names a folder; name a file, "
+            f"e.g. {os.path.join(path, 'model.npz')!r}"
+        )
     folder = os.path.dirname(os.path.abspath(path))
     try:
         st = os.stat(path)
     except FileNotFoundError:
         st = None
     except NotADirectoryError:
-        raise NotADirectoryError(f"cannot write {path!r}: a part of {folder!r} is a file, "
-                                 f"not a folder") from None
+        raise NotADirectoryError(
+            f"cannot write {path!r}: a part of {folder!r} is a file, not a folder"
+        ) from None
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(f"cannot write {path!r}: it is a directory; name a file "
-                                f"in it, e.g. {os.path.join(path, 'model.npz')!r}")
+        raise IsADirectoryError(
+            f"cannot write {path!r}: it is a directory; name a file "
+            f"in it, e.g. {os.path.join(path, 'model.npz')!r}"
+        )
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise ValueError(f"cannot write {path!r}: it exists and is not a regular file")
     if not os.path.isdir(folder):
@@ -145,8 +161,7 @@ def check_writable(path):
     try:
         fd, tmp = _create_temporary(folder)
     except PermissionError:
-        raise PermissionError(f"cannot write {path!r}: folder {folder!r} is not "
-                              f"writable") from None
+        raise PermissionError(f"cannot write {path!r}: folder {folder!r} is not writable") from None
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write {path!r}: {exc.strerror}") from None
     os.close(fd)
@@ -179,14 +194,15 @@ def _remove_stale_temporaries(folder):
     a courtesy, never a reason for a save to fail.
     """
     try:
-        names = [n for n in os.listdir(folder)
-                 if n.startswith(_TMP_PREFIX) and n.endswith(_TMP_SUFFIX)]
+        names = [
+            n for n in os.listdir(folder) if n.startswith(_TMP_PREFIX) and n.endswith(_TMP_SUFFIX)
+        ]
     except OSError:
         return
     host, now = _host(), time.time()
     for name in names:
         tmp = os.path.join(folder, name)
-        parts = name[len(_TMP_PREFIX):-len(_TMP_SUFFIX)].split("-")
+        parts = name[len(_TMP_PREFIX) : -len(_TMP_SUFFIX)].split("-")
         try:
             if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
                 if int(parts[1]) == os.getpid() or _alive(int(parts[1])):
@@ -254,17 +270,21 @@ def save(path, net, params, **metadata):
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
-    params = _checks.flat_vector(params, net.n_params, owner=net, dtypes="float32/64")
+    params = checks.flat_vector(params, net.n_params, owner=net, dtypes="float32/64")
     if not np.isfinite(params).all():
         raise ValueError("params contains NaN or inf; refusing to save a broken model")
     metadata = {key: _clean(value, key) for key, value in metadata.items()}
-    header = json.dumps({"format": FORMAT, "version": VERSION, "network": net.to_dict(),
-                         "metadata": metadata}, allow_nan=False)
+    header = json.dumps(
+        {"format": FORMAT, "version": VERSION, "network": net.to_dict(), "metadata": metadata},
+        allow_nan=False,
+    )
     # stored as a 0-d unicode array, 4 bytes per character; load reads no more
     if 4 * len(header) > MAX_HEADER_BYTES:
-        raise ValueError(f"the header (spec and metadata) would take {4 * len(header)} bytes; "
-                         f"a model file holds at most {MAX_HEADER_BYTES} (MAX_HEADER_BYTES): "
-                         f"store large data next to the model, not in its metadata")
+        raise ValueError(
+            f"the header (spec and metadata) would take {4 * len(header)} bytes; "
+            f"a model file holds at most {MAX_HEADER_BYTES} (MAX_HEADER_BYTES): "
+            f"store large data next to the model, not in its metadata"
+        )
     path = os.fspath(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
@@ -336,8 +356,10 @@ def load(path):
         if stat.S_ISDIR(mode):
             raise ValueError(f"model file {name} is a directory")
         if not stat.S_ISREG(mode):
-            raise ValueError(f"model file {name} is not a regular file (a FIFO, socket or "
-                             f"device); refusing to read it")
+            raise ValueError(
+                f"model file {name} is not a regular file (a FIFO, socket or "
+                f"device); refusing to read it"
+            )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         f = open(fd, "rb")
@@ -355,10 +377,17 @@ def load(path):
         try:
             with zipfile.ZipFile(f) as archive:
                 return _read_archive(archive, name)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError,
-                NotImplementedError, zlib.error) as exc:
-            raise ValueError(f"{name} is not a readable flatnn model (truncated or not an "
-                             f"npz archive): {exc}") from None
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            OSError,
+            EOFError,
+            NotImplementedError,
+            zlib.error,
+        ) as exc:
+            raise ValueError(
+                f"{name} is not a readable flatnn model (truncated or not an npz archive): {exc}"
+            ) from None
 
 
 def _read_archive(archive, name):
@@ -366,21 +395,28 @@ def _read_archive(archive, name):
     members = {info.filename: info for info in infos}
     keys = {n[:-4] if n.endswith(".npy") else n for n in members}
     if keys != _KEYS or len(infos) != len(_KEYS):  # a name twice is not a model file
-        raise ValueError(f"{name} is not a flatnn model: it holds arrays "
-                         f"{sorted(keys)}, expected {sorted(_KEYS)}")
+        raise ValueError(
+            f"{name} is not a flatnn model: it holds arrays "
+            f"{sorted(keys)}, expected {sorted(_KEYS)}"
+        )
     header_info = members.get("header.npy") or members["header"]
     params_info = members.get("params.npy") or members["params"]
     if header_info.file_size > MAX_HEADER_BYTES:
-        raise ValueError(f"{name}: the header declares {header_info.file_size} bytes; a "
-                         f"model header is at most {MAX_HEADER_BYTES}")
+        raise ValueError(
+            f"{name}: the header declares {header_info.file_size} bytes; a "
+            f"model header is at most {MAX_HEADER_BYTES}"
+        )
     with archive.open(header_info) as member:
         dtype, shape = _npy_header(member, name, "header")
         if shape != () or dtype.kind != "U":
-            raise ValueError(f"{name}: the header must be a 0-d unicode array, got dtype "
-                             f"{dtype} shape {shape}")
+            raise ValueError(
+                f"{name}: the header must be a 0-d unicode array, got dtype {dtype} shape {shape}"
+            )
         if dtype.itemsize > MAX_HEADER_BYTES:
-            raise ValueError(f"{name}: the header declares {dtype.itemsize} bytes; a "
-                             f"model header is at most {MAX_HEADER_BYTES}")
+            raise ValueError(
+                f"{name}: the header declares {dtype.itemsize} bytes; a "
+                f"model header is at most {MAX_HEADER_BYTES}"
+            )
         raw = _read_exactly(member, dtype.itemsize, name, "header")
     text = str(np.frombuffer(raw, dtype=dtype, count=1)[0])
     net, metadata = _parse_header(text, name)
@@ -388,20 +424,22 @@ def _read_archive(archive, name):
     with archive.open(params_info) as member:
         dtype, shape = _npy_header(member, name, "params")
         if dtype.kind != "f" or dtype.itemsize not in (4, 8):
-            raise ValueError(f"{name}: params has dtype {dtype}; expected float32 or "
-                             f"float64")
+            raise ValueError(f"{name}: params has dtype {dtype}; expected float32 or float64")
         if shape != (net.n_params,):
-            raise ValueError(f"{name}: params has shape {shape}; {net!r} needs "
-                             f"({net.n_params},)")
+            raise ValueError(f"{name}: params has shape {shape}; {net!r} needs ({net.n_params},)")
         n_bytes = net.n_params * dtype.itemsize
         declared = params_info.file_size
-        limit = (params_info.compress_size * _MAX_INFLATE_RATIO + 4096
-                 if params_info.compress_type != zipfile.ZIP_STORED
-                 else params_info.compress_size)
+        limit = (
+            params_info.compress_size * _MAX_INFLATE_RATIO + 4096
+            if params_info.compress_type != zipfile.ZIP_STORED
+            else params_info.compress_size
+        )
         if declared > limit or n_bytes > limit:
-            raise ValueError(f"{name}: params declares {n_bytes} bytes of data but the "
-                             f"file holds only {params_info.compress_size} compressed bytes "
-                             f"for it; the file is corrupt or a decompression bomb")
+            raise ValueError(
+                f"{name}: params declares {n_bytes} bytes of data but the "
+                f"file holds only {params_info.compress_size} compressed bytes "
+                f"for it; the file is corrupt or a decompression bomb"
+            )
         params = np.empty(net.n_params, dtype=dtype.newbyteorder("="))
         _read_into(member, params, dtype, name)
     if not np.isfinite(params).all():
@@ -422,8 +460,10 @@ def _npy_header(member, name, what):
     except ValueError as exc:
         raise ValueError(f"{name}: the {what} array is not a readable .npy: {exc}") from None
     if dtype.hasobject:
-        raise ValueError(f"{name} holds pickled (object) arrays; flatnn model files never "
-                         f"do, and they are not loaded")
+        raise ValueError(
+            f"{name} holds pickled (object) arrays; flatnn model files never "
+            f"do, and they are not loaded"
+        )
     if fortran and len(shape) > 1:
         raise ValueError(f"{name}: the {what} array is in Fortran order; expected C order")
     return dtype, tuple(shape)
@@ -432,11 +472,9 @@ def _npy_header(member, name, what):
 def _read_exactly(member, n, name, what):
     data = member.read(n)
     if len(data) != n:
-        raise ValueError(f"{name}: the {what} array is truncated ({len(data)} of {n} "
-                         f"bytes)")
+        raise ValueError(f"{name}: the {what} array is truncated ({len(data)} of {n} bytes)")
     if member.read(1):
-        raise ValueError(f"{name}: the {what} array holds more bytes than its header "
-                         f"declares")
+        raise ValueError(f"{name}: the {what} array holds more bytes than its header declares")
     return data
 
 
@@ -445,7 +483,7 @@ def _read_into(member, out, dtype, name):
     buffer = memoryview(out).cast("B")
     pos, total = 0, buffer.nbytes
     while pos < total:
-        got = member.readinto(buffer[pos:pos + (1 << 24)])
+        got = member.readinto(buffer[pos : pos + (1 << 24)])
         if not got:
             raise ValueError(f"{name}: params is truncated ({pos} of {total} bytes)")
         pos += got
@@ -461,8 +499,9 @@ def _parse_header(text, name):
     except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
         raise ValueError(f"{name}: the header is not valid JSON ({exc})") from None
     except RecursionError:
-        raise ValueError(f"{name}: the header nests too deeply to be a flatnn model "
-                         f"header") from None
+        raise ValueError(
+            f"{name}: the header nests too deeply to be a flatnn model header"
+        ) from None
     if not isinstance(doc, dict):
         raise ValueError(f"{name}: the header must be a JSON object, got {type(doc).__name__}")
     if doc.get("format") != FORMAT:
@@ -470,8 +509,10 @@ def _parse_header(text, name):
     version = doc.get("version")
     # 1.0 and true compare equal to 1 in Python; the format says an integer.
     if type(version) is not int or version != VERSION:
-        raise ValueError(f"{name}: format version {version!r} is not supported "
-                         f"(this flatnn reads version {VERSION}, an integer)")
+        raise ValueError(
+            f"{name}: format version {version!r} is not supported "
+            f"(this flatnn reads version {VERSION}, an integer)"
+        )
     missing = {"network", "metadata"} - set(doc)
     if missing:
         raise ValueError(f"{name}: the header lacks {sorted(missing)}")
@@ -481,6 +522,5 @@ def _parse_header(text, name):
         raise ValueError(f"{name}: bad network spec: {exc}") from None
     metadata = doc["metadata"]
     if not isinstance(metadata, dict):
-        raise ValueError(f"{name}: metadata must be a JSON object, got "
-                         f"{type(metadata).__name__}")
+        raise ValueError(f"{name}: metadata must be a JSON object, got {type(metadata).__name__}")
     return net, metadata

@@ -15,7 +15,8 @@ import time
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from . import _checks, activations, backprop, losses, namespace, threads
+from flatnn.base import checks, namespace, threads
+from flatnn.core import activations, kernel, losses
 
 STATUS_DONE = 0
 """All epochs or iterations ran (or the scipy method converged)."""
@@ -74,7 +75,8 @@ class Validation:
     """
 
     def __init__(self, net, validation, dtype, xp=np):
-        from .objective import Objective  # Objective validates shapes and labels
+        from flatnn.core.objective import Objective
+
         try:
             X_val, y_val = validation
         except (TypeError, ValueError):
@@ -87,7 +89,7 @@ class Validation:
             if not np.isfinite(X).all():
                 raise ValueError("validation X_val contains NaN or inf")
         else:
-            _checks.finite_rows(X, "validation X_val")
+            checks.finite_rows(X, "validation X_val")
         self.xp = xp
         self.net = net
         self.X = X
@@ -107,7 +109,7 @@ class Validation:
         thetas = self.net.unpack(params)
 
         def block(start, stop, i):  # (summed loss, number right) of rows start:stop
-            _, z = backprop.forward(thetas, self.hidden, self.X[start:stop])
+            _, z = kernel.forward(thetas, self.hidden, self.X[start:stop])
             if z.shape[1] == 1:
                 pred = self.outloss.activate(z.copy())[:, 0] > 0.5
             elif self.net.output == "softmax":  # monotone: the argmax of z is the argmax of a
@@ -212,10 +214,18 @@ class Recorder:
     def result(self, x, fun, jac, *, nfev, status, message, nit=None, base=None, **extra):
         """The run's :class:`OptimizeResult` (``base``: scipy's, updated in place)."""
         res = OptimizeResult() if base is None else base
-        res.update(x=x, fun=float(fun), jac=jac,
-                   nit=len(self.history) if nit is None else int(nit), nfev=nfev,
-                   njev=nfev, success=status in SUCCESS, status=status, message=message,
-                   history=self.history)
+        res.update(
+            x=x,
+            fun=float(fun),
+            jac=jac,
+            nit=len(self.history) if nit is None else int(nit),
+            nfev=nfev,
+            njev=nfev,
+            success=status in SUCCESS,
+            status=status,
+            message=message,
+            history=self.history,
+        )
         res.update(extra)
         return res
 

@@ -47,7 +47,6 @@ a NaN, an overflow or a divergence ends the run with its status and message.
 Progress reaches the caller through the callbacks.
 """
 
-
 from __future__ import annotations
 
 import inspect
@@ -57,18 +56,48 @@ import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from . import (_checks, activations, backprop, dropout as _dropout, losses, namespace,
-               optimizers, threads)
-from ._driver import (STATUS_DIVERGED, STATUS_DONE, STATUS_EARLY_STOPPED, STATUS_NOT_FINITE,
-                      STATUS_STOPPED, Recorder, Stopped, Validation, as_target, wrap_callback)
-from .network import Network
-from .objective import Objective
+from flatnn.base import checks, namespace, threads
+from flatnn.core import activations, kernel, losses
+from flatnn.core.network import Network
+from flatnn.core.objective import Objective
+from flatnn.training import regularizers as _dropout
+from flatnn.training import rules as optimizers
+from flatnn.training.driver import (
+    STATUS_DIVERGED,
+    STATUS_DONE,
+    STATUS_EARLY_STOPPED,
+    STATUS_NOT_FINITE,
+    STATUS_STOPPED,
+    Recorder,
+    Stopped,
+    Validation,
+    as_target,
+    wrap_callback,
+)
 
-__all__ = ["sgd", "minimize", "SCIPY_METHODS", "HESSP_METHODS", "STATUS_DONE",
-           "STATUS_EARLY_STOPPED", "STATUS_NOT_FINITE", "STATUS_DIVERGED", "STATUS_STOPPED"]
+__all__ = [
+    "sgd",
+    "minimize",
+    "SCIPY_METHODS",
+    "HESSP_METHODS",
+    "STATUS_DONE",
+    "STATUS_EARLY_STOPPED",
+    "STATUS_NOT_FINITE",
+    "STATUS_DIVERGED",
+    "STATUS_STOPPED",
+]
 
-SCIPY_METHODS = ("CG", "BFGS", "L-BFGS-B", "TNC", "SLSQP", "Newton-CG", "trust-ncg",
-                 "trust-krylov", "trust-constr")
+SCIPY_METHODS = (
+    "CG",
+    "BFGS",
+    "L-BFGS-B",
+    "TNC",
+    "SLSQP",
+    "Newton-CG",
+    "trust-ncg",
+    "trust-krylov",
+    "trust-constr",
+)
 """The scipy methods :func:`minimize` accepts: every one that uses a gradient."""
 
 HESSP_METHODS = ("Newton-CG", "trust-ncg", "trust-krylov", "trust-constr")
@@ -84,18 +113,22 @@ run would only produce noise (a learning rate 10-100x too large does this)."""
 def _objective(net, X, y, lam, who):
     if isinstance(net, Network):
         if X is None or y is None:
-            raise TypeError(f"{who}(net, params0, X, y, ...) needs X and y when net is a "
-                            f"Network")
+            raise TypeError(f"{who}(net, params0, X, y, ...) needs X and y when net is a Network")
         return Objective(net, X, y, lam)
     if not (callable(getattr(net, "cost_grad", None)) and hasattr(net, "n_params")):
-        raise TypeError(f"{who} takes a flatnn.Network or an objective with cost_grad(params) "
-                        f"and n_params; got {type(net).__name__}")
+        raise TypeError(
+            f"{who} takes a flatnn.Network or an objective with cost_grad(params) "
+            f"and n_params; got {type(net).__name__}"
+        )
     if X is not None or y is not None:
-        raise TypeError(f"{who}: the objective {type(net).__name__} carries its own data; "
-                        f"omit X and y")
+        raise TypeError(
+            f"{who}: the objective {type(net).__name__} carries its own data; omit X and y"
+        )
     if lam != 0.0:
-        raise ValueError(f"{who}: the objective carries its own lam "
-                         f"({getattr(net, 'lam', '?')}); omit lam (got {lam!r})")
+        raise ValueError(
+            f"{who}: the objective carries its own lam "
+            f"({getattr(net, 'lam', '?')}); omit lam (got {lam!r})"
+        )
     return net
 
 
@@ -104,8 +137,8 @@ def _check_params0(params0, n_params, xp=np):
 
     ``xp`` is the namespace of the data: a NumPy ``params0`` moves there.
     """
-    params0 = _checks.flat_vector(params0, n_params, "params0", dtypes="float32/64", xp=xp)
-    return _checks.finite(params0, "params0")
+    params0 = checks.flat_vector(params0, n_params, "params0", dtypes="float32/64", xp=xp)
+    return checks.finite(params0, "params0")
 
 
 def _all_finite(a, xp):
@@ -113,7 +146,7 @@ def _all_finite(a, xp):
 
 
 # the counts of sgd (epochs, batch_size, ...) and scipy's options: see flatnn._checks
-_check_count = _checks.integer
+_check_count = checks.integer
 
 
 def _validation(validation, net, dtype, xp=np):
@@ -155,15 +188,16 @@ class _BatchStep:
         b = X.shape[0]
         xp = self.xp
         if masks is not None:
-            value = _dropout.masked_cost_grad(thetas, self.hidden, self.outloss, X, target,
-                                              masks, grads)
+            value = _dropout.masked_cost_grad(
+                thetas, self.hidden, self.outloss, X, target, masks, grads
+            )
         elif xp is np and threads.threads_for(b) > 1:
             value = self._blocked(thetas, X, target, grads)
         else:
-            acts, z = backprop.forward(thetas, self.hidden, X)
+            acts, z = kernel.forward(thetas, self.hidden, X)
             value, delta = self.outloss.value_and_delta(z, target)
             delta *= 1.0 / b
-            backprop.backward(thetas, self.hidden, acts, delta, grads)
+            kernel.backward(thetas, self.hidden, acts, delta, grads)
         cost = value / b
         lam = self.lam * b / self.m
         if lam:
@@ -176,16 +210,15 @@ class _BatchStep:
                 g[:, 1:] += xp.multiply(t[:, 1:], lam / b, out=s[:, 1:])
         return float(cost)  # the one value a batch brings to the host
 
-
     def _blocked(self, thetas, X, target, grads):
         b = X.shape[0]
 
         def block(start, stop, i):
-            acts, z = backprop.forward(thetas, self.hidden, X[start:stop])
+            acts, z = kernel.forward(thetas, self.hidden, X[start:stop])
             value, delta = self.outloss.value_and_delta(z, target[start:stop])
             delta *= 1.0 / b
             part = np.empty(self.net.n_params, dtype=z.dtype)
-            backprop.backward(thetas, self.hidden, acts, delta, self.net.unpack(part))
+            kernel.backward(thetas, self.hidden, acts, delta, self.net.unpack(part))
             return value, part
 
         results = threads.run_blocks(block, b)
@@ -200,9 +233,11 @@ class _BatchStep:
 def _transformed(transform, Xb, gen):
     out = transform(Xb, gen)
     if getattr(out, "shape", None) != Xb.shape or getattr(out, "dtype", None) != Xb.dtype:
-        raise ValueError(f"transform returned an array of shape {getattr(out, 'shape', None)} "
-                         f"and dtype {getattr(out, 'dtype', None)}; expected the batch's "
-                         f"{Xb.shape} {Xb.dtype}")
+        raise ValueError(
+            f"transform returned an array of shape {getattr(out, 'shape', None)} "
+            f"and dtype {getattr(out, 'dtype', None)}; expected the batch's "
+            f"{Xb.shape} {Xb.dtype}"
+        )
     return out
 
 
@@ -211,15 +246,37 @@ def _stop_message(status, cost, epoch, batch, lr, reference):
     if status == STATUS_NOT_FINITE:
         what = f"the cost became {cost} {where}"
     else:
-        what = (f"the cost diverged {where}: {cost:.4g}, more than {DIVERGENCE_FACTOR:g} "
-                f"times its start ({reference:.4g})")
-    return (f"{what}; the learning rate {lr:g} is too large for this network and data: try "
-            f"{lr / 10:g} or less.")
+        what = (
+            f"the cost diverged {where}: {cost:.4g}, more than {DIVERGENCE_FACTOR:g} "
+            f"times its start ({reference:.4g})"
+        )
+    return (
+        f"{what}; the learning rate {lr:g} is too large for this network and data: try "
+        f"{lr / 10:g} or less."
+    )
 
 
-def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_rate,
-        method="sgd", rng=None, shuffle=True, validation=None, early_stopping=None,
-        callback=None, batch_callback=None, dropout=None, max_norm=None, transform=None):
+def sgd(
+    net,
+    params0,
+    X=None,
+    y=None,
+    lam=0.0,
+    *,
+    epochs,
+    batch_size,
+    learning_rate,
+    method="sgd",
+    rng=None,
+    shuffle=True,
+    validation=None,
+    early_stopping=None,
+    callback=None,
+    batch_callback=None,
+    dropout=None,
+    max_norm=None,
+    transform=None,
+):
     """Minibatch stochastic gradient descent with a pluggable update rule.
 
     Each epoch draws one permutation of the ``m`` rows from ``rng`` and walks
@@ -341,9 +398,11 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     obj = _objective(net, X, y, lam, "sgd")
     if not isinstance(net, Network):
         if not isinstance(getattr(obj, "net", None), Network) or not hasattr(obj, "X"):
-            raise TypeError(f"sgd needs the training data in this process (a Network with "
-                            f"X, y, or a flatnn.Objective); got {type(obj).__name__}: use "
-                            f"flatnn.minimize for it")
+            raise TypeError(
+                f"sgd needs the training data in this process (a Network with "
+                f"X, y, or a flatnn.Objective); got {type(obj).__name__}: use "
+                f"flatnn.minimize for it"
+            )
     net, X, lam = obj.net, obj.X, float(obj.lam)
     xp = namespace.namespace_of(X)
     on_host = xp is np
@@ -367,10 +426,9 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
     if on_host:
         if not np.isfinite(X).all():
             rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-            raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row "
-                             f"{rows[0]})")
+            raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row {rows[0]})")
     else:
-        _checks.finite_rows(X)
+        checks.finite_rows(X)
     target = as_target(net, obj.y if on_host else namespace.asarray(obj.y, xp, "y"), work)
     recorder = Recorder(callback, _validation(validation, net, work, xp))
     gen = np.random.default_rng(rng)
@@ -386,8 +444,10 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
         rates = None
     max_norm = _dropout.check_max_norm(max_norm)
     if transform is not None and not callable(transform):
-        raise TypeError(f"transform must be a callable (X_batch, rng) -> X_batch, got "
-                        f"{type(transform).__name__}")
+        raise TypeError(
+            f"transform must be a callable (X_batch, rng) -> X_batch, got "
+            f"{type(transform).__name__}"
+        )
     # Batches are gathered into one reused buffer, still in cache when the first
     # product reads it. Measured on 60000 x 784 float32 MNIST: 0.019-0.030 s of
     # gathering per epoch at batch 10, 128 and 1000, against 0.046-0.048 s for a
@@ -439,28 +499,31 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
                     if reference is None and math.isfinite(cost):
                         reference = max(cost, 1.0)
                     if not math.isfinite(cost) or cost > DIVERGENCE_FACTOR * reference:
-                        status = (STATUS_NOT_FINITE if not math.isfinite(cost)
-                                  else STATUS_DIVERGED)
+                        status = STATUS_NOT_FINITE if not math.isfinite(cost) else STATUS_DIVERGED
                         message = _stop_message(status, cost, epoch, batch, lr, reference)
                         break
                     if inplace:
                         state = rule.inplace_update(grad, state, params, lr, scratch)
                     else:
                         step, state = rule.update(grad, state, params, lr)
-                        if (getattr(step, "shape", None) != params.shape
-                                or getattr(step, "dtype", None) != params.dtype):
+                        if (
+                            getattr(step, "shape", None) != params.shape
+                            or getattr(step, "dtype", None) != params.dtype
+                        ):
                             raise ValueError(
                                 f"{type(rule).__name__}.update returned a step of shape "
                                 f"{getattr(step, 'shape', None)} and dtype "
                                 f"{getattr(step, 'dtype', None)}; expected {params.shape} "
-                                f"{params.dtype}")
+                                f"{params.dtype}"
+                            )
                         if namespace.namespace_of(step) is not xp:
                             raise TypeError(
                                 f"{type(rule).__name__}.update returned a step of type "
                                 f"{type(step).__module__}.{type(step).__name__}; the "
                                 f"parameters are {type(params).__module__}."
                                 f"{type(params).__name__} (write the rule with array "
-                                f"methods, or the namespace of grad)")
+                                f"methods, or the namespace of grad)"
+                            )
                         params = params + step
                         thetas = net.unpack(params)
                     if max_norm is not None:
@@ -474,9 +537,16 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
                             x_view = params
                         try:
                             with np.errstate(**user_err):
-                                notify_batch(OptimizeResult(
-                                    epoch=epoch, batch=batch, fun=cost, nfev=nfev,
-                                    learning_rate=lr, x=x_view))
+                                notify_batch(
+                                    OptimizeResult(
+                                        epoch=epoch,
+                                        batch=batch,
+                                        fun=cost,
+                                        nfev=nfev,
+                                        learning_rate=lr,
+                                        x=x_view,
+                                    )
+                                )
                         except StopIteration:
                             status = STATUS_STOPPED
                             message = "`batch_callback` raised `StopIteration`."
@@ -494,9 +564,11 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
                     recorder.record(params, entry)
                 if early_stopping is not None and recorder.since_best >= early_stopping:
                     status = STATUS_EARLY_STOPPED
-                    message = (f"early stopping: the validation cost has not improved for "
-                               f"{recorder.since_best} epochs; returning the parameters of "
-                               f"epoch {epoch - recorder.since_best}")
+                    message = (
+                        f"early stopping: the validation cost has not improved for "
+                        f"{recorder.since_best} epochs; returning the parameters of "
+                        f"epoch {epoch - recorder.since_best}"
+                    )
                     break
         except Stopped:
             status, message = STATUS_STOPPED, "`callback` raised `StopIteration`."
@@ -514,17 +586,43 @@ def sgd(net, params0, X=None, y=None, lam=0.0, *, epochs, batch_size, learning_r
 # ------------------------------------------------------------ scipy bridge
 _SCIPY_BY_KEY = {name.lower(): name for name in SCIPY_METHODS}
 _HESSP_KEYS = {name.lower() for name in HESSP_METHODS}
-_SGD_OPTIONS = tuple(name for name, p in inspect.signature(sgd).parameters.items()
-                     if p.kind is p.KEYWORD_ONLY
-                     and name not in ("method", "callback", "validation"))
+_SGD_OPTIONS = tuple(
+    name
+    for name, p in inspect.signature(sgd).parameters.items()
+    if p.kind is p.KEYWORD_ONLY and name not in ("method", "callback", "validation")
+)
 _SGD_REQUIRED = ("epochs", "batch_size", "learning_rate")
 # scipy options that count something (at least 1, or 0 where marked) and tolerances (>= 0)
-_COUNT_OPTIONS = {"maxiter": 1, "maxfun": 1, "maxfev": 1, "maxcor": 1, "maxls": 1,
-                  "maxCGit": 0, "maxinner": 1}
-_TOLERANCE_OPTIONS = ("gtol", "ftol", "xtol", "eps", "tol", "barrier_tol", "eta",
-                      "initial_tr_radius", "max_trust_radius", "initial_constr_penalty",
-                      "initial_barrier_parameter", "initial_barrier_tolerance", "accuracy",
-                      "stepmx", "rescale", "c1", "c2", "pgtol", "factr")
+_COUNT_OPTIONS = {
+    "maxiter": 1,
+    "maxfun": 1,
+    "maxfev": 1,
+    "maxcor": 1,
+    "maxls": 1,
+    "maxCGit": 0,
+    "maxinner": 1,
+}
+_TOLERANCE_OPTIONS = (
+    "gtol",
+    "ftol",
+    "xtol",
+    "eps",
+    "tol",
+    "barrier_tol",
+    "eta",
+    "initial_tr_radius",
+    "max_trust_radius",
+    "initial_constr_penalty",
+    "initial_barrier_parameter",
+    "initial_barrier_tolerance",
+    "accuracy",
+    "stepmx",
+    "rescale",
+    "c1",
+    "c2",
+    "pgtol",
+    "factr",
+)
 
 
 def _check_options(options):
@@ -536,7 +634,7 @@ def _check_options(options):
         if key in _COUNT_OPTIONS and value is not None:
             _check_count(value, f"options[{key!r}]", _COUNT_OPTIONS[key])
         elif key in _TOLERANCE_OPTIONS and value is not None:
-            _checks.real(value, f"options[{key!r}]", 0)
+            checks.real(value, f"options[{key!r}]", 0)
     return options
 
 
@@ -571,7 +669,7 @@ class _ScipyProblem:
         if np.isfinite(x).all():
             try:
                 f, g = self.obj.cost_grad(x.astype(self.work, copy=False))
-            except _checks.NotFiniteError:
+            except checks.NotFiniteError:
                 f, g = math.inf, np.zeros(x.shape, self.work)
         else:
             f, g = math.inf, np.zeros(x.shape, self.work)
@@ -588,22 +686,32 @@ class _ScipyProblem:
     def hessp(self, x, v):
         """scipy's ``hessp``: the objective's exact ``H v``."""
         self.nhev += 1
-        Hv = self.obj.hessp(x.astype(self.work, copy=False),
-                            np.asarray(v).astype(self.work, copy=False))
+        Hv = self.obj.hessp(
+            x.astype(self.work, copy=False), np.asarray(v).astype(self.work, copy=False)
+        )
         return Hv.astype(np.float64, copy=False)
 
     def on_iteration(self, intermediate_result):
         """scipy's callback: an ``OptimizeResult``, or the iterate (TNC, custom methods)."""
-        x = np.asarray(getattr(intermediate_result, "x", intermediate_result),
-                       dtype=np.float64)
+        x = np.asarray(getattr(intermediate_result, "x", intermediate_result), dtype=np.float64)
         f, _ = self.evaluate(x)
         entry = {"nit": len(self.recorder.history) + 1, "fun": float(f), "nfev": self.nfev}
         with np.errstate(**self.recorder.user_err):
             self.recorder.record(x.astype(self.work), entry)
 
 
-def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", options=None,
-             callback=None, validation=None):
+def minimize(
+    net,
+    params0,
+    X=None,
+    y=None,
+    lam=0.0,
+    *,
+    method="L-BFGS-B",
+    options=None,
+    callback=None,
+    validation=None,
+):
     """Minimize the training objective with scipy or with the built-in SGD loop.
 
     With a scipy method this runs ``scipy.optimize.minimize`` on the fused
@@ -653,21 +761,27 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
         scipy's own status codes, which it keeps (2 is also CG's "precision
         loss" and TNC's "converged").
     """
-    if isinstance(method, str) and method.lower() in optimizers.RULES or (
-            not isinstance(method, str) and optimizers.is_rule(method)):
+    if (
+        isinstance(method, str)
+        and method.lower() in optimizers.RULES
+        or (not isinstance(method, str) and optimizers.is_rule(method))
+    ):
         return _minimize_sgd(net, params0, X, y, lam, method, options, callback, validation)
     if isinstance(method, str):
         if method.lower() not in _SCIPY_BY_KEY:
-            raise ValueError(f"unknown method {method!r}; expected one of "
-                             f"{list(SCIPY_METHODS)}, a built-in rule {list(optimizers.RULES)}, "
-                             f"a rule object or a callable")
+            raise ValueError(
+                f"unknown method {method!r}; expected one of "
+                f"{list(SCIPY_METHODS)}, a built-in rule {list(optimizers.RULES)}, "
+                f"a rule object or a callable"
+            )
         scipy_method = _SCIPY_BY_KEY[method.lower()]
         use_hessp = method.lower() in _HESSP_KEYS
     elif callable(method):
         scipy_method, use_hessp = method, True
     else:
-        raise TypeError(f"method must be a string, a rule object or a callable, got "
-                        f"{type(method).__name__}")
+        raise TypeError(
+            f"method must be a string, a rule object or a callable, got {type(method).__name__}"
+        )
     options = _check_options(options)
     obj = _objective(net, X, y, lam, "minimize")
     params0 = _check_params0(params0, obj.n_params)
@@ -677,9 +791,15 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
     kwargs = {"hessp": problem.hessp} if use_hessp else {}
     with np.errstate(all="ignore"):  # a non-finite objective ends with status 2 instead
         try:
-            res = scipy.optimize.minimize(problem.fun, params0.astype(np.float64), jac=True,
-                                          method=scipy_method, callback=problem.on_iteration,
-                                          options=options, **kwargs)
+            res = scipy.optimize.minimize(
+                problem.fun,
+                params0.astype(np.float64),
+                jac=True,
+                method=scipy_method,
+                callback=problem.on_iteration,
+                options=options,
+                **kwargs,
+            )
         except Stopped:
             if recorder.best_x is None:
                 x = params0.astype(work, copy=True)
@@ -687,9 +807,15 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
             else:
                 x = recorder.best_x
                 f, g = problem.evaluate(x.astype(np.float64))
-            return recorder.result(x, f, g, nfev=problem.nfev, status=STATUS_STOPPED,
-                                   message="`callback` raised `StopIteration`.",
-                                   nhev=problem.nhev)
+            return recorder.result(
+                x,
+                f,
+                g,
+                nfev=problem.nfev,
+                status=STATUS_STOPPED,
+                message="`callback` raised `StopIteration`.",
+                nhev=problem.nhev,
+            )
         f, g = problem.evaluate(np.asarray(res.x, dtype=np.float64))
     status, message = int(res.get("status", 0)), res.get("message", "")
     success = bool(res.get("success", True))
@@ -700,15 +826,25 @@ def minimize(net, params0, X=None, y=None, lam=0.0, *, method="L-BFGS-B", option
         # as sgd does: the best iterate with a finite objective, else params0
         finite_best = recorder.best_x is not None and math.isfinite(recorder.best_score)
         x = recorder.best_x if finite_best else params0.astype(work, copy=True)
-        message = (f"the objective became {f} at the final iterate of {scipy_method} (x is "
-                   f"{'the best iterate' if finite_best else 'params0'}); check the data, "
-                   f"lam and the starting point (params0), or use a smaller scale.")
+        message = (
+            f"the objective became {f} at the final iterate of {scipy_method} (x is "
+            f"{'the best iterate' if finite_best else 'params0'}); check the data, "
+            f"lam and the starting point (params0), or use a smaller scale."
+        )
         f, g = problem.evaluate(x.astype(np.float64))
     res["not_finite"] = not_finite
-    return recorder.result(x, f, g, base=res,
-                           nfev=problem.nfev, status=status, message=message,
-                           nit=res.get("nit", len(recorder.history)), nhev=problem.nhev,
-                           success=success)
+    return recorder.result(
+        x,
+        f,
+        g,
+        base=res,
+        nfev=problem.nfev,
+        status=status,
+        message=message,
+        nit=res.get("nit", len(recorder.history)),
+        nhev=problem.nhev,
+        success=success,
+    )
 
 
 def _minimize_sgd(net, params0, X, y, lam, method, options, callback, validation):
@@ -717,10 +853,13 @@ def _minimize_sgd(net, params0, X, y, lam, method, options, callback, validation
         raise TypeError(f"options must be a dict, got {type(options).__name__}")
     unknown = sorted(set(options) - set(_SGD_OPTIONS))
     if unknown:
-        raise ValueError(f"unknown options {unknown} for method {method!r}; the SGD "
-                         f"loop takes {list(_SGD_OPTIONS)}")
+        raise ValueError(
+            f"unknown options {unknown} for method {method!r}; the SGD "
+            f"loop takes {list(_SGD_OPTIONS)}"
+        )
     missing = [k for k in _SGD_REQUIRED if k not in options]
     if missing:
         raise ValueError(f"method {method!r} runs the SGD loop and needs options {missing}")
-    return sgd(net, params0, X, y, lam, method=method, callback=callback,
-               validation=validation, **options)
+    return sgd(
+        net, params0, X, y, lam, method=method, callback=callback, validation=validation, **options
+    )

@@ -1,0 +1,247 @@
+"""Dropout and max-norm: the regularizers of Srivastava et al. (2014), as pure functions.
+
+**Inverted dropout.** During training each input unit of layer ``l`` (the data
+for ``l = 0``, the hidden activations after that) is kept with probability
+``1 - rate_l`` and the kept ones are scaled by ``1 / (1 - rate_l)``: with a mask
+``M_l`` of entries ``0`` or ``1 / (1 - rate_l)``, shape ``(m, n_l)``::
+
+    z_{l+1} = (a_l ⊙ M_l) W_{l+1}ᵀ + b_{l+1}
+
+Its expectation over the mask is the plain network's, so evaluation, prediction
+and the scipy methods use the network as it is, with no rescaling. The gradient
+follows the same recursions as :mod:`flatnn.backprop` with the mask applied on
+the way back as well::
+
+    ∂J/∂W_{l+1} = δ_{l+1}ᵀ (a_l ⊙ M_l)
+    δ_l = (δ_{l+1} W_{l+1}) ⊙ M_l ⊙ f'(z_l)
+
+For a fixed mask this is the exact gradient of :func:`cost` with that mask,
+which is what the gradient check tests. :func:`flatnn.sgd` draws a new mask
+for every batch from its generator, so a seed fixes every mask of a run.
+
+**Max-norm.** After each step the incoming weight vector of every unit (row
+``i`` of ``W_l``, the bias excluded) is scaled back onto the ball of radius
+``c`` when it left it: ``w_i ← w_i · min(1, c / ‖w_i‖)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from flatnn.base import namespace
+from flatnn.core import activations, losses
+from flatnn.core.network import Network
+from flatnn.training.driver import as_target
+
+__all__ = ["check_rates", "draw_masks", "cost", "cost_grad", "apply_max_norm", "check_max_norm"]
+
+
+def check_rates(net, rates):
+    """Validated dropout rates, one per layer input: ``(rate_0, ..., rate_{L-1})``.
+
+    Parameters
+    ----------
+    net : Network
+    rates : sequence of float
+        ``len(net.sizes) - 1`` rates in ``[0, 1)``: the input's, then one per
+        hidden layer.
+
+    Returns
+    -------
+    tuple of float
+    """
+    n = len(net.sizes) - 1
+    if isinstance(rates, (str, bytes)) or not hasattr(rates, "__len__"):
+        raise TypeError(
+            f"dropout must be a sequence of {n} rates (input, then each hidden "
+            f"layer), got {rates!r}"
+        )
+    if len(rates) != n:
+        raise ValueError(
+            f"dropout has {len(rates)} rates; {net!r} needs {n} (input, then each hidden layer)"
+        )
+    out = []
+    for r in rates:
+        if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real):
+            raise TypeError(f"a dropout rate must be a number in [0, 1), got {r!r}")
+        if not 0.0 <= float(r) < 1.0:
+            raise ValueError(f"a dropout rate must lie in [0, 1), got {r!r}")
+        out.append(float(r))
+    return tuple(out)
+
+
+def draw_masks(net, rates, m, rng, dtype=np.float64):
+    """Draw one inverted-dropout mask per layer input.
+
+    Parameters
+    ----------
+    net : Network
+    rates : sequence of float
+        As in :func:`check_rates`.
+    m : int
+        Rows of the batch.
+    rng : numpy.random.Generator
+        The only source of randomness; one ``random`` draw per layer with a
+        non-zero rate, in layer order.
+    dtype : float32 or float64
+
+    Returns
+    -------
+    list of (ndarray of shape (m, n_l)) or None
+        Entries ``0`` or ``1 / (1 - rate_l)``; None for a rate of 0.
+    """
+    dtype = np.dtype(dtype)
+    masks = []
+    for rate, n in zip(check_rates(net, rates), net.sizes[:-1]):
+        if rate == 0.0:
+            masks.append(None)
+            continue
+        mask = rng.random((m, n), dtype=dtype)
+        keep = mask >= rate
+        mask[...] = keep
+        mask *= dtype.type(1.0 / (1.0 - rate))
+        masks.append(mask)
+    return masks
+
+
+def masked_cost_grad(thetas, hidden, outloss, X, target, masks, grads):
+    """Summed loss ``Σ_i ℓ_i`` of a masked forward pass; its gradient ÷ m into ``grads``.
+
+    The kernel behind :func:`cost_grad` and :func:`flatnn.sgd` with dropout:
+    no validation, no L2 term. ``grads`` are views shaped like ``thetas``.
+    """
+    xp = namespace.namespace_of(X)
+    m = X.shape[0]
+    last = len(thetas) - 1
+    acts, outs = [], [None]
+    a = X
+    for l, theta in enumerate(thetas):
+        if masks[l] is not None:
+            a = a * masks[l]
+        acts.append(a)
+        z = a @ theta[:, 1:].T
+        z += theta[:, 0]
+        if l == last:
+            break
+        a = hidden[l].forward(z)
+        outs.append(a)
+    value, delta = outloss.value_and_delta(z, target)
+    delta *= 1.0 / m
+    bias_grad = delta.sum(axis=0)
+    for l in range(last, -1, -1):
+        xp.matmul(delta.T, acts[l], out=grads[l][:, 1:])
+        grads[l][:, 0] = bias_grad
+        if l == 0:
+            break
+        d = delta @ thetas[l][:, 1:]
+        if masks[l] is not None:
+            d *= masks[l]
+        hidden[l - 1].mul_deriv(d, outs[l])
+        bias_grad = d.sum(axis=0)
+        delta = d
+    return float(value)
+
+
+def _prepare(net, params, X, y, masks):
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
+    params, X = np.asarray(params), np.asarray(X)
+    work = np.float32 if (params.dtype == np.float32 and X.dtype == np.float32) else np.float64
+    thetas = net.unpack(params.astype(work, copy=False))
+    if X.ndim != 2 or X.shape[1] != net.sizes[0]:
+        raise ValueError(f"X must have shape (m, {net.sizes[0]}), got {X.shape}")
+    X = X.astype(work, copy=False)
+    if len(masks) != len(thetas):
+        raise ValueError(
+            f"masks has {len(masks)} entries; {net!r} needs {len(thetas)} "
+            f"(None or an (m, n_l) array per layer input)"
+        )
+    for l, (mask, n) in enumerate(zip(masks, net.sizes[:-1])):
+        if mask is not None and np.shape(mask) != (X.shape[0], n):
+            raise ValueError(f"masks[{l}] must have shape {(X.shape[0], n)}, got {np.shape(mask)}")
+    hidden = tuple(activations.get(a) for a in net.hidden_activations)
+    return thetas, X, as_target(net, y, X.dtype), hidden, losses.get(net.output, net.loss)
+
+
+def cost_grad(net, params, X, y, lam, masks):
+    """``J`` and its gradient with the given dropout masks (training-time forward pass).
+
+    ``J = (1/m) Σ loss(masked network) + lam/(2m) Σ ‖theta[:, 1:]‖²``. With all
+    masks None this is :meth:`Network.cost_grad`. The function is deterministic:
+    the masks carry all the randomness, which is what a gradient check needs.
+
+    Parameters
+    ----------
+    net : Network
+    params : ndarray, shape (n_params,)
+    X : ndarray, shape (m, sizes[0])
+    y : ndarray, shape (m,) or (m, k)
+    lam : float
+    masks : sequence
+        One entry per layer input (``len(net.sizes) - 1``): None or an array of
+        shape ``(m, n_l)``, e.g. from :func:`draw_masks`.
+
+    Returns
+    -------
+    cost : float
+    grad : ndarray, shape (n_params,)
+    """
+    thetas, X, target, hidden, outloss = _prepare(net, params, X, y, masks)
+    m = X.shape[0]
+    grad = np.empty(net.n_params, dtype=X.dtype)
+    grads = net.unpack(grad)
+    value = masked_cost_grad(thetas, hidden, outloss, X, target, list(masks), grads)
+    cost = value / m
+    if lam:
+        cost += lam / (2 * m) * sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
+        for g, t in zip(grads, thetas):
+            g[:, 1:] += (lam / m) * t[:, 1:]
+    return float(cost), grad
+
+
+def cost(net, params, X, y, lam, masks):
+    """``J`` with the given dropout masks; see :func:`cost_grad`."""
+    return cost_grad(net, params, X, y, lam, masks)[0]
+
+
+def check_max_norm(max_norm):
+    """Validated max-norm radius ``c``: a finite number > 0, or None (off)."""
+    if max_norm is None:
+        return None
+    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm must be a number > 0 or None, got {max_norm!r}")
+    if not (max_norm > 0 and math.isfinite(max_norm)):
+        raise ValueError(f"max_norm must be a finite number > 0, got {max_norm!r}")
+    return float(max_norm)
+
+
+def apply_max_norm(thetas, max_norm):
+    """Scale every row of each ``W_l = theta_l[:, 1:]`` to norm ``<= max_norm``, in place.
+
+    Parameters
+    ----------
+    thetas : sequence of ndarray
+        Per-layer matrices ``(n_l, n_{l-1} + 1)``, views into the flat vector
+        (see :meth:`Network.unpack`); the bias column is left alone. Arrays of
+        another namespace (CuPy) are scaled there, without a transfer to the host.
+    max_norm : float
+        The radius ``c``.
+    """
+    xp = namespace.namespace_of(thetas[0])
+    if xp is not np:
+        # No boolean indexing (a sync and a gather on a GPU): the rows within the
+        # ball are multiplied by 1, which leaves them exactly as they were.
+        for theta in thetas:
+            W = theta[:, 1:]
+            norms = xp.sqrt((W * W).sum(axis=1))
+            W *= xp.where(norms > max_norm, max_norm / norms, 1.0).astype(W.dtype)[:, None]
+        return
+    for theta in thetas:
+        W = theta[:, 1:]
+        norms = np.sqrt(np.einsum("ij,ij->i", W, W))
+        over = norms > max_norm
+        if over.any():
+            W[over] *= (max_norm / norms[over])[:, None].astype(W.dtype)

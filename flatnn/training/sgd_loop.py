@@ -56,8 +56,7 @@ import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from flatnn.base import checks, namespace, threads
-from flatnn.core import activations, kernel, losses
+from flatnn.base import checks, namespace
 from flatnn.core.network import Network
 from flatnn.core.objective import Objective
 from flatnn.training import regularizers as _dropout
@@ -74,6 +73,7 @@ from flatnn.training.driver import (
     as_target,
     wrap_callback,
 )
+from flatnn.training.step import BatchStep
 
 __all__ = [
     "sgd",
@@ -158,78 +158,6 @@ def _validation(validation, net, dtype, xp=np):
 
 
 # --------------------------------------------------------------------- SGD
-class _BatchStep:
-    """Cost and gradient of one batch, written into buffers the loop owns.
-
-    ``sgd`` validates its data once; nothing here checks it again. The result is
-    what ``Network.cost_grad(params, X_b, y_b, lam * b / m)`` returns, computed
-    with the same operations in the same order (the tests compare the two bit
-    for bit), without its input checks and allocations of the flat vectors.
-    """
-
-    def __init__(self, net, lam, m, xp=np):
-        self.net = net
-        self.hidden = tuple(activations.get(n) for n in net.hidden_activations)
-        self.outloss = losses.get(net.output, net.loss)
-        self.lam = lam
-        self.m = m
-        self.xp = xp
-
-    def __call__(self, thetas, X, target, grads, scratch, masks=None):
-        """Return the batch cost; write its gradient into the views ``grads``.
-
-        ``scratch``: views shaped like ``thetas`` that may be overwritten. A
-        batch large enough for several threads (see :mod:`flatnn.threads`) is
-        split into row blocks whose partial gradients are added in block order,
-        as ``Network.cost_grad`` does. ``masks``: dropout masks, one per layer
-        input (see :func:`flatnn.dropout.cost_grad`); such a batch runs on one
-        thread.
-        """
-        b = X.shape[0]
-        xp = self.xp
-        if masks is not None:
-            value = _dropout.masked_cost_grad(
-                thetas, self.hidden, self.outloss, X, target, masks, grads
-            )
-        elif xp is np and threads.threads_for(b) > 1:
-            value = self._blocked(thetas, X, target, grads)
-        else:
-            acts, z = kernel.forward(thetas, self.hidden, X)
-            value, delta = self.outloss.value_and_delta(z, target)
-            delta *= 1.0 / b
-            kernel.backward(thetas, self.hidden, acts, delta, grads)
-        cost = value / b
-        lam = self.lam * b / self.m
-        if lam:
-            if xp is np:
-                norms = sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
-            else:  # summed on the device in float64, as the floats above: no sync per layer
-                norms = sum(xp.vdot(t[:, 1:], t[:, 1:]).astype(np.float64) for t in thetas)
-            cost += lam / (2 * b) * norms
-            for g, t, s in zip(grads, thetas, scratch):
-                g[:, 1:] += xp.multiply(t[:, 1:], lam / b, out=s[:, 1:])
-        return float(cost)  # the one value a batch brings to the host
-
-    def _blocked(self, thetas, X, target, grads):
-        b = X.shape[0]
-
-        def block(start, stop, i):
-            acts, z = kernel.forward(thetas, self.hidden, X[start:stop])
-            value, delta = self.outloss.value_and_delta(z, target[start:stop])
-            delta *= 1.0 / b
-            part = np.empty(self.net.n_params, dtype=z.dtype)
-            kernel.backward(thetas, self.hidden, acts, delta, self.net.unpack(part))
-            return value, part
-
-        results = threads.run_blocks(block, b)
-        flat = results[0][1]
-        for _, part in results[1:]:  # in block order: the same sum at every run
-            flat += part
-        for g, p in zip(grads, self.net.unpack(flat)):
-            g[...] = p
-        return sum(value for value, _ in results)
-
-
 def _transformed(transform, Xb, gen):
     out = transform(Xb, gen)
     if getattr(out, "shape", None) != Xb.shape or getattr(out, "dtype", None) != Xb.dtype:
@@ -438,7 +366,7 @@ def sgd(
     state = rule.inplace_init(params) if inplace else rule.init(params)
     grad, scratch = xp.empty_like(params), xp.empty_like(params)
     thetas, grads, scratches = net.unpack(params), net.unpack(grad), net.unpack(scratch)
-    step_batch = _BatchStep(net, lam, m, xp)
+    step_batch = BatchStep(net, lam, m, xp)
     rates = None if dropout is None else _dropout.check_rates(net, dropout)
     if rates is not None and not any(rates):
         rates = None

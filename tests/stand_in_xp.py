@@ -50,7 +50,7 @@ def _wrap(r):
 class HostArray:
     """A NumPy array that NumPy's functions refuse; see the module docstring."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("wrapped",)
     __array_ufunc__ = None  # np.exp(HostArray) raises TypeError, like CuPy with NumPy ufuncs
 
     def __init__(self, a):

@@ -1,4 +1,4 @@
-"""Issue 11 on the command line: no lost model, no traceback, whole messages, no overwrites."""
+"""Errors on the command line: no lost model, no traceback, whole messages, no overwrites."""
 
 import importlib.util
 import json
@@ -16,8 +16,7 @@ import pytest
 from conftest import MNIST_FILES, shared_data
 
 import flatnn
-from flatnn import load, save
-from flatnn.cli import app as cli
+from flatnn import cli, load, save
 from flatnn.datasets import images
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +24,7 @@ ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
 
 
 def run(capsys, *argv):
-    code = cli.run(list(argv))
+    code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -139,7 +138,7 @@ def _pgm_p2(path, header, pixels):
 @pytest.fixture(scope="module")
 def xor_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("xor") / "xor.npz"
-    assert cli.run(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
+    assert cli.main(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
     return path
 
 
@@ -280,13 +279,14 @@ def test_dark_on_white_is_detected_per_image_and_invert_may_stand_anywhere(
 
 def test_evaluate_offline_with_only_the_test_files(capsys, tmp_path, monkeypatch, digit_model):
     model, _ = digit_model
+    data = shared_data()  # found before FLATNN_DATA is removed
     monkeypatch.delenv("FLATNN_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = tmp_path / "only-test" / "mnist"
     folder.mkdir(parents=True)
     for f in MNIST_FILES:
         if f.startswith("t10k"):
-            (folder / (f + ".gz")).symlink_to(shared_data() / "mnist" / (f + ".gz"))
+            (folder / (f + ".gz")).symlink_to(data / "mnist" / (f + ".gz"))
     code, out, err = run(
         capsys,
         "evaluate",
@@ -370,14 +370,14 @@ def test_captcha_install_hint_is_said_once(capsys, tmp_path, monkeypatch):
 
 def test_version_help_percent_and_compare_prog(capfd):
     with pytest.raises(SystemExit) as e:
-        cli.run(["--version"])
+        cli.main(["--version"])
     assert e.value.code == 0
     assert capfd.readouterr().out.strip() == f"flatnn {flatnn.__version__}"
     with pytest.raises(SystemExit):
-        cli.run(["train", "--help"])
+        cli.main(["train", "--help"])
     out = capfd.readouterr().out
     assert "98% test accuracy" in out and "%%" not in out
-    assert cli.run(["compare", "--help"]) == 0
+    assert cli.main(["compare", "--help"]) == 0
     assert capfd.readouterr().out.startswith("usage: flatnn compare ")
 
 
@@ -407,22 +407,41 @@ def test_ctrl_c_at_any_early_moment_of_the_console_script_exits_130():
         pytest.skip("the console script is not installed next to this python")
     import signal
 
-    # Python itself starts in 20-40 ms here (a Ctrl-C inside its own start-up, before the
-    # console script runs a line of flatnn's, is Python's to report); NumPy and SciPy then
-    # load for about 0.6 s, which these delays fall into.
-    for delay in (0.1, 0.15, 0.3, 0.6):
+    # -X importtime reports each import as it completes, on stderr: the Ctrl-C is sent
+    # when start-up has reached a known point (no clock involved): while NumPy loads,
+    # while SciPy loads, once the commands are imported, and during the run itself.
+    for marker in ("numpy._core", "numpy", "scipy.sparse", "flatnn.cli.app"):
         proc = subprocess.Popen(
-            [str(script), "gradcheck", "--sizes", "60-60-10", "--samples", "50"],
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                str(script),
+                "gradcheck",
+                "--sizes",
+                "60-60-10",
+                "--samples",
+                "5000",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=ENV,
         )
-        time.sleep(delay)
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if line.startswith("import time:") and line.split("|")[-1].strip() == marker:
+                break
+        else:
+            pytest.fail(f"start-up never imported {marker}: {''.join(seen)[-2000:]}")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-        assert "Traceback" not in err, (delay, err)
-        assert proc.returncode in (130, 0), (delay, proc.returncode, err)
+        err = "".join(
+            line for line in seen + err.splitlines(True) if not line.startswith("import time:")
+        )
+        assert proc.returncode == 130, (marker, proc.returncode, err)
+        assert err == "flatnn: interrupted\n", (marker, err)
 
 
 # ------------------------------------------------------------- experiments

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import flatnn
-import flatnn.cli.compare
 import flatnn.cli.parser
 import flatnn.datasets
 from flatnn import cli, load, save
@@ -507,25 +506,6 @@ def test_gradcheck_passes(capsys, argv):
 def test_gradcheck_fails_above_rtol(capsys):
     code, out, err = run(capsys, "gradcheck", "--rtol", "1e-300")
     assert code == 1 and "FAILED" in out
-
-
-# ----------------------------------------------------------- compare
-def test_compare_runs_the_experiment_script(capfd, tmp_path, monkeypatch):
-    script = tmp_path / "compare_optimizers.py"
-    script.write_text("import sys\nprint('args', sys.argv[1:])\nsys.exit(3)\n")
-    monkeypatch.setattr(flatnn.cli.compare, "compare_script", lambda: script)
-    code = cli.main(["compare", "--quick", "--help"])
-    assert code == 3
-    assert capfd.readouterr().out == "args ['--quick', '--help']\n"
-    monkeypatch.setattr(flatnn.cli.compare, "compare_script", lambda: tmp_path / "missing.py")
-    code, out, err = run(capfd, "compare")
-    assert_usage_error(code, err, "missing.py", "source checkout")
-
-
-def test_compare_reaches_the_real_script(capfd):
-    assert flatnn.cli.compare.compare_script().name == "compare_optimizers.py"
-    assert cli.main(["compare", "--help"]) == 0
-    assert "--problem" in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("rate", ["1000000", "1e30"])

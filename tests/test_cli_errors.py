@@ -572,3 +572,111 @@ def test_scipy_status_codes_are_not_read_as_failures(capsys, tmp_path):
     )
     assert code == 0, err
     assert "note: CG stopped without success" in err and "saved" in out
+
+
+# ------------------------------------------------- settings and broken models
+@pytest.mark.parametrize("value", ["garbage", "0", "-2"])
+@pytest.mark.parametrize("command", [["evaluate", "missing.npz"], ["gradcheck"]])
+def test_a_bad_thread_variable_is_named_with_what_it_accepts(capsys, monkeypatch, value, command):
+    monkeypatch.setenv("FLATNN_NUM_THREADS", value)
+    code, out, err = run(capsys, *command)
+    one_line_error(code, err, "FLATNN_NUM_THREADS", "integer >= 1", repr(value))
+    # --threads decides instead of the variable
+    monkeypatch.setenv("FLATNN_NUM_THREADS", value)
+    assert run(capsys, "gradcheck", "--threads", "1")[0] == 0
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e30), (np.float64, 1e300)])
+def test_a_model_with_huge_finite_weights_is_called_broken(capsys, tmp_path, dtype, scale):
+    net = flatnn.Network((784, 8, 10), hidden="relu")
+    model = tmp_path / "huge.npz"
+    save(model, net, np.full(net.n_params, scale, dtype), dataset="mnist")
+    data = ["--data-dir", str(shared_data()), "--no-download", "--limit", "50"]
+    code, out, err = run(capsys, "evaluate", str(model), *data)
+    one_line_error(code, err, str(model), "cannot be applied", f"{scale:.3g}", np.dtype(dtype).name)
+    image = tmp_path / "digit.pgm"
+    _p5(image, np.zeros((28, 28), np.uint8))
+    code, out, err = run(capsys, "predict", str(model), str(image))
+    one_line_error(code, err, str(model), "broken model")
+
+
+@pytest.mark.parametrize("flag", ["--dropout", "--input-dropout"])
+@pytest.mark.parametrize("value", ["-0.1", "1", "nan"])
+def test_dropout_rates_name_the_half_open_interval(capsys, tmp_path, flag, value):
+    code, out, err = run(capsys, "train", flag, value, "--out", str(tmp_path / "m.npz"))
+    one_line_error(code, err, flag, "[0, 1)")
+
+
+@pytest.mark.parametrize("method", ["SLSQP", "trust-krylov", "BFGS"])
+def test_methods_with_an_n_by_n_matrix_say_what_helps(capsys, tmp_path, monkeypatch, method):
+    out = ["--out", str(tmp_path / "m.npz")]
+    code, _, err = run(capsys, "train", "--method", method, "--sizes", "784-10000-10", *out)
+    one_line_error(code, err, method, "n x n matrix", "L-BFGS-B")
+    assert "--batch-size" not in err
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(flatnn.training, "minimize", out_of_memory)
+    code, _, err = run(capsys, "train", "--dataset", "xor", "--method", method, *out)
+    one_line_error(code, err, "out of memory", "n x n matrix", "L-BFGS-B")
+    assert "--batch-size" not in err and "--limit" not in err
+
+
+def test_a_limited_captcha_run_renders_only_the_captchas_it_uses(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("captcha")
+    rendered = []
+    real = flatnn.datasets.captcha.load_captcha
+
+    def recording(n, *args, **kwargs):
+        rendered.append(n)
+        return real(n, *args, **kwargs)
+
+    monkeypatch.setattr(flatnn.datasets.captcha, "load_captcha", recording)
+    argv = ["train", "--dataset", "captcha", "--preset", "best", "--limit", "200", "--epochs", "1"]
+    code, out, err = run(capsys, *argv, "--quiet", "--out", str(tmp_path / "c.npz"))
+    assert code == 0, err
+    # 200 characters: the first 50 training captchas, not the preset's 32000
+    assert rendered[0] == 50 and max(rendered) <= flatnn.datasets.CAPTCHA_SPLITS["test"][1]
+    assert "(200 samples)" in out
+
+
+def test_sgd_diverging_after_an_epoch_exits_1_not_2(tmp_path):
+    model = tmp_path / "m.npz"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flatnn",
+            "train",
+            "--method",
+            "sgd",
+            "--learning-rate",
+            "1e300",
+            "--dtype",
+            "float64",
+            "--sizes",
+            "784-16-10",
+            "--limit",
+            "500",
+            "--batch-size",
+            "500",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--data-dir",
+            str(shared_data()),
+            "--no-download",
+            "--out",
+            str(model),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("training failed: ")
+    assert "Traceback" not in proc.stderr
+    if model.exists():  # the best finite model so far
+        assert np.isfinite(load(model)[1]).all()

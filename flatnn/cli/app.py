@@ -4,7 +4,10 @@
 :mod:`flatnn.cli` listed in :data:`COMMANDS`, exposing
 ``add_parser(subparsers) -> None`` and ``run(args, out) -> int``; a module may set
 ``INTERMIXED = True`` (options among its positional arguments) or
-``PASSTHROUGH = True`` (its arguments unparsed, as ``args.argv``).
+``PASSTHROUGH = True`` (its arguments unparsed, as ``args.argv``) or
+``WRITES_FILE = True`` (its product is a file: a stdout that cannot be written
+is reported but does not change its exit status; for the other commands the
+lost output is exit status 2).
 
 Exit status (README's table): 0 on success, 1 when ``gradcheck`` finds an error
 above ``--rtol`` or training diverged (the message says what to change), 2 for
@@ -27,6 +30,7 @@ from typing import Any
 
 from flatnn import __version__
 from flatnn.base import threads
+from flatnn.cli.output import Output
 from flatnn.cli.parser import ArgumentParser, CLIError
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED", "run"]
@@ -100,6 +104,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _check_thread_variable() -> None:
+    """A one-line error for a FLATNN_NUM_THREADS that is not an integer >= 1."""
+    try:
+        threads.get_num_threads()
+    except ValueError as exc:
+        raise CLIError(f"{exc} (unset it, or pass --threads N)") from None
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the ``flatnn`` command line; return the exit status.
 
@@ -116,12 +128,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parse(argv)
+        if getattr(args, "threads", None) is None:
+            _check_thread_variable()
+        module = command_module(args.command)
+        out = Output(sys.stdout)
         with (
             threads.using(getattr(args, "threads", None)),
             _log_to_stderr(quiet=getattr(args, "quiet", False)),
         ):
-            code: int = command_module(args.command).run(args, sys.stdout)
-            return code
+            code: int = module.run(args, out)
+        if out.report() and code == EXIT_OK and not getattr(module, "WRITES_FILE", False):
+            code = EXIT_USAGE
+        return code
     except CLIError as exc:
         print(f"flatnn: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

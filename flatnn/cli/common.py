@@ -27,6 +27,7 @@ __all__ = [
     "network",
     "load_model",
     "check_memory",
+    "unusable_model",
     "cuda_namespace",
 ]
 
@@ -164,6 +165,16 @@ def load_model(path: str) -> tuple[Network, np.ndarray, dict[str, Any]]:
         raise CLIError(message(exc)) from None
     except (OSError, MemoryError) as exc:
         raise CLIError(f"cannot read model {path!r}: {message(exc)}") from None
+
+
+def unusable_model(path: str, params: np.ndarray, exc: BaseException) -> CLIError:
+    """The error for a model whose finite weights overflow when applied (a broken model file)."""
+    largest = float(np.max(np.abs(params))) if params.size else 0.0
+    return CLIError(
+        f"{path}: the model cannot be applied: its weights are finite but so large "
+        f"(largest |weight| {largest:.3g}) that its outputs overflow {params.dtype}; the file "
+        f"holds a broken model (from a diverged run?): train it again"
+    )
 
 
 def check_memory(

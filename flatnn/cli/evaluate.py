@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
+from flatnn.base import checks
 from flatnn.cli import common
 from flatnn.cli import parser as types
 from flatnn.cli.parser import DATASETS, CLIError
@@ -63,7 +64,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     X, y = data["X_" + args.split], data["y_" + args.split]
     names = list(data["class_names"])
     k = len(names)
-    report = metrics.evaluation_report(y, net.predict(params, X), names)
+    try:
+        predicted = net.predict(params, X)
+    except checks.NotFiniteError as exc:
+        raise common.unusable_model(args.model, params, exc) from None
+    report = metrics.evaluation_report(y, predicted, names)
     confusion, support, per_class = report.confusion, report.support, report.class_accuracy
     print(f"{args.model}: {net!r} on {dataset} {args.split} ({len(y)} samples)", file=out)
     print(f"accuracy {100 * report.accuracy:.2f}%", file=out)

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from flatnn.base import checks
 from flatnn.cli import common
 from flatnn.cli.parser import CLIError
 from flatnn.datasets import images
@@ -88,8 +89,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         notes.append(note)
     if rows:
         X = np.stack(rows).astype(params.dtype, copy=False)
-        proba = net.forward(params, X)
-        labels = net.predict(params, X)
+        try:
+            proba = net.forward(params, X)
+            labels = net.predict(params, X)
+        except checks.NotFiniteError as exc:
+            raise common.unusable_model(args.model, params, exc) from None
         if k == 1:
             p = np.where(labels == 1, proba[:, 0], 1.0 - proba[:, 0])
         else:

@@ -45,6 +45,7 @@ class Progress:
         self.last_draw = 0.0
         self.epoch_start = time.perf_counter()
         self.width = len(str(total))
+        self.steps = 0  # epochs or iterations reported so far
 
     def on_sigint(self, signum: int, frame: FrameType | None) -> None:
         """The SIGINT handler: the first Ctrl-C stops after this batch, the second aborts."""
@@ -90,6 +91,7 @@ class Progress:
         """The training callback: one line per epoch (SGD) or iteration (scipy)."""
         r = intermediate_result
         now = time.perf_counter()
+        self.steps += 1
         if not self.quiet:
             self.clear()
             if "epoch" in r:

@@ -11,6 +11,7 @@ Ctrl-C (the best model so far is saved; a second Ctrl-C aborts without saving).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -21,7 +22,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from flatnn import datasets, training
-from flatnn.base import memory, namespace
+from flatnn.base import checks, memory, namespace
 from flatnn.cli import common, train_options
 from flatnn.cli import parser as types
 from flatnn.cli.parser import CLIError
@@ -31,9 +32,12 @@ from flatnn.io import models
 from flatnn.reports import plots, scores
 from flatnn.training import recipes, rules, transforms
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "WRITES_FILE"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+WRITES_FILE = True
+"""The product is the model file: a stdout that cannot be written does not fail the run."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -59,6 +63,15 @@ def _check_out(args: argparse.Namespace) -> tuple[str, bool]:
     return path, os.path.exists(path)
 
 
+def _memory_advice(method: str) -> str:
+    if method in memory.SQUARE_METHODS:
+        return (
+            f"{method} keeps an n x n matrix for n parameters: use smaller layers, or "
+            f"L-BFGS-B, CG or an SGD rule, which need memory in proportion to n"
+        )
+    return "use smaller layers, --batch-size or --limit"
+
+
 def _check_train_memory(net: Network, cfg: dict[str, Any]) -> None:
     method = cfg["method"]
     vectors = memory.method_vectors(method, net.n_params)
@@ -71,7 +84,10 @@ def _check_train_memory(net: Network, cfg: dict[str, Any]) -> None:
             f"training them with {method} in {cfg['dtype']}",
         )
     else:  # scipy works in float64; BFGS keeps an n x n inverse Hessian
-        common.check_memory(net, 8, vectors, 0, f"training them with {method}")
+        advice = _memory_advice(method)
+        common.check_memory(
+            net, 8, vectors, 0, f"training them with {method}", advice[0].upper() + advice[1:] + "."
+        )
 
 
 def _training_data(
@@ -176,6 +192,8 @@ def _save_model(path: str, net: Network, params: np.ndarray, **metadata: Any) ->
         try:
             models.save(fallback, net, params, **metadata)
         except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                os.remove(fallback)
             raise CLIError(f"cannot save the model to {path}: {common.message(exc)}") from None
         print(
             f"flatnn: cannot save the model to {path} ({common.message(exc)}); saved it to "
@@ -183,6 +201,17 @@ def _save_model(path: str, net: Network, params: np.ndarray, **metadata: Any) ->
             file=sys.stderr,
         )
         return fallback
+
+
+def _captchas_to_render(args: argparse.Namespace, cfg: dict[str, Any]) -> int | None:
+    """--train-captchas, or fewer under --limit N: the first N characters are those of
+    the first ceil(N / 4) captchas, whatever the number rendered."""
+    n = cfg["train_captchas"]
+    if args.limit is None or args.dataset != "captcha":
+        return n
+    needed = -(-args.limit // 4)
+    default = datasets.CAPTCHA_SPLITS["train"][1]
+    return needed if needed < (default if n is None else n) else n
 
 
 def _prepare(args: argparse.Namespace) -> dict[str, Any]:
@@ -198,7 +227,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         download=not args.no_download,
         dtype=cfg["dtype"],
         limit=args.limit,
-        train_captchas=cfg["train_captchas"],
+        train_captchas=_captchas_to_render(args, cfg),
     )
     common.check_fit(net, data, args.dataset)
     if cfg["augment"] and math.isqrt(net.sizes[0]) ** 2 != net.sizes[0]:
@@ -253,13 +282,20 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         progress.clear()
         print("aborted: no model saved", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except checks.NotFiniteError as exc:
+        progress.clear()
+        if not progress.steps:  # before any epoch or iteration: the settings, not the run
+            raise CLIError(f"cannot train: {common.message(exc)}") from None
+        # diverged after an epoch, where the driver could not say so in its result
+        print(f"training failed: {common.message(exc)}. No model saved.", file=sys.stderr)
+        return EXIT_FAILED
     except (ValueError, TypeError) as exc:
         raise CLIError(f"cannot train: {common.message(exc)}") from None
     except MemoryError:
         progress.clear()
         raise CLIError(
             f"cannot train: out of memory ({net.n_params:,} parameters, "
-            f"{len(y)} samples); use smaller layers, --batch-size or --limit"
+            f"{len(y)} samples); {_memory_advice(cfg['method'])}"
         ) from None
     state["seconds"] = time.perf_counter() - start
     progress.clear()

@@ -27,6 +27,7 @@ import concurrent.futures
 import math
 import os
 import uuid
+from typing import Any
 
 import numpy as np
 
@@ -504,48 +505,48 @@ class DaskObjective:
         out = total / self.m  # a fresh array, in the work dtype
         return self.net.add_l2_grad(out, direction, self.m, self.lam)
 
-    def cost(self, params):
+    def cost(self, params: Any) -> float:
         """``J(params)``, a float."""
         params = self._check_vector(params, "params")
         total = self._map_reduce(_partial_cost, [params])
         return self.net.cost_from_sum(total, params, self.m, self.lam)
 
-    def grad(self, params):
+    def grad(self, params: Any) -> np.ndarray:
         """``∇J(params)``, shape (n_params,)."""
         return self.cost_grad(params)[1]
 
-    def cost_grad(self, params):
+    def cost_grad(self, params: Any) -> tuple[float, np.ndarray]:
         """``(J, ∇J)``: one forward and backward pass per shard, one vector back."""
         params = self._check_vector(params, "params")
         total_cost, total_grad = self._map_reduce(_partial_cost_grad, [params])
         cost = self.net.cost_from_sum(total_cost, params, self.m, self.lam)
         return cost, self._finish_vector(total_grad, params)
 
-    def hessp(self, params, v):
+    def hessp(self, params: Any, v: Any) -> np.ndarray:
         """Exact Hessian-vector product ``H v``, shape (n_params,)."""
         params = self._check_vector(params, "params")
         v = self._check_vector(v, "v")
         total = self._map_reduce(_partial_hessp, [params, v])
         return self._finish_vector(total, v.astype(total.dtype, copy=False))
 
-    def gnvp(self, params, v):
+    def gnvp(self, params: Any, v: Any) -> np.ndarray:
         """Gauss-Newton product ``G v``, shape (n_params,)."""
         params = self._check_vector(params, "params")
         v = self._check_vector(v, "v")
         total = self._map_reduce(_partial_gnvp, [params, v])
         return self._finish_vector(total, v.astype(total.dtype, copy=False))
 
-    def predict(self, params):
+    def predict(self, params: Any) -> np.ndarray:
         """Predicted labels of the objective's own samples, in order, shape (m,)."""
         params = self._check_vector(params, "params")
         return np.concatenate(self._map_reduce(_shard_predict, [params], reduce=False))
 
-    def accuracy(self, params):
+    def accuracy(self, params: Any) -> float:
         """Accuracy on the objective's own samples."""
         params = self._check_vector(params, "params")
         return self._map_reduce(_shard_correct, [params]) / self.m
 
-    def worker_threads(self):
+    def worker_threads(self) -> dict[str, int]:
         """dict: for each worker address, the threads an evaluation there uses.
 
         See the ``threads`` parameter; asks every worker of the cluster.
@@ -556,31 +557,31 @@ class DaskObjective:
 
     # ------------------------------------------------------------ the rest
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """int: length of the parameter vector."""
         return self.net.n_params
 
     @property
-    def n_shards(self):
+    def n_shards(self) -> int:
         """int: number of shards the data is split into."""
         return len(self._shards)
 
     @property
-    def shard_rows(self):
+    def shard_rows(self) -> tuple[int, ...]:
         """tuple of int: rows in each shard, in data order."""
         return tuple(self._rows)
 
     @property
-    def n_recoveries(self):
+    def n_recoveries(self) -> int:
         """int: evaluations that lost a worker and were run again (after rebuilding shards)."""
         return self._recoveries
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         """numpy.dtype: the precision the shards are stored in on the workers."""
         return self._dtype
 
-    def close(self):
+    def close(self) -> None:
         """Release the shards held by the workers (and the client, if the objective opened it)."""
         if self._closed:
             return

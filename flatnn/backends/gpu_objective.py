@@ -18,6 +18,8 @@ imported only here, when an objective is built or :func:`require_cuda` is called
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from flatnn.base import checks, namespace
@@ -30,7 +32,7 @@ class GPUUnavailable(RuntimeError):
     """CuPy is not installed, or it finds no usable CUDA device."""
 
 
-def require_cuda():
+def require_cuda() -> Any:
     """Import CuPy and check that it sees a GPU; return the ``cupy`` module.
 
     Raises
@@ -120,12 +122,12 @@ class GPUObjective:
         return f"GPUObjective({self.net!r}, m={self.m}, lam={self.lam!r}, dtype={self.dtype.name})"
 
     @property
-    def m(self):
+    def m(self) -> int:
         """int: number of samples."""
         return self.X_device.shape[0]
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """int: length of the parameter vector."""
         return self.net.n_params
 
@@ -146,17 +148,17 @@ class GPUObjective:
             raise ValueError(f"{name} must have a float dtype, got {a.dtype}")
         return self.xp.asarray(a.astype(self.dtype, copy=False))
 
-    def cost(self, params):
+    def cost(self, params: Any) -> float:
         """``J(params)``, a float."""
         return self.net.cost(
             self._to_device(params, "params"), self.X_device, self.y_device, self.lam
         )
 
-    def grad(self, params):
+    def grad(self, params: Any) -> np.ndarray:
         """``∇J(params)``, a NumPy array of shape (n_params,)."""
         return self.cost_grad(params)[1]
 
-    def cost_grad(self, params):
+    def cost_grad(self, params: Any) -> tuple[float, np.ndarray]:
         """``(J, ∇J)`` from one forward and one backward pass on the device.
 
         Parameters
@@ -173,7 +175,7 @@ class GPUObjective:
         )
         return f, self.xp.asnumpy(g)
 
-    def hessp(self, params, v):
+    def hessp(self, params: Any, v: Any) -> np.ndarray:
         """Exact Hessian-vector product ``H v``, a NumPy array of shape (n_params,)."""
         return self.xp.asnumpy(
             self.net.hessp(
@@ -185,7 +187,7 @@ class GPUObjective:
             )
         )
 
-    def gnvp(self, params, v):
+    def gnvp(self, params: Any, v: Any) -> np.ndarray:
         """Gauss-Newton product ``G v``, a NumPy array of shape (n_params,)."""
         return self.xp.asnumpy(
             self.net.gnvp(
@@ -197,10 +199,10 @@ class GPUObjective:
             )
         )
 
-    def predict(self, params):
+    def predict(self, params: Any) -> np.ndarray:
         """Predicted labels of the objective's own samples, a NumPy array of shape (m,)."""
         return self.xp.asnumpy(self.net.predict(self._to_device(params, "params"), self.X_device))
 
-    def accuracy(self, params):
+    def accuracy(self, params: Any) -> float:
         """Accuracy on the objective's own samples."""
         return self.net.accuracy(self._to_device(params, "params"), self.X_device, self.y_device)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 import numpy as np
+
+__all__ = ["numerical_grad", "check_grad", "GradCheck"]
 
 
 def _default_eps(x):
@@ -13,7 +18,9 @@ def _default_eps(x):
     return 1e-4 * np.maximum(1.0, np.abs(x))
 
 
-def numerical_grad(fun, x, *args, eps=None, indices=None):
+def numerical_grad(
+    fun: Callable[..., float], x: Any, *args: Any, eps: Any = None, indices: Any = None
+) -> np.ndarray:
     """Central-difference gradient of a scalar function, in float64.
 
     The fourth-order central stencil, with ``f(±k) = fun(x ± k·eps_i·e_i)``::
@@ -92,12 +99,23 @@ class GradCheck:
     max_abs_error: float
     floor: float
 
-    def ok(self, rtol=1e-6):
+    def ok(self, rtol: float = 1e-6) -> bool:
         """True when ``max_rel_error <= rtol``."""
         return self.max_rel_error <= rtol
 
 
-def check_grad(net, params, X, y, lam=0.0, *, eps=None, n_coords=None, rng=None, floor=1e-5):
+def check_grad(
+    net: Any,
+    params: Any,
+    X: Any,
+    y: Any,
+    lam: float = 0.0,
+    *,
+    eps: Any = None,
+    n_coords: int | None = None,
+    rng: Any = None,
+    floor: float = 1e-5,
+) -> GradCheck:
     """Compare ``net.grad`` with central differences of ``net.cost`` in float64.
 
     Parameters

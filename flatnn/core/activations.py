@@ -5,15 +5,15 @@ forward/backward core never allocates more than one array per layer. The
 derivatives are written in terms of the activation ``a = f(z)`` rather than the
 pre-activation ``z``: the backward pass then needs to keep only ``a``.
 
-=============  ==============================  ===================  ======================
-name           f(z)                            f'(z) from a         f''(z) from a
-=============  ==============================  ===================  ======================
-sigmoid        1 / (1 + exp(-z))               a (1 - a)            a (1 - a) (1 - 2a)
-tanh           tanh(z)                         1 - a²               -2a (1 - a²)
-relu           max(z, 0)                       [a > 0]              0
-leaky_relu     max(z, 0.01 z)                  1 if a > 0 else 0.01 0
-identity       z                               1                    0
-=============  ==============================  ===================  ======================
+=============  ==============================  =====================  ======================
+name           f(z)                            f'(z) from a           f''(z) from a
+=============  ==============================  =====================  ======================
+sigmoid        1 / (1 + exp(-z))               a (1 - a)              a (1 - a) (1 - 2a)
+tanh           tanh(z)                         1 - a²                 -2a (1 - a²)
+relu           max(z, 0)                       [a > 0]                0
+leaky_relu     max(z, 0.01 z)                  1 if a > 0 else 0.01   0
+identity       z                               1                      0
+=============  ==============================  =====================  ======================
 
 Each function computes with the namespace of its arrays (NumPy or CuPy, see
 :mod:`flatnn.namespace`).

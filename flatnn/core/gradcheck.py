@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import scipy.sparse
 
 __all__ = ["numerical_grad", "check_grad", "GradCheck"]
 
@@ -115,6 +116,7 @@ def check_grad(
     n_coords: int | None = None,
     rng: Any = None,
     floor: float = 1e-5,
+    sample_weight: Any = None,
 ) -> GradCheck:
     """Compare ``net.grad`` with central differences of ``net.cost`` in float64.
 
@@ -136,15 +138,23 @@ def check_grad(
         denominator is at least ``floor · max(1, |J|)``. A difference quotient
         carries round-off of about ``macheps · |J| / eps``, so gradients that are
         zero up to that noise do not count as relative errors of 100 %.
+    sample_weight : ndarray, shape (m,), optional
+        Per-sample weights, as in :meth:`flatnn.Network.cost`.
 
     Returns
     -------
     GradCheck
     """
     params = np.array(params, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
-    analytic_full = net.grad(params, X, y, lam)
-    floor = floor * max(1.0, abs(net.cost(params, X, y, lam)))
+    X = X.astype(np.float64) if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+    # the keyword only when given: a Network subclass may override grad without it
+    weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
+
+    def cost(p: Any, *args: Any) -> float:
+        return float(net.cost(p, *args, **weighted))
+
+    analytic_full = net.grad(params, X, y, lam, **weighted)
+    floor = floor * max(1.0, abs(cost(params, X, y, lam)))
     n = params.size
     if n_coords is None or n_coords >= n:
         idx = np.arange(n)
@@ -152,7 +162,7 @@ def check_grad(
         if n_coords < 1:
             raise ValueError(f"n_coords must be >= 1, got {n_coords}")
         idx = np.sort(np.random.default_rng(rng).choice(n, size=n_coords, replace=False))
-    numeric = numerical_grad(net.cost, params, X, y, lam, eps=eps, indices=idx)[idx]
+    numeric = numerical_grad(cost, params, X, y, lam, eps=eps, indices=idx)[idx]
     analytic = analytic_full[idx]
     abs_err = np.abs(analytic - numeric)
     rel = abs_err / np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)

@@ -158,3 +158,44 @@ def test_weights_are_not_modified():
     net.cost_grad(params, X, y, 0.1, sample_weight=w)
     net.hessp(params, params, X, y, 0.1, sample_weight=w)
     np.testing.assert_array_equal(w, before)
+
+
+@pytest.fixture
+def device_xp():
+    """The stand-in device namespace of ``tests/stand_in_xp.py`` (CuPy's code path, on the CPU)."""
+    import stand_in_xp
+
+    from flatnn.base import namespace
+
+    namespace.register(stand_in_xp.ROOT, stand_in_xp.xp)
+    yield stand_in_xp.xp
+    namespace.register(stand_in_xp.ROOT, None)
+
+
+@pytest.mark.parametrize("output,loss", [("softmax", "cross_entropy"), ("exp", "poisson")])
+def test_weighted_gpu_objective_matches_the_host(device_xp, output, loss):
+    net, params, X, y, w = _problem("tanh", output, loss, 11, m=30)
+    obj = flatnn.gpu.GPUObjective(net, X, y, 0.3, xp=device_xp, sample_weight=w)
+    ref = flatnn.Objective(net, X, y, 0.3, sample_weight=w)
+    v = np.linspace(-1, 1, net.n_params)
+    f, g = obj.cost_grad(params)
+    f_ref, g_ref = ref.cost_grad(params)
+    assert f == pytest.approx(f_ref, rel=1e-12)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(obj.hessp(params, v), ref.hessp(params, v), rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(obj.gnvp(params, v), ref.gnvp(params, v), rtol=1e-11, atol=1e-14)
+    assert obj.accuracy(params) == pytest.approx(ref.accuracy(params), rel=1e-12)
+
+
+def test_weighted_batch_step_on_a_device_matches_the_host(device_xp):
+    net, params, X, y, w = _problem("relu", "softmax", "cross_entropy", 12, m=20)
+    target = net.check_data(X, y).values
+    results = []
+    for xp in (np, device_xp):
+        p, Xd, t, wd = (xp.asarray(a) for a in (params, X, target, w))
+        grad, scratch = xp.zeros(net.n_params), xp.zeros(net.n_params)
+        step = BatchStep(net, 0.5, 60, xp, total_weight=3 * float(w.sum()))
+        cost = step(net.unpack(p), Xd, t, net.unpack(grad), net.unpack(scratch), weights=wd)
+        results.append((cost, grad if xp is np else grad.get()))
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-12)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-11, atol=1e-14)

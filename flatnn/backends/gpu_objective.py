@@ -76,6 +76,9 @@ class GPUObjective:
         Labels ``(m,)`` or targets ``(m, k)``, as in :meth:`Network.cost`.
     lam : float, default 0
         L2 strength of the whole-data objective.
+    sample_weight : array, shape (m,), optional
+        Per-sample weights, as in :meth:`Network.cost` (moved to the device
+        once); None for ``w = 1``.
     xp : module, optional
         The device's array namespace; CuPy by default (:class:`GPUUnavailable`
         when it or a GPU is missing). Any NumPy-compatible namespace registered
@@ -93,11 +96,22 @@ class GPUObjective:
     ----------
     X_device, y_device : arrays of ``xp``
         The data in device memory.
+    w_device : array of ``xp`` or None
+        The sample weights in device memory.
     dtype : numpy.dtype
         The work dtype.
     """
 
-    def __init__(self, net, X, y, lam=0.0, *, xp=None):
+    def __init__(
+        self,
+        net: Network,
+        X: Any,
+        y: Any,
+        lam: float = 0.0,
+        *,
+        xp: Any = None,
+        sample_weight: Any = None,
+    ) -> None:
         if not isinstance(net, Network):
             raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
         if xp is None:
@@ -115,8 +129,20 @@ class GPUObjective:
         if X.dtype not in (np.float32, np.float64):
             raise ValueError(f"X must hold float32 or float64 values (or integers), got {X.dtype}")
         self.dtype = np.dtype(X.dtype)
-        # One evaluation checks shapes, labels and lam now, on the device.
-        net.cost(xp.zeros(net.n_params, dtype=self.dtype), self.X_device, self.y_device, self.lam)
+        self.w_device = None
+        if sample_weight is not None:
+            w = sample_weight
+            if namespace.namespace_of(w) is not xp:
+                w = xp.asarray(np.asarray(w))
+            self.w_device = w
+        # One evaluation checks shapes, labels, weights and lam now, on the device.
+        net.cost(
+            xp.zeros(net.n_params, dtype=self.dtype),
+            self.X_device,
+            self.y_device,
+            self.lam,
+            sample_weight=self.w_device,
+        )
 
     def __repr__(self):
         return f"GPUObjective({self.net!r}, m={self.m}, lam={self.lam!r}, dtype={self.dtype.name})"
@@ -151,7 +177,11 @@ class GPUObjective:
     def cost(self, params: Any) -> float:
         """``J(params)``, a float."""
         return self.net.cost(
-            self._to_device(params, "params"), self.X_device, self.y_device, self.lam
+            self._to_device(params, "params"),
+            self.X_device,
+            self.y_device,
+            self.lam,
+            sample_weight=self.w_device,
         )
 
     def grad(self, params: Any) -> np.ndarray:
@@ -171,7 +201,11 @@ class GPUObjective:
         grad : ndarray, shape (n_params,), the work dtype
         """
         f, g = self.net.cost_grad(
-            self._to_device(params, "params"), self.X_device, self.y_device, self.lam
+            self._to_device(params, "params"),
+            self.X_device,
+            self.y_device,
+            self.lam,
+            sample_weight=self.w_device,
         )
         return f, self.xp.asnumpy(g)
 
@@ -184,6 +218,7 @@ class GPUObjective:
                 self.X_device,
                 self.y_device,
                 self.lam,
+                sample_weight=self.w_device,
             )
         )
 
@@ -196,6 +231,7 @@ class GPUObjective:
                 self.X_device,
                 self.y_device,
                 self.lam,
+                sample_weight=self.w_device,
             )
         )
 
@@ -205,4 +241,9 @@ class GPUObjective:
 
     def accuracy(self, params: Any) -> float:
         """Accuracy on the objective's own samples."""
-        return self.net.accuracy(self._to_device(params, "params"), self.X_device, self.y_device)
+        return self.net.accuracy(
+            self._to_device(params, "params"),
+            self.X_device,
+            self.y_device,
+            sample_weight=self.w_device,
+        )

@@ -259,7 +259,7 @@ def test_shards_are_c_contiguous_and_aligned_on_their_workers(client):
         out = []
         for key in list(dask_worker.data):
             if str(key).startswith("flatnn-shard"):
-                Xs, ys = dask_worker.data[key]
+                Xs, ys, _ = dask_worker.data[key]  # (X, y, sample weights or None)
                 out.append(
                     (Xs.flags.c_contiguous, Xs.ctypes.data % 64, ys.ctypes.data % 64, Xs.dtype.name)
                 )

@@ -209,31 +209,24 @@ class GPUObjective:
         )
         return f, self.xp.asnumpy(g)
 
+    def _curvature(self, product, params, v):
+        out = product(
+            self._to_device(params, "params"),
+            self._to_device(v, "v"),
+            self.X_device,
+            self.y_device,
+            self.lam,
+            sample_weight=self.w_device,
+        )
+        return self.xp.asnumpy(out)
+
     def hessp(self, params: Any, v: Any) -> np.ndarray:
         """Exact Hessian-vector product ``H v``, a NumPy array of shape (n_params,)."""
-        return self.xp.asnumpy(
-            self.net.hessp(
-                self._to_device(params, "params"),
-                self._to_device(v, "v"),
-                self.X_device,
-                self.y_device,
-                self.lam,
-                sample_weight=self.w_device,
-            )
-        )
+        return self._curvature(self.net.hessp, params, v)
 
     def gnvp(self, params: Any, v: Any) -> np.ndarray:
         """Gauss-Newton product ``G v``, a NumPy array of shape (n_params,)."""
-        return self.xp.asnumpy(
-            self.net.gnvp(
-                self._to_device(params, "params"),
-                self._to_device(v, "v"),
-                self.X_device,
-                self.y_device,
-                self.lam,
-                sample_weight=self.w_device,
-            )
-        )
+        return self._curvature(self.net.gnvp, params, v)
 
     def predict(self, params: Any) -> np.ndarray:
         """Predicted labels of the objective's own samples, a NumPy array of shape (m,)."""

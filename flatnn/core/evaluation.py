@@ -245,18 +245,10 @@ def cost_grad(
 
 
 def curvature(
-    net: Any,
-    params: Any,
-    v: Any,
-    X: Any,
-    y: Any,
-    lam: float = 0.0,
-    sample_weight: Any = None,
-    *,
-    gauss_newton: bool = False,
+    net: Any, params: Any, v: Any, X: Any, y: Any, lam: float, weights: Any, gauss_newton: bool
 ) -> Any:
     """``H v`` (or ``G v``); see :meth:`flatnn.Network.hessp` and ``gnvp``."""
-    thetas, X, target, lam, weights, total = _prepare(net, params, X, y, lam, sample_weight)
+    thetas, X, target, lam, weights, total = _prepare(net, params, X, y, lam, weights)
     xp = namespace.namespace_of(thetas[0])
     v = namespace.asarray(v, xp, "v")
     if v.dtype.kind in "iu":  # scipy's trust-constr probes hessp with an int8 zero vector
@@ -297,49 +289,58 @@ def _namespace_of_rows(X):
     return np if scipy.sparse.issparse(X) else namespace.namespace_of(X)
 
 
-def outputs(net: Any, params: Any, X: Any) -> Any:
-    """Output activations ``(m, sizes[-1])``; see :meth:`flatnn.Network.forward`."""
+def _per_row(net, params, X, what, result, write):
+    """Fill ``result`` (m, ...) block by block from the logits; NotFiniteError on overflow.
+
+    ``write(outloss, z, rows)`` stores what the logits ``z`` of the rows
+    ``rows`` give; ``result`` is ``(X, xp) -> array``. For ``forward`` the
+    logits are written straight into the result (``into_result``).
+    """
     thetas, X = inputs.prepare_X(net, params, X)
     inputs.finite_rows(X)
     hidden, outloss = hidden_fns(net), output_loss(net)
-    out = _namespace_of_rows(X).empty((X.shape[0], net.sizes[-1]), dtype=X.dtype)
+    out = result(X, _namespace_of_rows(X))
+    into_result = what == "forward"
 
     def block(start, stop, i):
-        _, z = kernel.forward(thetas, hidden, X[start:stop], out=out[start:stop])
+        rows = slice(start, stop)
+        _, z = kernel.forward(thetas, hidden, X[rows], out=out[rows] if into_result else None)
         if not all_finite(z):
             return False
-        a = outloss.activate(z)  # in place
-        if a is not z:
-            z[...] = a
+        write(outloss, z, out[rows])
         return True
 
     with np.errstate(all="ignore"):  # an overflow is reported below, once
         finite = all(run_blocks(block, X))
     if not finite:
-        raise _overflow_error("forward", thetas, X)
+        raise _overflow_error(what, thetas, X)
     return out
+
+
+def outputs(net: Any, params: Any, X: Any) -> Any:
+    """Output activations ``(m, sizes[-1])``; see :meth:`flatnn.Network.forward`."""
+
+    def write(outloss, z, out):  # z is out: activated in place
+        a = outloss.activate(z)
+        if a is not z:
+            z[...] = a
+
+    def result(X, xp):
+        return xp.empty((X.shape[0], net.sizes[-1]), dtype=X.dtype)
+
+    return _per_row(net, params, X, "forward", result, write)
 
 
 def predict(net: Any, params: Any, X: Any) -> Any:
     """Predicted labels ``(m,)``; see :meth:`flatnn.Network.predict`."""
-    thetas, X = inputs.prepare_X(net, params, X)
-    inputs.finite_rows(X)
-    hidden, outloss = hidden_fns(net), output_loss(net)
-    k = net.sizes[-1]
-    labels = _namespace_of_rows(X).empty(X.shape[0], dtype=np.int64 if k == 1 else np.intp)
 
-    def block(start, stop, i):
-        _, z = kernel.forward(thetas, hidden, X[start:stop])
-        if not all_finite(z):
-            return False
-        outloss.predict(z, out=labels[start:stop], overwrite=True)
-        return True
+    def write(outloss, z, out):
+        outloss.predict(z, out=out, overwrite=True)
 
-    with np.errstate(all="ignore"):  # an overflow is reported below, once
-        finite = all(run_blocks(block, X))
-    if not finite:
-        raise _overflow_error("predict", thetas, X)
-    return labels
+    def result(X, xp):
+        return xp.empty(X.shape[0], dtype=np.int64 if net.sizes[-1] == 1 else np.intp)
+
+    return _per_row(net, params, X, "predict", result, write)
 
 
 def accuracy(net: Any, params: Any, X: Any, y: Any, sample_weight: Any = None) -> float:

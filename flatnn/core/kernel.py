@@ -186,6 +186,11 @@ def _layer_whole(a, theta, act, out, check, xp):
             z = out
     else:
         z = xp.matmul(a, W.T, out=out) if out is not None else a @ W.T
+    return _bias_and_activation(z, b, act, check)
+
+
+def _bias_and_activation(z, b, act, check):
+    """``z += b``, then ``check(z)`` and ``z = f(z)`` in place; returns ``z``."""
     z += b
     if check is not None:
         check(z)
@@ -209,11 +214,7 @@ def _layer_blocked(a, theta, act, out, check, xp):
     for start in range(0, m, rows):
         z_blk = z[start : start + rows]
         xp.matmul(a[start : start + rows], W.T, out=z_blk)
-        z_blk += b
-        if check is not None:
-            check(z_blk)
-        if act is not None:
-            act.forward(z_blk)
+        _bias_and_activation(z_blk, b, act, check)
     return z
 
 

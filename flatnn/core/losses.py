@@ -82,6 +82,13 @@ def _weighted_rows(rows, weights):
     return xp.vdot(weights.astype(np.float64), rows.reshape(-1).astype(np.float64))
 
 
+def _summed(losses, weights):
+    """``Σ_ij losses_ij``, or ``Σ_i w_i Σ_j losses_ij`` with weights, in float64."""
+    if weights is None:
+        return losses.sum(dtype=np.float64)
+    return _weighted_rows(losses.sum(axis=1, dtype=np.float64), weights)
+
+
 def as_matrix(target: Any, k: int, dtype: Any) -> Any:
     """Return ``target`` as a float ``(m, k)`` array (one-hot for labels)."""
     if not is_labels(target):
@@ -254,10 +261,7 @@ class SigmoidCrossEntropy(OutputLoss):
         # max(z, 0) - t z is (1 - t) z for z > 0 and -t z otherwise: no cancellation
         lin = xp.where(z > 0, (1 - T) * z, -T * z)
         lin += xp.log1p(xp.exp(-xp.abs(z)))
-        if weights is not None:
-            value = _weighted_rows(lin.sum(axis=1, dtype=np.float64), weights)
-        else:
-            value = lin.sum(dtype=np.float64)
+        value = _summed(lin, weights)
         if not want_delta:
             return value, None
         delta = _expit(z, out=z)
@@ -340,10 +344,7 @@ class ExpPoisson(OutputLoss):
         ell -= T * z
         ell -= T
         ell += a
-        if weights is not None:
-            value = _weighted_rows(ell.sum(axis=1, dtype=np.float64), weights)
-        else:
-            value = ell.sum(dtype=np.float64)
+        value = _summed(ell, weights)
         if not want_delta:
             return value, None
         a -= T

@@ -395,14 +395,7 @@ class Network:
         return evaluation.cost_grad(self, params, X, y, lam, sample_weight)
 
     def hessp(
-        self,
-        params: Any,
-        v: Any,
-        X: Any,
-        y: Any,
-        lam: float = 0.0,
-        *,
-        sample_weight: Any = None,
+        self, params: Any, v: Any, X: Any, y: Any, lam: float = 0.0, *, sample_weight: Any = None
     ) -> Any:
         """Exact Hessian-vector product ``H v`` of :meth:`cost` (R-operator).
 
@@ -417,17 +410,10 @@ class Network:
         -------
         ndarray, shape (n_params,)
         """
-        return evaluation.curvature(self, params, v, X, y, lam, sample_weight, gauss_newton=False)
+        return evaluation.curvature(self, params, v, X, y, lam, sample_weight, False)
 
     def gnvp(
-        self,
-        params: Any,
-        v: Any,
-        X: Any,
-        y: Any,
-        lam: float = 0.0,
-        *,
-        sample_weight: Any = None,
+        self, params: Any, v: Any, X: Any, y: Any, lam: float = 0.0, *, sample_weight: Any = None
     ) -> Any:
         """Gauss-Newton product ``G v`` (positive semi-definite curvature).
 
@@ -437,7 +423,7 @@ class Network:
 
         Parameters and return as in :meth:`hessp`.
         """
-        return evaluation.curvature(self, params, v, X, y, lam, sample_weight, gauss_newton=True)
+        return evaluation.curvature(self, params, v, X, y, lam, sample_weight, True)
 
     def forward(self, params: Any, X: Any) -> Any:
         """Output activations.

@@ -654,7 +654,7 @@ def test_minimize_custom_scipy_method():
         fun, x0, args=(), jac=None, callback=None, maxiter=200, rate=0.5, **unused
     ):
         x = np.copy(x0)
-        for it in range(maxiter):
+        for _ in range(maxiter):
             g = jac(x)  # scipy memoizes the fused cost_grad: one pass
             x = x - rate * g
             if callback is not None:

@@ -163,8 +163,11 @@ def test_bad_rules_and_hyperparameters():
         optimizers.get("adagrad")
     with pytest.raises(TypeError, match="init"):
         optimizers.get(object())
-    with pytest.raises(ValueError, match=r"beta must lie in \[0, 1\), got 1.0"):
-        optimizers.momentum(1.0)
+    with pytest.raises(ValueError, match=r"beta must lie in \[0, 1\], got 1.01"):
+        optimizers.momentum(1.01)
+    assert optimizers.momentum(1.0).beta == optimizers.nesterov(1.0).beta == 1.0  # scikit-learn's
+    with pytest.raises(ValueError, match=r"decay must lie in \[0, 1\), got 1.0"):
+        optimizers.rmsprop(1.0)
     with pytest.raises(ValueError, match="beta2"):
         optimizers.adam(beta2=-0.1)
     with pytest.raises(ValueError, match="eps must be a finite number > 0"):

@@ -88,6 +88,7 @@ __all__ = [
     "Validation",
     "as_target",
     "Recorder",
+    "check_monitor",
 ]
 
 STATUS_DONE = 0
@@ -279,25 +280,47 @@ def as_target(net: Network, y: Any, dtype: Any) -> Any:
 
 
 class Recorder:
-    """History, best iterate and callbacks of one training run.
+    """History, best iterate, patience count and callbacks of one training run.
 
     Parameters
     ----------
     callback : callable or None
         The user's per-epoch / per-iteration callback, in either form.
     validation : Validation or None
-        When given, each entry gets ``val_cost`` and ``val_accuracy`` and the
-        best iterate is the one of lowest ``val_cost``; else of lowest ``fun``.
+        When given, each entry gets ``val_cost`` and ``val_accuracy``.
+    monitor : {"fun", "val_cost", "val_score"}, optional
+        What the best iterate and the patience count follow: ``fun`` and
+        ``val_cost`` lower-is-better, ``val_score`` higher-is-better. Default:
+        ``val_cost`` with ``validation``, else ``fun``.
+    score : callable, optional
+        ``score(x) -> float``, higher is better (an accuracy, an R²), recorded
+        as ``val_score`` in every entry.
+    tol : float, default 0
+        An entry *improves* (resets :attr:`since_best`) only when its monitored
+        value beats the best by more than ``tol``; the best iterate is kept on
+        any improvement (scikit-learn's rule).
     """
 
-    def __init__(self, callback: Callable[..., Any] | None, validation: Validation | None) -> None:
+    def __init__(
+        self,
+        callback: Callable[..., Any] | None,
+        validation: Validation | None,
+        *,
+        monitor: str | None = None,
+        score: Callable[[Any], float] | None = None,
+        tol: float = 0.0,
+    ) -> None:
         self.notify = wrap_callback(callback)
         self.validation = validation
+        self.score_fn = score
+        self.monitor = check_monitor(monitor, validation is not None, score is not None)
+        self.tol = checks.real(tol, "tol", 0)
         self.history: list[dict[str, Any]] = []
         self.best_x: Any = None
         self.best_score = math.inf
         self.best_entry: dict[str, Any] | None = None
         self.since_best = 0
+        """Entries since the last one that improved by more than ``tol``."""
         self.user_err = np.geterr()  # callbacks run under the caller's error settings
         self.start = time.perf_counter()
 
@@ -306,9 +329,11 @@ class Recorder:
         return time.perf_counter() - self.start
 
     def score(self, x: Any, fun: float) -> float:
-        """The score the best iterate is chosen by: ``val_cost`` at ``x``, or ``fun``."""
-        if self.validation is not None:
+        """The monitored value at ``x`` as a lower-is-better score (``fun`` given)."""
+        if self.monitor == "val_cost" and self.validation is not None:
             return self.validation.entry(x)["val_cost"]
+        if self.monitor == "val_score" and self.score_fn is not None:
+            return -float(self.score_fn(x))
         return fun
 
     def record(self, x: Any, entry: dict[str, Any]) -> None:
@@ -316,27 +341,39 @@ class Recorder:
 
         ``entry`` holds the path's own fields (``epoch`` or ``nit``, ``fun``,
         ``nfev``, ...); this adds the validation fields and ``seconds``. ``x`` is
-        copied where it is kept. Raises :class:`Stopped` when the callback
-        raises ``StopIteration``.
+        copied where it is kept; ``x=None`` records an epoch that ended
+        non-finite (its validation fields NaN, never the best). Raises
+        :class:`Stopped` when the callback raises ``StopIteration``.
         """
-        if self.validation is not None:
-            entry.update(self.validation.entry(x))
-        entry["seconds"] = self.seconds()
+        self.complete(x, entry)
         self.history.append(entry)
-        score = _score(entry["val_cost"] if self.validation is not None else entry["fun"])
-        if self.best_x is None or score < self.best_score:
-            self.best_x, self.best_score, self.best_entry = x.copy(), score, entry
-            self.since_best = 0
+        value = _score(-entry["val_score"] if self.monitor == "val_score" else entry[self.monitor])
+        previous = self.best_score
+        if x is not None and (self.best_x is None or value < previous):
+            self.best_x, self.best_score, self.best_entry = x.copy(), value, entry
+            improved = previous == math.inf or value < previous - self.tol
+            self.since_best = 0 if improved else self.since_best + 1
         else:
             self.since_best += 1
         if self.notify is not None:
             try:
                 result = OptimizeResult(nit=len(self.history))
                 result.update(entry)
-                result.update(x=x.copy(), history=self.history)
+                result.update(x=None if x is None else x.copy(), history=self.history)
                 self.notify(result)
             except StopIteration:
                 raise Stopped from None
+
+    def complete(self, x: Any, entry: dict[str, Any]) -> None:
+        """Add the validation fields (NaN for ``x=None``) and ``seconds`` to ``entry``."""
+        if self.validation is not None:
+            if x is None:
+                entry.update(val_cost=math.nan, val_accuracy=math.nan)
+            else:
+                entry.update(self.validation.entry(x))
+        if self.score_fn is not None:
+            entry["val_score"] = math.nan if x is None else float(self.score_fn(x))
+        entry["seconds"] = self.seconds()
 
     def offer(self, x: Any, score: float) -> None:
         """Consider an iterate that has no history entry (a stop mid-epoch)."""
@@ -373,6 +410,19 @@ class Recorder:
         )
         res.update(extra)
         return res
+
+
+def check_monitor(monitor: Any, validation: bool, score: bool) -> str:
+    """The monitored history field: ``monitor`` checked against what is recorded."""
+    if monitor is None:
+        return "val_cost" if validation else "fun"
+    needs = {"fun": True, "val_cost": validation, "val_score": score}
+    if monitor not in needs:
+        raise ValueError(f"monitor must be 'fun', 'val_cost' or 'val_score', got {monitor!r}")
+    if not needs[monitor]:
+        what = "validation=(X_val, y_val)" if monitor == "val_cost" else "score=callable"
+        raise ValueError(f"monitor={monitor!r} needs {what}")
+    return str(monitor)
 
 
 def _score(value: float) -> float:

@@ -85,6 +85,7 @@ __all__ = [
     "is_rule",
     "has_inplace",
     "check_step",
+    "copy_state",
     "RULES",
     "constant",
     "step_decay",
@@ -99,9 +100,30 @@ __all__ = [
 def _fraction(name: str, upper_open: bool = True) -> Callable[[Any, Any, float], None]:
     def check(instance: Any, attribute: Any, value: float) -> None:
         if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
-            raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+            interval = "[0, 1)" if upper_open else "[0, 1]"
+            raise ValueError(f"{name} must lie in {interval}, got {value!r}")
 
     return check
+
+
+def _beta(value: Any) -> float:
+    return as_real(value, "beta")
+
+
+def _beta1(value: Any) -> float:
+    return as_real(value, "beta1")
+
+
+def _beta2(value: Any) -> float:
+    return as_real(value, "beta2")
+
+
+def _decay(value: Any) -> float:
+    return as_real(value, "decay")
+
+
+def _eps(value: Any) -> float:
+    return as_real(value, "eps")
 
 
 # ------------------------------------------------------------------- rules
@@ -138,7 +160,7 @@ class Momentum:
     """
 
     beta: float = attrs.field(
-        default=0.9, converter=lambda v: as_real(v, "beta"), validator=_fraction("beta")
+        default=0.9, converter=_beta, validator=_fraction("beta", upper_open=False)
     )
 
     def init(self, params: Any) -> Any:
@@ -175,7 +197,7 @@ class Nesterov:
     """
 
     beta: float = attrs.field(
-        default=0.9, converter=lambda v: as_real(v, "beta"), validator=_fraction("beta")
+        default=0.9, converter=_beta, validator=_fraction("beta", upper_open=False)
     )
 
     def init(self, params: Any) -> Any:
@@ -224,15 +246,9 @@ class Adam:
     ``step = −learning_rate · m̂ / (√ŝ + eps)``. State: :class:`AdamState`.
     """
 
-    beta1: float = attrs.field(
-        default=0.9, converter=lambda v: as_real(v, "beta1"), validator=_fraction("beta1")
-    )
-    beta2: float = attrs.field(
-        default=0.999, converter=lambda v: as_real(v, "beta2"), validator=_fraction("beta2")
-    )
-    eps: float = attrs.field(
-        default=1e-8, converter=lambda v: as_real(v, "eps"), validator=positive
-    )
+    beta1: float = attrs.field(default=0.9, converter=_beta1, validator=_fraction("beta1"))
+    beta2: float = attrs.field(default=0.999, converter=_beta2, validator=_fraction("beta2"))
+    eps: float = attrs.field(default=1e-8, converter=_eps, validator=positive)
 
     def init(self, params: Any) -> Any:
         """Return ``AdamState(0, zeros, zeros)``."""
@@ -289,12 +305,8 @@ class RMSprop:
     State: the running mean of squared gradients ``s``, shape (n_params,).
     """
 
-    decay: float = attrs.field(
-        default=0.9, converter=lambda v: as_real(v, "decay"), validator=_fraction("decay")
-    )
-    eps: float = attrs.field(
-        default=1e-8, converter=lambda v: as_real(v, "eps"), validator=positive
-    )
+    decay: float = attrs.field(default=0.9, converter=_decay, validator=_fraction("decay"))
+    eps: float = attrs.field(default=1e-8, converter=_eps, validator=positive)
 
     def init(self, params: Any) -> Any:
         """Return zeros shaped and typed like ``params``."""
@@ -339,12 +351,12 @@ def sgd() -> SGD:
 
 
 def momentum(beta: float = 0.9) -> Momentum:
-    """Classical momentum with coefficient ``beta`` in [0, 1). See :class:`Momentum`."""
+    """Classical momentum with coefficient ``beta`` in [0, 1]. See :class:`Momentum`."""
     return Momentum(beta)
 
 
 def nesterov(beta: float = 0.9) -> Nesterov:
-    """Nesterov momentum with coefficient ``beta`` in [0, 1). See :class:`Nesterov`."""
+    """Nesterov momentum with coefficient ``beta`` in [0, 1]. See :class:`Nesterov`."""
     return Nesterov(beta)
 
 
@@ -434,3 +446,13 @@ def check_step(rule: Any, step: Any, params: Any) -> None:
             f"{type(params).__module__}.{type(params).__name__} (write the rule with "
             f"array methods, or the namespace of grad)"
         )
+
+
+def copy_state(state: Any) -> Any:
+    """A copy of a rule's state: arrays copied, tuples (and NamedTuples) rebuilt, scalars kept."""
+    if isinstance(state, tuple):
+        items = [copy_state(s) for s in state]
+        return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
+    if hasattr(state, "shape") and hasattr(state, "copy"):
+        return state.copy()
+    return state

@@ -52,6 +52,26 @@ def as_real(value: Any, name: str) -> float:
     return checks.real(value, name, finite=False)
 
 
+def _drop(value: Any) -> float:
+    return as_real(value, "drop")
+
+
+def _final(value: Any) -> float:
+    return as_real(value, "final")
+
+
+def _learning_rate(value: Any) -> float:
+    return as_real(value, "learning_rate")
+
+
+def _rate(value: Any) -> float:
+    return as_real(value, "rate")
+
+
+def _schedule(value: Any) -> Callable[[int], Any]:
+    return as_schedule(value)  # defined below: looked up when a Warmup is made
+
+
 def _epoch_count(value: Any) -> int:
     # int(1.5) would be 1: an interval of epochs is a whole number or an error.
     return checks.integer(value, "every (epochs between drops)")
@@ -67,9 +87,7 @@ def _epochs(value: Any) -> int:
 class Constant:
     """The same learning rate every epoch."""
 
-    learning_rate: float = attrs.field(
-        converter=lambda v: as_real(v, "learning_rate"), validator=positive
-    )
+    learning_rate: float = attrs.field(converter=_learning_rate, validator=positive)
 
     def __call__(self, epoch: int) -> float:
         return self.learning_rate
@@ -79,10 +97,8 @@ class Constant:
 class StepDecay:
     """``learning_rate · drop ** (epoch // every)``."""
 
-    learning_rate: float = attrs.field(
-        converter=lambda v: as_real(v, "learning_rate"), validator=positive
-    )
-    drop: float = attrs.field(converter=lambda v: as_real(v, "drop"))
+    learning_rate: float = attrs.field(converter=_learning_rate, validator=positive)
+    drop: float = attrs.field(converter=_drop)
     every: int = attrs.field(converter=_epoch_count)
 
     def __attrs_post_init__(self) -> None:
@@ -99,10 +115,8 @@ class StepDecay:
 class ExponentialDecay:
     """``learning_rate · rate ** epoch``."""
 
-    learning_rate: float = attrs.field(
-        converter=lambda v: as_real(v, "learning_rate"), validator=positive
-    )
-    rate: float = attrs.field(converter=lambda v: as_real(v, "rate"))
+    learning_rate: float = attrs.field(converter=_learning_rate, validator=positive)
+    rate: float = attrs.field(converter=_rate)
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.rate <= 1:
@@ -123,11 +137,9 @@ class CosineDecay:
     (``epochs - 1``) still has a rate > 0, and later epochs keep it.
     """
 
-    learning_rate: float = attrs.field(
-        converter=lambda v: as_real(v, "learning_rate"), validator=positive
-    )
+    learning_rate: float = attrs.field(converter=_learning_rate, validator=positive)
     epochs: int = attrs.field(converter=_epochs)
-    final: float = attrs.field(default=0.0, converter=lambda v: as_real(v, "final"))
+    final: float = attrs.field(default=0.0, converter=_final)
 
     def __attrs_post_init__(self) -> None:
         if self.epochs < 1:
@@ -152,7 +164,7 @@ class Warmup:
     schedule (or a constant rate).
     """
 
-    schedule: Callable[[int], Any] = attrs.field(converter=lambda s: as_schedule(s))
+    schedule: Callable[[int], Any] = attrs.field(converter=_schedule)
     epochs: int = attrs.field(converter=_epochs)
 
     def __attrs_post_init__(self) -> None:

@@ -185,6 +185,30 @@ class ScipyProblem:
         with np.errstate(**self.recorder.user_err):
             self.recorder.record(x.astype(self.work), entry)
 
+    def solve(
+        self, params0: Any, method: Any, options: dict[str, Any] | None, use_hessp: bool
+    ) -> OptimizeResult:
+        """Run ``scipy.optimize.minimize`` from ``params0`` and return the completed result."""
+        kwargs = {"hessp": self.hessp} if use_hessp else {}
+        with np.errstate(all="ignore"):  # a non-finite objective ends with status 2 instead
+            try:
+                res = scipy.optimize.minimize(
+                    self.fun,
+                    params0.astype(np.float64),
+                    jac=True,
+                    method=method,
+                    callback=self.on_iteration,
+                    options=options,
+                    **kwargs,
+                )
+            except Stopped:
+                best = self.recorder.best_x
+                x = params0.astype(self.work, copy=True) if best is None else best
+                return self.result_at(
+                    x, status=STATUS_STOPPED, message="`callback` raised `StopIteration`."
+                )
+            return _finish(self, res, params0, method)
+
     def result_at(
         self, x: Any, fg: tuple[float, Any] | None = None, **fields: Any
     ) -> OptimizeResult:
@@ -208,6 +232,13 @@ def _scipy_method(method: Any) -> tuple[Any, bool]:
     raise TypeError(
         f"method must be a string, a rule object or a callable, got {type(method).__name__}"
     )
+
+
+def _recorder(obj: Any, callback: Any, validation: Any, work: Any) -> Recorder:
+    net: Any = getattr(obj, "net", None)
+    if validation is not None and net is None:
+        raise TypeError("validation needs the objective's network (an attribute net)")
+    return Recorder(callback, None if validation is None else Validation(net, validation, work))
 
 
 def _is_sgd_rule(method: Any) -> bool:
@@ -248,17 +279,15 @@ def minimize(
         and ``learning_rate`` required); or a callable in scipy's custom-method form
         ``method(fun, x0, args, jac, hessp, callback, **options)``.
     options : dict, optional
-        scipy's options (``maxiter``, ``gtol``, ...; counts integers >= 1, tolerances
-        numbers >= 0; TNC's ``maxfun``/``maxCGit`` clamped to :data:`TNC_INT_MAX`),
-        or :func:`flatnn.sgd`'s keywords.
+        scipy's options (``maxiter``, ``gtol``, ...; TNC's ``maxfun``/``maxCGit`` clamped to
+        :data:`TNC_INT_MAX`), or :func:`flatnn.sgd`'s keywords.
     callback : callable, optional
-        ``callback(intermediate_result)`` or legacy ``callback(xk)``, once per iteration.
+        ``callback(intermediate_result)`` or ``callback(xk)``, once per iteration.
     validation : (X_val, y_val), optional
-        Adds ``val_cost`` and ``val_accuracy`` to each history entry (forward passes not
-        counted in ``nfev``; they need the objective's network, its ``net`` attribute).
+        Adds ``val_cost`` and ``val_accuracy`` to each entry (needs the objective's ``net``).
     sample_weight : ndarray, shape (m,), optional
-        Per-sample weights ``w >= 0``: ``J = Σ wᵢ lossᵢ / Σ wᵢ + lam/(2 Σ wᵢ) Σ‖θ[:,1:]‖²``.
-        Integer weights equal repeated rows, zero weights removed rows.
+        ``w >= 0``: ``J = Σ wᵢ lossᵢ / Σ wᵢ + lam/(2 Σ wᵢ) Σ‖θ[:,1:]‖²`` (integer weights
+        equal repeated rows).
 
     Returns
     -------
@@ -269,7 +298,7 @@ def minimize(
         cost when ``validation`` is given, else by ``J``), ``status`` 99. When the
         objective became NaN or infinite: ``status`` 2, ``success`` False, ``not_finite``
         True and ``x`` the best iterate with a finite objective (else ``params0``);
-        otherwise scipy's own ``status`` (2 is also CG's "precision loss").
+        else scipy's ``status``.
     """
     weights = {} if sample_weight is None else {"sample_weight": sample_weight}
     if _is_sgd_rule(method):
@@ -281,29 +310,8 @@ def minimize(
     obj = resolve_objective(net, X, y, lam, "minimize", **weights)
     params0 = check_params0(params0, obj.n_params)
     work = params0.dtype
-    net = getattr(obj, "net", None)
-    if validation is not None and net is None:
-        raise TypeError("validation needs the objective's network (an attribute net)")
-    recorder = Recorder(callback, None if validation is None else Validation(net, validation, work))
-    problem = ScipyProblem(obj, work, recorder)
-    kwargs = {"hessp": problem.hessp} if use_hessp else {}
-    with np.errstate(all="ignore"):  # a non-finite objective ends with status 2 instead
-        try:
-            res = scipy.optimize.minimize(
-                problem.fun,
-                params0.astype(np.float64),
-                jac=True,
-                method=scipy_method,
-                callback=problem.on_iteration,
-                options=options,
-                **kwargs,
-            )
-        except Stopped:
-            x = params0.astype(work, copy=True) if recorder.best_x is None else recorder.best_x
-            return problem.result_at(
-                x, status=STATUS_STOPPED, message="`callback` raised `StopIteration`."
-            )
-        return _finish(problem, res, params0, scipy_method)
+    problem = ScipyProblem(obj, work, _recorder(obj, callback, validation, work))
+    return problem.solve(params0, scipy_method, options, use_hessp)
 
 
 def _finish(

@@ -11,46 +11,54 @@ One epoch reads like the algorithm::
         max-norm on each unit's incoming weights                regularisers
     history entry, best iterate, callback, early stopping       record (the driver)
 
-The bookkeeping (history, validation, best iterate, callbacks, statuses) is the
-driver's (:mod:`flatnn.training.driver`), shared with :func:`flatnn.minimize`.
-
-The contract both paths speak (arguments, result, callbacks, statuses, history)
-is stated in :mod:`flatnn.training.driver`.
+The bookkeeping (history, validation, best iterate, callbacks, statuses) and
+the contract both paths speak are the driver's (:mod:`flatnn.training.driver`).
 
 **Batches and the L2 term.** Each epoch draws one permutation of the ``m`` rows
 from ``rng`` and walks it in batches of ``batch_size`` (the last may be
 smaller). A batch of ``b`` rows is evaluated with L2 strength ``lam · b / m``
-(``lam · W_b / W`` with sample weights), so that the batch gradients, weighted
-by ``b / m``, add up to the full-batch gradient of
-``J = (1/m) Σ loss + lam/(2m) Σ ‖theta[:, 1:]‖²``: the objective does not
-change with the batch size. The loop updates a copy of ``params0`` in place
-with the built-in rules' in-place form (bit-identical to their pure
-``update``); a custom rule gets the pure contract.
+(``lam · W_b / W`` with sample weights): the batch gradients, weighted by
+``b / m``, add up to the gradient of ``J``, whatever the batch size. The loop
+updates its copy of ``params0`` with the rules' in-place form (bit-identical
+to their pure ``update``); a custom rule gets the pure contract.
 
 **On a GPU.** The loop computes with the namespace of ``X`` (see
-:mod:`flatnn.namespace`): given CuPy data it runs entirely on the device. The
-parameters, the rule's state, every batch, the dropout masks and the validation
-data live there; ``y``, ``params0``, the sample weights and the validation data
-are moved there once when they come from NumPy. Only scalars cross to the host:
-each batch's cost and the two numbers of a validation pass. The permutation and
-the dropout masks are drawn on the host by the NumPy generator ``rng`` and
-copied over: the same seed gives the same run on the CPU and the GPU, to
-rounding. ``result.x``, ``result.jac`` and the callbacks' ``x`` are arrays of
-the data's namespace (``cupy.asnumpy(result.x)`` brings ``x`` home). A custom
-rule must compute with the namespace of its arguments (array methods and
-operators do).
+:mod:`flatnn.namespace`): given CuPy data, the parameters, the rule's state,
+every batch, the masks and the validation data live on the device (NumPy ``y``,
+``params0``, weights and validation data are moved there once); only each
+batch's cost and a validation pass's two numbers reach the host. The order and
+the masks are drawn on the host from ``rng``: a seed gives the same run on the
+CPU and the GPU, to rounding. ``result.x`` and ``jac`` stay on the device.
+
+**Stopping and the best iterate.** Each epoch's entry is judged by ``monitor``:
+``"fun"`` (the epoch's cost estimate), ``"val_cost"`` (the default with
+``validation``) or ``"val_score"``, the value of ``score(x)`` (a callable,
+higher is better, e.g. accuracy or R² on held-out rows, recorded in the
+history as ``val_score``). The best iterate is the best entry so far; an entry
+*improves* (resets the patience count) only when it beats the best by more
+than ``tol`` (scikit-learn's rule). ``early_stopping`` is the patience (an
+int, or ``math.inf`` to never stop); when it runs out, ``on_plateau()`` is
+called if given: a true return resets the count and goes on (e.g. after the
+caller's schedule lowered the rate), else the run stops with status 1.
+``return_best`` (default: whether ``early_stopping`` is given) returns the best
+iterate instead of the last after a completed run.
+
+**Callbacks.** ``callback`` runs after each epoch (the driver's contract),
+``batch_callback`` after every batch with ``epoch``, ``batch``, ``fun`` (the
+batch cost before the step), ``nfev``, ``learning_rate`` and ``x`` (a read-only
+view, valid during the call); its ``StopIteration`` stops with the best iterate.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from flatnn.base import checks, namespace
+from flatnn.base import checks
 from flatnn.core.network import Network
 from flatnn.training import regularizers
 from flatnn.training import rules as optimizers
@@ -64,11 +72,10 @@ from flatnn.training.driver import (
     Recorder,
     Stopped,
     Validation,
-    as_target,
-    check_params0,
     resolve_objective,
     wrap_callback,
 )
+from flatnn.training.sgd_options import SGDOptions, check_options, training_data
 from flatnn.training.step import BatchStep
 
 __all__ = [
@@ -98,44 +105,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# ------------------------------------------------------------------ checks
-def _finite_X(X: Any, on_host: bool) -> None:
-    if on_host:
-        if not np.isfinite(X).all():
-            rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-            raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row {rows[0]})")
-    else:
-        checks.finite_rows(X)
-
-
-def _dropout_rates(net: Network, dropout: Any) -> tuple[float, ...] | None:
-    """The rates per layer input, or None when there is no dropout.
-
-    A mapping ``{layer input index: rate}`` names only the layers that drop
-    (the others get 0); its keys must be layer-input indices.
-    """
-    if dropout is None:
-        return None
-    if isinstance(dropout, Mapping):
-        n = len(net.sizes) - 1
-        rates = [0.0] * n
-        for key, rate in dropout.items():
-            if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)):
-                raise TypeError(
-                    f"dropout's keys must be layer-input indices (int 0..{n - 1}: the input, "
-                    f"then each hidden layer), got {key!r}"
-                )
-            if not 0 <= key < n:
-                raise ValueError(
-                    f"dropout has a rate for layer input {key}; {net!r} has layer inputs "
-                    f"0..{n - 1} (the input, then each hidden layer)"
-                )
-            rates[int(key)] = rate
-        dropout = rates
-    rates_t = regularizers.check_rates(net, dropout)
-    return rates_t if any(rates_t) else None
-
-
 # -------------------------------------------------------------------- loop
 class _Loop:
     """One run of :func:`sgd`: the working parameters, the rule's state and the named steps."""
@@ -144,41 +113,52 @@ class _Loop:
         self,
         obj: Any,
         params0: Any,
-        rule: Any,
+        options: SGDOptions,
         batches: Batches,
         recorder: Recorder,
-        rates: Any,
-        max_norm: Any,
         notify_batch: Any,
-        early_stopping: Any,
     ) -> None:
-        net, xp = obj.net, batches.xp
+        net, xp, rule = obj.net, batches.xp, options.rule
         self.obj, self.net, self.xp, self.on_host = obj, net, xp, xp is np
-        self.params0, self.work = params0, batches.X.dtype
+        self.params0, self.work, self.options = params0, batches.X.dtype, options
         self.rule, self.batches, self.recorder = rule, batches, recorder
-        self.rates, self.max_norm = rates, max_norm
-        self.notify_batch, self.early_stopping = notify_batch, early_stopping
+        self.rates, self.max_norm = options.rates, options.max_norm
+        self.notify_batch = notify_batch
         self.params = params0.astype(self.work, copy=True)  # the loop's own copy
         self.inplace = optimizers.has_inplace(rule)
         params = self.params
-        self.state = rule.inplace_init(params) if self.inplace else rule.init(params)
+        if options.initial_state is not None:
+            self.state = optimizers.copy_state(options.initial_state)
+        else:
+            self.state = rule.inplace_init(params) if self.inplace else rule.init(params)
         self.grad, self.scratch = xp.empty_like(params), xp.empty_like(params)
         self.thetas, self.grads = net.unpack(params), net.unpack(self.grad)
         self.scratches = net.unpack(self.scratch)
-        weights = batches.weights
-        m = batches.X.shape[0]
-        if weights is None:
-            self.kernel: Any = BatchStep(net, float(obj.lam), m, xp)
-            self.total_share: float = m
-        else:
-            self.total_share = float(weights.sum(dtype=np.float64))
-            weighted: Any = BatchStep  # total_weight=: the weighted batch step (training/step.py)
-            self.kernel = weighted(net, float(obj.lam), m, xp, total_weight=self.total_share)
+        weights, m = batches.weights, batches.X.shape[0]
+        self.total_share: float = m if weights is None else float(weights.sum(dtype=np.float64))
+        self.kernel = self.batch_step(m, None if weights is None else self.total_share)
+        self.kernels: dict[int, Any] = {}
         self.nfev = 0
         self.reference: float | None = None
         self.status, self.message = STATUS_DONE, ""
-        self.epochs = 1
-        self.schedule: Callable[[int], float] = optimizers.constant(1.0)
+        self.problem: tuple[int, str] | None = None  # on_nonfinite="continue": the first one
+
+    def batch_step(self, m: float, total_weight: float | None) -> Any:
+        """The batch kernel for ``m`` rows (total weight ``total_weight``) in the L2 share."""
+        if total_weight is None:
+            return BatchStep(self.net, float(self.obj.lam), int(m), self.xp)
+        weighted: Any = BatchStep  # total_weight=: the weighted batch step (training/step.py)
+        return weighted(self.net, float(self.obj.lam), int(m), self.xp, total_weight=total_weight)
+
+    def kernel_for(self, b: int, wb: Any) -> Any:
+        """``l2="per_batch"``: the batch's own kernel, whose L2 share is ``lam`` itself."""
+        if self.options.l2 == "per_data":
+            return self.kernel
+        if wb is not None:
+            return self.batch_step(b, float(wb.sum(dtype=np.float64)))
+        if b not in self.kernels:
+            self.kernels[b] = self.batch_step(b, None)
+        return self.kernels[b]
 
     # the named steps of a batch
     def evaluate(self, Xb: Any, tb: Any, wb: Any) -> float:
@@ -194,9 +174,10 @@ class _Loop:
             self.grad = self.xp.empty_like(self.params)
             self.grads = self.net.unpack(self.grad)
         self.nfev += 1
+        kernel = self.kernel_for(Xb.shape[0], wb)
         if wb is None:
-            return self.kernel(self.thetas, Xb, tb, self.grads, self.scratches, masks)
-        return self.kernel(self.thetas, Xb, tb, self.grads, self.scratches, masks, weights=wb)
+            return float(kernel(self.thetas, Xb, tb, self.grads, self.scratches, masks))
+        return float(kernel(self.thetas, Xb, tb, self.grads, self.scratches, masks, weights=wb))
 
     def update(self, lr: float) -> None:
         """rule, then max-norm: ``params ← params + step`` in place (or a new array)."""
@@ -213,6 +194,12 @@ class _Loop:
             regularizers.apply_max_norm(self.thetas, self.max_norm)
 
     def stop(self, status: int, message: str) -> bool:
+        """End the run with ``status``; with ``on_nonfinite="continue"`` a non-finite or
+        diverged epoch ends only itself (the first such status is the run's)."""
+        if status in (STATUS_NOT_FINITE, STATUS_DIVERGED) and self.options.on_nonfinite != "stop":
+            if self.problem is None:
+                self.problem = (status, message)
+            return False
         self.status, self.message = status, message
         return False
 
@@ -302,7 +289,7 @@ class _Loop:
             where = (epoch, batch, lr)
             cost = self.evaluate(Xb, tb, wb)
             if not self.cost_ok(cost, where, Xb, tb, wb):
-                return False
+                return self.record_nonfinite(epoch, lr)
             self.update(lr)
             share = Xb.shape[0] if wb is None else float(wb.sum(dtype=np.float64))
             total += cost * share
@@ -310,7 +297,8 @@ class _Loop:
             if not self.notify(where, cost, total / seen):
                 return False
         if not self.finite(self.params):  # a step overflowed after a finite cost
-            return self.stop(STATUS_NOT_FINITE, self.not_finite_message(math.nan, where, None))
+            self.stop(STATUS_NOT_FINITE, self.not_finite_message(math.nan, where, None))
+            return self.record_nonfinite(epoch, lr)
         entry = {
             "epoch": epoch,
             "fun": total / self.total_share,
@@ -321,20 +309,34 @@ class _Loop:
             self.recorder.record(self.params, entry)
         return self.patient(epoch)
 
+    def record_nonfinite(self, epoch: int, lr: float) -> bool:
+        """After a non-finite or diverged batch: the run ends, or (``on_nonfinite="continue"``)
+        the epoch is recorded with NaN values and the run goes on."""
+        if self.problem is None:
+            return False
+        entry = {"epoch": epoch, "fun": math.nan, "learning_rate": lr, "nfev": self.nfev}
+        with np.errstate(**self.recorder.user_err):
+            self.recorder.record(None, entry)
+        return self.patient(epoch)
+
     def patient(self, epoch: int) -> bool:
-        """early stopping: False (status 1) once the validation cost stopped improving."""
-        since = self.recorder.since_best
-        if self.early_stopping is None or since < self.early_stopping:
+        """early stopping: False (status 1) once the monitored value stopped improving."""
+        since, patience = self.recorder.since_best, self.options.early_stopping
+        if patience is None or since < patience:
+            return True
+        on_plateau = self.options.on_plateau
+        if on_plateau is not None and on_plateau():
+            self.recorder.since_best = 0
             return True
         return self.stop(
             STATUS_EARLY_STOPPED,
-            f"early stopping: the validation cost has not improved for {since} epochs; "
+            f"early stopping: {self.recorder.monitor} has not improved for {since} epochs; "
             f"returning the parameters of epoch {epoch - since}",
         )
 
     def run(self) -> OptimizeResult:
         """All epochs (or until a stop), then the result at the chosen iterate."""
-        epochs, schedule = self.epochs, self.schedule
+        epochs, schedule = self.options.epochs, self.options.schedule
         self.message = f"completed {epochs} epoch{'s' if epochs > 1 else ''}"
         with np.errstate(all="ignore"):  # non-finite values end the run with a status instead
             try:
@@ -343,38 +345,43 @@ class _Loop:
                         break
             except Stopped:
                 self.stop(STATUS_STOPPED, "`callback` raised `StopIteration`.")
+        if self.problem is not None and self.status == STATUS_DONE:
+            self.status, self.message = self.problem
         return self.result()
 
     def result(self) -> OptimizeResult:
-        """The result at the last iterate, or the best one (see :func:`sgd`'s Returns)."""
+        """The result at the last iterate, or the best one (see :func:`sgd`'s Returns).
+
+        An iterate whose objective overflows (finite weights too large for the
+        network) is not returned: the best finite one is, with status 2.
+        """
         recorder = self.recorder
-        if self.status == STATUS_DONE and self.early_stopping is None:
-            x = self.params
-        elif recorder.best_x is not None:
-            x = recorder.best_x
-        else:
-            x = self.params0.astype(self.work, copy=True)
-        fun, jac = self.obj.cost_grad(x)
+        candidates = [self.params0.astype(self.work, copy=True)]
+        if recorder.best_x is not None:
+            candidates.append(recorder.best_x)
+        if self.status == STATUS_DONE and not self.options.return_best:
+            candidates.append(self.params)
+        while True:
+            x = candidates.pop()
+            try:
+                with np.errstate(all="ignore"):
+                    fun, jac = self.obj.cost_grad(x)
+                break
+            except checks.NotFiniteError as error:
+                if not candidates:
+                    raise
+                self.status, self.message = (
+                    STATUS_NOT_FINITE,
+                    (
+                        f"the objective overflows at the final iterate ({error}); returning the "
+                        f"best iterate with a finite objective (or params0): try a smaller "
+                        f"learning rate, or scale X."
+                    ),
+                )
         self.nfev += 1
         return recorder.result(
-            x, fun, jac, nfev=self.nfev, status=self.status, message=self.message
+            x, fun, jac, nfev=self.nfev, status=self.status, message=self.message, state=self.state
         )
-
-
-def _training_data(obj: Any, params0: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """``(X, target, weights, params0, xp)`` in the work dtype and the data's namespace."""
-    net, X = obj.net, obj.X
-    xp = namespace.namespace_of(X)
-    params0 = check_params0(params0, net.n_params, xp)
-    work = np.float32 if (params0.dtype == np.float32 and X.dtype == np.float32) else np.float64
-    X = X.astype(work, copy=False)  # a no-op for float data of the work's precision
-    _finite_X(X, xp is np)
-    y = obj.y if xp is np else namespace.asarray(obj.y, xp, "y")
-    weights = getattr(obj, "sample_weight", None)
-    if weights is not None:
-        weights = namespace.asarray(weights, xp, "sample_weight", "the training X")
-        weights = weights.astype(work, copy=False)
-    return X, as_target(net, y, work), weights, params0, xp
 
 
 def sgd(
@@ -391,138 +398,98 @@ def sgd(
     rng: Any = None,
     shuffle: bool = True,
     validation: Any = None,
-    early_stopping: int | None = None,
+    early_stopping: float | None = None,
     callback: Callable[..., Any] | None = None,
     batch_callback: Callable[..., Any] | None = None,
     dropout: Any = None,
     max_norm: float | None = None,
     transform: Callable[[Any, np.random.Generator], Any] | None = None,
     sample_weight: Any = None,
+    score: Callable[[Any], float] | None = None,
+    monitor: str | None = None,
+    tol: float = 0.0,
+    on_plateau: Callable[[], Any] | None = None,
+    return_best: bool | None = None,
+    on_nonfinite: str = "stop",
+    l2: str = "per_data",
+    initial_state: Any = None,
 ) -> OptimizeResult:
     """Minibatch stochastic gradient descent with a pluggable update rule (see the module).
 
     Parameters
     ----------
     net : Network or Objective
-        A network (with ``X``, ``y``, ``lam``) or a :class:`flatnn.Objective` (its data, ``lam``
-        and weights are used). Other objective-like objects: use :func:`flatnn.minimize`.
+        A network (with ``X``, ``y``, ``lam``), or a :class:`flatnn.Objective` (its own data).
     params0 : ndarray, shape (n_params,)
-        Starting point; never modified. NumPy, or an array on the device of ``X``.
-    X : ndarray, shape (m, sizes[0])
-        Never shuffled or modified. NumPy, or a device array (CuPy): the loop runs there.
-    y : ndarray, shape (m,) or (m, k)
-    lam : float, default 0
-        L2 strength of the whole-data objective.
-    epochs : int
-        Passes over the data (>= 1).
-    batch_size : int
-        Rows per batch, ``1 <= batch_size <= m``.
+        Starting point; never modified.
+    X, y, lam, sample_weight
+        As in :meth:`flatnn.Network.cost`: ``X`` (m, n_features), ``y`` (m,) or (m, k),
+        ``sample_weight`` (m,). ``X`` is never shuffled or modified.
+    epochs, batch_size : int
+        Passes over the data (>= 1); rows per batch (``1 <= batch_size <= m``).
     learning_rate : float or callable
-        A number, or a schedule ``epoch -> rate`` (from 0), e.g. ``optimizers.step_decay``.
+        A number, or a schedule ``epoch -> rate`` (:mod:`flatnn.optimizers`).
     method : str or rule, default "sgd"
         ``sgd``, ``momentum``, ``nesterov``, ``adam``, ``rmsprop``, a configured built-in
-        (``flatnn.optimizers.momentum(0.95)``), or an object with ``init``/``update``.
-    rng : None, int or numpy.random.Generator
-        Shuffling, dropout masks, transforms; the same seed gives bit-identical results.
-    shuffle : bool, default True
-        False walks the rows in order.
+        such as ``flatnn.optimizers.momentum(0.95)``, or any ``init``/``update`` object.
+    rng, shuffle : seed or numpy.random.Generator; bool, default True
+        Order, masks, transforms (a seed gives bit-identical runs); False keeps the order.
     validation : (X_val, y_val), optional
-        Adds ``val_cost`` and ``val_accuracy`` to each epoch's history entry.
-    early_stopping : int, optional
-        Patience: stop when ``val_cost`` has not improved for this many epochs; the best
-        parameters are returned, also when all epochs ran. Needs ``validation``.
-    callback : callable, optional
-        Called after each epoch (see the module).
-    batch_callback : callable, optional
-        Called after every batch with ``epoch``, ``batch``, ``fun`` (the batch cost before
-        the step), ``nfev``, ``learning_rate`` and ``x`` (a read-only view valid during the
-        call). ``StopIteration`` stops after that batch (the result: the best iterate).
-    dropout : sequence of float or {int: float}, optional
-        Inverted-dropout rates in ``[0, 1)``, one per layer input (the input's, then each
-        hidden layer's), or a mapping ``{layer input: rate}``. See :mod:`flatnn.dropout`.
-    max_norm : float, optional
-        After every step, each unit's incoming weights (a row of ``theta[:, 1:]``) are
-        scaled back to norm ``max_norm`` when longer.
-    transform : callable, optional
-        ``transform(X_batch, rng) -> X_batch`` for every batch (e.g.
-        :func:`flatnn.augment.translate`); it gets the loop's own copy of the batch.
-    sample_weight : ndarray, shape (m,), optional
-        Weights ``w >= 0``; a batch's cost is its weighted mean (L2 share ``lam·W_b/W``).
+        Adds ``val_cost`` and ``val_accuracy`` to each history entry.
+    early_stopping : int or inf, optional
+        Patience: stop once the monitored value has not improved for this many epochs
+        (``inf``: never stop); the best iterate is returned.
+    score, monitor, tol, on_plateau, return_best
+        Stopping and the best iterate: see the module.
+    callback, batch_callback : callable, optional
+        Called after each epoch / each batch (see the module).
+    dropout, max_norm, transform : optional
+        Dropout rate per layer input (or ``{layer input: rate}``); the max-norm radius of
+        each unit's incoming weights; ``transform(X_batch, rng) -> X_batch`` (augmentation).
+    on_nonfinite : {"stop", "continue"}, default "stop"
+        At a NaN, inf or diverged cost: end the run, or record the epoch as NaN and go on.
+    l2 : {"per_data", "per_batch"}, default "per_data"
+        A batch's L2 share: ``lam·b/m`` (the whole-data ``J``), or ``lam`` itself.
+    initial_state : optional
+        The rule's starting state (a previous ``result.state``; copied, never modified).
 
     Returns
     -------
     OptimizeResult
-        ``x`` (float32 when ``params0`` and ``X`` are; of the namespace of ``X``), ``fun``
-        and ``jac`` (the full objective at ``x``, one extra pass counted in ``nfev``),
-        ``nit`` (epochs run), ``nfev`` = ``njev``, ``success``, ``status``, ``message``,
-        ``history``. ``x`` is the last iterate after all epochs without
-        ``early_stopping``; else the best iterate (by ``val_cost`` with ``validation``,
-        else by the epoch's ``fun``), or ``params0`` if no epoch finished.
+        ``x`` (the dtype of the work, the namespace of ``X``), ``fun`` and ``jac`` (the
+        objective at ``x``, one pass counted in ``nfev``), ``nit`` (epochs run), ``nfev``
+        = ``njev``, ``success``, ``status``, ``message``, ``history`` and ``state`` (the
+        rule's). ``x`` is the last iterate after all epochs unless ``return_best``; else,
+        or after a stop, the best iterate (or ``params0`` if no epoch finished).
     """
-    weights = {} if sample_weight is None else {"sample_weight": sample_weight}
-    obj = resolve_objective(net, X, y, lam, "sgd", **weights)
+    settings = {k: v for k, v in locals().items() if k not in ("net", "X", "y", "lam")}
+    return _setup(net, X, y, lam, settings).run()
+
+
+def _setup(net: Any, X: Any, y: Any, lam: float, settings: dict[str, Any]) -> _Loop:
+    """The run's loop, every argument checked once."""
+    weights = settings.pop("sample_weight")
+    obj = resolve_objective(
+        net, X, y, lam, "sgd", **({} if weights is None else {"sample_weight": weights})
+    )
     if not isinstance(getattr(obj, "net", None), Network) or not hasattr(obj, "X"):
         raise TypeError(
             f"sgd needs the training data in this process (a Network with X, y, or a "
             f"flatnn.Objective); got {type(obj).__name__}: use flatnn.minimize for it"
         )
-    settings = dict(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        rng=rng,
-        shuffle=shuffle,
-        early_stopping=early_stopping,
-        dropout=dropout,
-        max_norm=max_norm,
-        transform=transform,
+    X, target, weights, params0, xp = training_data(obj, settings.pop("params0"))
+    validation, monitor = settings.pop("validation"), settings.pop("monitor")
+    score, tol = settings.pop("score"), settings.pop("tol")
+    if score is not None and not callable(score):
+        raise TypeError(f"score must be a callable params -> float, got {type(score).__name__}")
+    callback, batch_callback = settings.pop("callback"), settings.pop("batch_callback")
+    options = check_options(
+        obj.net, X.shape[0], has_monitor=validation is not None or monitor is not None, **settings
     )
-    return _setup(obj, params0, method, validation, callback, batch_callback, **settings).run()
-
-
-def _setup(
-    obj: Any,
-    params0: Any,
-    method: Any,
-    validation: Any,
-    callback: Any,
-    batch_callback: Any,
-    **settings: Any,
-) -> _Loop:
-    """The run's loop, every argument checked once (in the order of the signature)."""
-    X, target, weights, params0, xp = _training_data(obj, params0)
-    m = X.shape[0]
-    epochs = checks.integer(settings["epochs"], "epochs", 1)
-    batch_size = checks.integer(settings["batch_size"], "batch_size", 1, m)
-    early_stopping = settings["early_stopping"]
-    if early_stopping is not None:
-        early_stopping = checks.integer(early_stopping, "early_stopping", 1)
-        if validation is None:
-            raise ValueError("early_stopping needs validation=(X_val, y_val)")
-    if settings["learning_rate"] is None:
-        raise TypeError("sgd needs learning_rate (a number or a schedule epoch -> rate)")
-    shuffle = settings["shuffle"]
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
-    schedule = optimizers.as_schedule(settings["learning_rate"])
-    rule = optimizers.get(method)
     notify_batch = wrap_callback(batch_callback, "batch_callback")
-    net = obj.net
-    recorder = Recorder(
-        callback, None if validation is None else Validation(net, validation, X.dtype, xp)
+    checked = None if validation is None else Validation(obj.net, validation, X.dtype, xp)
+    recorder = Recorder(callback, checked, monitor=monitor, score=score, tol=tol)
+    batches = Batches(
+        X, target, weights, options.batch_size, options.shuffle, options.transform, options.rng, xp
     )
-    gen = np.random.default_rng(settings["rng"])
-    rates = _dropout_rates(net, settings["dropout"])
-    max_norm = regularizers.check_max_norm(settings["max_norm"])
-    transform = settings["transform"]
-    if transform is not None and not callable(transform):
-        raise TypeError(
-            f"transform must be a callable (X_batch, rng) -> X_batch, got "
-            f"{type(transform).__name__}"
-        )
-    batches = Batches(X, target, weights, batch_size, bool(shuffle), transform, gen, xp)
-    loop = _Loop(
-        obj, params0, rule, batches, recorder, rates, max_norm, notify_batch, early_stopping
-    )
-    loop.epochs, loop.schedule = epochs, schedule
-    return loop
+    return _Loop(obj, params0, options, batches, recorder, notify_batch)

@@ -287,11 +287,13 @@ class _Loop:
         where = (epoch, 0, lr)
         for batch, (Xb, tb, wb) in enumerate(self.batches.epoch()):
             where = (epoch, batch, lr)
+            share = Xb.shape[0] if wb is None else float(wb.sum(dtype=np.float64))
+            if not share:  # all its weights are 0: the batch's rows are not in the objective
+                continue
             cost = self.evaluate(Xb, tb, wb)
             if not self.cost_ok(cost, where, Xb, tb, wb):
                 return self.record_nonfinite(epoch, lr)
             self.update(lr)
-            share = Xb.shape[0] if wb is None else float(wb.sum(dtype=np.float64))
             total += cost * share
             seen += share
             if not self.notify(where, cost, total / seen):

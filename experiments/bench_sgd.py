@@ -357,7 +357,7 @@ def main(argv=None):
     p.add_argument(
         "--coretype",
         default="auto",
-        help="OPENBLAS_CORETYPE of the workers (default auto: OpenBLAS detects; SkylakeX needs AVX-512)",
+        help="OPENBLAS_CORETYPE of the workers (default auto: OpenBLAS detects; SkylakeX: AVX-512)",
     )
     p.add_argument(
         "--quick",

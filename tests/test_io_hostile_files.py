@@ -1,4 +1,4 @@
-"""Issue 11: model files that hang, explode, lie or leak; saves that lose work or pile up debris."""
+"""Model files that hang, explode, lie or leak; saves that lose work or pile up debris."""
 
 import gc
 import json

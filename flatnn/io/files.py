@@ -10,6 +10,7 @@ written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -23,6 +24,7 @@ __all__ = [
     "create_temporary",
     "host_tag",
     "remove_stale_temporaries",
+    "write_bytes_atomically",
 ]
 
 TEMPORARY_PREFIX = ".flatnn-"
@@ -156,3 +158,30 @@ def _alive(pid):
     except OSError:
         return True
     return True
+
+
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> str:
+    """Write ``data`` to ``path`` through a temporary file renamed into place.
+
+    A reader sees the old file or the whole new one; a failed write leaves no
+    debris. Returns ``os.fspath(path)``.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"cannot write {path!r}: it exists and is not a regular file")
+    folder = os.path.dirname(os.path.abspath(path))
+    remove_stale_temporaries(folder)
+    fd, tmp = create_temporary(folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path

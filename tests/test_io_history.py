@@ -14,10 +14,18 @@ from flatnn.io.history import HistoryWriter, read_history
 def test_each_row_is_on_disk_as_soon_as_it_is_written(tmp_path, ext):
     path = tmp_path / ("run" + ext)
     w = HistoryWriter(path)
-    w.write({"epoch": 0, "fun": np.float64(0.5), "val_cost": float("nan"), "x": np.zeros(3)})
+    w.write(
+        {
+            "epoch": 0,
+            "fun": np.float64(0.5),
+            "val_cost": float("nan"),
+            "x": np.zeros(3),
+            "history": [{}],
+        }
+    )
     first = read_history(path)  # the writer is still open: a killed run keeps this
     assert first[0]["epoch"] == 0 and first[0]["fun"] == 0.5 and math.isnan(first[0]["val_cost"])
-    assert "x" not in first[0]
+    assert "x" not in first[0] and "history" not in first[0]
     w.write({"epoch": 1, "fun": 0.25, "val_cost": float("inf")})
     w.close()
     rows = read_history(path)

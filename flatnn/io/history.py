@@ -8,9 +8,9 @@ killed keeps every row it finished. Two formats, chosen by the extension:
 ``.jsonl``
     One JSON object per line.
 
-Array values (the iterate ``x``) are left out; non-finite numbers are written as
-``nan``, ``inf`` and ``-inf`` (text in JSON). :func:`read_history` reads either
-format back as a list of dicts of floats.
+Array, list and mapping values (the iterate ``x``, a nested history) are left
+out; non-finite numbers are written as ``nan``, ``inf`` and ``-inf`` (text in
+JSON). :func:`read_history` reads either format back as a list of dicts of floats.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from types import TracebackType
 
-from flatnn.io.metadata import history_value
+from flatnn.io.metadata import history_row
 
 __all__ = ["HISTORY_FORMATS", "HistoryWriter", "read_history"]
 
@@ -65,7 +65,7 @@ class HistoryWriter:
         ValueError
             In a CSV file, when the row has a field the first row did not have.
         """
-        row = {k: history_value(v) for k, v in row.items() if getattr(v, "ndim", 0) == 0}
+        row = history_row(row)
         if self._csv is None:
             self._file.write(json.dumps(row, allow_nan=False) + "\n")
         else:

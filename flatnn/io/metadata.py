@@ -35,7 +35,14 @@ from collections.abc import Mapping, Sequence
 
 from flatnn.core.network import Network
 
-__all__ = ["RUN_FIELDS", "check_metadata", "history_value", "run_metadata", "versions"]
+__all__ = [
+    "RUN_FIELDS",
+    "check_metadata",
+    "history_row",
+    "history_value",
+    "run_metadata",
+    "versions",
+]
 
 RUN_FIELDS = ("settings", "history", "versions", "data_sha256", "seed")
 """The metadata fields :func:`run_metadata` writes."""
@@ -66,6 +73,23 @@ def history_value(value: object) -> object:
     return value
 
 
+def history_row(row: Mapping) -> dict:
+    """The scalar fields of one history entry, as JSON can hold them.
+
+    Arrays (the iterate ``x``), lists and mappings (a nested history) are left
+    out; NumPy scalars become Python numbers; non-finite numbers become text.
+    """
+    out = {}
+    for key, value in row.items():
+        if hasattr(value, "ndim"):
+            if value.ndim != 0:
+                continue
+            value = value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            out[key] = history_value(value)
+    return out
+
+
 def run_metadata(
     settings: Mapping,
     history: Sequence[Mapping] = (),
@@ -91,9 +115,7 @@ def run_metadata(
     dict
         Keyword arguments for :func:`flatnn.save`.
     """
-    rows = [
-        {k: history_value(v) for k, v in h.items() if getattr(v, "ndim", 0) == 0} for h in history
-    ]
+    rows = [history_row(h) for h in history]
     out = {
         "settings": dict(settings),
         "history": rows,

@@ -82,7 +82,7 @@ def test_scaler_and_class_names_survive_a_round_trip(tmp_path, model):
         ("scaler", {"kind": "standard", "offset": [0, 0], "scale": [1, 1]}, "scaler.offset has 2"),
         ("scaler", {"kind": "standard", "offset": [0, 0, 0], "scale": [1, -1, 1]}, "scaler.scale"),
         ("scaler", {"kind": "magic", "offset": [0, 0, 0], "scale": [1, 1, 1]}, "scaler.kind"),
-        ("scaler", None, "keys kind, offset, scale"),
+        ("scaler", [], "keys kind, offset, scale"),
         ("features", ["a", "b"], "lists 2 columns"),
         ("task", "cluster", "expected 'classify' or 'regress'"),
         ("history", [{"fun": "abc"}], "entry 0 field 'fun'"),

@@ -132,10 +132,10 @@ def check_metadata(metadata: Mapping, net: Network, name: str = "the model file"
     """Raise ValueError naming the field when a meaningful field is missing its sense.
 
     Only the fields listed in this module's docstring are checked, each when
-    present; others are free-form.
+    present and not None (None means not recorded); others are free-form.
     """
     for field, check in _CHECKS.items():
-        if field in metadata:
+        if metadata.get(field) is not None:  # None: not recorded
             try:
                 check(metadata[field], net)
             except ValueError as exc:

@@ -96,3 +96,4 @@ def test_model_image_shape():
     assert images.model_image_shape(260, "captcha") == tuple(CELL_SHAPE)
     assert images.model_image_shape(64) == (8, 8)
     assert images.model_image_shape(10) is None
+    assert images.model_image_shape(4) is None  # 2 x 2: features, not a picture

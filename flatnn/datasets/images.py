@@ -316,15 +316,15 @@ def model_image_shape(n_inputs: int, dataset: str | None = None) -> tuple[int, i
     """The image shape a model of ``n_inputs`` takes, from its data set or a square size.
 
     ``mnist`` and ``fashion-mnist``: (28, 28); ``captcha``: the character cell
-    (:data:`flatnn.datasets.captcha.CELL_SHAPE`); otherwise a square side when
-    ``n_inputs`` is a square, else None (not an image model).
+    (:data:`flatnn.datasets.captcha.CELL_SHAPE`); otherwise a square of side at
+    least :data:`MIN_SIDE` when ``n_inputs`` is one, else None (not an image model).
     """
     if dataset == "captcha":
         from flatnn.datasets.captcha import CELL_SHAPE
 
         return tuple(CELL_SHAPE)  # type: ignore[return-value]
     side = math.isqrt(n_inputs)
-    if side * side == n_inputs:
+    if side * side == n_inputs and side >= MIN_SIDE:
         return (side, side)
     return None
 

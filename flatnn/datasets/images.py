@@ -330,7 +330,7 @@ def model_image_shape(n_inputs: int, dataset: str | None = None) -> tuple[int, i
 
 
 def image_row(
-    img: np.ndarray, shape: tuple[int, int], *, fit: bool = True, name: str = "the image"
+    img: np.ndarray, shape: tuple[int, int], *, fit: bool = True, name: str = "image"
 ) -> tuple[np.ndarray, bool]:
     """A model's input row from a light-on-dark image: ``(row, resized)``.
 

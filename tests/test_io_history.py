@@ -30,6 +30,7 @@ def test_each_row_is_on_disk_as_soon_as_it_is_written(tmp_path, ext):
     w.close()
     rows = read_history(path)
     assert [r["epoch"] for r in rows] == [0, 1] and rows[1]["val_cost"] == math.inf
+    assert all(type(r["epoch"]) is int for r in rows)
 
 
 def test_csv_refuses_a_field_the_first_row_lacked(tmp_path):

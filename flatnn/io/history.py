@@ -96,11 +96,13 @@ class HistoryWriter:
         self.close()
 
 
-def _number(text: object, path: str, line: int, field: str) -> float | None:
+def _number(text: object, path: str, line: int, field: str) -> float | int | None:
     if text is None or text == "":
         return None
     if isinstance(text, bool):
         return float(text)
+    if isinstance(text, int) or (isinstance(text, str) and text.lstrip("-").isdigit()):
+        return int(text)  # epoch and iteration counts stay integers
     try:
         value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -116,7 +118,8 @@ def read_history(path: str | os.PathLike) -> list[dict]:
     Returns
     -------
     list of dict
-        One dict per row, every value a float (None for an empty CSV cell).
+        One dict per row, every value an int (whole numbers written as such) or
+        a float (None for an empty CSV cell).
 
     Raises
     ------

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from flatnn.base import checks
 from flatnn.cli import common
 from flatnn.cli import parser as types
+from flatnn.cli import rows as table_rows
 from flatnn.cli.parser import DATASETS, CLIError
 from flatnn.core import metrics
 
@@ -20,8 +21,11 @@ def add_parser(subparsers: Any) -> None:
         "evaluate",
         help="accuracy, per-class accuracy and confusion matrix of a saved model",
         description="Evaluate a saved model on the test split of its data set (taken from "
-        "the model file; --dataset overrides).",
+        "the model file; --dataset overrides), or a model trained on a table on the rows of "
+        "--data FILE: accuracy, per-class precision, recall and F1 and the confusion "
+        "matrix; R², MAE and RMSE for regression (--json: as JSON).",
     )
+    table_rows.add_evaluate_options(parser)
     parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
     parser.add_argument(
         "--dataset", type=types.dataset, help=f"one of {', '.join(DATASETS)} (default: the model's)"
@@ -46,6 +50,12 @@ def table(rows: list[tuple[Any, ...]], header: tuple[Any, ...]) -> str:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``flatnn evaluate``; return the exit status."""
     net, params, meta = common.load_model(args.model)
+    if args.data is not None or table_rows.is_table_model(meta):
+        if args.data is None:
+            raise CLIError(f"{args.model} was trained on a table; pass --data FILE")
+        return table_rows.evaluate_table(args, out, net, params, meta)
+    if args.json:
+        raise CLIError("--json applies to --data FILE")
     dataset = args.dataset or meta.get("dataset")
     if dataset is None:
         raise CLIError(f"{args.model} does not record its data set; pass --dataset")

@@ -137,6 +137,25 @@ def test_bad_tables_are_one_line_exit_2_and_nothing_written(
     assert sorted(os.listdir()) == ["d.csv"]
 
 
+def test_wide_and_huge_files_are_refused_by_their_size(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("wide.csv").write_text(",".join(f"c{i}" for i in range(10**6)) + "\n")
+    with open("huge.csv", "wb") as f:  # sparse: nothing is written to disk
+        f.truncate(5 * 10**9)
+    assert cli.main(["train", "--data", "wide.csv", "--quiet"]) == 2
+    assert "1000000 columns" in capsys.readouterr().err
+    assert cli.main(["train", "--data", "huge.csv", "--quiet"]) == 2
+    assert "the file is 5.0 GB" in capsys.readouterr().err
+    assert sorted(os.listdir()) == ["huge.csv", "wide.csv"]
+
+
+def test_limit_and_table_options_without_data(iris_csv, capsys):
+    args = ["train", "--data", iris_csv, "--limit", "60", "--out", "m.npz", *TRAIN]
+    assert cli.main(args) == 0
+    assert cli.main(["train", "--dataset", "xor", "--target", "y", "--quiet"]) == 2
+    assert "--target applies to --data FILE" in capsys.readouterr().err
+
+
 def test_parquet_without_pyarrow_is_one_line(tmp_path, monkeypatch, capsys):
     import sys
 

@@ -119,6 +119,9 @@ def load(args: argparse.Namespace, dtype: Any) -> dict[str, Any]:
         out["X_test"], out["y_test"] = data.X_val, data.y_val
     else:
         out["X_test"], out["y_test"] = data.X_test, data.y_test
+    limit = getattr(args, "limit", None)
+    if limit is not None:  # --limit N: the first N rows of every split, as for --dataset
+        out = {k: v[:limit] for k, v in out.items()}
     out["class_names"] = tuple(str(c) for c in data.class_names) or ("",)
     out["table"] = data
     return out

@@ -156,6 +156,15 @@ def test_limit_and_table_options_without_data(iris_csv, capsys):
     assert "--target applies to --data FILE" in capsys.readouterr().err
 
 
+def test_history_must_not_be_the_model_or_the_data(iris_csv, capsys):
+    for flag in ("--out", "--data"):
+        path = "m.npz" if flag == "--out" else iris_csv
+        args = ["train", "--data", iris_csv, "--out", "m.npz", "--history", path, *TRAIN]
+        assert cli.main(args) == 2
+        assert f"is also {flag}" in capsys.readouterr().err
+    assert not os.path.exists("m.npz")
+
+
 def test_parquet_without_pyarrow_is_one_line(tmp_path, monkeypatch, capsys):
     import sys
 

@@ -155,6 +155,12 @@ def history_writer(args: argparse.Namespace) -> history.HistoryWriter | None:
         return None
     if os.path.isdir(path):
         raise CLIError(f"--history {path}: is a folder; name a .csv or .jsonl file")
+    others = {"--out": getattr(args, "out", None), "--data": getattr(args, "data", None)}
+    for flag, other in others.items():
+        if other is not None and os.path.abspath(other) == os.path.abspath(path):
+            raise CLIError(f"--history {path} is also {flag}; name another file")
+    if os.path.exists(path) and not args.quiet:
+        print(f"flatnn: --history {path}: replacing the file that was there", file=sys.stderr)
     try:
         return history.HistoryWriter(path)
     except (OSError, ValueError) as exc:

@@ -216,3 +216,14 @@ def test_plot_from_the_model_and_from_the_history(model, capsys):
     assert os.path.getsize("curves.png") > 0
     capsys.readouterr()
     assert cli.main(["plot", model]) == 2 and "m.png exists" in capsys.readouterr().err
+
+
+def test_evaluate_json_on_a_built_in_data_set(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--dataset", "xor", "--out", "xor.npz", "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", "xor.npz", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["data"] == "xor test" and doc["accuracy"] == 1.0
+    assert [c["class"] for c in doc["classes"]] == ["0", "1"]
+    assert doc["confusion"] == [[2, 0], [0, 2]]

@@ -11,6 +11,7 @@ from flatnn.cli import parser as types
 from flatnn.cli import rows as table_rows
 from flatnn.cli.parser import DATASETS, CLIError
 from flatnn.core import metrics
+from flatnn.datasets import scores
 
 __all__ = ["add_parser", "run", "table"]
 
@@ -23,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
         description="Evaluate a saved model on the test split of its data set (taken from "
         "the model file; --dataset overrides), or a model trained on a table on the rows of "
         "--data FILE: accuracy, per-class precision, recall and F1 and the confusion "
-        "matrix; R², MAE and RMSE for regression (--json: as JSON).",
+        "matrix; R², MAE and RMSE for regression (--json: as JSON, for either).",
     )
     table_rows.add_evaluate_options(parser)
     parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
@@ -54,8 +55,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if args.data is None:
             raise CLIError(f"{args.model} was trained on a table; pass --data FILE")
         return table_rows.evaluate_table(args, out, net, params, meta)
-    if args.json:
-        raise CLIError("--json applies to --data FILE")
     dataset = args.dataset or meta.get("dataset")
     if dataset is None:
         raise CLIError(f"{args.model} does not record its data set; pass --dataset")
@@ -78,6 +77,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         predicted = net.predict(params, X)
     except checks.NotFiniteError as exc:
         raise common.unusable_model(args.model, params, exc) from None
+    if args.json:
+        found = scores.classification_scores(y, predicted, names)
+        text = table_rows.scores_json(found, model=args.model, data=f"{dataset} {args.split}")
+        print(text, file=out)
+        return 0
     report = metrics.evaluation_report(y, predicted, names)
     confusion, support, per_class = report.confusion, report.support, report.class_accuracy
     print(f"{args.model}: {net!r} on {dataset} {args.split} ({len(y)} samples)", file=out)

@@ -36,6 +36,7 @@ __all__ = [
     "is_table_model",
     "predict_tables",
     "report_unreadable",
+    "scores_json",
     "top_k",
 ]
 
@@ -68,7 +69,12 @@ def add_evaluate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", metavar="FILE", help="a table with the model's columns and its target"
     )
-    parser.add_argument("--json", action="store_true", help="the scores as one JSON document")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the scores (accuracy, per-class precision/recall/F1, confusion matrix; R², MAE, "
+        "RMSE) as one JSON document",
+    )
 
 
 def is_table_model(meta: dict[str, Any]) -> bool:
@@ -235,6 +241,14 @@ def _print_scores(s: dict[str, Any], out: TextIO, header: str) -> None:
     print(table(confusion, ("", *short)), file=out)
 
 
+def scores_json(s: dict[str, Any], **extra: Any) -> str:
+    """Scores (:mod:`flatnn.datasets.scores`) and ``extra`` fields as one JSON document
+    (an undefined figure, such as R² of a constant target, as null)."""
+    doc = dict(s, **extra)
+    doc = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in doc.items()}
+    return json.dumps(doc, indent=2)
+
+
 def evaluate_table(
     args: argparse.Namespace, out: TextIO, net: Network, params: np.ndarray, meta: dict[str, Any]
 ) -> int:
@@ -251,11 +265,7 @@ def evaluate_table(
     except checks.NotFiniteError as exc:
         raise common.unusable_model(args.model, params, exc) from None
     if args.json:
-        doc = dict(s, model=args.model, data=args.data)
-        doc = {
-            k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in doc.items()
-        }
-        print(json.dumps(doc, indent=2), file=out)
+        print(scores_json(s, model=args.model, data=args.data), file=out)
     else:
         _print_scores(s, out, f"{args.model}: {net!r} on {args.data} ({s['m']} rows)")
     return 0

@@ -153,6 +153,10 @@ def test_like_matches_features_and_classes(tmp_path):
         write(tmp_path, "a,b\n9,8\n", "rows.csv"), like=train, need_target=False
     )
     assert rows.y.size == 0 and rows.X.shape == (1, 2)
+    # rows to predict: a target column is skipped, even with a new class or a gap
+    with_target = write(tmp_path, "a,b,label\n9,8,bird\n7,6,\n", "rows2.csv")
+    rows = tables.read_table(with_target, like=train, need_target=False)
+    assert rows.y.size == 0 and rows.X.tolist() == [[9, 8], [7, 6]]
     with pytest.raises(ValueError, match="class 'bird'"):
         tables.read_table(write(tmp_path, "a,b,label\n1,2,bird\n", "t2.csv"), like=train)
     with pytest.raises(ValueError, match=r"missing \['b'\]"):

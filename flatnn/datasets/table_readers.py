@@ -2,7 +2,8 @@
 
 Each returns ``(feature_names, columns, raw_target, target)``: the feature
 column names, one float64 array per feature column, the target cells as text
-(None when the target column is absent and ``optional``), and the target
+(None when ``optional``: rows to predict, whose target column, if any, is
+skipped), and the target
 column's name. Text in a feature column and missing values are errors naming
 the column; CSV files are read row by row, never whole.
 """
@@ -38,7 +39,8 @@ def read_csv(name: str, target: str | None, max_columns: int, optional: bool) ->
             t = _target_index(name, header, target, optional)
             features = [i for i in range(len(header)) if i != t]
             columns = [array.array("d") for _ in features]
-            raw: list[str] | None = [] if t is not None else None
+            # optional: rows to predict; a target column there is skipped, not read
+            raw: list[str] | None = [] if t is not None and not optional else None
             state = _CsvState(name, header, features)
             for row in reader:
                 if not row or (len(row) == 1 and not row[0].strip()):
@@ -180,7 +182,8 @@ def read_parquet(name: str, target: str | None, max_columns: int, optional: bool
     for i in features:
         col = table.column(i).to_numpy(zero_copy_only=False)
         columns.append(_numeric_column(name, header[i], col))
-    raw = None if t is None else _raw_target(name, header[t], table.column(t).to_pylist())
+    column = None if t is None or optional else table.column(t).to_pylist()
+    raw = None if column is None else _raw_target(name, header[t], column)
     target = header[t] if t is not None else target
     return [header[i] for i in features], columns, raw, target
 

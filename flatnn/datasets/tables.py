@@ -148,8 +148,8 @@ def read_table(
         rows): the same feature columns (in any order; reordered to ``like``'s),
         the same task, and classes among ``like.class_names``.
     need_target : bool, default True
-        With ``like`` and False, a file without the target column is read as
-        features only (``y`` empty); one with it keeps it.
+        With ``like`` and False (rows to predict), only the features are read
+        (``y`` empty): the target column may be absent, and is skipped if present.
     max_bytes, max_columns : int
         Larger files and wider tables are refused before their rows are read.
 
@@ -187,6 +187,8 @@ def read_table(
     else:
         found = readers.read_arrays(files, kind, max_columns)
     names, columns, raw_target, target = found
+    if optional:  # rows to predict: the target, if the file has one, is not read
+        raw_target = None
     # one file: its own SHA-256; an .npy pair: the SHA-256 of the two digests
     digests = [file_sha256(f) for f in files]
     digest = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -225,5 +226,10 @@ def test_evaluate_json_on_a_built_in_data_set(tmp_path, monkeypatch, capsys):
     assert cli.main(["evaluate", "xor.npz", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["data"] == "xor test" and doc["accuracy"] == 1.0
+    meta = flatnn.load("xor.npz")[2]
+    X, y = flatnn.datasets.xor()
+    X = X.astype(meta["settings"]["dtype"])
+    expected = hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()
+    assert meta["data_sha256"] == expected and meta["settings"]["dataset"] == "xor"
     assert [c["class"] for c in doc["classes"]] == ["0", "1"]
     assert doc["confusion"] == [[2, 0], [0, 2]]

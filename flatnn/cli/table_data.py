@@ -12,6 +12,7 @@ done by :mod:`flatnn.datasets.prepared`, :mod:`flatnn.io.history` and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from typing import Any
@@ -26,6 +27,7 @@ from flatnn.io import history, metadata
 
 __all__ = [
     "add_arguments",
+    "arrays_sha256",
     "history_writer",
     "load",
     "load_checks",
@@ -167,6 +169,15 @@ def history_writer(args: argparse.Namespace) -> history.HistoryWriter | None:
         raise CLIError(f"--history: {common.message(exc)}") from None
 
 
+def arrays_sha256(data: dict[str, Any]) -> str:
+    """SHA-256 of a built-in data set's training arrays (``X_train`` then ``y_train``, their
+    bytes in C order): the same data gives the same digest on every machine."""
+    digest = hashlib.sha256()
+    for key in ("X_train", "y_train"):
+        digest.update(np.ascontiguousarray(data[key]).tobytes())
+    return digest.hexdigest()
+
+
 def recording(writer: history.HistoryWriter | None, on_step: Any) -> Any:
     """``on_step`` that first writes each epoch's or iteration's record to ``writer``."""
     if writer is None:
@@ -214,7 +225,7 @@ def model_metadata(
         settings_of(args, cfg),
         getattr(res, "history", ()) or (),
         seed=args.seed,
-        data_sha256=table.train.sha256 if table is not None else None,
+        data_sha256=table.train.sha256 if table is not None else arrays_sha256(data),
     )
     if table is not None:
         record.update(table.model_metadata())

@@ -22,7 +22,8 @@ naming it instead of a wrong prediction:
 ``versions``
     ``{"flatnn": ..., "numpy": ..., "scipy": ...}`` of the run.
 ``data_sha256``, ``seed``
-    The SHA-256 (hex) of the training data file; the random seed.
+    The SHA-256 (hex) of the training data (a table: its file's bytes; a built-in
+    data set: its training arrays' bytes); the random seed.
 
 :func:`run_metadata` builds the last five from a run.
 """

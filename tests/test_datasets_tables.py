@@ -66,12 +66,28 @@ def test_task_given_overrides_inference(tmp_path):
         ("a,b,c\n1,2,\n2,3,1\n", "column 'c' has 1 missing values"),
         ("a,b,c\n1,2,5\n2,3,5\n", r"one class \(5\) in 2 rows"),
         ("a,a,c\n1,2,3\n", "names column 'a' twice"),
+        ("a,b,c\n1,inf,0\n2,3,1\n", "column 'b' holds 'inf' on line 2; a feature must be a finite"),
+        ('"a","b c",c\r\n1,-Infinity,0\r\n2,3,1\r\n', "column 'b c' holds '-Infinity'"),
         ("a\n1\n", "at least one feature column"),
     ],
 )
 def test_csv_bad_input_is_one_clear_error(tmp_path, text, pattern):
     with pytest.raises(ValueError, match=pattern):
         tables.read_table(write(tmp_path, text))
+
+
+def test_quotes_spaces_bom_and_crlf_are_read(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_bytes(b'\xef\xbb\xbf"a","b c",label\r\n1, 2 ,"x"\r\n3,4,y\r\n\r\n')
+    t = tables.read_table(str(path))
+    assert t.feature_names == ("a", "b c") and t.X.tolist() == [[1, 2], [3, 4]]
+    assert t.class_names == ("x", "y")
+
+
+def test_infinite_features_in_arrays_are_refused(tmp_path):
+    np.savez(tmp_path / "i.npz", X=np.array([[1, np.inf], [2, 3]]), y=np.array([1, 2]))
+    with pytest.raises(ValueError, match="column 'x1' holds 1 infinite values"):
+        tables.read_table(str(tmp_path / "i.npz"))
 
 
 def test_unknown_target_names_the_columns(tmp_path):

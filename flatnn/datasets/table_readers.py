@@ -123,6 +123,11 @@ class _CsvState:
             else:
                 if math.isnan(value):
                     value = self._not_a_number(cell, i, j, line, columns)
+                elif math.isinf(value):
+                    raise ValueError(
+                        f"{self.name}: column {self.header[i]!r} holds {cell[:20]!r} on line "
+                        f"{line}; a feature must be a finite number"
+                    )
             columns[j].append(value)
         if raw is not None:
             cell = row[t].strip()
@@ -196,6 +201,11 @@ def _numeric_column(name, column, values):
             raise ValueError(
                 f"{name}: column {column!r} has {int(bad.sum())} missing values in "
                 f"{values.shape[0]} rows; fill or drop them before training"
+            )
+        if np.isinf(values).any():
+            raise ValueError(
+                f"{name}: column {column!r} holds {int(np.isinf(values).sum())} infinite values; "
+                f"a feature must be a finite number"
             )
         return values
     found = [v for v in values[:3].tolist()]

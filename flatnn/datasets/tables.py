@@ -25,9 +25,10 @@ themselves) are kept in sorted order; ``y`` holds their indices.
 Categorical features are not encoded: a feature column holding text is an
 error naming the column (encode it as numbers, e.g. one-hot, before training).
 Missing values (an empty cell, ``NA``, ``NaN``, ``null``, ``?``) are an error
-naming the column and the number of rows; so is an infinite feature value. A file larger than ``max_bytes``
-(default :data:`MAX_TABLE_BYTES`) or wider than ``max_columns`` (default
-:data:`MAX_COLUMNS`) is refused with its size before its rows are read.
+naming the column and the number of rows; so is an infinite feature value. A
+file larger than ``max_bytes`` (default :data:`MAX_TABLE_BYTES`) or wider than
+``max_columns`` (default :data:`MAX_COLUMNS`) is refused with its size before
+its rows are read.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from flatnn.compare.methods import (
 from flatnn.compare.problems import NAMES, Problem, get_problem
 from flatnn.compare.protocol import Budget, CountedObjective, checkpoints, run_one
 from flatnn.compare.results import profile_curve, profile_ratios, summary_rows, write_results
-from flatnn.compare.runner import DEFAULT_BUDGETS, RunStore, Settings, compare
+from flatnn.compare.runner import DEFAULT_BUDGETS, RunStore, Settings, compare, selection_score
 
 __all__ = [
     "compare",
@@ -63,6 +63,7 @@ __all__ = [
     "Settings",
     "DEFAULT_BUDGETS",
     "RunStore",
+    "selection_score",
     "Budget",
     "CountedObjective",
     "checkpoints",

@@ -123,13 +123,18 @@ def _takes_learning_rate(fn: Any) -> bool:
 
 def _user_method(spec: str) -> Method:
     obj = load_attr(spec, "method")
-    if not rules.is_rule(obj) and (inspect.isclass(obj) or callable(obj)):
+    if inspect.isclass(obj) or (not rules.is_rule(obj) and callable(obj)):
         try:
             made = obj() if _no_required_args(obj) else None
         except Exception:  # noqa: BLE001 - a custom method called wrongly: not a factory
             made = None
         if made is not None and rules.is_rule(made):
             obj = made
+        elif inspect.isclass(obj):
+            raise ValueError(
+                f"method {spec!r}: the class {obj.__name__} does not make an update rule "
+                f"(init/update) when called without arguments"
+            )
     if rules.is_rule(obj):
         return Method(spec, "rule", obj, USER_RANGE)
     if callable(obj):

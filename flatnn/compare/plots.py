@@ -10,6 +10,7 @@ figure's title states the budget, the grid and the seeds.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def _band(runs: list[dict], rows: str, x: str, y: str) -> tuple[np.ndarray, ...]
     curves = [(a, b) for a, b in curves if np.isfinite(b).any()]
     if not curves:
         return None
-    hi = min(a[-1] for a, _ in curves)
+    hi = max(a[-1] for a, _ in curves)  # a seed that ended early holds its last value
     lo = min(a[0] for a, _ in curves)
     grid = np.linspace(lo, hi, 100) if hi > lo else np.array([lo])
     ys = np.array([np.interp(grid, a, np.where(np.isfinite(b), b, np.nan)) for a, b in curves])
@@ -72,16 +73,18 @@ def _curves(plt: Any, name: str, problem: dict[str, Any], path: Path) -> None:
         (axes[1, 0], "checks", "passes", "val_accuracy", "validation accuracy"),
         (axes[1, 1], "checks", "seconds", "val_accuracy", "validation accuracy"),
     ]
-    for method, info in problem["methods"].items():
+    colors = plt.get_cmap("tab20")
+    for i, (method, info) in enumerate(problem["methods"].items()):
         runs = seed_runs(info)
         style = "--" if info["kind"] == "rule" else "-"
+        color = colors(i % 20)
         for ax, rows, x, y, _ in panels:
             band = _band(runs, rows, x, y)
             if band is None:
                 continue
             grid, med, q1, q3 = band
-            (line,) = ax.plot(grid, med, style, label=method)
-            ax.fill_between(grid, q1, q3, color=line.get_color(), alpha=0.2)
+            ax.plot(grid, med, style, color=color, label=method)
+            ax.fill_between(grid, q1, q3, color=color, alpha=0.2)
     for ax, rows, x, _, label in panels:
         ax.set(xlabel=f"{x} (an SGD epoch = 1 pass)" if x == "passes" else x, ylabel=label)
         if rows == "history":
@@ -153,6 +156,7 @@ def write_plots(results: dict[str, Any], folder: str | Path) -> list[Path]:
     folder = Path(folder)
     paths = []
     for name, problem in results["problems"].items():
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
         path = folder / f"curves_{name}.png"
         _curves(plt, name, problem, path)
         paths.append(path)

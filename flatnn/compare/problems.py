@@ -211,7 +211,7 @@ def get_problem(name: str | Problem, *, quick: bool = False) -> Problem:
             f"unknown problem {name!r}; expected one of {', '.join(NAMES)} or module:attr"
         )
     obj = load_attr(name, "problem")
-    if callable(obj) and not isinstance(obj, Problem):
+    if callable(obj) and not isinstance(obj, (Problem, type)):
         obj = obj()
     if not isinstance(obj, Problem):
         raise ValueError(

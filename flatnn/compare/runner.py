@@ -235,8 +235,8 @@ def _method_runs(
     seeds = s.n_seeds
     tuning = [_run(store, problem, method, lr, 0, budget, progress, counter) for lr in grid]
     best = max(tuning, key=selection_score)["learning_rate"] if tuning else None
-    runs = [r for r in tuning if r["learning_rate"] != best]
-    for seed in range(seeds):
+    runs = list(tuning)  # seed 0 of the best point is its tuning run
+    for seed in range(1 if tuning else 0, seeds):
         runs.append(_run(store, problem, method, best, seed, budget, progress, counter))
     return {
         "grid": list(grid),

@@ -77,6 +77,7 @@ class Problem:
     )
     target: float = attrs.field(default=0.95, converter=float, validator=_accuracy)
     batch_size: int = attrs.field(default=64, converter=int)
+    _cache: dict = attrs.field(factory=dict, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.lam < 0:
@@ -93,6 +94,24 @@ class Problem:
     def m(self) -> int:
         """Training rows."""
         return int(self.train[0].shape[0])
+
+    def objective(self) -> Any:
+        """The training objective ``J`` (a :class:`flatnn.Objective`), built once."""
+        if "objective" not in self._cache:
+            from flatnn.core.objective import Objective
+
+            self._cache["objective"] = Objective(self.net, *self.train, self.lam)
+        return self._cache["objective"]
+
+    def start(self, seed: int) -> tuple[np.ndarray, float]:
+        """``params0 = net.init(seed)`` and its validation accuracy (computed once per seed)."""
+        key = ("start", int(seed))
+        if key not in self._cache:
+            assert self.validation is not None
+            params0 = self.net.init(int(seed))
+            self._cache[key] = (params0, float(self.net.accuracy(params0, *self.validation)))
+        params0, accuracy = self._cache[key]
+        return params0.copy(), accuracy
 
     def describe(self) -> dict[str, Any]:
         """The problem as JSON-ready facts: network, ``lam``, split sizes, target, batch."""

@@ -17,10 +17,11 @@ What is measured
 * the cost ``J`` after every iteration or epoch, at no extra cost: scipy's
   value at the iterate, and for SGD the mean of the epoch's batch costs (an
   estimate: the parameters move during the epoch); the final ``J`` is exact;
-* the validation accuracy at ``params0``, at a few log-spaced checkpoints
-  (in passes) and at the end; the checkpoints are as many as keep their
-  forward passes under ``eval_share`` (1 %) of the budget, a forward pass
-  costing about a third of a ``cost_grad``;
+* the validation accuracy at ``params0`` (once per problem and seed, shared by
+  the runs that start there), at a few log-spaced checkpoints (in passes) and
+  at the end; the checkpoints are as many as keep their forward passes under
+  ``eval_share`` (0.5 %) of the budget, a forward pass costing about a third
+  of a ``cost_grad``;
 * the test accuracy at the end only;
 * ``seconds``: the optimizer's own wall-clock time; the protocol's
   bookkeeping inside the callback (validation passes, records) is timed and
@@ -40,7 +41,6 @@ import numpy as np
 
 from flatnn.compare.methods import Method
 from flatnn.compare.problems import Problem
-from flatnn.core.objective import Objective
 from flatnn.training.sgd_loop import minimize, sgd
 
 __all__ = ["Budget", "CountedObjective", "checkpoints", "run_one"]
@@ -62,13 +62,13 @@ class Budget:
     max_checkpoints : int, default 20
         At most this many validation checkpoints inside a run (besides
         ``params0`` and the end).
-    eval_share : float, default 0.01
+    eval_share : float, default 0.005
         The checkpoints' forward passes stay under this share of ``passes``.
     """
 
     passes: float = attrs.field(converter=float)
     max_checkpoints: int = attrs.field(default=20, converter=int)
-    eval_share: float = attrs.field(default=0.01, converter=float)
+    eval_share: float = attrs.field(default=0.005, converter=float)
 
     def __attrs_post_init__(self) -> None:
         if not (self.passes >= 1 and math.isfinite(self.passes)):
@@ -106,12 +106,12 @@ class CountedObjective:
 
     Parameters
     ----------
-    objective : Objective
+    objective : Objective or objective-like
     budget : float
         Passes after which ``hessp`` answers zeros.
     """
 
-    def __init__(self, objective: Objective, budget: float) -> None:
+    def __init__(self, objective: Any, budget: float) -> None:
         self.objective = objective
         self.budget = budget
         self.nfev = 0
@@ -203,11 +203,9 @@ def _scipy_options(method: Method, lr: float | None, budget: float) -> dict[str,
 def _optimize(
     problem: Problem, method: Method, lr: float | None, seed: int, budget: Budget, tracker: _Tracker
 ) -> tuple[Any, float]:
-    net = problem.net
-    objective = Objective(net, *problem.train, problem.lam)
-    params0 = net.init(seed)
-    tracker.score(params0, 0.0, 0.0)
-    tracker.excluded = 0.0
+    objective = problem.objective()
+    params0, accuracy = problem.start(seed)
+    tracker.checks.append({"passes": 0.0, "seconds": 0.0, "val_accuracy": accuracy})
     if method.kind == "rule":
         tracker.start = time.perf_counter()
         res = sgd(

@@ -54,7 +54,7 @@ class Settings:
         Seeds of the best point; default 5, quick 2.
     max_checkpoints : int, default 20
         Validation checkpoints per run, at most (see :class:`Budget`).
-    eval_share : float, default 0.01
+    eval_share : float, default 0.005
         Share of the budget the checkpoints may cost.
     quick : bool, default False
         Small data, small budgets, 3 grid points and 2 seeds (tests).
@@ -65,7 +65,7 @@ class Settings:
     grid_range: tuple[float, float] | None = None
     seeds: int | None = None
     max_checkpoints: int = 20
-    eval_share: float = 0.01
+    eval_share: float = 0.005
     quick: bool = False
 
     def __attrs_post_init__(self) -> None:

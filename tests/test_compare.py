@@ -162,6 +162,19 @@ def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
     assert compare.main([*argv, "--quick", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
+    assert not (tmp_path / "run").exists()  # checked before the folder is made
+
+
+def test_missing_data_is_one_line_and_no_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FLATNN_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    code = compare.main(["--problem", "fashion-mlp", "--quick", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    if code == 0:  # Fashion-MNIST in a system folder of this machine
+        pytest.skip("Fashion-MNIST is installed system-wide")
+    assert code == 2 and err.count("\n") == 1 and "fashion-mnist" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_folder_inside_the_package_is_refused(capsys):

@@ -189,5 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
-        print(f"flatnn compare: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, also for multi-line messages
+        print(f"flatnn compare: error: {message}", file=sys.stderr)
         return 2

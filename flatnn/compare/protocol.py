@@ -266,8 +266,9 @@ def run_one(
     tracker = _Tracker(problem, budget.passes, points, None)
     res, passes = _optimize(problem, method, learning_rate, seed, budget, tracker)
     seconds = tracker.seconds()
-    val = tracker.score(res.x, passes, seconds)
-    test = float(problem.net.accuracy(res.x, *problem.test))
+    with np.errstate(all="ignore"):  # a diverged run's parameters still get a score
+        val = tracker.score(res.x, passes, seconds)
+        test = float(problem.net.accuracy(res.x, *problem.test))
     hit = _first_hit(tracker.checks, problem.target)
     wall = time.perf_counter() - wall0
     return {

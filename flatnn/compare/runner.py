@@ -69,6 +69,8 @@ class Settings:
     quick: bool = False
 
     def __attrs_post_init__(self) -> None:
+        if self.budget is not None:
+            Budget(self.budget, self.max_checkpoints, self.eval_share)  # checks them
         if self.grid_points is not None and self.grid_points < 1:
             raise ValueError(f"grid_points must be >= 1, got {self.grid_points}")
         if self.seeds is not None and self.seeds < 1:
@@ -278,15 +280,18 @@ def compare(
         ``runs``, and ``skipped``).
     """
     settings = Settings() if settings is None else settings
-    store = RunStore(folder, settings)
-    counter = [0]
-    out: dict[str, Any] = {"settings": settings.to_dict(), "problems": {}}
+    plan = []  # every problem and method resolved first: bad input creates no folder
     for spec in problems:
         problem = get_problem(spec, quick=settings.quick)
         if methods is None:
             chosen, skipped = default_methods(problem.net.n_params)
         else:
             chosen, skipped = [get_method(m) for m in methods], []
+        plan.append((problem, chosen, skipped))
+    store = RunStore(folder, settings)
+    counter = [0]
+    out: dict[str, Any] = {"settings": settings.to_dict(), "problems": {}}
+    for problem, chosen, skipped in plan:
         entry: dict[str, Any] = {**problem.describe(), "skipped": skipped, "methods": {}}
         for method in chosen:
             info = _method_runs(store, problem, method, progress, counter)

@@ -147,13 +147,18 @@ def run(args: Any, out: TextIO | None = None) -> int:
     folder = args.out if args.out is not None else default_folder(problems)
     if _inside(folder, _package_dir()):
         raise ValueError(f"--out {folder} is inside the flatnn package; choose another folder")
-    results = compare(
-        problems,
-        args.methods,
-        folder=folder,
-        settings=settings,
-        progress=lambda line: print(line, file=out, flush=True),
-    )
+    try:
+        results = compare(
+            problems,
+            args.methods,
+            folder=folder,
+            settings=settings,
+            progress=lambda line: print(line, file=out, flush=True),
+        )
+    except KeyboardInterrupt:
+        if folder.exists():
+            print(f"finished runs are in {folder}; rerun with --out {folder} to resume", file=out)
+        raise
     for name, problem in results["problems"].items():
         for line in problem["skipped"]:
             print(f"{name}: skipped {line}", file=out)

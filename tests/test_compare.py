@@ -110,6 +110,16 @@ def test_summary_states_budget_grid_seeds_and_the_spread(xor_run):
     assert float(rows["L-BFGS-B"]["reached_fraction"]) == 1.0
 
 
+def test_the_profile_file_states_the_protocol_too(xor_run):
+    out, _, _ = xor_run
+    with (out / "profile.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {row["method"] for row in rows} == {"adam", "momentum", "L-BFGS-B", "Newton-CG"}
+    assert {row["budget_passes"] for row in rows} == {"300"}
+    assert {row["seeds"] for row in rows} == {"2"}
+    assert min(float(row["passes_ratio"]) for row in rows) == 1.0
+
+
 def test_results_json_holds_every_run_with_its_history(xor_run):
     out, _, _ = xor_run
     results = json.loads((out / "results.json").read_text())

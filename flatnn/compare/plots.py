@@ -142,7 +142,11 @@ def _profile(plt: Any, results: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     n = len(results["problems"])
-    fig.suptitle(f"Performance profile (Dolan & Moré) over {n} problem(s); median over seeds")
+    stated = "; ".join(f"{name}: {_statement(p)}" for name, p in results["problems"].items())
+    fig.suptitle(
+        f"Performance profile (Dolan & Moré) over {n} problem(s), median over seeds\n{stated}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

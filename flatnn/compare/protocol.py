@@ -4,10 +4,10 @@ Budget in passes
 ----------------
 Every run gets the same budget in *passes* over the training data: a full
 ``cost_grad`` counts one, a Hessian-vector product counts one, an SGD epoch
-counts one (a batch of ``b`` rows counts ``b/m``). The SGD family runs exactly
-``budget`` epochs. A scipy method is stopped by its callback once it has spent
-the budget; scipy checks the callback only between iterations, so a run
-overshoots by at most one iteration's evaluations (after the budget, a
+counts one (a batch of ``b`` rows counts ``b/m``). The SGD family runs
+``budget`` epochs (rounded to a whole number). A scipy method is stopped by
+its callback once it has spent the budget; scipy checks the callback only
+between iterations, so a run overshoots by at most one iteration's evaluations (after the budget, a
 Hessian-vector product answers zeros, which ends the inner conjugate-gradient
 loop of Newton-CG and the trust-region methods at once). The passes a run
 really used are recorded.

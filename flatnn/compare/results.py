@@ -173,15 +173,26 @@ def write_results(results: dict[str, Any], folder: str | Path) -> list[Path]:
     _write_csv(paths[1], SUMMARY_FIELDS, summary_rows(results))
     passes = profile_ratios(results, "passes_to_target")
     seconds = profile_ratios(results, "seconds_to_target")
+    stated = {(r["problem"], r["method"]): r for r in summary_rows(results)}
+    fields = (
+        "problem",
+        "method",
+        "passes_ratio",
+        "seconds_ratio",
+        "budget_passes",
+        "grid",
+        "seeds",
+    )
     rows = [
         {
             "problem": p,
             "method": m,
             "passes_ratio": passes[p][m],
             "seconds_ratio": seconds[p][m],
+            **{k: stated[p, m][k] for k in fields[4:]},
         }
         for p in passes
         for m in passes[p]
     ]
-    _write_csv(paths[2], ("problem", "method", "passes_ratio", "seconds_ratio"), rows)
+    _write_csv(paths[2], fields, rows)
     return paths

@@ -451,20 +451,14 @@ def test_a_built_wheel_runs_compare_and_touches_only_its_run_folder(tmp_path):
     (wheel,) = wheels.glob("flatnn-*.whl")
     venv = tmp_path / "venv"
     subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+        check=True,
+        timeout=120,
     )
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
-    install = subprocess.run(
-        [
-            str(bin_dir / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-index",
-            "--force-reinstall",
-            str(wheel),
-        ],
+    install = subprocess.run(  # this pip, installing into the new environment
+        [sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), "install"]
+        + ["--no-deps", "--no-index", "--force-reinstall", str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -29,7 +29,7 @@ Examples
 
 from __future__ import annotations
 
-from flatnn.compare.command import add_arguments, default_folder, main, run
+from flatnn.compare.command import add_arguments, default_folder, main, parser, run
 from flatnn.compare.methods import (
     DENSE_MAX_PARAMS,
     DENSE_METHODS,
@@ -49,6 +49,7 @@ __all__ = [
     "main",
     "run",
     "add_arguments",
+    "parser",
     "default_folder",
     "Problem",
     "NAMES",

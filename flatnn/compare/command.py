@@ -11,15 +11,16 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from flatnn.compare.plots import have_matplotlib, write_plots
 from flatnn.compare.problems import NAMES
 from flatnn.compare.results import write_results
 from flatnn.compare.runner import Settings, compare
 
-__all__ = ["DESCRIPTION", "add_arguments", "run", "main", "default_folder"]
+__all__ = ["DESCRIPTION", "add_arguments", "parser", "run", "main", "default_folder"]
 
 DESCRIPTION = (
     "Compare optimizers under one protocol: each method's learning rate tuned on a "
@@ -183,17 +184,44 @@ def run(args: Any, out: TextIO | None = None) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+class _Usage(Exception):
+    """A usage error of the command line (reported as one line, exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _Usage(f"{message} (see '{self.prog} --help')")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The parser of ``flatnn compare`` (its usage errors raise instead of exiting)."""
+    p = _Parser(prog="flatnn compare", description=DESCRIPTION)
+    add_arguments(p)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """``flatnn compare`` as a function: parse ``argv``, run, return the exit status.
 
-    0 on success; 2 for bad input (one line on stderr, never a traceback).
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``compare`` (default ``sys.argv[1:]``).
+    out : text stream, optional
+        Where the progress lines and the folder go (default ``sys.stdout``).
+
+    Returns
+    -------
+    int
+        0 on success (``--help`` included); 2 for bad input, reported as one line on
+        stderr, never a traceback.
     """
-    parser = argparse.ArgumentParser(prog="flatnn compare", description=DESCRIPTION)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
     try:
-        return run(args)
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+        args = parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+        return run(args, out)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except (_Usage, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         message = " ".join(str(exc).split())  # one line, also for multi-line messages
         print(f"flatnn compare: error: {message}", file=sys.stderr)
         return 2

@@ -3,8 +3,9 @@
 ``summary.csv`` has one row per problem and method, over the seeds of the
 best grid point: the median and interquartile range (q3 − q1) of the final
 test accuracy and of the final cost ``J``, the median passes and seconds to
-the target validation accuracy over the seeds that reached it, and the
-fraction of seeds that did; every row also states the budget, the grid and
+the target validation accuracy over the seeds that reached it (resolved to
+the run's validation checkpoints: the first one at or above the target), and
+the fraction of seeds that did; every row also states the budget, the grid and
 the number of seeds.
 
 ``profile.csv`` holds the Dolan–Moré performance ratios (Dolan & Moré 2002):

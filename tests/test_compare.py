@@ -175,15 +175,20 @@ def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # checked before the folder is made
 
 
+MISSING_MODULE = """
+def problem():
+    raise FileNotFoundError("mnist: train-images-idx3-ubyte was found nowhere. Looked in:\\n"
+                            "  $FLATNN_DATA: /nowhere\\nDid not download.")
+"""
+
+
 def test_missing_data_is_one_line_and_no_folder(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("FLATNN_DATA", str(tmp_path / "empty"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    code = compare.main(["--problem", "fashion-mlp", "--quick", "--out", str(tmp_path / "run")])
+    (tmp_path / "my_missing_mod.py").write_text(MISSING_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code = compare.main(["--problem", "my_missing_mod:problem", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    if code == 0:  # Fashion-MNIST in a system folder of this machine
-        pytest.skip("Fashion-MNIST is installed system-wide")
-    assert code == 2 and err.count("\n") == 1 and "fashion-mnist" in err
+    assert code == 2 and err.count("\n") == 1
+    assert "found nowhere. Looked in: $FLATNN_DATA: /nowhere Did not download." in err
     assert not (tmp_path / "run").exists()
 
 
@@ -192,6 +197,22 @@ def test_a_folder_inside_the_package_is_refused(capsys):
     assert compare.main(["--problem", "xor", "--quick", "--out", str(inside)]) == 2
     assert "inside the flatnn package" in capsys.readouterr().err
     assert not inside.exists()
+
+
+def test_the_flatnn_command_runs_compare(tmp_path, capsys):
+    from flatnn import cli
+
+    out = tmp_path / "run"
+    argv = ["compare", "--problem", "xor", "--quick", "--methods", "adam", "--no-plots"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == str(out) and (out / "summary.csv").is_file()
+    assert sum(line.startswith("[") for line in lines) == 3 + 1
+    assert cli.main(["compare", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: flatnn compare ")
+    assert cli.main(["compare", "--grid", "1:0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "LOW <= HIGH" in err
 
 
 def test_the_default_folder_is_new_and_never_in_the_source_tree(tmp_path):

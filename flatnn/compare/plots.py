@@ -56,6 +56,18 @@ def _band(runs: list[dict], rows: str, x: str, y: str) -> tuple[np.ndarray, ...]
     return grid, med, q1, q3
 
 
+def _styles(plt: Any, results: dict[str, Any]) -> dict[str, tuple[Any, str]]:
+    """One colour and line style per method, the same in every figure (rules dashed)."""
+    colors = plt.get_cmap("tab20")
+    styles: dict[str, tuple[Any, str]] = {}
+    for problem in results["problems"].values():
+        for method, info in problem["methods"].items():
+            if method not in styles:
+                dash = "--" if info["kind"] == "rule" else "-"
+                styles[method] = (colors(len(styles) % 20), dash)
+    return styles
+
+
 def _statement(problem: dict[str, Any]) -> str:
     methods = problem["methods"].values()
     seeds = max((info["seeds"] for info in methods), default=0)
@@ -65,7 +77,7 @@ def _statement(problem: dict[str, Any]) -> str:
     return f"budget {budget:g} passes, {grid} (seed 0), best point x {seeds} seeds"
 
 
-def _curves(plt: Any, name: str, problem: dict[str, Any], path: Path) -> None:
+def _curves(plt: Any, name: str, problem: dict[str, Any], styles: dict, path: Path) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     panels = [
         (axes[0, 0], "history", "passes", "cost", "training cost J"),
@@ -73,11 +85,9 @@ def _curves(plt: Any, name: str, problem: dict[str, Any], path: Path) -> None:
         (axes[1, 0], "checks", "passes", "val_accuracy", "validation accuracy"),
         (axes[1, 1], "checks", "seconds", "val_accuracy", "validation accuracy"),
     ]
-    colors = plt.get_cmap("tab20")
-    for i, (method, info) in enumerate(problem["methods"].items()):
+    for method, info in problem["methods"].items():
         runs = seed_runs(info)
-        style = "--" if info["kind"] == "rule" else "-"
-        color = colors(i % 20)
+        color, style = styles[method]
         for ax, rows, x, y, _ in panels:
             band = _band(runs, rows, x, y)
             if band is None:
@@ -99,7 +109,7 @@ def _curves(plt: Any, name: str, problem: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _sensitivity(plt: Any, name: str, problem: dict[str, Any], path: Path) -> bool:
+def _sensitivity(plt: Any, name: str, problem: dict[str, Any], styles: dict, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     drawn = False
     for method, info in problem["methods"].items():
@@ -110,7 +120,9 @@ def _sensitivity(plt: Any, name: str, problem: dict[str, Any], path: Path) -> bo
         if len(tuning) > 1:
             lrs = [r["learning_rate"] for r in tuning]
             acc = [r["final"]["val_accuracy"] for r in tuning]
-            ax.plot(lrs, [np.nan if a is None else a for a in acc], "o-", label=method)
+            color, style = styles[method]
+            y = [np.nan if a is None else a for a in acc]
+            ax.plot(lrs, y, "o" + style, color=color, label=method)
             drawn = True
     if drawn:
         ax.set(xscale="log", xlabel="learning rate", ylabel="final validation accuracy")
@@ -123,16 +135,18 @@ def _sensitivity(plt: Any, name: str, problem: dict[str, Any], path: Path) -> bo
     return drawn
 
 
-def _profile(plt: Any, results: dict[str, Any], path: Path) -> None:
+def _profile(plt: Any, results: dict[str, Any], styles: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for ax, key in zip(axes, ("passes_to_target", "seconds_to_target")):
         ratios = profile_ratios(results, key)
-        methods = sorted({m for p in ratios.values() for m in p})
+        methods = [m for m in styles if any(m in p for p in ratios.values())]
         finite = [v for p in ratios.values() for v in p.values() if np.isfinite(v)]
         top = max(2.0, 1.1 * max(finite, default=2.0))
         taus = np.geomspace(1.0, top, 200)
         for method in methods:
-            ax.step(taus, profile_curve(ratios, method, taus), where="post", label=method)
+            color, style = styles[method]
+            rho = profile_curve(ratios, method, taus)
+            ax.step(taus, rho, style, where="post", color=color, label=method)
         ax.set(
             xscale="log",
             xlabel=f"τ ({key.replace('_', ' ')} / best method's)",
@@ -158,16 +172,17 @@ def write_plots(results: dict[str, Any], folder: str | Path) -> list[Path]:
         return []
     plt = _pyplot()
     folder = Path(folder)
+    styles = _styles(plt, results)
     paths = []
     for name, problem in results["problems"].items():
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
         path = folder / f"curves_{name}.png"
-        _curves(plt, name, problem, path)
+        _curves(plt, name, problem, styles, path)
         paths.append(path)
         path = folder / f"sensitivity_{name}.png"
-        if _sensitivity(plt, name, problem, path):
+        if _sensitivity(plt, name, problem, styles, path):
             paths.append(path)
     path = folder / "profile.png"
-    _profile(plt, results, path)
+    _profile(plt, results, styles, path)
     paths.append(path)
     return paths

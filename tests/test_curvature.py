@@ -247,3 +247,29 @@ def test_bad_calls():
         curvature.trace(net, params, X, y, n_products=2)
     with pytest.raises(TypeError, match="flatnn.Network or an objective"):
         curvature.trace("net", params)
+
+
+def test_edge_of_stability_quick_run_writes_into_its_folder(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "experiments" / "edge_of_stability.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--every", "4", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(script.parent.parent)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {tmp_path}" in proc.stdout
+    record = json.loads((tmp_path / "edge_of_stability.json").read_text())
+    (run,) = record["runs"]
+    assert run["eta"] == 0.5 and run["threshold"] == 4.0
+    assert len(run["loss"]) == 12
+    assert run["sharpness_steps"] == [0, 4, 8]
+    assert all(value > 0 for value in run["sharpness"])
+    assert "Figure 1" in (tmp_path / "edge_of_stability.md").read_text()

@@ -93,3 +93,30 @@ def test_bad_arguments():
         landscape.plane(net, p, X, y, directions=(p,))
     with pytest.raises(TypeError, match="net must be a flatnn.Network"):
         landscape.filter_normalized_direction("net", p)
+
+
+def test_monotone_interpolation_quick_run_writes_into_its_folder(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "experiments" / "monotone_interpolation.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(script.parent.parent)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {tmp_path}" in proc.stdout
+    record = json.loads((tmp_path / "monotone_interpolation.json").read_text())
+    assert [c["optimizer"][:3] for c in record["curves"]] == ["SGD", "L-B"]
+    for curve in record["curves"]:
+        alphas, train = np.array(curve["alphas"]), np.array(curve["train"])
+        assert alphas.shape == train.shape == (36,)
+        # training lowered the cost: the line ends below where it starts
+        assert train[np.argmin(abs(alphas - 1))] < train[np.argmin(abs(alphas))]
+    assert "Figure 2" in (tmp_path / "monotone_interpolation.md").read_text()

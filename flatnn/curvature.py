@@ -4,12 +4,10 @@ Every function here works from matrix-free products ``A v`` with ``A`` the
 Hessian ``H`` of ``J(params)`` (:meth:`flatnn.Network.hessp`, exact, by the
 R-operator) or the Gauss-Newton matrix ``G`` (:meth:`flatnn.Network.gnvp`,
 positive semi-definite). ``A`` is never formed: one product costs about one
-extra forward and backward pass over the data, and the methods are counted in
-products.
+extra forward and backward pass over the data.
 
-- :func:`eigs`: the top (or bottom) ``k`` eigenpairs by Lanczos, as
-  :func:`scipy.sparse.linalg.eigsh` over a
-  :class:`~scipy.sparse.linalg.LinearOperator`;
+- :func:`eigs`: the top (or bottom) ``k`` eigenpairs by Lanczos (ARPACK's
+  :func:`scipy.sparse.linalg.eigsh` over a ``LinearOperator``);
 - :func:`trace`: ``tr A`` by Hutchinson's estimator ``E[zᵀ A z]`` over
   Rademacher vectors ``z``, or Hutch++ (Meyer, Musco, Musco & Woodruff 2021):
   the exact trace of ``A`` on a sketched subspace ``Q = orth(A S)`` plus
@@ -28,7 +26,6 @@ Each function takes either ``(net, params, X, y, lam)`` or ``(objective,
 params)`` with an :class:`flatnn.Objective` (then ``X`` and ``y`` are omitted
 and ``lam`` is the objective's own), and ``subset=s`` to work on ``s`` rows of
 the data drawn without replacement by ``rng``, the same rows for every product.
-All results are float64 NumPy arrays and floats.
 """
 
 from __future__ import annotations
@@ -67,7 +64,9 @@ def _rows(objective: Any, subset: Any, rng: np.random.Generator, who: str) -> An
     if s >= m:
         return objective
     idx = np.sort(rng.choice(m, size=s, replace=False))
-    return Objective(objective.net, objective.X[idx], objective.y[idx], objective.lam)
+    weights = getattr(objective, "sample_weight", None)  # kept with their rows
+    extra = {} if weights is None else {"sample_weight": np.asarray(weights)[idx]}
+    return Objective(objective.net, objective.X[idx], objective.y[idx], objective.lam, **extra)
 
 
 def _bind(net: Any, X: Any, y: Any, lam: float, who: str) -> Any:
@@ -149,10 +148,7 @@ def _lanczos_eigs(
     """The ``k`` largest (``top``) or smallest (``bottom``) eigenpairs of ``A``."""
     if which not in ("top", "bottom"):
         raise ValueError(f"which must be 'top' or 'bottom', got {which!r}")
-    k = checks.integer(k, "k", 1, n - 1) if n > 1 else checks.integer(k, "k", 1, 1)
-    if n == 1:  # ARPACK needs k < n; a 1x1 matrix is its own eigenvalue
-        value = product(np.ones(1))
-        return value.copy(), np.ones((1, 1))
+    k = checks.integer(k, "k", 1, n - 1)  # ARPACK's limit; every network has n >= 2
     start = rng.standard_normal(n) if v0 is None else np.asarray(v0, dtype=np.float64)
     operator = _operator(product, n)
     ncv = min(n, max(2 * k + 1, 20))  # ARPACK's default

@@ -236,7 +236,7 @@ def _apply(product: Product, V: np.ndarray) -> np.ndarray:
 def _hutchpp(product: Product, n: int, n_products: int, rng: np.random.Generator) -> float:
     if n_products >= n:  # the sketch spans the whole space: the trace is exact
         return float(sum(product(np.eye(1, n, i)[0])[i] for i in range(n)))
-    s = (n_products + 2) // 3  # sketch columns; as many for A Q, the rest for the residual
+    s = n_products // 3  # sketch columns; as many for A Q, the rest (>= s) for the residual
     n_residual = n_products - 2 * s
     Q, _ = np.linalg.qr(_apply(product, _rademacher(rng, n, s)))
     estimate = float(np.trace(Q.T @ _apply(product, Q)))

@@ -270,6 +270,6 @@ def test_edge_of_stability_quick_run_writes_into_its_folder(tmp_path):
     (run,) = record["runs"]
     assert run["eta"] == 0.5 and run["threshold"] == 4.0
     assert len(run["loss"]) == 12
-    assert run["sharpness_steps"] == [0, 4, 8]
+    assert run["sharpness_steps"] == [1, 5, 9]
     assert all(value > 0 for value in run["sharpness"])
     assert "Figure 1" in (tmp_path / "edge_of_stability.md").read_text()

@@ -273,3 +273,54 @@ def test_edge_of_stability_quick_run_writes_into_its_folder(tmp_path):
     assert run["sharpness_steps"] == [1, 5, 9]
     assert all(value > 0 for value in run["sharpness"])
     assert "Figure 1" in (tmp_path / "edge_of_stability.md").read_text()
+
+
+def test_cli_prints_the_top_eigenvalues_and_the_trace(tmp_path, capsys):
+    from flatnn.cli import main
+
+    net = flatnn.Network((784, 12, 10))
+    params = net.init(0)
+    path = tmp_path / "model.npz"
+    flatnn.save(path, net, params, dataset="mnist", lam=0.5)
+    code = main(["curvature", str(path), "--subset", "300", "-k", "2", "--seed", "3"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    splits = flatnn.datasets.load_mnist()
+    X, y = splits.X_train, splits.y_train
+    values, _ = curvature.eigs(net, params, X, y, 0.5, k=2, rng=3, subset=300)
+    total = curvature.trace(net, params, X, y, 0.5, rng=3, subset=300)
+    assert "(300 of 50000 samples, seed 3), lam 0.5" in out
+    assert f"top 2 eigenvalues of the Hessian: {values[0]:.6g}, {values[1]:.6g}" in out
+    assert f"trace (Hutch++, 100 products): {total:.6g}" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--trace-products", "2"], "--trace-products must be at least 3"),
+        (["-k", "0"], "-k"),
+        (["--curvature", "fisher"], "--curvature"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, match):
+    from flatnn.cli import main
+
+    net = flatnn.Network((784, 4, 10))
+    path = tmp_path / "model.npz"
+    flatnn.save(path, net, net.init(0), dataset="mnist")
+    code = main(["curvature", str(path), "--subset", "50", *extra])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert match in err and "Traceback" not in err
+
+
+def test_a_subset_keeps_the_sample_weights_of_its_rows():
+    net, params, X, y, lam = problem("tanh-softmax-ce", m=60)
+    plain = flatnn.Objective(net, X, y, lam)
+    doubled = flatnn.Objective(net, X, y, lam, sample_weight=np.full(60, 2.0))
+    skewed = flatnn.Objective(net, X, y, lam, sample_weight=np.linspace(0.1, 3.0, 60))
+    a, _ = curvature.eigs(plain, params, subset=20, rng=4)
+    b, _ = curvature.eigs(doubled, params, subset=20, rng=4)
+    c, _ = curvature.eigs(skewed, params, subset=20, rng=4)
+    assert rel(b, a) < 1e-10  # only the weights' ratios matter
+    assert rel(c, a) > 1e-6

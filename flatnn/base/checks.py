@@ -218,7 +218,7 @@ def flat_vector(
     return params
 
 
-def finite(a: Any, name: str) -> None:
+def finite(a: Any, name: str) -> Any:
     """ValueError naming the first non-finite entry of the 1-D array ``a``, if any."""
     xp = namespace.namespace_of(a)
     if not bool(xp.isfinite(a).all()):

@@ -229,7 +229,7 @@ def finite(a: Any, name: str) -> Any:
     return a
 
 
-def finite_rows(X: Any, name: str = "X") -> None:
+def finite_rows(X: Any, name: str = "X") -> Any:
     """ValueError naming the first row of ``X`` (m, n) that holds NaN or inf, if any."""
     xp = namespace.namespace_of(X)
     if not bool(xp.isfinite(X).all()):

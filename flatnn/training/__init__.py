@@ -14,6 +14,7 @@ module              what it holds
 ``schedules``       learning-rate schedules
 ``regularizers``    dropout masks and max-norm
 ``transforms``      batch transforms (data augmentation)
+``recipes``         recipes (tables of settings) resolved against a user's choices
 ==================  ==============================================================
 """
 

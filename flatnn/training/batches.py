@@ -23,9 +23,10 @@ class Batches:
     product reads it. Measured on 60000 x 784 float32 MNIST: 0.019-0.030 s of
     gathering per epoch at batch 10, 128 and 1000, against 0.046-0.048 s for a
     permuted copy of X per epoch and its slices (and no 188 MB second copy).
-    Measured again at batch 1000 with the copy in reused memory (one ``take``
-    per epoch into a buffer allocated once): 0.13-0.14 s of ``take`` per epoch
-    against 0.07-0.09 s of gathering, and 2 % slower with the products.
+    Profiled again at batch 1000 on a loaded machine, with the copy in reused
+    memory (one ``take`` per epoch into a buffer allocated once): 0.13-0.14 s of
+    ``take`` per epoch against 0.07-0.09 s of gathering, and 2 % slower with
+    the products.
     A transform always gets that buffer, so it can never write into X.
     """
 

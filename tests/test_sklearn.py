@@ -485,7 +485,7 @@ def test_method_options_and_max_iter_reach_scipy():
     with pytest.warns(ConvergenceWarning, match="max_iter=4"):
         est.fit(X, y)
     assert est.n_iter_ == 4
-    with pytest.raises(TypeError, match="method_options must be a dict"):
+    with pytest.raises(TypeError, match="'method_options' parameter of MLPClassifier must be None"):
         MLPClassifier(solver="CG", method_options=[1]).fit(X, y)
     with pytest.raises(ValueError, match="method_options are options of the scipy solvers"):
         MLPClassifier(solver="adam", method_options={"maxcor": 3}).fit(X, y)

@@ -32,12 +32,13 @@ from typing import Any
 
 import attrs
 import numpy as np
+from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from flatnn.base import namespace
+from flatnn.base import checks, namespace
 from flatnn.sklearn import device as devices
-from flatnn.training import STATUS_DONE, STATUS_STOPPED, sgd
+from flatnn.training import STATUS_DONE, STATUS_NOT_FINITE, STATUS_STOPPED, sgd
 from flatnn.training import rules as optimizers
 
 __all__ = ["Schedule", "Resumable", "ResumableInPlace", "StochasticFit", "sgd_rule"]
@@ -148,8 +149,13 @@ class StochasticFit:
     optimizer_state_: Any
 
     def _hold_out(self: Any, X: Any, target: Any, y: Any, rs: Any, first_pass: bool) -> Any:
-        """Split off ``validation_fraction`` of the rows (stratified for one label column)."""
-        stratify = target if self._is_classifier and self.n_outputs_ == 1 else None
+        """Split off ``validation_fraction`` of the rows (stratified for a classifier)."""
+        stratify = None
+        if self._is_classifier:  # scikit-learn's: the rows of the boolean indicator matrix
+            if target.ndim == 1:
+                stratify = np.eye(self.n_outputs_, dtype=bool)[target]
+            else:
+                stratify = target.astype(bool)
         rows_train, rows_val = train_test_split(
             np.arange(X.shape[0]),
             random_state=rs,
@@ -226,24 +232,51 @@ class StochasticFit:
         rule = sgd_rule(method, self)
         resumable = (ResumableInPlace if optimizers.has_inplace(rule) else Resumable)(rule, saved)
         self.n_iter_ = 0
-        result = sgd(
-            self.network_,
-            params,
-            X,
-            target,
-            float(self.alpha) * m / batch_size,
-            epochs=ctx.epochs,
-            batch_size=batch_size,
-            learning_rate=ctx.schedule,
-            method=resumable,
-            rng=np.random.default_rng(rs.randint(np.iinfo(np.int32).max)),
-            shuffle=self.shuffle,
-            callback=lambda intermediate_result: self._on_epoch(intermediate_result, ctx),
-        )
+        lam = float(self.alpha) * m / batch_size
+        try:
+            result = sgd(
+                self.network_,
+                params,
+                X,
+                target,
+                lam,
+                epochs=ctx.epochs,
+                batch_size=batch_size,
+                learning_rate=ctx.schedule,
+                method=resumable,
+                rng=np.random.default_rng(rs.randint(np.iinfo(np.int32).max)),
+                shuffle=self.shuffle,
+                callback=lambda intermediate_result: self._on_epoch(intermediate_result, ctx),
+            )
+        except checks.NotFiniteError as exc:  # the final evaluation overflowed
+            result = self._start_result(params, X, target, lam, exc)
         self.optimizer_state_ = devices.map_arrays(resumable.state, namespace.to_numpy)
-        result.x, result.jac = namespace.to_numpy(result.x), namespace.to_numpy(result.jac)
+        result.x = namespace.to_numpy(result.x)
+        result.jac = None if result.jac is None else namespace.to_numpy(result.jac)
         self._current_rate = ctx.schedule.rate
         self._finish_stochastic(result, ctx, incremental)
+
+    def _start_result(self: Any, params: Any, X: Any, target: Any, lam: float, exc: Any) -> Any:
+        """The weights the fit started from, as a failed run's result (see the module notes).
+
+        For a run whose weights overflow even the cost: the starting weights are
+        the best ones known to give a finite cost; when they do not either, the
+        data is at fault (ValueError in scikit-learn's words).
+        """
+        try:
+            fun = float(self.network_.cost(params, X, target, lam))
+        except checks.NotFiniteError as again:
+            raise ValueError(f"{NON_FINITE_MESSAGE} (flatnn: {again})") from exc
+        return OptimizeResult(
+            x=params,
+            fun=fun,
+            jac=None,
+            nit=self.n_iter_,
+            success=False,
+            status=STATUS_NOT_FINITE,
+            message=f"{exc}; the weights the fit started from are kept",
+            history=[],
+        )
 
     def _on_epoch(self: Any, intermediate_result: Any, ctx: Any) -> None:
         """scikit-learn's bookkeeping after an epoch; StopIteration when it stops."""

@@ -149,13 +149,11 @@ class StochasticFit:
     optimizer_state_: Any
 
     def _hold_out(self: Any, X: Any, target: Any, y: Any, rs: Any, first_pass: bool) -> Any:
-        """Split off ``validation_fraction`` of the rows (stratified for a classifier)."""
+        """Split off ``validation_fraction`` of the rows (stratified for a binary classifier)."""
+        # scikit-learn stratifies a binary classifier's split only, on its boolean column
         stratify = None
-        if self._is_classifier:  # scikit-learn's: the rows of the boolean indicator matrix
-            if target.ndim == 1:
-                stratify = np.eye(self.n_outputs_, dtype=bool)[target]
-            else:
-                stratify = target.astype(bool)
+        if self._is_classifier and self.n_outputs_ == 1:
+            stratify = target.astype(bool)
         rows_train, rows_val = train_test_split(
             np.arange(X.shape[0]),
             random_state=rs,

@@ -29,7 +29,7 @@ PRIVATE = "reads scikit-learn's private internals"
 EXPECTED_FAILURES = {
     "test_fit": f"{PRIVATE}: assigns lists to coefs_ and intercepts_ and calls "
     "_forward_pass/_backprop (flatnn's coefs_ are read-only views into params_)",
-    "test_gradient": f"{PRIVATE}: calls MLPClassifier._loss_grad_lbfgs",
+    "test_gradient": f"{PRIVATE}: calls the estimator's _loss_grad_lbfgs",
     "test_learning_rate_warmstart": f"{PRIVATE}: reads _optimizer.learning_rate",
     "test_adaptive_learning_rate": f"{PRIVATE}: reads _optimizer.learning_rate",
     "test_sparse_matrices": "sparse X: waits for the core's sparse support (issue 21.2)",

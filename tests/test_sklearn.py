@@ -668,12 +668,8 @@ def test_scikit_learns_wider_ranges_are_accepted():
 def test_what_flatnn_does_not_do_fails_loudly():
     X, y = _iris()
     sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(TypeError, match="dense"):
+    with pytest.raises(TypeError, match="sparse X trains with the scipy solvers.*dense"):
         MLPClassifier(max_iter=2).fit(sparse.csr_matrix(X), y)
-    with pytest.raises(ValueError, match="Poisson"):
-        MLPRegressor(loss="poisson", max_iter=2).fit(*_regression())
-    with pytest.raises(TypeError):
-        MLPClassifier(max_iter=2).fit(X, y, sample_weight=np.ones(len(y)))
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
     with pytest.raises(ValueError, match="early_stopping"):
         MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])

@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from flatnn.base import checks, namespace
+from flatnn.core import inputs
 from flatnn.core.network import Network
 from flatnn.sklearn import device as devices
 from flatnn.sklearn.constraints import (
@@ -170,21 +171,26 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
         return X.dtype if self.dtype is None else checks.float_dtype(self.dtype)
 
     # ---------------------------------------------------------- fitting
-    def fit(self, X: Any, y: Any) -> Any:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Fit the network to ``X`` (n_samples, n_features) and ``y``.
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
+        X : array-like or scipy.sparse CSR/CSC matrix, shape (n_samples, n_features)
+            Sparse ``X`` trains with the scipy solvers (``"lbfgs"``, ...).
         y : array-like, shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a label-indicator matrix for multi-label)
             or targets (regressor).
+        sample_weight : array-like, shape (n_samples,), optional
+            Per-sample weights (finite, >= 0): an integer weight counts a row that
+            many times, a zero weight removes it; the held-out score of
+            ``early_stopping`` is weighted too.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _partial_fit_available(self) -> bool:
         return self._is_stochastic()
@@ -211,7 +217,9 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
             )
         return kind, method
 
-    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> Any:
+    def _fit(
+        self, X: Any, y: Any, incremental: bool, classes: Any = None, sample_weight: Any = None
+    ) -> Any:
         kind, method = self._check_settings(incremental)
         # before the data: a missing GPU fails fast
         xp = devices.device_namespace(self.device, type(self).__name__)
@@ -219,6 +227,12 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
         X, target = self._validate_input(X, y, incremental, reset=first_pass, classes=classes)
         dtype = self._work_dtype(X)
         X = X.astype(dtype, copy=False)
+        weights = inputs.check_weights(sample_weight, X.shape[0], np.float64)[0]
+        if kind == "sgd" and inputs.is_sparse(X):
+            raise TypeError(
+                f"sparse X trains with the scipy solvers ('lbfgs', ...); solver "
+                f"{self.solver!r} runs flatnn.sgd, which takes dense X (X.toarray())"
+            )
         n_outputs = self._n_outputs(target)
         net = self._network(X.shape[1], n_outputs)
         rs = check_random_state(self.random_state)
@@ -237,9 +251,10 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
         self.n_layers_ = len(net.sizes)
         self.out_activation_ = self._out_activation(net)
         if kind == "sgd":
-            self._fit_stochastic(X, target, y, params, method, rs, incremental, first_pass, xp)
+            fit_data = (X, target, y, weights)
+            self._fit_stochastic(fit_data, params, method, rs, incremental, first_pass, xp)
         else:
-            self._fit_scipy(X, target, params, method, xp)
+            self._fit_scipy(X, target, weights, params, method, xp)
         return self
 
     def _reset_fitted(self) -> None:
@@ -256,7 +271,9 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
     # ---------------------------------------------------------- predicting
     def _validate_X(self, X: Any) -> Any:
         check_is_fitted(self, "params_")
-        return validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
 
     def _outputs(self, params: np.ndarray, X: Any) -> np.ndarray:
         """Output activations (m, n_outputs), NumPy, for ``X`` already validated.

@@ -235,7 +235,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         self, X: Any, y: Any, incremental: bool, reset: bool, classes: Any = None
     ) -> tuple[Any, np.ndarray]:
         X, y = validate_data(
-            self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -260,8 +266,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             out = out.ravel()
         return self._label_binarizer.inverse_transform(out)
 
-    def _score_params(self, params: np.ndarray, X: Any, y: Any) -> float:
-        return float(accuracy_score(y, self._predict_params(params, X)))
+    def _score_params(self, params: np.ndarray, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The held-out score of ``params``; nan where the predictions are not finite."""
+        return float(
+            accuracy_score(y, self._predict_params(params, X), sample_weight=sample_weight)
+        )
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted classes, shape (n_samples,) (or (n_samples, n_classes) for multi-label)."""
@@ -283,13 +292,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return np.log(proba, out=proba)
 
     @available_if(BaseMLP._partial_fit_available)
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+    def partial_fit(
+        self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None
+    ) -> MLPClassifier:
         """One epoch of the SGD family over ``X, y``, continuing the optimizer.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
         y : array-like, shape (n_samples,) or (n_samples, n_classes)
+        sample_weight : array-like, shape (n_samples,), optional
+            Per-sample weights, as in :meth:`fit`.
         classes : array-like, shape (n_classes,)
             Every class, required on the first call (as in scikit-learn); ``y``
             is checked against it (ValueError for a label not in it).
@@ -298,7 +311,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         -------
         self
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     # ---------------------------------------------------------- files
     def _label_state(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,11 +20,12 @@ __all__ = ["MLPRegressor"]
 class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor: scikit-learn's interface, flatnn's engine.
 
-    Squared error with an identity output, one or several targets. The
-    parameters and attributes are those of :class:`MLPClassifier`, plus ``loss``
-    (``"squared_error"``; ``"poisson"`` passes the parameter check but flatnn's
-    core has no Poisson loss yet: ValueError at fit), without ``classes_`` and
-    ``predict_proba``; ``validation_scores_`` holds R².
+    One or several targets. The parameters and attributes are those of
+    :class:`MLPClassifier`, plus ``loss``: ``"squared_error"`` (identity output,
+    half the squared error) or ``"poisson"`` (exponential output, the log link,
+    and half the Poisson deviance as scikit-learn defines it; targets >= 0),
+    without ``classes_`` and ``predict_proba``; ``validation_scores_`` holds
+    R² (sample-weighted).
     """
 
     _parameter_constraints: dict = REGRESSOR_CONSTRAINTS
@@ -100,10 +102,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return 1 if target.ndim == 1 else target.shape[1]
 
     def _output_and_loss(self, n_outputs: int) -> tuple[str, str]:
-        if self.loss != "squared_error":
-            raise ValueError(
-                f"loss must be 'squared_error' (flatnn has no Poisson loss yet), got {self.loss!r}"
-            )
+        if self.loss == "poisson":  # log link: exp output, half Poisson deviance
+            return "exp", "poisson"
         return "identity", "squared_error"
 
     def _validate_input(
@@ -113,6 +113,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             self,
             X,
             y,
+            accept_sparse=["csr", "csc"],
             multi_output=True,
             y_numeric=True,
             dtype=(np.float64, np.float32),
@@ -132,8 +133,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         out = self._outputs(params, X)
         return out.ravel() if out.shape[1] == 1 else out
 
-    def _score_params(self, params: np.ndarray, X: Any, y: Any) -> float:
-        return float(r2_score(y, self._predict_params(params, X)))
+    def _score_params(self, params: np.ndarray, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The held-out score of ``params``; nan where the predictions are not finite."""
+        pred = self._predict_params(params, X)
+        if not np.isfinite(pred).all():
+            return math.nan
+        return float(r2_score(y, pred, sample_weight=sample_weight))
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs)."""
@@ -141,19 +146,21 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._predict_params(self.params_, X)
 
     @available_if(BaseMLP._partial_fit_available)
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch of the SGD family over ``X, y``, continuing the optimizer.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
         y : array-like, shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like, shape (n_samples,), optional
+            Per-sample weights, as in :meth:`fit`.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     # ---------------------------------------------------------- files
     def _label_state(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from flatnn.core.objective import Objective
 from flatnn.training import STATUS_STOPPED, minimize
 
 __all__ = ["ScipyFit", "TOL_OPTION", "MAXFUN_METHODS", "history_fun"]
@@ -53,7 +54,9 @@ class ScipyFit:
             options.update(self.method_options)
         return options
 
-    def _fit_scipy(self: Any, X: Any, target: Any, params: Any, method: str, xp: Any) -> None:
+    def _fit_scipy(
+        self: Any, X: Any, target: Any, weights: Any, params: Any, method: str, xp: Any
+    ) -> None:
         max_iter = int(self.max_iter)
         verbose = bool(self.verbose)
         count = {"nit": 0}
@@ -66,12 +69,16 @@ class ScipyFit:
                 raise StopIteration
 
         alpha = float(self.alpha)
-        if xp is None:
-            problem: tuple[Any, ...] = (self.network_, params, X, target, alpha)
-        else:  # the data on the device; scipy sees NumPy vectors
+        weighted = {} if weights is None else {"sample_weight": weights}
+        if xp is not None:  # the data on the device; scipy sees NumPy vectors
             from flatnn.backends.gpu_objective import GPUObjective
 
-            problem = (GPUObjective(self.network_, X, target, alpha, xp=xp), params)
+            obj = GPUObjective(self.network_, X, target, alpha, xp=xp, **weighted)
+            problem: tuple[Any, ...] = (obj, params)
+        elif weights is not None:
+            problem = (Objective(self.network_, X, target, alpha, **weighted), params)
+        else:
+            problem = (self.network_, params, X, target, alpha)
         options = self._scipy_options(method)
         result = minimize(*problem, method=method, options=options, callback=on_iteration)
         curve = [history_fun(entry) for entry in result.history]

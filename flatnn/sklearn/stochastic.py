@@ -25,6 +25,7 @@ words.
 
 from __future__ import annotations
 
+import inspect
 import math
 import types
 import warnings
@@ -139,6 +140,18 @@ def sgd_rule(name: Any, est: Any) -> Any:
         return make(beta)
 
 
+def _weights_option(weights: Any, solver: Any) -> dict[str, Any]:
+    """sgd's ``sample_weight`` option, where there are weights."""
+    if weights is None:
+        return {}
+    if "sample_weight" not in inspect.signature(sgd).parameters:
+        raise TypeError(
+            f"sample_weight trains with the scipy solvers ('lbfgs', ...) in this flatnn: "
+            f"solver {solver!r} runs flatnn.sgd, which takes no sample_weight yet"
+        )
+    return {"sample_weight": weights}
+
+
 class StochasticFit:
     """The SGD family's fit, a part of the estimators (not public on its own)."""
 
@@ -148,9 +161,13 @@ class StochasticFit:
     best_validation_score_: float | None
     optimizer_state_: Any
 
-    def _hold_out(self: Any, X: Any, target: Any, y: Any, rs: Any, first_pass: bool) -> Any:
-        """Split off ``validation_fraction`` of the rows (stratified for a binary classifier)."""
-        # scikit-learn stratifies a binary classifier's split only, on its boolean column
+    def _hold_out(self: Any, data: tuple, rs: Any, first_pass: bool) -> tuple:
+        """Split off ``validation_fraction`` of the rows: ``(train data, (X_val, y_val, w_val))``.
+
+        Stratified as scikit-learn does: a binary classifier's split only, on its
+        boolean column. Sample weights follow their rows.
+        """
+        X, target, y, weights = data
         stratify = None
         if self._is_classifier and self.n_outputs_ == 1:
             stratify = target.astype(bool)
@@ -169,7 +186,11 @@ class StochasticFit:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
-        return X[rows_train], target[rows_train], X[rows_val], self._score_target(y, rows_val)
+        w_train, w_val = (
+            (None, None) if weights is None else (weights[rows_train], weights[rows_val])
+        )
+        train = (X[rows_train], target[rows_train], None, w_train)
+        return train, (X[rows_val], self._score_target(y, rows_val), w_val)
 
     def _batch_size(self: Any, m: int) -> int:
         if self.batch_size == "auto":
@@ -195,9 +216,7 @@ class StochasticFit:
 
     def _fit_stochastic(
         self: Any,
-        X: Any,
-        target: Any,
-        y: Any,
+        data: tuple,
         params: Any,
         method: Any,
         rs: Any,
@@ -205,17 +224,13 @@ class StochasticFit:
         first_pass: bool,
         xp: Any = None,
     ) -> None:
-        if self.method_options is not None:
-            raise ValueError(
-                f"method_options are options of the scipy solvers; solver "
-                f"{self.solver!r} runs the SGD loop (configure it with a rule "
-                f"object from flatnn.optimizers as solver)"
-            )
-        ctx = types.SimpleNamespace(X_val=None, y_val=None, last=None, best=None, stopped=False)
+        """``data``: ``(X, target, y, sample weights or None)``, validated."""
+        ctx = types.SimpleNamespace(validation=None, last=None, best=None, stopped=False)
         if self.early_stopping:
-            X, target, ctx.X_val, ctx.y_val = self._hold_out(X, target, y, rs, first_pass)
+            data, ctx.validation = self._hold_out(data, rs, first_pass)
         elif self.best_loss_ is None:  # a warm start after a fit with early stopping
             self.best_loss_ = np.inf
+        X, target, _, weights = data
         m = X.shape[0]
         batch_size = self._batch_size(m)
         ctx.m, ctx.schedule = m, self._schedule(method, m, incremental)
@@ -223,8 +238,8 @@ class StochasticFit:
         saved = self.optimizer_state_ if incremental else None
         if xp is not None:  # the data, and the state partial_fit continues, to the device
             X, target = xp.asarray(X), xp.asarray(target)
-            if ctx.X_val is not None:
-                ctx.X_val = xp.asarray(ctx.X_val)
+            if ctx.validation is not None:
+                ctx.validation = (xp.asarray(ctx.validation[0]), *ctx.validation[1:])
             if saved is not None:
                 saved = devices.map_arrays(saved, xp.asarray)
         rule = sgd_rule(method, self)
@@ -245,6 +260,7 @@ class StochasticFit:
                 rng=np.random.default_rng(rs.randint(np.iinfo(np.int32).max)),
                 shuffle=self.shuffle,
                 callback=lambda intermediate_result: self._on_epoch(intermediate_result, ctx),
+                **_weights_option(weights, self.solver),
             )
         except checks.NotFiniteError as exc:  # the final evaluation overflowed
             result = self._start_result(params, X, target, lam, exc)
@@ -287,8 +303,8 @@ class StochasticFit:
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
         tol = float(self.tol)
-        if ctx.X_val is not None:
-            score = self._score_params(intermediate_result.x, ctx.X_val, ctx.y_val)
+        if ctx.validation is not None:
+            score = self._score_params(intermediate_result.x, *ctx.validation)
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -306,7 +322,7 @@ class StochasticFit:
                 return
             ctx.stopped = True
             if self.verbose:
-                what = "Validation score" if ctx.X_val is not None else "Training loss"
+                what = "Validation score" if ctx.validation is not None else "Training loss"
                 print(
                     f"{what} did not improve more than tol={tol:f} for "
                     f"{self.n_iter_no_change} consecutive epochs. Stopping."
@@ -343,7 +359,7 @@ class StochasticFit:
         )
         left = ctx.epochs - self.n_iter_
         self.loss_curve_.extend([math.nan] * left)
-        if ctx.X_val is not None:
+        if ctx.validation is not None:
             self.validation_scores_.extend([math.nan] * left)
         self.n_iter_ += left
         self.t_ += ctx.m * left

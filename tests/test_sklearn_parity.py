@@ -53,6 +53,39 @@ def test_integer_weights_are_repeated_rows_and_zero_weights_removed_rows(solver)
     assert weighted.loss_ == pytest.approx(repeated.loss_, rel=1e-8)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_weights_in_full_batch_sgd_are_repeated_and_removed_rows(solver):
+    X, y = _iris()
+    w = np.random.default_rng(1).integers(0, 3, len(y))  # zeros remove rows
+    params = dict(hidden_layer_sizes=(4,), solver=solver, max_iter=15, shuffle=False)
+    weighted = _quiet_fit(
+        MLPClassifier(batch_size=len(y), random_state=0, **params), X, y, sample_weight=w
+    )
+    Xr, yr = np.repeat(X, w, axis=0), np.repeat(y, w)
+    repeated = _quiet_fit(MLPClassifier(batch_size=len(yr), random_state=0, **params), Xr, yr)
+    np.testing.assert_allclose(weighted.params_, repeated.params_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-9)
+
+
+def test_weighted_early_stopping_scores_are_weighted():
+    X, y = make_regression(n_samples=100, n_features=2, random_state=42)
+    params = dict(
+        hidden_layer_sizes=10,
+        early_stopping=True,
+        tol=1e-2,
+        learning_rate_init=0.01,
+        batch_size=10,
+        random_state=42,
+    )
+    ones = _quiet_fit(MLPRegressor(**params), X, y, sample_weight=np.ones_like(y))
+    none = _quiet_fit(MLPRegressor(**params), X, y)
+    np.testing.assert_allclose(ones.predict(X), none.predict(X))
+    assert ones.validation_scores_ == pytest.approx(none.validation_scores_)
+    w = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    weighted = _quiet_fit(MLPRegressor(**params), X, y, sample_weight=w)
+    assert weighted.validation_scores_ != pytest.approx(none.validation_scores_)
+
+
 def test_unit_weights_change_nothing():
     X, y = make_regression(n_samples=80, n_features=3, noise=0.1, random_state=0)
     params = dict(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=20, random_state=0)

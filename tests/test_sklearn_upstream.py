@@ -32,8 +32,6 @@ EXPECTED_FAILURES = {
     "test_gradient": f"{PRIVATE}: calls the estimator's _loss_grad_lbfgs",
     "test_learning_rate_warmstart": f"{PRIVATE}: reads _optimizer.learning_rate",
     "test_adaptive_learning_rate": f"{PRIVATE}: reads _optimizer.learning_rate",
-    "test_mlp_sample_weight_with_early_stopping": "sample_weight with solver='adam': waits "
-    "for flatnn.sgd's sample_weight (the driver's; the scipy solvers take weights)",
 }
 """Upstream tests expected to fail with flatnn, and why (strict xfail)."""
 

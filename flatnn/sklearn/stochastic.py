@@ -1,37 +1,30 @@
 """The SGD family's ``fit`` and ``partial_fit``: scikit-learn's semantics over :func:`flatnn.sgd`.
 
-:func:`flatnn.sgd` runs the epochs; this module gives it scikit-learn's
-schedules (:class:`Schedule`), continues the optimizer across ``partial_fit``
-calls (:class:`Resumable`), and applies scikit-learn's stopping rules after
-each epoch: ``tol`` / ``n_iter_no_change`` on the training loss or, with
-``early_stopping``, on the held-out accuracy or R² (higher is better, which
-the driver's ``early_stopping`` on ``val_cost`` cannot express yet), and the
-adaptive rate's division by 5. The driver options that would let it pass
-these on are requested (REQUESTS.md); the callback keeps the behaviour until
-they land.
+:func:`flatnn.sgd` runs the epochs with scikit-learn's L2 form (``l2="per_batch"``:
+a batch of ``b`` rows gets ``alpha / (2b)·Σ‖W‖²``, or ``alpha / (2·Σ_b w)`` with
+weights), the per-sample weights, the optimizer state a ``partial_fit``
+continues (``initial_state`` / ``result.state``) and ``on_nonfinite="continue"``
+(a diverging epoch is recorded as ``nan`` and the run goes on, as in
+scikit-learn). This module gives it scikit-learn's schedules (:class:`Schedule`)
+and, after each epoch, scikit-learn's bookkeeping: ``loss_curve_``,
+``validation_scores_`` (accuracy or R² on the held-out rows, weighted), and the
+``tol`` / ``n_iter_no_change`` count that carries over from one ``partial_fit``
+or warm start to the next and drives the adaptive rate's division by 5 (the
+driver's own patience count starts afresh with each call, so the count stays
+here).
 
-L2: scikit-learn gives a batch of ``b`` rows ``alpha / (2b) · Σ‖W‖²``; flatnn's
-loop gives it ``lam · b / m`` of the whole-data ``lam / (2m)``, so the loop
-gets ``lam = alpha · m / batch_size``.
-
-A diverging run (a non-finite or exploding cost) ends :func:`flatnn.sgd` with
-status 2 or 3; the estimator then records what scikit-learn's loop, which goes
-on with NaN weights, would have recorded (``nan`` in ``loss_curve_`` and
-``validation_scores_`` for every epoch left, ``n_iter_`` counting them), keeps
-the best finite weights and warns. When even the weights kept give a
-non-finite training cost, the data is at fault: ValueError, in scikit-learn's
-words.
+A run whose weights end non-finite keeps the best finite weights and warns.
+When even the starting weights give a non-finite training cost, the data is at
+fault: ValueError, in scikit-learn's words.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import types
 import warnings
 from typing import Any
 
-import attrs
 import numpy as np
 from scipy.optimize import OptimizeResult
 from sklearn.exceptions import ConvergenceWarning
@@ -42,49 +35,12 @@ from flatnn.sklearn import device as devices
 from flatnn.training import STATUS_DONE, STATUS_NOT_FINITE, STATUS_STOPPED, sgd
 from flatnn.training import rules as optimizers
 
-__all__ = ["Schedule", "Resumable", "ResumableInPlace", "StochasticFit", "sgd_rule"]
+__all__ = ["Schedule", "StochasticFit", "sgd_rule"]
 
 NON_FINITE_MESSAGE = (
     "Solver produced non-finite parameter weights. The input data may contain large"
     " values and need to be preprocessed."
 )
-
-
-class Resumable:
-    """An update rule that starts from a saved state and keeps its latest one.
-
-    scikit-learn's ``partial_fit`` continues the optimizer (Adam's moments, the
-    velocity) from one call to the next; :func:`flatnn.sgd` starts each call
-    from ``rule.init``. This wrapper hands it the saved state instead.
-    """
-
-    def __init__(self, rule: Any, state: Any = None) -> None:
-        self.rule = rule
-        self.state = state
-
-    def init(self, params: Any) -> Any:
-        """The saved state, or the rule's fresh one."""
-        return self.rule.init(params) if self.state is None else self.state
-
-    def update(self, grad: Any, state: Any, params: Any, learning_rate: float) -> Any:
-        """The rule's step; the new state is kept."""
-        step, self.state = self.rule.update(grad, state, params, learning_rate)
-        return step, self.state
-
-
-class ResumableInPlace(Resumable):
-    """:class:`Resumable` for a rule with the in-place form, which sgd then uses."""
-
-    def inplace_init(self, params: Any) -> Any:
-        """The saved state, or the rule's fresh in-place one."""
-        return self.rule.inplace_init(params) if self.state is None else self.state
-
-    def inplace_update(
-        self, grad: Any, state: Any, params: Any, learning_rate: float, scratch: Any
-    ) -> Any:
-        """The rule's in-place step; the new state is kept."""
-        self.state = self.rule.inplace_update(grad, state, params, learning_rate, scratch)
-        return self.state
 
 
 class Schedule:
@@ -122,8 +78,7 @@ def sgd_rule(name: Any, est: Any) -> Any:
     """The update rule solver ``name`` of estimator ``est`` runs (a rule object as is).
 
     scikit-learn's ``"sgd"`` is Nesterov or classical momentum (plain descent at
-    ``momentum=0``). ``momentum=1`` (scikit-learn accepts ``[0, 1]``) is built
-    with attrs' validators off until flatnn's rules accept it (REQUESTS.md).
+    ``momentum=0``).
     """
     if not isinstance(name, str):
         return name
@@ -135,21 +90,7 @@ def sgd_rule(name: Any, est: Any) -> Any:
     if name == "sgd" and beta == 0:
         return optimizers.sgd()
     nesterov = name == "nesterov" or (name == "sgd" and est.nesterovs_momentum)
-    make = optimizers.nesterov if nesterov else optimizers.momentum
-    with attrs.validators.disabled():
-        return make(beta)
-
-
-def _weights_option(weights: Any, solver: Any) -> dict[str, Any]:
-    """sgd's ``sample_weight`` option, where there are weights."""
-    if weights is None:
-        return {}
-    if "sample_weight" not in inspect.signature(sgd).parameters:
-        raise TypeError(
-            f"sample_weight trains with the scipy solvers ('lbfgs', ...) in this flatnn: "
-            f"solver {solver!r} runs flatnn.sgd, which takes no sample_weight yet"
-        )
-    return {"sample_weight": weights}
+    return optimizers.nesterov(beta) if nesterov else optimizers.momentum(beta)
 
 
 class StochasticFit:
@@ -242,35 +183,36 @@ class StochasticFit:
                 ctx.validation = (xp.asarray(ctx.validation[0]), *ctx.validation[1:])
             if saved is not None:
                 saved = devices.map_arrays(saved, xp.asarray)
-        rule = sgd_rule(method, self)
-        resumable = (ResumableInPlace if optimizers.has_inplace(rule) else Resumable)(rule, saved)
         self.n_iter_ = 0
-        lam = float(self.alpha) * m / batch_size
+        alpha = float(self.alpha)
         try:
             result = sgd(
                 self.network_,
                 params,
                 X,
                 target,
-                lam,
+                alpha,
                 epochs=ctx.epochs,
                 batch_size=batch_size,
                 learning_rate=ctx.schedule,
-                method=resumable,
+                method=sgd_rule(method, self),
                 rng=np.random.default_rng(rs.randint(np.iinfo(np.int32).max)),
                 shuffle=self.shuffle,
                 callback=lambda intermediate_result: self._on_epoch(intermediate_result, ctx),
-                **_weights_option(weights, self.solver),
+                sample_weight=weights,
+                on_nonfinite="continue",
+                l2="per_batch",
+                initial_state=saved,
             )
-        except checks.NotFiniteError as exc:  # the final evaluation overflowed
-            result = self._start_result(params, X, target, lam, exc)
-        self.optimizer_state_ = devices.map_arrays(resumable.state, namespace.to_numpy)
+        except checks.NotFiniteError as exc:  # even params0 overflows the objective
+            result = self._start_result(params, X, target, weights, exc)
+        self.optimizer_state_ = devices.map_arrays(result.get("state"), namespace.to_numpy)
         result.x = namespace.to_numpy(result.x)
         result.jac = None if result.jac is None else namespace.to_numpy(result.jac)
         self._current_rate = ctx.schedule.rate
         self._finish_stochastic(result, ctx, incremental)
 
-    def _start_result(self: Any, params: Any, X: Any, target: Any, lam: float, exc: Any) -> Any:
+    def _start_result(self: Any, params: Any, X: Any, target: Any, weights: Any, exc: Any) -> Any:
         """The weights the fit started from, as a failed run's result (see the module notes).
 
         For a run whose weights overflow even the cost: the starting weights are
@@ -278,7 +220,7 @@ class StochasticFit:
         data is at fault (ValueError in scikit-learn's words).
         """
         try:
-            fun = float(self.network_.cost(params, X, target, lam))
+            fun = float(self.network_.cost(params, X, target, 0.0, sample_weight=weights))
         except checks.NotFiniteError as again:
             raise ValueError(f"{NON_FINITE_MESSAGE} (flatnn: {again})") from exc
         return OptimizeResult(
@@ -299,19 +241,21 @@ class StochasticFit:
         self.t_ += ctx.m
         self.loss_ = loss
         self.loss_curve_.append(loss)
-        ctx.last = intermediate_result.x
+        x = intermediate_result.x  # None for an epoch that ended non-finite
+        if x is not None:
+            ctx.last = x
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
         tol = float(self.tol)
         if ctx.validation is not None:
-            score = self._score_params(intermediate_result.x, *ctx.validation)
+            score = math.nan if x is None else self._score_params(x, *ctx.validation)
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
             worse = score < self.best_validation_score_ + tol
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
-                ctx.best = intermediate_result.x
+                ctx.best = x
         else:
             worse = loss > self.best_loss_ - tol
             self.best_loss_ = min(self.best_loss_, loss)
@@ -353,7 +297,7 @@ class StochasticFit:
             )
         warnings.warn(
             f"{self.solver!r} stopped: {result.message}; the remaining epochs are "
-            f"recorded as nan and the best finite weights are kept.",
+            f"recorded as nan (as scikit-learn records them) and the best finite weights are kept.",
             ConvergenceWarning,
             stacklevel=5,
         )

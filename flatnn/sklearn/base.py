@@ -107,6 +107,11 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
         self.init = init
         self.device = device
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = not self._is_stochastic()  # sparse X: the scipy solvers
+        return tags
+
     # ---------------------------------------------------------- views
     @property
     def coefs_(self) -> list[np.ndarray]:

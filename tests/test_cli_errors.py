@@ -372,7 +372,12 @@ def test_version_help_percent_and_compare_prog(capfd):
     with pytest.raises(SystemExit) as e:
         cli.main(["--version"])
     assert e.value.code == 0
-    assert capfd.readouterr().out.strip() == f"flatnn {flatnn.__version__}"
+    lines = capfd.readouterr().out.splitlines()
+    assert lines[0] == f"flatnn {flatnn.__version__}"
+    assert f"NumPy: {np.__version__}" in lines and any(line.startswith("BLAS: ") for line in lines)
+    import scipy
+
+    assert f"SciPy: {scipy.__version__}" in lines
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     out = capfd.readouterr().out

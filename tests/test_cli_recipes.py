@@ -344,3 +344,41 @@ def test_best_captcha_is_the_measured_command_of_the_readme():
         "32000",
     )
     assert resolve("--dataset", "captcha", "--preset", "best") == explicit
+
+
+@pytest.mark.parametrize("method", ["adam", "rmsprop"])
+def test_another_rule_brings_its_own_schedule_and_says_so(capsys, tmp_path, method):
+    cfg = resolve("--method", method)
+    assert cfg["learning_rate"] == 0.001 and cfg["lr_decay"] == 1.0
+    assert cfg["schedule"] == "exponential"
+    code, out, err = run(
+        capsys,
+        "train",
+        "--method",
+        method,
+        "--sizes",
+        "784-8-10",
+        "--epochs",
+        "1",
+        "--limit",
+        "100",
+        "--data-dir",
+        str(shared_data()),
+        "--no-download",
+        "--out",
+        str(tmp_path / "m.npz"),
+    )
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert f"learning rate 0.001 constant ({method}'s default schedule)" in first
+
+
+def test_a_schedule_flag_wins_over_the_rule_s_own():
+    assert resolve("--method", "adam", "--lr-decay", "0.9")["lr_decay"] == 0.9
+    cfg = resolve("--method", "adam", "--schedule", "cosine")
+    assert cfg["schedule"] == "cosine" and cfg["learning_rate"] == 0.001
+    # the SGD rules keep the recipe's schedule; the recipe's own rule keeps everything
+    assert resolve("--method", "sgd")["lr_decay"] == 0.6
+    assert resolve("--method", "momentum") == resolve()
+    captcha = resolve("--dataset", "captcha", "--method", "momentum")
+    assert captcha["learning_rate"] == 0.05 and captcha["lr_decay"] == 1.0

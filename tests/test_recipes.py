@@ -22,11 +22,17 @@ def test_choices_win_and_max_norm_zero_is_off():
     assert cfg["epochs"] == 2 and cfg["max_norm"] is None
 
 
-def test_another_rule_gets_its_own_learning_rate():
-    cfg = recipes.resolve(mnist(), {"method": "adam"}, {"adam": 0.001})
-    assert cfg["learning_rate"] == 0.001
-    cfg = recipes.resolve(mnist(), {"method": "adam", "learning_rate": 0.01}, {"adam": 0.001})
-    assert cfg["learning_rate"] == 0.01
+def test_another_rule_gets_its_own_settings_where_none_were_chosen():
+    own = {"adam": {"learning_rate": 0.001, "lr_decay": 1.0}}
+    cfg = recipes.resolve(mnist(), {"method": "adam"}, own)
+    assert cfg["learning_rate"] == 0.001 and cfg["lr_decay"] == 1.0
+    cfg = recipes.resolve(mnist(), {"method": "adam", "learning_rate": 0.01}, own)
+    assert cfg["learning_rate"] == 0.01 and cfg["lr_decay"] == 1.0
+    cfg = recipes.resolve(mnist(), {"method": "adam", "lr_decay": 0.9}, own)
+    assert cfg["learning_rate"] == 0.001 and cfg["lr_decay"] == 0.9
+    # the recipe's own method keeps the recipe's settings
+    cfg = recipes.resolve(mnist(), {"method": "momentum"}, {"momentum": {"learning_rate": 9.0}})
+    assert cfg["learning_rate"] == 0.1
 
 
 def test_sgd_only_settings_with_a_scipy_method_are_named():

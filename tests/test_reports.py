@@ -54,3 +54,18 @@ def test_learning_curves_of_scipy_iterations(tmp_path):
     path = tmp_path / "it.png"
     plots.write_learning_curves(path, [{"nit": i + 1, "fun": 2.0 - i} for i in range(2)])
     assert path.stat().st_size > 0
+
+
+def test_versions_name_numpy_scipy_and_the_blas():
+    import platform
+
+    import scipy
+
+    from flatnn.reports import environment
+
+    got = environment.versions()
+    assert got["flatnn"] == flatnn.__version__ and got["NumPy"] == np.__version__
+    assert got["SciPy"] == scipy.__version__ and got["Python"] == platform.python_version()
+    for blas in environment.blas_libraries():
+        assert f"{blas['name']} {blas['version']}" in got["BLAS"]
+    assert got["BLAS"]

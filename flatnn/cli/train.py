@@ -258,7 +258,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         out, math.ceil(m / batch_size), cfg["epochs"] if is_rule else args.maxiter, args.quiet
     )
     if not args.quiet:
-        plan = train_options.describe(cfg, batch_size, args.maxiter, args.final_fit)
+        plan = train_options.describe(
+            cfg,
+            batch_size,
+            args.maxiter,
+            args.final_fit,
+            train_options.schedule_origin(args, cfg),
+        )
         print(
             f"{args.dataset}: {m} training samples; {net!r}, {net.n_params} parameters, "
             f"{cfg['dtype']}; {plan}",

@@ -16,7 +16,7 @@ from flatnn.cli import presets
 from flatnn.cli.parser import CLIError
 from flatnn.training import SCIPY_METHODS, recipes, rules
 
-__all__ = ["add_arguments", "resolve", "describe"]
+__all__ = ["add_arguments", "resolve", "describe", "schedule_origin"]
 
 # recipe key -> its flag (the names of the settings in errors)
 FLAGS = {
@@ -122,7 +122,9 @@ def _add_method_options(parser: argparse.ArgumentParser) -> None:
         type=types.float_in(0, 1, low_open=True),
         metavar="FACTOR",
         help="multiply the learning rate by FACTOR after each epoch "
-        "(default 0.6 on mnist, 0.8 on fashion-mnist, 1 = constant)",
+        "(default: the recipe's, 0.6 on mnist, 0.8 on fashion-mnist; "
+        "1 = constant, the default of adam and rmsprop when --method "
+        "changes the recipe's rule)",
     )
     parser.add_argument(
         "--momentum",
@@ -282,7 +284,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     if args.train_captchas is not None and args.dataset != "captcha":
         raise CLIError(f"--train-captchas applies to --dataset captcha, not {args.dataset}")
     try:
-        return recipes.resolve(recipe, choices, presets.RULE_LEARNING_RATES)
+        return recipes.resolve(recipe, choices, presets.RULE_DEFAULTS)
     except recipes.NotForThisMethod as exc:
         # name where each setting came from: a flag typed, or the preset's recipe
         named = [
@@ -299,8 +301,27 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
         raise CLIError("--" + str(exc).replace("_", "-")) from None
 
 
-def describe(cfg: dict[str, Any], batch_size: int, maxiter: int, final_fit: bool) -> str:
-    """The plan of a run in words: method, epochs, batch, schedule and regularisers."""
+def schedule_origin(args: argparse.Namespace, cfg: dict[str, Any]) -> str | None:
+    """The rule whose own schedule the run uses instead of the recipe's, if any."""
+    recipe = presets.recipe(args.dataset, args.preset)
+    own = presets.RULE_DEFAULTS.get(cfg["method"], {})
+    chosen = args.lr_decay is not None or args.schedule is not None
+    if cfg["method"] == recipe["method"] or chosen or "lr_decay" not in own:
+        return None
+    return str(cfg["method"])
+
+
+def describe(
+    cfg: dict[str, Any],
+    batch_size: int,
+    maxiter: int,
+    final_fit: bool,
+    schedule_from: str | None = None,
+) -> str:
+    """The plan of a run in words: method, epochs, batch, schedule and regularisers.
+
+    ``schedule_from`` names the rule whose default schedule replaced the recipe's.
+    """
     method, epochs = cfg["method"], cfg["epochs"]
     if method in SCIPY_METHODS:
         # TNC counts function evaluations, not iterations
@@ -315,7 +336,9 @@ def describe(cfg: dict[str, Any], batch_size: int, maxiter: int, final_fit: bool
     elif cfg["lr_decay"] != 1:
         schedule = f" x {cfg['lr_decay']:g}/epoch"
     else:
-        schedule = ""
+        schedule = " constant"
+    if schedule_from is not None:
+        schedule += f" ({schedule_from}'s default schedule)"
     return (
         f"{method}{beta}, {epochs} epoch{'s' if epochs > 1 else ''}, batch "
         f"{batch_size}, learning rate {cfg['learning_rate']:g}{schedule}"

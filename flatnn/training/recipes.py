@@ -44,16 +44,10 @@ class NotForThisMethod(ValueError):
         )
 
 
-def _lr_for(method: str, recipe: Mapping[str, Any], rule_defaults: Mapping[str, Any]) -> Any:
-    if method == recipe["method"] or method not in rule_defaults:
-        return recipe["learning_rate"]
-    return rule_defaults[method]
-
-
 def resolve(
     recipe: Mapping[str, Any],
     choices: Mapping[str, Any],
-    rule_learning_rates: Mapping[str, float] | None = None,
+    rule_defaults: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The settings of one run: ``choices`` (None: not chosen) laid over ``recipe``.
 
@@ -64,9 +58,9 @@ def resolve(
     choices : mapping
         The user's settings; a missing key or None keeps the recipe's. ``max_norm``
         0 means off (None).
-    rule_learning_rates : mapping, optional
-        The learning rate of each update rule, used when ``choices`` changes
-        the method but not the learning rate.
+    rule_defaults : mapping, optional
+        ``method -> settings`` (a learning rate, a schedule): used when ``choices``
+        changes the recipe's method, for each of those settings not chosen.
 
     Returns
     -------
@@ -83,8 +77,9 @@ def resolve(
     cfg = dict(recipe)
     cfg.update({k: v for k, v in choices.items() if v is not None})
     method = cfg["method"]
-    if choices.get("learning_rate") is None:
-        cfg["learning_rate"] = _lr_for(method, recipe, rule_learning_rates or {})
+    if method != recipe["method"]:
+        own = (rule_defaults or {}).get(method, {})
+        cfg.update({k: v for k, v in own.items() if choices.get(k) is None})
     if choices.get("momentum") is not None and method not in ("momentum", "nesterov"):
         raise ValueError(f"momentum applies to the methods momentum and nesterov, not {method}")
     if choices.get("max_norm") is not None:

@@ -382,3 +382,91 @@ def test_a_schedule_flag_wins_over_the_rule_s_own():
     assert resolve("--method", "momentum") == resolve()
     captcha = resolve("--dataset", "captcha", "--method", "momentum")
     assert captcha["learning_rate"] == 0.05 and captcha["lr_decay"] == 1.0
+
+
+# ------------------------------------------------------------ config files
+def test_presets_are_toml_files_inside_the_package():
+    from importlib import resources
+
+    files = resources.files("flatnn.cli.presets")
+    for name in ("fast", "best", "rules"):
+        text = files.joinpath(f"{name}.toml").read_text(encoding="utf-8")
+        assert "[mnist]" in text or "[adam]" in text
+    assert recipes.RULE_DEFAULTS["adam"] == {
+        "learning_rate": 0.001,
+        "schedule": "exponential",
+        "lr_decay": 1.0,
+    }
+
+
+def print_config(capsys, *argv):
+    code, out, err = run(capsys, "train", *argv, "--print-config")
+    assert code == 0, err
+    return out
+
+
+def test_print_config_reads_back_to_the_same_settings(capsys, tmp_path):
+    for argv in (
+        ["--preset", "best", "--epochs", "3"],
+        ["--dataset", "xor"],
+        ["--dataset", "captcha", "--preset", "best", "--max-norm", "0"],
+        ["--method", "adam", "--sizes", "784-100-10", "--hidden", "sigmoid"],
+    ):
+        text = print_config(capsys, *argv)
+        path = tmp_path / "run.toml"
+        path.write_text(text)
+        assert print_config(capsys, "--config", str(path)) == text
+    # off is written as the flag's 0, so that the preset's 3.5 does not come back
+    text = print_config(capsys, "--dataset", "captcha", "--preset", "best", "--max-norm", "0")
+    assert "max_norm = 0\n" in text
+
+
+def test_a_flag_wins_over_the_config_file_which_wins_over_the_preset(capsys, tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('preset = "best"\nepochs = 4\nlearning_rate = 0.02\nsizes = [784, 64, 10]\n')
+    text = print_config(capsys, "--config", str(path), "--epochs", "2")
+    assert "epochs = 2\n" in text and "learning_rate = 0.02\n" in text
+    assert "sizes = [784, 64, 10]\n" in text and "dropout = 0.3\n" in text
+
+
+def test_training_from_a_config_file_is_the_run_of_its_flags(capsys, tmp_path):
+    flags = ["--dataset", "xor", "--method", "adam", "--epochs", "30", "--seed", "3"]
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    code, _, err = run(capsys, "train", *flags, "--quiet", "--out", str(a))
+    assert code == 0, err
+    config = tmp_path / "run.toml"
+    config.write_text(print_config(capsys, *flags))
+    code, _, err = run(capsys, "train", "--config", str(config), "--quiet", "--out", str(b))
+    assert code == 0, err
+    assert flatnn.load(a)[1].tobytes() == flatnn.load(b)[1].tobytes()
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("epochs = 0\n", ["epochs", ">= 1"]),
+        ("learning_rte = 0.1\n", ["unknown setting learning_rte", "learning_rate"]),
+        ('dtype = "float16"\n', ["dtype", "float32"]),
+        ("dropout = 1.0\n", ["dropout", "[0, 1)"]),
+        ("sizes = 784\n", ["sizes", "784-256-10"]),
+        ("epochs = [1\n", ["not valid TOML"]),
+        ("dropout = true\n", ["dropout", "expected a number"]),
+    ],
+)
+def test_bad_config_files_are_one_line(capsys, tmp_path, text, fragments):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    code, _, err = run(capsys, "train", "--config", str(path), "--out", str(tmp_path / "m.npz"))
+    assert code == 2 and len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_missing_config_file_and_settings_from_it_are_named(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--config", str(tmp_path / "none.toml"))
+    assert code == 2 and "--config" in err and "none.toml" in err
+    path = tmp_path / "sgd.toml"
+    path.write_text('method = "L-BFGS-B"\ndropout = 0.2\n')
+    code, _, err = run(capsys, "train", "--config", str(path), "--dataset", "xor")
+    assert code == 2 and f"--dropout (from --config {path})" in err

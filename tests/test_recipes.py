@@ -59,3 +59,42 @@ def test_learning_rate_schedules():
     assert recipes.learning_rate_schedule(cfg) == opt.warmup(opt.cosine_decay(0.1, 4), 1)
     assert recipes.learning_rate_schedule(mnist()) == opt.exponential_decay(0.1, 0.6)
     assert recipes.learning_rate_schedule(dict(mnist(), lr_decay=1.0)) == 0.1
+
+
+def test_toml_round_trip_leaves_out_none_and_names_dtypes(tmp_path):
+    settings = {
+        "sizes": (784, 30, 10),
+        "hidden": 'sig"moid\n',
+        "learning_rate": 0.1,
+        "epochs": 3,
+        "final_fit": True,
+        "momentum": None,
+        "dtype": np.dtype("float32"),
+        "lam": np.float64(0.5),
+    }
+    text = recipes.to_toml(settings, "a header\nof two lines")
+    assert text.startswith("# a header\n# of two lines\n") and "momentum" not in text
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    back = recipes.read_toml(path)
+    assert back == {
+        "sizes": [784, 30, 10],
+        "hidden": 'sig"moid\n',
+        "learning_rate": 0.1,
+        "epochs": 3,
+        "final_fit": True,
+        "dtype": "float32",
+        "lam": 0.5,
+    }
+
+
+def test_toml_errors_name_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("epochs = [1\n")
+    with pytest.raises(ValueError, match="bad.toml is not valid TOML"):
+        recipes.read_toml(path)
+    path.write_bytes(b"epochs = 1 # \xff\n")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        recipes.read_toml(path)
+    with pytest.raises(ValueError, match="inf cannot be written"):
+        recipes.to_toml({"lam": float("inf")})

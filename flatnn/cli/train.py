@@ -248,6 +248,13 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``flatnn train``; return the exit status."""
+    train_options.complete(args)
+    if args.print_config:
+        cfg = train_options.resolve(args)
+        header = "flatnn train settings: `flatnn train --config FILE` runs them (a flag still wins)"
+        text = recipes.to_toml(train_options.settings(args, cfg), header)
+        print(text, end="", file=out)
+        return EXIT_OK
     state = _prepare(args)
     cfg, net = state["cfg"], state["net"]
     X, y, _ = state["train"]

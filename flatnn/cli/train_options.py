@@ -11,12 +11,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from flatnn.cli import common, presets
 from flatnn.cli import parser as types
-from flatnn.cli import presets
 from flatnn.cli.parser import CLIError
 from flatnn.training import SCIPY_METHODS, recipes, rules
 
-__all__ = ["add_arguments", "resolve", "describe", "schedule_origin"]
+__all__ = [
+    "RUN_DEFAULTS",
+    "CONFIG_KEYS",
+    "add_arguments",
+    "complete",
+    "resolve",
+    "settings",
+    "describe",
+    "schedule_origin",
+]
 
 # recipe key -> its flag (the names of the settings in errors)
 FLAGS = {
@@ -47,6 +56,20 @@ _CHOICES = (
 )
 
 
+RUN_DEFAULTS = {
+    "dataset": "mnist",
+    "preset": "fast",
+    "loss": "cross_entropy",
+    "maxiter": 200,
+    "seed": 0,
+}
+"""Defaults of the settings outside the recipe (None on the parser, so that a --config
+file can tell a flag that was given from one that was not)."""
+
+CONFIG_KEYS = (*RUN_DEFAULTS, "output", *_CHOICES, "warmup", "augment")
+"""The keys a --config file may hold: every setting of a run."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every option of ``flatnn train`` to ``parser``."""
     _add_network_options(parser)
@@ -59,7 +82,6 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         type=types.dataset,
-        default="mnist",
         help=f"one of {', '.join(types.DATASETS)} (default mnist)",
     )
     parser.add_argument(
@@ -81,7 +103,6 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--loss",
-        default="cross_entropy",
         help="cross_entropy or squared_error (default cross_entropy)",
     )
 
@@ -142,13 +163,11 @@ def _add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--maxiter",
         type=types.positive_int,
-        default=200,
         help="iterations of a scipy method (function evaluations for TNC; default 200)",
     )
     parser.add_argument(
         "--seed",
         type=types.seed,
-        default=0,
         help="seed of the initial weights and the shuffling (default 0)",
     )
     parser.add_argument(
@@ -163,8 +182,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         choices=tuple(presets.PRESETS),
-        default="fast",
-        help="recipe the defaults come from (flatnn/cli/presets.py): fast (default; "
+        help="recipe the defaults come from (flatnn/cli/presets/*.toml): fast (default; "
         "MNIST >= 98%% in well under a minute) or best (the most accurate "
         "recipe found within 10 minutes of training on 2 cores: dropout, "
         "max-norm, translations, cosine schedule; see README)",
@@ -218,6 +236,18 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from a TOML file of 'key = value' lines (keys: the flags "
+        "above with underscores, e.g. learning_rate = 0.05): they win over the preset, "
+        "a flag on the command line wins over them",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved settings as TOML (for --config) and exit without training",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help=types.DATA_HELP)
     parser.add_argument(
         "--no-download", action="store_true", help="fail instead of downloading missing data files"
@@ -260,6 +290,15 @@ def _count_flag(value: float, flag: str) -> int:
     return int(value)
 
 
+def _named(args: argparse.Namespace, key: str) -> str:
+    """A setting's flag, and where it came from unless typed: the --config file or the preset."""
+    if key in args.config_keys:
+        return f"{FLAGS[key]} (from --config {args.config})"
+    if getattr(args, key, None) is not None:
+        return FLAGS[key]
+    return f"{FLAGS[key]} (from --preset {args.preset})"
+
+
 def resolve(args: argparse.Namespace) -> dict[str, Any]:
     """The settings of a ``flatnn train`` run: the flags laid over ``--preset``'s recipe.
 
@@ -273,6 +312,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     CLIError
         A flag that does not apply, naming it (and the preset, where the setting came from it).
     """
+    complete(args)
     recipe = presets.recipe(args.dataset, args.preset)
     choices = {key: getattr(args, key) for key in _CHOICES}
     for key in ("warmup", "augment"):
@@ -287,12 +327,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
         return recipes.resolve(recipe, choices, presets.RULE_DEFAULTS)
     except recipes.NotForThisMethod as exc:
         # name where each setting came from: a flag typed, or the preset's recipe
-        named = [
-            FLAGS[key]
-            if getattr(args, key, None) is not None
-            else f"{FLAGS[key]} (from --preset {args.preset})"
-            for key in exc.keys
-        ]
+        named = [_named(args, key) for key in exc.keys]
         raise CLIError(
             f"{', '.join(named)} appl{'ies' if len(named) == 1 else 'y'} to the "
             f"SGD rules ({', '.join(rules.RULES)}), not {exc.method}"
@@ -352,3 +387,95 @@ def describe(
         + (f", shifts up to {cfg['augment']} px" if cfg["augment"] else "")
         + (", training + validation data" if final_fit else "")
     )
+
+
+def _config_text(key: str, value: Any) -> str:
+    """A --config value as the text its flag would take."""
+    if key == "sizes" and isinstance(value, list):
+        return "-".join(str(v) for v in value)
+    if key == "hidden" and isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, (bool, list, dict)):
+        raise ValueError(f"expected a {'number' if key != 'hidden' else 'name'}, got {value!r}")
+    return str(value)
+
+
+def _config_value(actions: dict[str, argparse.Action], path: str, key: str, value: Any) -> Any:
+    """A --config value checked as its flag is (the same types and choices)."""
+    action = actions[key]
+    try:
+        text = _config_text(key, value)
+        parsed = action.type(text) if callable(action.type) else text
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise CLIError(f"--config {path}: {key}: {exc}") from None
+    if action.choices is not None and parsed not in action.choices:
+        raise CLIError(
+            f"--config {path}: {key}: expected one of {', '.join(map(str, action.choices))}, "
+            f"got {value!r}"
+        )
+    return parsed
+
+
+class _Recorder(argparse.ArgumentParser):
+    """A parser that keeps each option's action by its destination."""
+
+    def __init__(self) -> None:
+        super().__init__(add_help=False)
+        self.by_dest: dict[str, argparse.Action] = {}
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """Add the option as usual, and remember its action."""
+        action = super().add_argument(*args, **kwargs)
+        self.by_dest[action.dest] = action
+        return action
+
+
+def complete(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill what the command line left out: from ``--config``, then the run defaults.
+
+    Sets ``args.config_keys`` to the settings that came from the file.
+    """
+    if hasattr(args, "config_keys"):  # done already
+        return args
+    args.config_keys = ()
+    if args.config is not None:
+        recorder = _Recorder()
+        add_arguments(recorder)
+        try:
+            table = recipes.read_toml(args.config)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"--config: {common.message(exc)}") from None
+        unknown = [key for key in table if key not in CONFIG_KEYS]
+        if unknown:
+            raise CLIError(
+                f"--config {args.config}: unknown setting{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)}; expected some of {', '.join(CONFIG_KEYS)}"
+            )
+        given = []
+        for key, value in table.items():
+            if getattr(args, key) is None:
+                setattr(args, key, _config_value(recorder.by_dest, args.config, key, value))
+                given.append(key)
+        args.config_keys = tuple(given)
+    for key, value in RUN_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def settings(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of the run, as a --config file states them (None: left out)."""
+    run = {key: getattr(args, key) for key in (*RUN_DEFAULTS, "output")}
+    recipe = dict(cfg)
+    if recipe["max_norm"] is None:
+        recipe["max_norm"] = 0  # the flag's "off", so that the preset's value does not return
+    if recipe["method"] not in ("momentum", "nesterov"):
+        recipe["momentum"] = None
+    if recipe["method"] in SCIPY_METHODS:
+        for key in ("epochs", "batch_size", "learning_rate", "lr_decay", "schedule"):
+            recipe[key] = None
+        for key in ("warmup", "input_dropout", "dropout", "max_norm", "augment"):
+            recipe[key] = None
+    else:
+        run["maxiter"] = None
+    return {**run, **{key: recipe[key] for key in CONFIG_KEYS if key in recipe}}

@@ -52,14 +52,14 @@ def versions() -> dict[str, str]:
     import numpy
     import scipy
 
-    from flatnn import __version__
+    import flatnn
 
     blas = "; ".join(
         f"{b['name']} {b['version']} ({b['threading']}, {b['architecture']}; {b['file']})"
         for b in blas_libraries()
     )
     return {
-        "flatnn": __version__,
+        "flatnn": flatnn.__version__,
         "Python": platform.python_version(),
         "NumPy": numpy.__version__,
         "SciPy": scipy.__version__,

@@ -261,9 +261,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     m = X.shape[0]
     batch_size = min(cfg["batch_size"], m)
     is_rule = cfg["method"] in rules.RULES
-    progress = Progress(
-        out, math.ceil(m / batch_size), cfg["epochs"] if is_rule else args.maxiter, args.quiet
-    )
     if not args.quiet:
         plan = train_options.describe(
             cfg,
@@ -278,6 +275,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
             flush=True,
         )
+    progress = Progress(
+        sys.stderr,
+        math.ceil(m / batch_size) if is_rule else 1,
+        cfg["epochs"] if is_rule else args.maxiter,
+        args.quiet,
+    )
     train_accuracy: list[float] = []
     on_step = progress.on_step
     if state["plot_path"] is not None:

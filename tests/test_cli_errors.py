@@ -685,3 +685,35 @@ def test_sgd_diverging_after_an_epoch_exits_1_not_2(tmp_path):
     assert "Traceback" not in proc.stderr
     if model.exists():  # the best finite model so far
         assert np.isfinite(load(model)[1]).all()
+
+
+# ------------------------------------------------------- files not replaced
+def test_the_plot_never_replaces_the_model_or_a_file_not_named(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    model = tmp_path / "model.png"
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--out", str(model), "--plot")
+    one_line_error(code, err, "the plot would be written to", "also the model's path")
+    assert not model.exists()
+    unrelated = tmp_path / "xp5.png"
+    unrelated.write_bytes(b"not ours")
+    argv = ["train", "--dataset", "xor", "--out", str(tmp_path / "xp5.npz"), "--plot"]
+    code, out, err = run(capsys, *argv)
+    one_line_error(code, err, str(unrelated), "exists", "--plot FILE")
+    assert unrelated.read_bytes() == b"not ours" and not (tmp_path / "xp5.npz").exists()
+    # named, it is replaced, and the last line says so
+    code, out, err = run(capsys, *argv[:-1], "--plot", str(unrelated), "--quiet")
+    assert code == 0, err
+    assert out.strip().endswith(
+        f"learning curves in {unrelated} (replaced the file that was there)"
+    )
+    assert unrelated.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_default_model_path_is_not_replaced_unless_named(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flatnn-xor.npz").write_bytes(b"someone's model")
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--quiet")
+    one_line_error(code, err, "flatnn-xor.npz exists", "--out PATH")
+    assert (tmp_path / "flatnn-xor.npz").read_bytes() == b"someone's model"
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--out", "flatnn-xor.npz", "--quiet")
+    assert code == 0 and out.strip().endswith("(replaced the file that was there)")

@@ -29,7 +29,7 @@ from flatnn.cli.parser import CLIError
 from flatnn.cli.progress import Progress, sigint_handler
 from flatnn.core.network import Network
 from flatnn.io import models
-from flatnn.reports import plots, scores
+from flatnn.reports import outputs, plots, scores
 from flatnn.training import recipes, rules, transforms
 
 __all__ = ["add_parser", "run", "WRITES_FILE"]
@@ -53,14 +53,27 @@ def add_parser(subparsers: Any) -> None:
     types.add_threads_option(parser)
 
 
-def _check_out(args: argparse.Namespace) -> tuple[str, bool]:
-    """The model path, found writable now rather than after the whole run; whether it exists."""
+def _check_outputs(args: argparse.Namespace) -> tuple[str, str | None, list[str]]:
+    """The model and plot paths, checked now rather than after the whole run.
+
+    Returns the model path, the plot path (None without --plot) and the paths of
+    existing files that the run will replace (only paths the user named).
+    """
     path = args.out or f"flatnn-{args.dataset}.npz"
     try:
         models.check_writable(path)
     except (OSError, ValueError) as exc:
         raise CLIError(f"--out: {common.message(exc)}") from None
-    return path, os.path.exists(path)
+    wanted = [outputs.Output("the model", path, args.out is not None, "--out PATH")]
+    plot_path = _plot_path(args, path)
+    if plot_path is not None:
+        named = isinstance(args.plot, str)
+        wanted.append(outputs.Output("the plot", plot_path, named, "--plot FILE"))
+    try:
+        replacing = outputs.check_outputs(wanted)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return path, plot_path, [o.path for o in replacing]
 
 
 def _memory_advice(method: str) -> str:
@@ -107,7 +120,7 @@ def _training_data(
 
 
 def _plot_path(args: argparse.Namespace, path: str) -> str | None:
-    if not args.plot:
+    if args.plot is None:
         return None
     try:
         import matplotlib  # noqa: F401
@@ -117,7 +130,7 @@ def _plot_path(args: argparse.Namespace, path: str) -> str | None:
             file=sys.stderr,
         )
         return None
-    return str(Path(path).with_suffix(".png"))
+    return args.plot if isinstance(args.plot, str) else str(Path(path).with_suffix(".png"))
 
 
 def _fit(
@@ -219,7 +232,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     cfg = train_options.resolve(args)
     xp = common.cuda_namespace() if args.device == "cuda" else None  # before any data is read
     net = common.network(cfg["sizes"], cfg["hidden"], args.output, args.loss)
-    path, replacing = _check_out(args)
+    path, plot_path, replacing = _check_outputs(args)
     _check_train_memory(net, cfg)
     data = common.load_data(
         args.dataset,
@@ -242,7 +255,7 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         replacing=replacing,
         data=data,
         train=_training_data(args, data, xp),
-        plot_path=_plot_path(args, path),
+        plot_path=plot_path,
     )
 
 
@@ -416,6 +429,11 @@ def _result_line(
         f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
         + held
         + f"trained in {state['seconds']:.1f}s; saved {path}"
-        + (" (replaced the file that was there)" if state["replacing"] else "")
+        + (" (replaced the file that was there)" if path in state["replacing"] else "")
         + (f"; learning curves in {plot_path}" if plot_path else "")
+        + (
+            " (replaced the file that was there)"
+            if plot_path is not None and plot_path in state["replacing"]
+            else ""
+        )
     )

@@ -261,16 +261,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--plot",
-        action="store_true",
+        nargs="?",
+        const=True,
+        metavar="FILE",
         help="write the learning curves (cost and accuracy per epoch, training "
-        "and validation) as a PNG next to the model (needs matplotlib)",
+        "and validation) as a PNG: to FILE, or next to the model (its name with "
+        ".png), which must not exist yet (needs matplotlib)",
     )
     parser.add_argument(
         "--out",
         metavar="PATH",
         help="where to save the model (default flatnn-<dataset>.npz in the "
-        "current folder; checked before training; an existing file is "
-        "replaced, and the last line says so)",
+        "current folder, which must not exist yet); checked before training; "
+        "an existing file named here is replaced, and the last line says so",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
     parser.add_argument(

@@ -92,7 +92,7 @@ def test_only_named_outputs_may_replace_a_file(tmp_path):
     derived = Output("the plot", str(existing), False, "--plot FILE")
     with pytest.raises(ValueError, match="exists and the plot would replace it"):
         check_outputs([derived])
-    named = derived._replace(named=True)
+    named = Output("the plot", str(existing), True, "--plot FILE")
     assert check_outputs([named]) == [named]
     assert check_outputs([Output("the model", str(tmp_path / "new.npz"), False, "")]) == []
     with pytest.raises(ValueError, match="is a folder"):

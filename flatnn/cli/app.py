@@ -36,7 +36,7 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-COMMANDS = ("train", "evaluate", "predict", "gradcheck", "compare")
+COMMANDS = ("train", "evaluate", "predict", "info", "export", "plot", "gradcheck", "compare")
 """The command modules of :mod:`flatnn.cli`, in the order ``flatnn --help`` lists them."""
 
 

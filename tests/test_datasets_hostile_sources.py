@@ -1,5 +1,5 @@
-"""Issue 11: data files that hang or explode, servers that trickle, folders that fall back,
-loaders that print."""
+"""Data sources under attack: files that hang or explode, servers that trickle, folders that
+fall back, loaders that print."""
 
 import gzip
 import http.server
@@ -18,7 +18,9 @@ import flatnn.datasets.fetch as fetch
 import flatnn.datasets.mnist as mnist
 from flatnn.datasets import load_mnist, read_idx
 
-MNIST_DIR = shared_data() / "mnist"
+# Resolved once, at import, while FLATNN_DATA is still set: the fixtures below delete it.
+DATA_DIR = shared_data()
+MNIST_DIR = DATA_DIR / "mnist"
 
 
 @pytest.fixture
@@ -121,7 +123,7 @@ def test_data_file_inflating_past_its_known_size_is_refused(tmp_path, isolated):
 
 # ---------------------------------------------------- the folders searched
 def test_explicit_folder_never_falls_back(tmp_path, monkeypatch, isolated):
-    monkeypatch.setenv("FLATNN_DATA", str(shared_data()))  # the files are findable there
+    monkeypatch.setenv("FLATNN_DATA", str(DATA_DIR))  # the files are findable there
     link_files(tmp_path / "cache" / "flatnn" / "mnist")  # and in the cache
     empty = tmp_path / "empty"
     empty.mkdir()

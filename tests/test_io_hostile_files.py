@@ -1,4 +1,4 @@
-"""Issue 11: model files that hang, explode, lie or leak; saves that lose work or pile up debris."""
+"""Model files that hang, explode, lie or leak; saves that lose work or pile up debris."""
 
 import gc
 import json
@@ -14,6 +14,7 @@ import pytest
 
 import flatnn
 from flatnn import load, save
+from flatnn.io import files
 from flatnn.io import models as io
 
 
@@ -259,7 +260,7 @@ def _dead_pid():
 
 def test_stale_temporaries_of_killed_saves_are_cleaned(tmp_path, model):
     net, params = model
-    host = io._host()
+    host = files.host_tag()
     dead = tmp_path / f".flatnn-{host}-{_dead_pid()}-abcdef.npz.tmp"
     dead.write_bytes(b"x" * 1000)
     mine = tmp_path / f".flatnn-{host}-{os.getpid()}-abcdef.npz.tmp"  # a save in progress
@@ -279,8 +280,8 @@ def test_save_killed_midway_leaves_debris_the_next_save_removes(tmp_path, model)
     net, params = model
     # a child that creates its temporary file and is killed before renaming it
     code = (
-        "import os, signal, flatnn.io.models as io; fd, tmp = io._create_temporary(%r); "
-        "os.write(fd, b'x' * 100000); os.kill(os.getpid(), signal.SIGKILL)" % str(tmp_path)
+        f"import os, signal, flatnn.io.files as files; fd, tmp = files.create_temporary("
+        f"{str(tmp_path)!r}); os.write(fd, b'x' * 100000); os.kill(os.getpid(), signal.SIGKILL)"
     )
     for _ in range(3):
         subprocess.run([sys.executable, "-c", code], check=False)

@@ -470,3 +470,45 @@ def test_a_missing_config_file_and_settings_from_it_are_named(capsys, tmp_path):
     path.write_text('method = "L-BFGS-B"\ndropout = 0.2\n')
     code, _, err = run(capsys, "train", "--config", str(path), "--dataset", "xor")
     assert code == 2 and f"--dropout (from --config {path})" in err
+
+
+def small_table(folder):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    lines = ["a,b,c,label"] + [",".join(f"{v:.6f}" for v in x) + f",{t}" for x, t in zip(X, y)]
+    path = folder / "t.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_table_settings_go_through_config_files(capsys, tmp_path):
+    table = small_table(tmp_path)
+    flags = ["--data", str(table), "--val-split", "0.25", "--scale", "minmax", "--sizes", "3-4-2"]
+    text = print_config(capsys, *flags, "--epochs", "5")
+    assert f'data = "{table}"\n' in text and 'scale = "minmax"\n' in text
+    assert "val_split = 0.25\n" in text
+    config = tmp_path / "run.toml"
+    config.write_text(text)
+    assert print_config(capsys, "--config", str(config)) == text
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert run(capsys, "train", *flags, "--epochs", "5", "--quiet", "--out", str(a))[0] == 0
+    assert run(capsys, "train", "--config", str(config), "--quiet", "--out", str(b))[0] == 0
+    assert flatnn.load(a)[1].tobytes() == flatnn.load(b)[1].tobytes()
+
+
+def test_a_model_s_recorded_settings_rerun_it_bit_for_bit(capsys, tmp_path):
+    table = small_table(tmp_path)
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    flags = ["--data", str(table), "--preset", "best", "--augment", "0", "--sizes", "3-8-8-2"]
+    code, _, err = run(
+        capsys, "train", *flags, "--method", "adam", "--epochs", "3", "--quiet", "--out", str(a)
+    )
+    assert code == 0, err
+    code, text, err = run(capsys, "info", str(a), "--config")
+    assert code == 0, err
+    config = tmp_path / "run.toml"
+    config.write_text(text)
+    code, _, err = run(capsys, "train", "--config", str(config), "--quiet", "--out", str(b))
+    assert code == 0, err
+    assert flatnn.load(a)[1].tobytes() == flatnn.load(b)[1].tobytes()

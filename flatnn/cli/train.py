@@ -51,6 +51,8 @@ def add_parser(subparsers: Any) -> None:
     )
     train_options.add_arguments(parser)
     table_data.add_arguments(parser)
+    # None until train_options.complete: a --config file may set it (default standard)
+    parser.set_defaults(scale=None)
     types.add_threads_option(parser)
 
 
@@ -269,9 +271,17 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def options_parser() -> types.ArgumentParser:
+    """A parser of every option of ``flatnn train`` (it checks a --config file's values)."""
+    parser = types.ArgumentParser(prog="flatnn train", add_help=False)
+    train_options.add_arguments(parser)
+    table_data.add_arguments(parser)
+    return parser
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``flatnn train``; return the exit status."""
-    train_options.complete(args)
+    train_options.complete(args, options_parser())
     if args.print_config:
         cfg = train_options.resolve(args)
         header = "flatnn train settings: `flatnn train --config FILE` runs them (a flag still wins)"

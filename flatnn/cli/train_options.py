@@ -66,7 +66,10 @@ RUN_DEFAULTS = {
 """Defaults of the settings outside the recipe (None on the parser, so that a --config
 file can tell a flag that was given from one that was not)."""
 
-CONFIG_KEYS = (*RUN_DEFAULTS, "output", *_CHOICES, "warmup", "augment")
+TABLE_KEYS = ("data", "target", "task", "val_split", "val", "test", "scale")
+"""The settings of a run on your own table (``--data FILE`` and its options)."""
+
+CONFIG_KEYS = (*RUN_DEFAULTS, "output", *_CHOICES, "warmup", "augment", *TABLE_KEYS)
 """The keys a --config file may hold: every setting of a run."""
 
 
@@ -403,47 +406,33 @@ def _config_text(key: str, value: Any) -> str:
     return str(value)
 
 
-def _config_value(actions: dict[str, argparse.Action], path: str, key: str, value: Any) -> Any:
-    """A --config value checked as its flag is (the same types and choices)."""
-    action = actions[key]
+def _config_value(parser: argparse.ArgumentParser, path: str, key: str, value: Any) -> Any:
+    """A --config value checked as its flag is: parsed by the command's own parser."""
+    flag = "--" + key.replace("_", "-")
     try:
-        text = _config_text(key, value)
-        parsed = action.type(text) if callable(action.type) else text
-    except (ValueError, argparse.ArgumentTypeError) as exc:
-        raise CLIError(f"--config {path}: {key}: {exc}") from None
-    if action.choices is not None and parsed not in action.choices:
-        raise CLIError(
-            f"--config {path}: {key}: expected one of {', '.join(map(str, action.choices))}, "
-            f"got {value!r}"
-        )
-    return parsed
+        parsed = parser.parse_args([flag, _config_text(key, value)])
+    except (ValueError, CLIError) as exc:
+        text = str(exc).replace(f" (see '{parser.prog} --help')", "")
+        raise CLIError(f"--config {path}: {key}: {text}") from None
+    return getattr(parsed, key)
 
 
-class _Recorder(argparse.ArgumentParser):
-    """A parser that keeps each option's action by its destination."""
-
-    def __init__(self) -> None:
-        super().__init__(add_help=False)
-        self.by_dest: dict[str, argparse.Action] = {}
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        """Add the option as usual, and remember its action."""
-        action = super().add_argument(*args, **kwargs)
-        self.by_dest[action.dest] = action
-        return action
-
-
-def complete(args: argparse.Namespace) -> argparse.Namespace:
+def complete(
+    args: argparse.Namespace, parser: argparse.ArgumentParser | None = None
+) -> argparse.Namespace:
     """Fill what the command line left out: from ``--config``, then the run defaults.
 
-    Sets ``args.config_keys`` to the settings that came from the file.
+    ``parser`` holds every option of the command (it checks the file's values as it
+    checks flags); by default, those of :func:`add_arguments`. Sets
+    ``args.config_keys`` to the settings that came from the file.
     """
     if hasattr(args, "config_keys"):  # done already
         return args
     args.config_keys = ()
     if args.config is not None:
-        recorder = _Recorder()
-        add_arguments(recorder)
+        if parser is None:
+            parser = types.ArgumentParser(prog="flatnn train", add_help=False)
+            add_arguments(parser)
         try:
             table = recipes.read_toml(args.config)
         except (OSError, ValueError) as exc:
@@ -456,19 +445,27 @@ def complete(args: argparse.Namespace) -> argparse.Namespace:
             )
         given = []
         for key, value in table.items():
-            if getattr(args, key) is None:
-                setattr(args, key, _config_value(recorder.by_dest, args.config, key, value))
+            if getattr(args, key, None) is None:
+                setattr(args, key, _config_value(parser, args.config, key, value))
                 given.append(key)
         args.config_keys = tuple(given)
     for key, value in RUN_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if hasattr(args, "scale") and args.scale is None:
+        args.scale = "standard"
+    method = args.method or presets.recipe(args.dataset, args.preset)["method"]
+    if "momentum" in args.config_keys and method not in ("momentum", "nesterov"):
+        # a run record states the recipe's beta whatever the rule; it does not apply
+        args.momentum = None
     return args
 
 
 def settings(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
     """Every setting of the run, as a --config file states them (None: left out)."""
     run = {key: getattr(args, key) for key in (*RUN_DEFAULTS, "output")}
+    if getattr(args, "data", None) is not None:
+        run.update({key: getattr(args, key, None) for key in TABLE_KEYS})
     recipe = dict(cfg)
     if recipe["max_norm"] is None:
         recipe["max_norm"] = 0  # the flag's "off", so that the preset's value does not return

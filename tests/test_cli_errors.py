@@ -717,3 +717,12 @@ def test_the_default_model_path_is_not_replaced_unless_named(capsys, tmp_path, m
     assert (tmp_path / "flatnn-xor.npz").read_bytes() == b"someone's model"
     code, out, err = run(capsys, "train", "--dataset", "xor", "--out", "flatnn-xor.npz", "--quiet")
     assert code == 0 and out.strip().endswith("(replaced the file that was there)")
+
+
+def test_the_plot_and_the_history_may_not_share_a_path(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    same = str(tmp_path / "run.png")
+    argv = ["train", "--dataset", "xor", "--out", str(tmp_path / "m.npz")]
+    code, out, err = run(capsys, *argv, "--plot", same, "--history", same)
+    one_line_error(code, err, "the history would be written to", "the plot's path")
+    assert not os.path.exists(same)

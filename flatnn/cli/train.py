@@ -73,6 +73,8 @@ def _check_outputs(args: argparse.Namespace) -> tuple[str, str | None, list[str]
     if plot_path is not None:
         named = isinstance(args.plot, str)
         wanted.append(outputs.Output("the plot", plot_path, named, "--plot FILE"))
+    if getattr(args, "history", None) is not None:
+        wanted.append(outputs.Output("the history", args.history, True, "--history FILE"))
     try:
         replacing = outputs.check_outputs(wanted)
     except ValueError as exc:

@@ -73,10 +73,13 @@ def _check_outputs(args: argparse.Namespace) -> tuple[str, str | None, list[str]
     if plot_path is not None:
         named = isinstance(args.plot, str)
         wanted.append(outputs.Output("the plot", plot_path, named, "--plot FILE"))
-    if getattr(args, "history", None) is not None:
-        wanted.append(outputs.Output("the history", args.history, True, "--history FILE"))
+    history = getattr(args, "history", None)  # against the model: table_data's own check
     try:
         replacing = outputs.check_outputs(wanted)
+        if plot_path is not None and history is not None:
+            outputs.check_outputs(
+                [wanted[-1], outputs.Output("the history", history, True, "--history FILE")]
+            )
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     return path, plot_path, [o.path for o in replacing]

@@ -343,6 +343,8 @@ def test_grids():
     assert compare.get_method("trust-ncg").uses_hessp
     with pytest.raises(ValueError, match="0 < low <= high"):
         compare.log_grid(1.0, 0.1, 3)
+    with pytest.raises(ValueError, match="needs lr_range"):
+        compare.Method("mine", "rule", flatnn.optimizers.sgd())
 
 
 USER_MODULE = """

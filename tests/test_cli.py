@@ -1,5 +1,6 @@
 """The flatnn command line, in process through ``flatnn.cli.main`` and as real processes."""
 
+import importlib
 import io as _io
 import os
 import signal
@@ -11,16 +12,16 @@ import numpy as np
 import pytest
 
 import flatnn
+import flatnn.cli.parser
 import flatnn.datasets
-from flatnn import load, save
-from flatnn.cli import app as cli
+from flatnn import cli, load, save
 from flatnn.datasets import images
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
 
 
 def run(capsys, *argv):
-    code = cli.run(list(argv))
+    code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -38,7 +39,7 @@ def assert_usage_error(code, err, *fragments):
 @pytest.fixture(scope="module")
 def xor_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("xor") / "xor.npz"
-    assert cli.run(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
+    assert cli.main(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
     return path
 
 
@@ -157,7 +158,7 @@ def test_model_that_does_not_fit_the_data(capsys, tmp_path):
 
 
 # ------------------------------------------------------------- training
-@pytest.mark.parametrize("method", cli.METHODS)
+@pytest.mark.parametrize("method", flatnn.cli.parser.METHODS)
 def test_every_method_trains_xor(capsys, tmp_path, method):
     path = tmp_path / "m.npz"
     argv = [
@@ -244,11 +245,11 @@ def test_progress_bar_only_on_a_terminal(capsys, tmp_path, monkeypatch):
         "--out",
         str(tmp_path / "m.npz"),
     ]
-    assert cli.run(argv) == 0
+    assert cli.main(argv) == 0
     assert "\r" not in capsys.readouterr().out
     terminal = Terminal()
     monkeypatch.setattr(sys, "stdout", terminal)
-    assert cli.run(argv) == 0
+    assert cli.main(argv) == 0
     text = terminal.getvalue()
     assert "\repoch 1/3 [" in text and "4/4" in text
     assert (
@@ -264,7 +265,7 @@ def mnist_model(tmp_path_factory):
     old = sys.stdout
     sys.stdout = out
     try:
-        code = cli.run(["train", "--limit", "3000", "--epochs", "3", "--out", str(path)])
+        code = cli.main(["train", "--limit", "3000", "--epochs", "3", "--out", str(path)])
     finally:
         sys.stdout = old
     assert code == 0
@@ -507,25 +508,6 @@ def test_gradcheck_fails_above_rtol(capsys):
     assert code == 1 and "FAILED" in out
 
 
-# ----------------------------------------------------------- compare
-def test_compare_runs_the_experiment_script(capfd, tmp_path, monkeypatch):
-    script = tmp_path / "compare_optimizers.py"
-    script.write_text("import sys\nprint('args', sys.argv[1:])\nsys.exit(3)\n")
-    monkeypatch.setattr(cli, "compare_script", lambda: script)
-    code = cli.run(["compare", "--quick", "--help"])
-    assert code == 3
-    assert capfd.readouterr().out == "args ['--quick', '--help']\n"
-    monkeypatch.setattr(cli, "compare_script", lambda: tmp_path / "missing.py")
-    code, out, err = run(capfd, "compare")
-    assert_usage_error(code, err, "missing.py", "source checkout")
-
-
-def test_compare_reaches_the_real_script(capfd):
-    assert cli.compare_script().name == "compare_optimizers.py"
-    assert cli.run(["compare", "--help"]) == 0
-    assert "--problem" in capfd.readouterr().out
-
-
 @pytest.mark.parametrize("rate", ["1000000", "1e30"])
 def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
     path = tmp_path / "m.npz"
@@ -564,9 +546,8 @@ def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
 @pytest.mark.parametrize("command", ["train", "evaluate", "gradcheck"])
 def test_threads_apply_to_the_command_only(capsys, monkeypatch, command):
     seen = []
-    monkeypatch.setattr(
-        cli, f"cmd_{command}", lambda args, out: seen.append(flatnn.get_num_threads()) or 0
-    )
+    module = importlib.import_module(f"flatnn.cli.{command}")
+    monkeypatch.setattr(module, "run", lambda args, out: seen.append(flatnn.get_num_threads()) or 0)
     before = flatnn.get_num_threads()
     argv = [command, "--threads", "3"] + (["model.npz"] if command == "evaluate" else [])
     code, _, _ = run(capsys, *argv)

@@ -1,22 +1,24 @@
-"""flatnn train: presets, the recipe table and the flags of issue 13."""
+"""flatnn train: presets, the recipe table and the flags that override it."""
 
 import numpy as np
 import pytest
 from conftest import shared_data
 
 import flatnn
-from flatnn.cli import app as cli
+from flatnn import cli
+from flatnn.cli import app, train_options
 from flatnn.cli import presets as recipes
+from flatnn.training.recipes import learning_rate_schedule
 
 
 def run(capsys, *argv):
-    code = cli.run(list(argv))
+    code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
 
 def resolve(*argv):
-    return cli._resolve_train_args(cli._build_parser().parse_args(["train", *argv]))
+    return train_options.resolve(app.parse(["train", *argv]))
 
 
 def test_fast_is_the_default_and_keeps_the_measured_mnist_job():
@@ -27,7 +29,7 @@ def test_fast_is_the_default_and_keeps_the_measured_mnist_job():
     tools = (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"])
     assert tools == (0, 0, None, 0)
     assert resolve("--preset", "fast") == cfg
-    assert cli.DEFAULTS is recipes.PRESETS["fast"]
+    assert recipes.DEFAULTS is recipes.PRESETS["fast"]
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist", "captcha", "xor"])
@@ -94,9 +96,9 @@ def test_recipe_rejects_unknown_names():
 
 def test_learning_rate_schedules_from_flags():
     cfg = resolve("--schedule", "cosine", "--epochs", "4", "--warmup", "1")
-    lr = cli._learning_rate(cfg)
+    lr = learning_rate_schedule(cfg)
     assert lr == flatnn.optimizers.warmup(flatnn.optimizers.cosine_decay(0.1, 4), 1)
-    assert cli._learning_rate(resolve()) == flatnn.optimizers.exponential_decay(0.1, 0.6)
+    assert learning_rate_schedule(resolve()) == flatnn.optimizers.exponential_decay(0.1, 0.6)
 
 
 @pytest.mark.parametrize(

@@ -259,7 +259,7 @@ def test_shards_are_c_contiguous_and_aligned_on_their_workers(client):
         out = []
         for key in list(dask_worker.data):
             if str(key).startswith("flatnn-shard"):
-                Xs, ys = dask_worker.data[key]
+                Xs, ys, _ = dask_worker.data[key]  # (X, y, sample weights or None)
                 out.append(
                     (Xs.flags.c_contiguous, Xs.ctypes.data % 64, ys.ctypes.data % 64, Xs.dtype.name)
                 )
@@ -592,3 +592,37 @@ def test_bench_quick_mode(tmp_path):
     assert settings[0] == "in process" and any("overhead" in s for s in settings)
     assert all(r["median_s"] > 0 for r in result["timings"])
     assert "| in process |" in (tmp_path / "bench_distributed.md").read_text()
+
+
+def test_sample_weights_match_the_in_process_objective(client, problem):
+    net, X, y, p0 = problem
+    rng = np.random.default_rng(8)
+    w = rng.uniform(0, 3, X.shape[0])
+    w[:101] = 0.0  # the first shard's rows all weigh nothing
+    v = rng.normal(size=net.n_params)
+    ref = flatnn.Objective(net, X, y, 0.05, sample_weight=w)
+    with DaskObjective(
+        client, net, X, y, 0.05, n_shards=3, timeout=TIMEOUT, sample_weight=w
+    ) as obj:
+        assert obj.total_weight == pytest.approx(w.sum(), rel=1e-15)
+        f, g = obj.cost_grad(p0)
+        f_ref, g_ref = ref.cost_grad(p0)
+        assert f == pytest.approx(f_ref, rel=1e-12)
+        np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-14)
+        assert obj.cost(p0) == pytest.approx(f_ref, rel=1e-12)
+        np.testing.assert_allclose(obj.hessp(p0, v), ref.hessp(p0, v), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(obj.gnvp(p0, v), ref.gnvp(p0, v), rtol=1e-10, atol=1e-14)
+        assert obj.accuracy(p0) == pytest.approx(ref.accuracy(p0), rel=1e-12)
+
+
+def test_sample_weights_with_a_dask_array(client, problem):
+    net, X, y, p0 = problem
+    w = np.random.default_rng(9).integers(0, 3, X.shape[0]).astype(float)
+    ref = flatnn.Objective(net, X, y, 0.1, sample_weight=w)
+    Xd = da.from_array(X, chunks=(100, 6))
+    with DaskObjective(
+        client, net, Xd, y, 0.1, timeout=TIMEOUT, sample_weight=da.from_array(w, chunks=50)
+    ) as obj:
+        assert obj.cost(p0) == pytest.approx(ref.cost(p0), rel=1e-12)
+    with pytest.raises(ValueError, match=">= 0"):
+        DaskObjective(client, net, X, y, timeout=TIMEOUT, sample_weight=-w)

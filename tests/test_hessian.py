@@ -38,10 +38,7 @@ def make_problem(hidden, output, loss, layers, m, seed, labels):
     net = flatnn.Network(sizes, hidden=hidden, output=output, loss=loss)
     params = net.init(rng, scheme="standard_normal") * 0.8
     X = rng.normal(size=(m, sizes[0]))
-    if labels and k >= 2:
-        y = rng.integers(0, k, size=m)
-    else:
-        y = rng.uniform(0, 1, size=(m, k))
+    y = rng.integers(0, k, size=m) if labels and k >= 2 else rng.uniform(0, 1, size=(m, k))
     u = rng.normal(size=net.n_params)
     v = rng.normal(size=net.n_params)
     return net, params, X, y, u / np.linalg.norm(u), v / np.linalg.norm(v)

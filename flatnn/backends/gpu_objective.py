@@ -18,6 +18,8 @@ imported only here, when an objective is built or :func:`require_cuda` is called
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from flatnn.base import checks, namespace
@@ -30,7 +32,7 @@ class GPUUnavailable(RuntimeError):
     """CuPy is not installed, or it finds no usable CUDA device."""
 
 
-def require_cuda():
+def require_cuda() -> Any:
     """Import CuPy and check that it sees a GPU; return the ``cupy`` module.
 
     Raises
@@ -74,6 +76,9 @@ class GPUObjective:
         Labels ``(m,)`` or targets ``(m, k)``, as in :meth:`Network.cost`.
     lam : float, default 0
         L2 strength of the whole-data objective.
+    sample_weight : array, shape (m,), optional
+        Per-sample weights, as in :meth:`Network.cost` (moved to the device
+        once); None for ``w = 1``.
     xp : module, optional
         The device's array namespace; CuPy by default (:class:`GPUUnavailable`
         when it or a GPU is missing). Any NumPy-compatible namespace registered
@@ -91,11 +96,22 @@ class GPUObjective:
     ----------
     X_device, y_device : arrays of ``xp``
         The data in device memory.
+    w_device : array of ``xp`` or None
+        The sample weights in device memory.
     dtype : numpy.dtype
         The work dtype.
     """
 
-    def __init__(self, net, X, y, lam=0.0, *, xp=None):
+    def __init__(
+        self,
+        net: Network,
+        X: Any,
+        y: Any,
+        lam: float = 0.0,
+        *,
+        xp: Any = None,
+        sample_weight: Any = None,
+    ) -> None:
         if not isinstance(net, Network):
             raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
         if xp is None:
@@ -113,19 +129,31 @@ class GPUObjective:
         if X.dtype not in (np.float32, np.float64):
             raise ValueError(f"X must hold float32 or float64 values (or integers), got {X.dtype}")
         self.dtype = np.dtype(X.dtype)
-        # One evaluation checks shapes, labels and lam now, on the device.
-        net.cost(xp.zeros(net.n_params, dtype=self.dtype), self.X_device, self.y_device, self.lam)
+        self.w_device = None
+        if sample_weight is not None:
+            w = sample_weight
+            if namespace.namespace_of(w) is not xp:
+                w = xp.asarray(np.asarray(w))
+            self.w_device = w
+        # One evaluation checks shapes, labels, weights and lam now, on the device.
+        net.cost(
+            xp.zeros(net.n_params, dtype=self.dtype),
+            self.X_device,
+            self.y_device,
+            self.lam,
+            sample_weight=self.w_device,
+        )
 
     def __repr__(self):
         return f"GPUObjective({self.net!r}, m={self.m}, lam={self.lam!r}, dtype={self.dtype.name})"
 
     @property
-    def m(self):
+    def m(self) -> int:
         """int: number of samples."""
         return self.X_device.shape[0]
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """int: length of the parameter vector."""
         return self.net.n_params
 
@@ -146,17 +174,21 @@ class GPUObjective:
             raise ValueError(f"{name} must have a float dtype, got {a.dtype}")
         return self.xp.asarray(a.astype(self.dtype, copy=False))
 
-    def cost(self, params):
+    def cost(self, params: Any) -> float:
         """``J(params)``, a float."""
         return self.net.cost(
-            self._to_device(params, "params"), self.X_device, self.y_device, self.lam
+            self._to_device(params, "params"),
+            self.X_device,
+            self.y_device,
+            self.lam,
+            sample_weight=self.w_device,
         )
 
-    def grad(self, params):
+    def grad(self, params: Any) -> np.ndarray:
         """``∇J(params)``, a NumPy array of shape (n_params,)."""
         return self.cost_grad(params)[1]
 
-    def cost_grad(self, params):
+    def cost_grad(self, params: Any) -> tuple[float, np.ndarray]:
         """``(J, ∇J)`` from one forward and one backward pass on the device.
 
         Parameters
@@ -169,38 +201,42 @@ class GPUObjective:
         grad : ndarray, shape (n_params,), the work dtype
         """
         f, g = self.net.cost_grad(
-            self._to_device(params, "params"), self.X_device, self.y_device, self.lam
+            self._to_device(params, "params"),
+            self.X_device,
+            self.y_device,
+            self.lam,
+            sample_weight=self.w_device,
         )
         return f, self.xp.asnumpy(g)
 
-    def hessp(self, params, v):
+    def _curvature(self, product, params, v):
+        out = product(
+            self._to_device(params, "params"),
+            self._to_device(v, "v"),
+            self.X_device,
+            self.y_device,
+            self.lam,
+            sample_weight=self.w_device,
+        )
+        return self.xp.asnumpy(out)
+
+    def hessp(self, params: Any, v: Any) -> np.ndarray:
         """Exact Hessian-vector product ``H v``, a NumPy array of shape (n_params,)."""
-        return self.xp.asnumpy(
-            self.net.hessp(
-                self._to_device(params, "params"),
-                self._to_device(v, "v"),
-                self.X_device,
-                self.y_device,
-                self.lam,
-            )
-        )
+        return self._curvature(self.net.hessp, params, v)
 
-    def gnvp(self, params, v):
+    def gnvp(self, params: Any, v: Any) -> np.ndarray:
         """Gauss-Newton product ``G v``, a NumPy array of shape (n_params,)."""
-        return self.xp.asnumpy(
-            self.net.gnvp(
-                self._to_device(params, "params"),
-                self._to_device(v, "v"),
-                self.X_device,
-                self.y_device,
-                self.lam,
-            )
-        )
+        return self._curvature(self.net.gnvp, params, v)
 
-    def predict(self, params):
+    def predict(self, params: Any) -> np.ndarray:
         """Predicted labels of the objective's own samples, a NumPy array of shape (m,)."""
         return self.xp.asnumpy(self.net.predict(self._to_device(params, "params"), self.X_device))
 
-    def accuracy(self, params):
+    def accuracy(self, params: Any) -> float:
         """Accuracy on the objective's own samples."""
-        return self.net.accuracy(self._to_device(params, "params"), self.X_device, self.y_device)
+        return self.net.accuracy(
+            self._to_device(params, "params"),
+            self.X_device,
+            self.y_device,
+            sample_weight=self.w_device,
+        )

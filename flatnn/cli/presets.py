@@ -34,6 +34,8 @@ and in README.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["PRESETS", "DEFAULTS", "RULE_LEARNING_RATES", "recipe"]
 
 _PLAIN = dict(
@@ -183,7 +185,7 @@ RULE_LEARNING_RATES = {
 """Learning rates used when ``--method`` changes the rule but ``--learning-rate`` is not given."""
 
 
-def recipe(dataset, preset="fast"):
+def recipe(dataset: str, preset: str = "fast") -> dict[str, Any]:
     """The recipe (a new dict, see the table above) of ``preset`` for ``dataset``."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {list(PRESETS)}")

@@ -5,24 +5,27 @@ forward/backward core never allocates more than one array per layer. The
 derivatives are written in terms of the activation ``a = f(z)`` rather than the
 pre-activation ``z``: the backward pass then needs to keep only ``a``.
 
-=============  ==============================  ===================  ======================
-name           f(z)                            f'(z) from a         f''(z) from a
-=============  ==============================  ===================  ======================
-sigmoid        1 / (1 + exp(-z))               a (1 - a)            a (1 - a) (1 - 2a)
-tanh           tanh(z)                         1 - a²               -2a (1 - a²)
-relu           max(z, 0)                       [a > 0]              0
-leaky_relu     max(z, 0.01 z)                  1 if a > 0 else 0.01 0
-identity       z                               1                    0
-=============  ==============================  ===================  ======================
+=============  ==============================  =====================  ======================
+name           f(z)                            f'(z) from a           f''(z) from a
+=============  ==============================  =====================  ======================
+sigmoid        1 / (1 + exp(-z))               a (1 - a)              a (1 - a) (1 - 2a)
+tanh           tanh(z)                         1 - a²                 -2a (1 - a²)
+relu           max(z, 0)                       [a > 0]                0
+leaky_relu     max(z, 0.01 z)                  1 if a > 0 else 0.01   0
+identity       z                               1                      0
+=============  ==============================  =====================  ======================
 
 Each function computes with the namespace of its arrays (NumPy or CuPy, see
 :mod:`flatnn.namespace`).
 
-``softmax`` is an output activation only (its Jacobian is not diagonal); it
-lives with the losses in :mod:`flatnn.losses`.
+``softmax`` (its Jacobian is not diagonal) and ``exp`` (the Poisson loss's
+log link) are output activations only; they live with the losses in
+:mod:`flatnn.core.losses`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -59,19 +62,19 @@ class Activation:
     def __repr__(self):
         return f"Activation({self.name!r})"
 
-    def forward(self, z):
+    def forward(self, z: Any) -> Any:
         """Overwrite ``z`` (any shape) with ``f(z)`` and return it."""
         raise NotImplementedError
 
-    def deriv(self, a):
+    def deriv(self, a: Any) -> Any:
         """Return a new array ``f'(z)`` computed from ``a = f(z)``."""
         raise NotImplementedError
 
-    def mul_deriv(self, delta, a):
+    def mul_deriv(self, delta: Any, a: Any) -> Any:
         """``delta *= f'(z)`` in place, with ``a = f(z)``; returns ``delta``."""
         return namespace_of(delta).multiply(delta, self.deriv(a), out=delta)
 
-    def deriv2(self, a):
+    def deriv2(self, a: Any) -> Any:
         """Return ``f''(z)`` computed from ``a = f(z)``, or None when it is zero."""
         return None
 
@@ -167,11 +170,13 @@ ACTIVATIONS = {
 }
 """Hidden-layer activations by name (all of them are valid outputs too)."""
 
-OUTPUT_ACTIVATIONS = (*ACTIVATIONS, "softmax")
-"""Names accepted as the output activation."""
+OUTPUT_ACTIVATIONS = (*ACTIVATIONS, "softmax", "exp")
+"""Names accepted as the output activation (``softmax`` and ``exp``, the Poisson
+loss's log link, are outputs only: they live with the losses in
+:mod:`flatnn.core.losses`)."""
 
 
-def get(name):
+def get(name: str) -> Activation:
     """Return the :class:`Activation` called ``name`` (ValueError if unknown)."""
     try:
         return ACTIVATIONS[name]

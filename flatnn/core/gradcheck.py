@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 import numpy as np
+import scipy.sparse
+
+__all__ = ["numerical_grad", "check_grad", "GradCheck"]
 
 
 def _default_eps(x):
@@ -13,7 +19,9 @@ def _default_eps(x):
     return 1e-4 * np.maximum(1.0, np.abs(x))
 
 
-def numerical_grad(fun, x, *args, eps=None, indices=None):
+def numerical_grad(
+    fun: Callable[..., float], x: Any, *args: Any, eps: Any = None, indices: Any = None
+) -> np.ndarray:
     """Central-difference gradient of a scalar function, in float64.
 
     The fourth-order central stencil, with ``f(±k) = fun(x ± k·eps_i·e_i)``::
@@ -92,12 +100,24 @@ class GradCheck:
     max_abs_error: float
     floor: float
 
-    def ok(self, rtol=1e-6):
+    def ok(self, rtol: float = 1e-6) -> bool:
         """True when ``max_rel_error <= rtol``."""
         return self.max_rel_error <= rtol
 
 
-def check_grad(net, params, X, y, lam=0.0, *, eps=None, n_coords=None, rng=None, floor=1e-5):
+def check_grad(
+    net: Any,
+    params: Any,
+    X: Any,
+    y: Any,
+    lam: float = 0.0,
+    *,
+    eps: Any = None,
+    n_coords: int | None = None,
+    rng: Any = None,
+    floor: float = 1e-5,
+    sample_weight: Any = None,
+) -> GradCheck:
     """Compare ``net.grad`` with central differences of ``net.cost`` in float64.
 
     Parameters
@@ -118,15 +138,23 @@ def check_grad(net, params, X, y, lam=0.0, *, eps=None, n_coords=None, rng=None,
         denominator is at least ``floor · max(1, |J|)``. A difference quotient
         carries round-off of about ``macheps · |J| / eps``, so gradients that are
         zero up to that noise do not count as relative errors of 100 %.
+    sample_weight : ndarray, shape (m,), optional
+        Per-sample weights, as in :meth:`flatnn.Network.cost`.
 
     Returns
     -------
     GradCheck
     """
     params = np.array(params, dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
-    analytic_full = net.grad(params, X, y, lam)
-    floor = floor * max(1.0, abs(net.cost(params, X, y, lam)))
+    X = X.astype(np.float64) if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+    # the keyword only when given: a Network subclass may override grad without it
+    weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
+
+    def cost(p: Any, *args: Any) -> float:
+        return float(net.cost(p, *args, **weighted))
+
+    analytic_full = net.grad(params, X, y, lam, **weighted)
+    floor = floor * max(1.0, abs(cost(params, X, y, lam)))
     n = params.size
     if n_coords is None or n_coords >= n:
         idx = np.arange(n)
@@ -134,7 +162,7 @@ def check_grad(net, params, X, y, lam=0.0, *, eps=None, n_coords=None, rng=None,
         if n_coords < 1:
             raise ValueError(f"n_coords must be >= 1, got {n_coords}")
         idx = np.sort(np.random.default_rng(rng).choice(n, size=n_coords, replace=False))
-    numeric = numerical_grad(net.cost, params, X, y, lam, eps=eps, indices=idx)[idx]
+    numeric = numerical_grad(cost, params, X, y, lam, eps=eps, indices=idx)[idx]
     analytic = analytic_full[idx]
     abs_err = np.abs(analytic - numeric)
     rel = abs_err / np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)

@@ -19,19 +19,49 @@ exact ``H v`` in one extra forward and backward pass. Dropping the terms in
 ``δ`` (second-order effects of the hidden layers) and using the loss's convex
 curvature at the output gives the Gauss-Newton product ``G v``.
 
+**Dropout masks.** With an inverted-dropout mask ``M_l`` on the input of layer
+``l + 1`` (see :mod:`flatnn.dropout`) the layer sees ``a_l ⊙ M_l``: its weight
+gradient is ``δ_{l+1}ᵀ (a_l ⊙ M_l)`` and ``δ_l = (δ_{l+1} W_{l+1}) ⊙ M_l ⊙ f'(z_l)``.
+
+**Sample weights.** The caller scales ``δ_L`` row by row (:func:`scale_rows`):
+by ``1/m``, or by ``w_i / Σ w`` for weighted samples; the recursions are linear in
+``δ_L``, so nothing else changes.
+
+**Sparse input.** ``X`` may be a ``scipy.sparse`` matrix or array (CSR or CSC):
+the first layer computes ``X W_1ᵀ`` and ``(Xᵀ δ_1)ᵀ`` with sparse products, and
+nothing makes a dense copy of ``X``.
+
+This module is the one batch kernel: :class:`flatnn.Network`'s evaluation, the
+SGD batch step (:mod:`flatnn.training.step`) and the dropout objective
+(:mod:`flatnn.dropout`) all run :func:`loss_grad` / :func:`forward` /
+:func:`backward` / :func:`curvature_product`.
+
 These functions take per-layer matrices (views into the flat vectors, see
 :meth:`flatnn.Network.unpack`), never copy ``X`` and allocate one array per
 layer (``forward`` and ``backward`` together: the activations, which ``backward``
-then reuses for the deltas). Nothing here validates input: :class:`flatnn.Network`
-does that. Every function computes with the namespace of ``X`` (NumPy or
-CuPy, see :mod:`flatnn.namespace`).
+then reuses for the deltas; a masked pass keeps the masked inputs as well).
+Nothing here validates input: :class:`flatnn.Network` does that. Every function
+computes with the namespace of ``X`` (NumPy or CuPy, see :mod:`flatnn.namespace`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
+import scipy.sparse
 
 from flatnn.base.namespace import namespace_of
+
+__all__ = [
+    "BLOCK_BYTES",
+    "forward",
+    "backward",
+    "loss_grad",
+    "scale_rows",
+    "curvature_product",
+]
 
 # Elementwise work (bias, activation, derivative) is done on blocks of rows
 # right after the matrix product that wrote them, while they are still in cache:
@@ -51,7 +81,46 @@ def _block_rows(n_cols, dtype, xp):
     return max(64, BLOCK_BYTES // (n_cols * dtype.itemsize))
 
 
-def forward(thetas, hidden_fns, X, inspect_first=None, out=None):
+def is_sparse(X: Any) -> bool:
+    """True for a ``scipy.sparse`` matrix or array (the first layer's sparse input)."""
+    return scipy.sparse.issparse(X)
+
+
+def _masked(a, mask):
+    """The layer input ``a ⊙ mask`` (a new array; sparse stays sparse)."""
+    if mask is None:
+        return a
+    if is_sparse(a):
+        return a.multiply(mask).tocsr()
+    return a * mask
+
+
+def _weight_grad(delta, a, out=None):
+    """``δᵀ a`` (n_l, n_{l-1}): into ``out`` when given, else a new array.
+
+    For sparse ``a`` (the first layer's ``X``) the product is ``(aᵀ δ)ᵀ``: sparse
+    times dense, with no dense copy of ``a``.
+    """
+    if is_sparse(a):
+        prod = (a.T @ delta).T
+        if out is None:
+            return prod
+        out[...] = prod
+        return out
+    if out is None:
+        return delta.T @ a
+    return namespace_of(delta).matmul(delta.T, a, out=out)
+
+
+def forward(
+    thetas: Sequence[Any],
+    hidden_fns: Sequence[Any],
+    X: Any,
+    inspect_first: Callable[[Any], None] | None = None,
+    out: Any = None,
+    masks: Sequence[Any] | None = None,
+    hidden_out: list[Any] | None = None,
+) -> tuple[list[Any], Any]:
     """Run the network up to the output logits.
 
     Parameters
@@ -60,7 +129,7 @@ def forward(thetas, hidden_fns, X, inspect_first=None, out=None):
         ``theta_l`` of shape ``(n_l, n_{l-1} + 1)``, bias in column 0.
     hidden_fns : sequence of Activation
         One per hidden layer (``len(thetas) - 1``).
-    X : ndarray, shape (m, n_0)
+    X : ndarray or scipy.sparse matrix, shape (m, n_0)
     inspect_first : callable, optional
         Called with each block of rows of the first layer's pre-activations
         ``z_1`` before they are overwritten (the network uses it to detect NaN/inf
@@ -68,70 +137,122 @@ def forward(thetas, hidden_fns, X, inspect_first=None, out=None):
     out : ndarray, shape (m, n_L), optional
         Where to write the logits (a C-contiguous array of the work dtype);
         a new array when omitted.
+    masks : sequence of (ndarray or None), optional
+        Dropout masks, one per layer input, shape ``(m, n_l)``; such a pass
+        runs as one block of rows.
+    hidden_out : list, optional
+        With ``masks``: receives the unmasked hidden activations ``a_1 .. a_{L-1}``,
+        which :func:`backward` needs for ``f'``.
 
     Returns
     -------
     acts : list of ndarray
-        ``[X, a_1, ..., a_{L-1}]``: the input of every layer.
+        ``[X, a_1, ..., a_{L-1}]``: the input of every layer, as the layer saw
+        it (``a_l ⊙ M_l`` under a mask).
     z : ndarray, shape (m, n_L)
         The output pre-activations (logits), owned by the caller: ``out``
         when given.
     """
     xp = namespace_of(X)
-    m = X.shape[0]
-    acts = [X]
+    acts = []
     a = X
     last = len(thetas) - 1
     for l, theta in enumerate(thetas):
-        W, b = theta[:, 1:], theta[:, 0]
+        if masks is not None:
+            a = _masked(a, masks[l])
+        acts.append(a)
         act = hidden_fns[l] if l < last else None
-        rows = _block_rows(theta.shape[0], a.dtype, xp)
-        into_out = act is None and out is not None
-        if m <= rows:  # one block (a minibatch): no slicing, which costs µs per layer
-            z = xp.matmul(a, W.T, out=out) if into_out else a @ W.T
-            z += b
-            if l == 0 and inspect_first is not None:
-                inspect_first(z)
-            if act is not None:
-                act.forward(z)
+        into = out if act is None else None
+        check = inspect_first if l == 0 else None
+        if masks is not None or is_sparse(a):
+            z = _layer_whole(a, theta, act, into, check, xp)
         else:
-            z = (
-                out
-                if into_out
-                else xp.empty((m, theta.shape[0]), dtype=np.result_type(a.dtype, theta.dtype))
-            )
-            for start in range(0, m, rows):
-                z_blk = z[start : start + rows]
-                xp.matmul(a[start : start + rows], W.T, out=z_blk)
-                z_blk += b
-                if l == 0 and inspect_first is not None:
-                    inspect_first(z_blk)
-                if act is not None:
-                    act.forward(z_blk)
+            z = _layer_blocked(a, theta, act, into, check, xp)
         if l == last:
             return acts, z
+        if hidden_out is not None:
+            hidden_out.append(z)
         a = z
-        acts.append(a)
+    raise AssertionError("unreachable: a network has at least one layer")
 
 
-def backward(thetas, hidden_fns, acts, delta, grads):
+def _layer_whole(a, theta, act, out, check, xp):
+    """One layer over every row at once: ``f(a Wᵀ + b)`` (a minibatch, or sparse ``a``)."""
+    W, b = theta[:, 1:], theta[:, 0]
+    if is_sparse(a):
+        z = a @ W.T
+        if out is not None:
+            out[...] = z
+            z = out
+    else:
+        z = xp.matmul(a, W.T, out=out) if out is not None else a @ W.T
+    return _bias_and_activation(z, b, act, check)
+
+
+def _bias_and_activation(z, b, act, check):
+    """``z += b``, then ``check(z)`` and ``z = f(z)`` in place; returns ``z``."""
+    z += b
+    if check is not None:
+        check(z)
+    if act is not None:
+        act.forward(z)
+    return z
+
+
+def _layer_blocked(a, theta, act, out, check, xp):
+    """One layer, its elementwise work done on cache-sized blocks of rows."""
+    m = a.shape[0]
+    rows = _block_rows(theta.shape[0], a.dtype, xp)
+    if m <= rows:  # one block (a minibatch): no slicing, which costs µs per layer
+        return _layer_whole(a, theta, act, out, check, xp)
+    W, b = theta[:, 1:], theta[:, 0]
+    z = (
+        out
+        if out is not None
+        else xp.empty((m, theta.shape[0]), dtype=np.result_type(a.dtype, theta.dtype))
+    )
+    for start in range(0, m, rows):
+        z_blk = z[start : start + rows]
+        xp.matmul(a[start : start + rows], W.T, out=z_blk)
+        _bias_and_activation(z_blk, b, act, check)
+    return z
+
+
+def backward(
+    thetas: Sequence[Any],
+    hidden_fns: Sequence[Any],
+    acts: list[Any],
+    delta: Any,
+    grads: Sequence[Any],
+    masks: Sequence[Any] | None = None,
+    hidden_acts: Sequence[Any] | None = None,
+) -> None:
     """Backpropagate ``delta = ∂J/∂z_L`` and write ``∂J/∂theta_l`` into ``grads``.
 
     ``grads`` are views into one flat gradient vector, shaped like ``thetas``.
     ``delta`` (m, n_L) and the hidden activations in ``acts`` are overwritten:
     ``δ_{l-1}`` takes the place of ``a_{l-1}`` once ``∂J/∂W_l`` has used it, so the
-    pass allocates no (m, n) array of its own.
+    pass allocates no (m, n) array of its own. With ``masks`` (and the unmasked
+    ``hidden_acts`` that :func:`forward` collected) every delta is a new array.
     """
     xp = namespace_of(delta)
     m = delta.shape[0]
     bias_grad = delta.sum(axis=0)
     for l in range(len(thetas) - 1, -1, -1):
         a_prev, g = acts[l], grads[l]
-        xp.matmul(delta.T, a_prev, out=g[:, 1:])
+        _weight_grad(delta, a_prev, out=g[:, 1:])
         g[:, 0] = bias_grad
         if l == 0:
             break
         W, act = thetas[l][:, 1:], hidden_fns[l - 1]
+        if masks is not None:
+            d = delta @ W
+            if masks[l] is not None:
+                d *= masks[l]
+            act.mul_deriv(d, hidden_acts[l - 1] if hidden_acts is not None else a_prev)
+            bias_grad = d.sum(axis=0)
+            delta = d
+            continue
         rows = _block_rows(a_prev.shape[1], a_prev.dtype, xp)
         if m <= rows:  # one block (a minibatch): no slicing, no extra buffer
             d = delta @ W
@@ -139,22 +260,102 @@ def backward(thetas, hidden_fns, acts, delta, grads):
             bias_grad = d.sum(axis=0)
             delta = d
             continue
-        block = xp.empty((min(rows, m), a_prev.shape[1]), dtype=a_prev.dtype)
-        bias_grad = xp.zeros(a_prev.shape[1], dtype=a_prev.dtype)
-        for start in range(0, m, rows):
-            a_blk = a_prev[start : start + rows]
-            d_blk = block[: a_blk.shape[0]]
-            xp.matmul(delta[start : start + rows], W, out=d_blk)
-            act.mul_deriv(d_blk, a_blk)
-            a_blk[...] = d_blk  # δ_{l-1} over a_{l-1}, whose last use this was
-            bias_grad += d_blk.sum(axis=0)
-        delta = a_prev
+        delta, bias_grad = _backward_blocked(delta, W, act, a_prev, rows, xp)
+
+
+def _backward_blocked(delta, W, act, a_prev, rows, xp):
+    """``δ_{l-1}`` written over ``a_{l-1}`` block by block; returns it and its row sum."""
+    m = delta.shape[0]
+    block = xp.empty((min(rows, m), a_prev.shape[1]), dtype=a_prev.dtype)
+    bias_grad = xp.zeros(a_prev.shape[1], dtype=a_prev.dtype)
+    for start in range(0, m, rows):
+        a_blk = a_prev[start : start + rows]
+        d_blk = block[: a_blk.shape[0]]
+        xp.matmul(delta[start : start + rows], W, out=d_blk)
+        act.mul_deriv(d_blk, a_blk)
+        a_blk[...] = d_blk  # δ_{l-1} over a_{l-1}, whose last use this was
+        bias_grad += d_blk.sum(axis=0)
+    return a_prev, bias_grad
+
+
+def scale_rows(delta: Any, scale: float, weights: Any = None) -> Any:
+    """``delta *= scale`` in place, or ``delta *= scale · w_i`` row by row with weights.
+
+    ``scale`` is ``1/m`` (or ``1/Σ w``), which turns the summed loss's delta into
+    the mean's; ``weights`` (m,) are the sample weights of the rows of ``delta``.
+    """
+    if weights is None:
+        delta *= scale
+    else:
+        delta *= (weights * scale)[:, None]
+    return delta
+
+
+def loss_grad(
+    thetas: Sequence[Any],
+    hidden_fns: Sequence[Any],
+    outloss: Any,
+    X: Any,
+    target: Any,
+    grads: Sequence[Any],
+    scale: float,
+    *,
+    masks: Sequence[Any] | None = None,
+    weights: Any = None,
+    inspect_first: Callable[[Any], None] | None = None,
+) -> Any:
+    """Summed loss ``Σ_i w_i ℓ_i`` of a batch; the gradient of ``scale ·`` that into ``grads``.
+
+    One forward pass, the loss's delta, one backward pass: the whole kernel of
+    a gradient evaluation. No validation and no L2 term (see
+    :mod:`flatnn.core.evaluation` for the objective's formula).
+
+    Parameters
+    ----------
+    thetas : sequence of ndarray
+    hidden_fns : sequence of Activation
+    outloss : flatnn.core.losses.OutputLoss
+    X : ndarray or scipy.sparse matrix, shape (m, n_0)
+    target : ndarray
+        Labels ``(m,)`` or targets ``(m, k)``.
+    grads : sequence of ndarray
+        Views into the flat gradient, shaped like ``thetas``; overwritten.
+    scale : float
+        ``1/m`` (or ``1/Σ w`` of the whole data) for the mean loss.
+    masks : sequence, optional
+        Dropout masks, as in :func:`forward`.
+    weights : ndarray, shape (m,), optional
+        Sample weights ``w_i``; None for ``w = 1``.
+    inspect_first : callable, optional
+        As in :func:`forward`.
+
+    Returns
+    -------
+    float or 0-d array
+        ``Σ_i w_i ℓ_i`` (a device scalar on a GPU).
+    """
+    hidden_acts: list[Any] | None = [] if masks is not None else None
+    acts, z = forward(thetas, hidden_fns, X, inspect_first, masks=masks, hidden_out=hidden_acts)
+    value, delta = outloss.value_and_delta(z, target, weights=weights)
+    scale_rows(delta, scale, weights)
+    backward(thetas, hidden_fns, acts, delta, grads, masks, hidden_acts)
+    return value
 
 
 def curvature_product(
-    thetas, vs, hidden_fns, outloss, X, target, scale, out, gauss_newton, inspect_first=None
-):
-    """Write ``H v`` (or ``G v``) of ``scale · Σ_i ℓ_i`` into the views ``out``.
+    thetas: Sequence[Any],
+    vs: Sequence[Any],
+    hidden_fns: Sequence[Any],
+    outloss: Any,
+    X: Any,
+    target: Any,
+    scale: float,
+    out: Sequence[Any],
+    gauss_newton: bool,
+    inspect_first: Callable[[Any], None] | None = None,
+    weights: Any = None,
+) -> None:
+    """Write ``H v`` (or ``G v``) of ``scale · Σ_i w_i ℓ_i`` into the views ``out``.
 
     Parameters
     ----------
@@ -162,18 +363,52 @@ def curvature_product(
         The parameters and the direction ``v``, unpacked the same way.
     hidden_fns : sequence of Activation
     outloss : flatnn.losses.OutputLoss
-    X : ndarray, shape (m, n_0)
+    X : ndarray or scipy.sparse matrix, shape (m, n_0)
     target : ndarray
         Labels ``(m,)`` or targets ``(m, k)``.
     scale : float
-        ``1 / m`` for the mean loss.
+        ``1 / m`` (or ``1 / Σ w``) for the mean loss.
     out : sequence of ndarray
         Views into the flat result, shaped like ``thetas``.
     gauss_newton : bool
         False for the exact Hessian, True for the Gauss-Newton matrix.
     inspect_first : callable, optional
         As in :func:`forward`: called with the first layer's pre-activations.
+    weights : ndarray, shape (m,), optional
+        Sample weights; None for ``w = 1``.
     """
+    acts, Racts, Rzs, z, Rz = _r_forward(thetas, vs, hidden_fns, X, inspect_first)
+    _, delta, Rdelta = outloss.curvature(z, target, Rz, gauss_newton)
+    scale_rows(delta, scale, weights)
+    scale_rows(Rdelta, scale, weights)
+    for l in range(len(thetas) - 1, -1, -1):
+        a_prev, Ra_prev = acts[l], Racts[l]
+        o = out[l]
+        W = thetas[l][:, 1:]
+        o[:, 1:] = _weight_grad(Rdelta, a_prev)
+        if not gauss_newton and Ra_prev is not None:
+            o[:, 1:] += delta.T @ Ra_prev
+        Rdelta.sum(axis=0, out=o[:, 0])
+        if l == 0:
+            break
+        act = hidden_fns[l - 1]
+        Rdelta = Rdelta @ W
+        if gauss_newton:
+            act.mul_deriv(Rdelta, a_prev)
+            continue
+        Rdelta += delta @ vs[l][:, 1:]
+        act.mul_deriv(Rdelta, a_prev)
+        delta = delta @ W
+        d2 = act.deriv2(a_prev)
+        if d2 is not None:
+            d2 *= delta
+            d2 *= Rzs[l]
+            Rdelta += d2
+        act.mul_deriv(delta, a_prev)
+
+
+def _r_forward(thetas, vs, hidden_fns, X, inspect_first):
+    """The forward pass with its R-pass: ``(acts, R{acts}, R{z}s, z_L, R{z_L})``."""
     acts, Racts, Rzs = [X], [None], [None]
     a, Ra = X, None
     last = len(thetas) - 1
@@ -194,30 +429,4 @@ def curvature_product(
         acts.append(a)
         Racts.append(Ra)
         Rzs.append(Rz)
-    _, delta, Rdelta = outloss.curvature(z, target, Rz, gauss_newton)
-    delta *= scale
-    Rdelta *= scale
-    for l in range(last, -1, -1):
-        a_prev, Ra_prev = acts[l], Racts[l]
-        o = out[l]
-        W = thetas[l][:, 1:]
-        o[:, 1:] = Rdelta.T @ a_prev
-        if not gauss_newton and Ra_prev is not None:
-            o[:, 1:] += delta.T @ Ra_prev
-        Rdelta.sum(axis=0, out=o[:, 0])
-        if l == 0:
-            break
-        act = hidden_fns[l - 1]
-        Rdelta = Rdelta @ W
-        if gauss_newton:
-            act.mul_deriv(Rdelta, a_prev)
-            continue
-        Rdelta += delta @ vs[l][:, 1:]
-        act.mul_deriv(Rdelta, a_prev)
-        delta = delta @ W
-        d2 = act.deriv2(a_prev)
-        if d2 is not None:
-            d2 *= delta
-            d2 *= Rzs[l]
-            Rdelta += d2
-        act.mul_deriv(delta, a_prev)
+    return acts, Racts, Rzs, z, Rz

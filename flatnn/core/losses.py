@@ -12,8 +12,18 @@ in their stable forms:
   ``max(z, 0) − t z + log1p(exp(−|z|))``; ``∂ℓ/∂z = σ(z) − t``.
 * any output + ``squared_error``: ``ℓ = ½ ‖a − t‖²`` with ``a = f(z)``;
   ``∂ℓ/∂z = f'(z) ⊙ (a − t)`` (for softmax, ``Jᵀ (a − t)`` with ``J = diag(p) − p pᵀ``).
+* ``exp`` + ``poisson`` (log link, for counts ``t >= 0``): half the Poisson
+  deviance, as scikit-learn defines it, ``ℓ = Σ_j t_j log(t_j / a_j) − t_j + a_j``
+  with ``a = exp(z)``, written as ``xlogy(t, t) − t z − t + exp(z)``;
+  ``∂ℓ/∂z = a − t`` and ``∂²ℓ/∂z² = a`` (convex: the Gauss-Newton product is exact).
 
-The per-sample losses are summed here; :mod:`flatnn.network` divides by ``m``.
+The per-sample losses are summed here (``Σ_i ℓ_i``, or ``Σ_i w_i ℓ_i`` with sample
+weights); :mod:`flatnn.core.evaluation` divides by ``m`` (or ``Σ w``) and adds the
+L2 term.
+
+**The prediction rule has its home here too**: :meth:`OutputLoss.predict` turns
+logits into labels (``a > 0.5`` for one output unit, the argmax of the outputs
+otherwise) and :func:`true_labels` turns targets into the labels they mean.
 
 A *target* is either integer labels of shape ``(m,)`` (class indices; never
 expanded to one-hot where the formula does not need it) or a float array
@@ -26,21 +36,60 @@ floats, which the caller turns into one float.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.special import expit
 
 from flatnn.base.namespace import namespace_of
 from flatnn.core import activations
 
-LOSSES = ("cross_entropy", "squared_error")
+__all__ = [
+    "LOSSES",
+    "OutputLoss",
+    "is_labels",
+    "as_matrix",
+    "true_labels",
+    "get",
+]
+
+LOSSES = ("cross_entropy", "squared_error", "poisson")
+"""Loss names: ``cross_entropy`` (softmax or sigmoid outputs), ``squared_error``
+(any output but ``exp``), ``poisson`` (``exp`` output)."""
 
 
-def is_labels(target):
+def is_labels(target: Any) -> bool:
     """True when ``target`` holds integer class labels of shape ``(m,)``."""
     return target.ndim == 1
 
 
-def as_matrix(target, k, dtype):
+def true_labels(target: Any, k: int) -> Any:
+    """The labels ``(m,)`` that ``target`` means: the prediction rule's other half.
+
+    Labels ``(m,)`` as they are; targets ``(m, 1)`` of one output unit as
+    ``t > 0.5``; targets ``(m, k)`` as their argmax (one-hot rows give the class).
+    """
+    if k == 1:
+        return target[:, 0] > 0.5
+    if is_labels(target):
+        return target
+    return target.argmax(axis=1)
+
+
+def _weighted_rows(rows, weights):
+    """``Σ_i w_i r_i`` of per-row values ``rows`` (m,) or (m, 1), in float64."""
+    xp = namespace_of(rows)
+    return xp.vdot(weights.astype(np.float64), rows.reshape(-1).astype(np.float64))
+
+
+def _summed(losses, weights):
+    """``Σ_ij losses_ij``, or ``Σ_i w_i Σ_j losses_ij`` with weights, in float64."""
+    if weights is None:
+        return losses.sum(dtype=np.float64)
+    return _weighted_rows(losses.sum(axis=1, dtype=np.float64), weights)
+
+
+def as_matrix(target: Any, k: int, dtype: Any) -> Any:
     """Return ``target`` as a float ``(m, k)`` array (one-hot for labels)."""
     if not is_labels(target):
         return target
@@ -68,21 +117,50 @@ class OutputLoss:
         self.output = output
         self.loss = loss
 
-    def activate(self, z):
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.output!r}, {self.loss!r})"
+
+    def activate(self, z: Any) -> Any:
         """Output activations ``a = f(z)`` (m, k), computed in place."""
         if self.output == "softmax":
             return _softmax(z)
+        if self.output == "exp":
+            return namespace_of(z).exp(z, out=z)
         return activations.get(self.output).forward(z)
 
-    def value(self, z, target):
-        """Summed loss over the ``m`` rows of ``z``."""
-        return self.value_and_delta(z, target, want_delta=False)[0]
+    def predict(self, z: Any, out: Any = None, *, overwrite: bool = False) -> Any:
+        """Predicted labels ``(m,)`` from logits ``z`` (m, k): the prediction rule.
 
-    def value_and_delta(self, z, target, want_delta=True):
-        """Return ``(Σ_i ℓ_i, ∂(Σ ℓ)/∂z)``; the delta may reuse ``z``'s memory."""
+        ``a > 0.5`` for one output unit (a boolean array, or 0/1 written into
+        ``out``), else the argmax of the outputs ``a = f(z)``; for softmax that is
+        the argmax of ``z`` (monotone), with no activation computed. ``z`` is left
+        alone unless ``overwrite`` is True.
+        """
+        if z.shape[1] == 1:
+            above = self.activate(z if overwrite else z.copy())[:, 0] > 0.5
+            if out is None:
+                return above
+            out[...] = above
+            return out
+        if self.output == "softmax":
+            return z.argmax(axis=1, out=out)
+        return self.activate(z if overwrite else z.copy()).argmax(axis=1, out=out)
+
+    def value(self, z: Any, target: Any, weights: Any = None) -> Any:
+        """Summed loss over the ``m`` rows of ``z`` (``Σ_i w_i ℓ_i`` with weights)."""
+        return self.value_and_delta(z, target, want_delta=False, weights=weights)[0]
+
+    def value_and_delta(
+        self, z: Any, target: Any, want_delta: bool = True, weights: Any = None
+    ) -> tuple[Any, Any]:
+        """Return ``(Σ_i w_i ℓ_i, ∂(Σ ℓ)/∂z)``; the delta may reuse ``z``'s memory.
+
+        The delta is that of the unweighted sum: the kernel scales its rows by
+        the weights (see :func:`flatnn.core.kernel.scale_rows`).
+        """
         raise NotImplementedError
 
-    def curvature(self, z, target, Rz, gauss_newton):
+    def curvature(self, z: Any, target: Any, Rz: Any, gauss_newton: bool) -> tuple[Any, Any, Any]:
         """Return ``(Σ ℓ, δ, Rδ)`` with ``δ = ∂ℓ/∂z`` and ``Rδ = H_z · Rz``.
 
         ``H_z`` is the exact Hessian of the loss with respect to ``z`` when
@@ -115,23 +193,34 @@ def _row_sum(z):
 
 
 class SoftmaxCrossEntropy(OutputLoss):
-    def value_and_delta(self, z, target, want_delta=True):
+    """``softmax`` + ``cross_entropy``."""
+
+    def value_and_delta(self, z, target, want_delta=True, weights=None):
         xp = namespace_of(z)
         m = z.shape[0]
         z -= _row_max(z)  # now z <= 0: both sums below are >= 0
         if is_labels(target):
             rows = xp.arange(m)
-            picked = z[rows, target].sum(dtype=np.float64)
+            if weights is not None:
+                picked = _weighted_rows(z[rows, target], weights)
+            else:
+                picked = z[rows, target].sum(dtype=np.float64)
             weight = None
         else:
-            picked = float(xp.vdot(target, z))
+            if weights is not None:
+                picked = _weighted_rows((target * z).sum(axis=1), weights)
+            else:
+                picked = float(xp.vdot(target, z))
             weight = _row_sum(target)
         e = xp.exp(z, out=z)
         s = _row_sum(e)
         lse = xp.log(s)
-        value = (
-            lse.sum(dtype=np.float64) if weight is None else float(xp.vdot(weight, lse))
-        ) - picked
+        if weights is not None:
+            value = _weighted_rows(lse if weight is None else weight * lse, weights) - picked
+        else:
+            value = (
+                lse.sum(dtype=np.float64) if weight is None else float(xp.vdot(weight, lse))
+            ) - picked
         if not want_delta:
             return value, None
         e /= s
@@ -164,13 +253,15 @@ def _expit(z, out=None):
 
 
 class SigmoidCrossEntropy(OutputLoss):
-    def value_and_delta(self, z, target, want_delta=True):
+    """``sigmoid`` + ``cross_entropy`` (per-unit binary)."""
+
+    def value_and_delta(self, z, target, want_delta=True, weights=None):
         xp = namespace_of(z)
         T = as_matrix(target, z.shape[1], z.dtype)
         # max(z, 0) - t z is (1 - t) z for z > 0 and -t z otherwise: no cancellation
         lin = xp.where(z > 0, (1 - T) * z, -T * z)
         lin += xp.log1p(xp.exp(-xp.abs(z)))
-        value = lin.sum(dtype=np.float64)
+        value = _summed(lin, weights)
         if not want_delta:
             return value, None
         delta = _expit(z, out=z)
@@ -187,14 +278,19 @@ class SigmoidCrossEntropy(OutputLoss):
 
 
 class SquaredError(OutputLoss):
+    """Any output but ``exp`` + ``squared_error``."""
+
     def _residual(self, z, target):
         a = self.activate(z)
         r = a - as_matrix(target, a.shape[1], a.dtype)
         return a, r
 
-    def value_and_delta(self, z, target, want_delta=True):
+    def value_and_delta(self, z, target, want_delta=True, weights=None):
         a, r = self._residual(z, target)
-        value = 0.5 * float(namespace_of(r).vdot(r, r))
+        if weights is not None:
+            value = 0.5 * float(_weighted_rows((r * r).sum(axis=1), weights))
+        else:
+            value = 0.5 * float(namespace_of(r).vdot(r, r))
         if not want_delta:
             return value, None
         if self.output == "softmax":
@@ -231,7 +327,36 @@ class SquaredError(OutputLoss):
         return value, r * d1, Rdelta
 
 
-def get(output, loss):
+def _xlogx(T):
+    """``t log t`` with ``0 log 0 = 0`` (scipy's ``xlogy(t, t)``, in any namespace)."""
+    xp = namespace_of(T)
+    positive = T > 0
+    return xp.where(positive, T * xp.log(xp.where(positive, T, 1)), 0)
+
+
+class ExpPoisson(OutputLoss):
+    """``exp`` + ``poisson``: half the Poisson deviance with a log link."""
+
+    def value_and_delta(self, z, target, want_delta=True, weights=None):
+        T = as_matrix(target, z.shape[1], z.dtype)
+        a = namespace_of(z).exp(z)
+        ell = _xlogx(T)
+        ell -= T * z
+        ell -= T
+        ell += a
+        value = _summed(ell, weights)
+        if not want_delta:
+            return value, None
+        a -= T
+        return value, a
+
+    def curvature(self, z, target, Rz, gauss_newton):
+        a = namespace_of(z).exp(z)
+        value, delta = self.value_and_delta(z, target)
+        return value, delta, a * Rz
+
+
+def get(output: str, loss: str) -> OutputLoss:
     """Return the :class:`OutputLoss` for an output activation and a loss name.
 
     Raises
@@ -247,6 +372,13 @@ def get(output, loss):
         )
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
+    if (loss == "poisson") != (output == "exp"):
+        raise ValueError(
+            f"loss 'poisson' goes with output 'exp' (a log link), and output 'exp' "
+            f"with loss 'poisson'; got output {output!r} with loss {loss!r}"
+        )
+    if loss == "poisson":
+        return ExpPoisson(output, loss)
     if loss == "cross_entropy":
         if output == "softmax":
             return SoftmaxCrossEntropy(output, loss)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 
@@ -22,7 +24,7 @@ def _labels(a, name, k):
     return a
 
 
-def confusion_matrix(y_true, y_pred, k):
+def confusion_matrix(y_true: Any, y_pred: Any, k: int) -> np.ndarray:
     """Counts of (true class, predicted class) pairs.
 
     Parameters
@@ -48,6 +50,10 @@ def confusion_matrix(y_true, y_pred, k):
     return np.bincount(y_true.astype(np.int64) * k + y_pred, minlength=k * k).reshape(k, k)
 
 
+def _as_tuple(names: Any) -> tuple[str, ...]:
+    return tuple(names)
+
+
 @attrs.frozen(eq=False)
 class Report:
     """Accuracy overall and per class, with the confusion matrix.
@@ -63,36 +69,38 @@ class Report:
         Correct predictions of each class.
     """
 
-    class_names: tuple = attrs.field(converter=tuple)
+    class_names: tuple[str, ...] = attrs.field(converter=_as_tuple)
     confusion: np.ndarray = attrs.field(repr=False)
 
     @property
-    def support(self):
+    def support(self) -> np.ndarray:
+        """ndarray of int64, shape (k,): samples of each class."""
         return self.confusion.sum(axis=1)
 
     @property
-    def correct(self):
+    def correct(self) -> np.ndarray:
+        """ndarray of int64, shape (k,): correct predictions of each class."""
         return np.diag(self.confusion).copy()
 
     @property
-    def m(self):
+    def m(self) -> int:
         """int: number of samples."""
         return int(self.confusion.sum())
 
     @property
-    def accuracy(self):
+    def accuracy(self) -> float:
         """float: fraction of samples predicted right (NaN for no samples)."""
         return float(self.correct.sum() / self.m) if self.m else float("nan")
 
     @property
-    def class_accuracy(self):
+    def class_accuracy(self) -> np.ndarray:
         """ndarray, shape (k,): accuracy within each class; NaN for a class with no samples."""
         support = self.support
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(support > 0, self.correct / np.maximum(support, 1), np.nan)
 
 
-def evaluation_report(y_true, y_pred, class_names):
+def evaluation_report(y_true: Any, y_pred: Any, class_names: Any) -> Report:
     """Accuracy, per-class accuracy and the confusion matrix of a set of predictions.
 
     Parameters

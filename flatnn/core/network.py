@@ -7,107 +7,37 @@ of that vector: cost, gradient, Hessian-vector products, predictions.
 
 Those functions compute where the data ``X`` lives: NumPy arrays in, NumPy
 arrays out, on the CPU threads of :mod:`flatnn.threads`; CuPy arrays in, CuPy
-arrays out, on the GPU (one code path, see :mod:`flatnn.namespace`).
+arrays out, on the GPU (one code path, see :mod:`flatnn.namespace`); ``X`` may
+also be a ``scipy.sparse`` matrix or array (CSR or CSC).
+
+This module is the spec (sizes, activations, loss, the flat layout, ``init``,
+``to_dict``); the evaluation lives in :mod:`flatnn.core.evaluation` (pure
+functions, and the objective's formula), the input checks in
+:mod:`flatnn.core.inputs`, the batch kernel in :mod:`flatnn.core.kernel`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import attrs
 import numpy as np
 
-from flatnn.base import checks, namespace, threads
-from flatnn.core import activations, kernel, losses
+from flatnn.base import checks, namespace
+from flatnn.core import activations, evaluation, inputs, losses
+from flatnn.core.inputs import Targets
+
+__all__ = ["Network", "Targets", "INIT_SCHEMES", "UNIFORM_EPSILON"]
 
 INIT_SCHEMES = ("glorot", "he", "normal", "uniform", "standard_normal")
 UNIFORM_EPSILON = 0.1
 
 
-def _convert_sizes(sizes):
-    # A set or a dict has no order the caller chose (``{784, 30, 10}`` iterates as
-    # 784, 10, 30), and bytes or a str are sequences of codes, not of layer sizes:
-    # each would build a network other than the one written.
-    if isinstance(sizes, (set, frozenset, dict, bytes, bytearray, memoryview, str)):
-        raise ValueError(
-            f"sizes must be an ordered sequence of layer sizes such as "
-            f"(784, 30, 10), got {type(sizes).__name__} {sizes!r}"
-        )
-    try:
-        items = tuple(sizes)
-    except TypeError:
-        raise ValueError(
-            f"sizes must be a sequence of layer sizes such as (784, 30, 10), got {sizes!r}"
-        ) from None
-    out = []
-    for s in items:
-        try:
-            out.append(checks.integer(s, "every layer size"))
-        except TypeError:
-            raise ValueError(f"sizes must hold integers, got {s!r} in {sizes!r}") from None
-    # Checked here rather than in the validator: the default of ``output`` reads
-    # ``sizes[-1]`` before attrs runs validators, so ``Network(())`` would be an IndexError.
-    if len(out) < 2:
-        raise ValueError(
-            f"sizes needs at least an input and an output size such as (784, 30, 10), got {sizes!r}"
-        )
-    return tuple(out)
-
-
-def _validate_sizes(instance, attribute, sizes):
-    bad = [s for s in sizes if s < 1]
-    if bad:
-        raise ValueError(f"every layer size must be >= 1, got {bad[0]} in {sizes!r}")
-
-
-_HIDDEN_HINT = (
-    "an activation name such as 'relu', or a list or tuple of names, one per hidden layer"
-)
-
-
-def _convert_hidden(hidden):
-    if isinstance(hidden, str):
-        return hidden
-    if not isinstance(hidden, (list, tuple)):
-        raise TypeError(f"hidden must be {_HIDDEN_HINT}; got {hidden!r}")
-    for name in hidden:
-        if not isinstance(name, str):
-            raise TypeError(f"hidden must be {_HIDDEN_HINT}; got {name!r} in {hidden!r}")
-    return tuple(hidden)
-
-
-def _check_name(what):
-    def check(instance, attribute, value):
-        if not isinstance(value, str):
-            raise TypeError(f"{attribute.name} must be {what} (a str), got {value!r}")
-
-    return check
-
-
-@attrs.frozen(eq=False, repr=False)
-class Targets:
-    """``y`` checked once against a network: what :meth:`Network.check_data` returns.
-
-    Pass it as ``y`` to :meth:`Network.cost`, ``grad``, ``cost_grad``,
-    ``hessp``, ``gnvp`` or ``accuracy`` (with ``X`` of the same rows) and the
-    labels or targets are not checked again: only their row count is.
-    :class:`flatnn.Objective` does this for its data.
-
-    Attributes
-    ----------
-    values : ndarray
-        Integer labels ``(m,)`` (intp) or float targets ``(m, k)``, in the form
-        the losses take.
-    """
-
-    values: np.ndarray
-
-    def __repr__(self):
-        return f"Targets(shape={self.values.shape}, dtype={self.values.dtype})"
-
-
-def _default_output(net):
-    return "softmax" if net.sizes[-1] > 1 else "sigmoid"
+def _default_output(sizes, loss):
+    if loss == "poisson":
+        return "exp"
+    return "softmax" if sizes[-1] > 1 else "sigmoid"
 
 
 @attrs.frozen(repr=False)
@@ -122,7 +52,9 @@ class Network:
 
         J(params) = (1/m) Σ_i loss(x_i, y_i) + lam / (2m) · Σ_l ‖theta_l[:, 1:]‖²
 
-    (bias columns are not penalised).
+    (bias columns are not penalised); with sample weights ``w_i`` the ``m`` of
+    both terms becomes ``W = Σ_i w_i`` and the sum is ``Σ_i w_i loss_i`` (the
+    formula's home is :mod:`flatnn.core.evaluation`).
 
     Parameters
     ----------
@@ -132,11 +64,14 @@ class Network:
         Activation of the hidden layers: one name for all, or one per hidden
         layer. One of ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``, ``identity``.
     output : str, optional
-        Output activation: one of the above or ``softmax``. Default ``softmax``
-        for two or more outputs, ``sigmoid`` for one.
-    loss : {"cross_entropy", "squared_error"}, default "cross_entropy"
+        Output activation: one of the above, ``softmax`` or ``exp``. Default
+        ``exp`` for ``loss="poisson"``, else ``softmax`` for two or more outputs
+        and ``sigmoid`` for one.
+    loss : {"cross_entropy", "squared_error", "poisson"}, default "cross_entropy"
         ``cross_entropy`` is categorical with ``softmax`` and per-unit binary
-        with ``sigmoid``; ``squared_error`` is ``½‖a − y‖²`` with any output.
+        with ``sigmoid``; ``squared_error`` is ``½‖a − y‖²`` with any output but
+        ``exp``; ``poisson`` is half the Poisson deviance (scikit-learn's) with
+        the log link ``exp``, for targets ``y >= 0``.
 
     Examples
     --------
@@ -145,17 +80,22 @@ class Network:
     23860
     """
 
-    sizes: tuple = attrs.field(converter=_convert_sizes, validator=_validate_sizes)
-    hidden: object = attrs.field(default="sigmoid", converter=_convert_hidden)
-    output: str = attrs.field(
-        default=attrs.Factory(_default_output, takes_self=True),
-        validator=_check_name("an output activation name such as 'softmax'"),
+    sizes: tuple[int, ...] = attrs.field(
+        converter=inputs.convert_sizes, validator=inputs.validate_sizes
+    )
+    hidden: Any = attrs.field(default="sigmoid", converter=inputs.convert_hidden)
+    output: Any = attrs.field(
+        default=inputs.DEFAULT_OUTPUT,
+        validator=inputs.check_name("an output activation name such as 'softmax'"),
     )
     loss: str = attrs.field(
-        default="cross_entropy", validator=_check_name("'cross_entropy' or 'squared_error'")
+        default="cross_entropy",
+        validator=inputs.check_name("'cross_entropy', 'squared_error' or 'poisson'"),
     )
 
-    def __attrs_post_init__(self):
+    def __attrs_post_init__(self) -> None:
+        if self.output is inputs.DEFAULT_OUTPUT:
+            object.__setattr__(self, "output", _default_output(self.sizes, self.loss))
         n_hidden = len(self.sizes) - 2
         if not isinstance(self.hidden, str) and len(self.hidden) != n_hidden:
             raise ValueError(
@@ -174,7 +114,7 @@ class Network:
             )
         losses.get(self.output, self.loss)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"Network({self.sizes!r}, hidden={self.hidden!r}, "
             f"output={self.output!r}, loss={self.loss!r})"
@@ -182,7 +122,7 @@ class Network:
 
     # ------------------------------------------------------------------ layout
     @property
-    def hidden_activations(self):
+    def hidden_activations(self) -> tuple[str, ...]:
         """tuple of str: the activation of each hidden layer."""
         n_hidden = len(self.sizes) - 2
         if isinstance(self.hidden, str):
@@ -190,17 +130,17 @@ class Network:
         return tuple(self.hidden)
 
     @property
-    def n_layers(self):
+    def n_layers(self) -> int:
         """int: number of weight layers (``len(sizes) - 1``)."""
         return len(self.sizes) - 1
 
     @property
-    def shapes(self):
+    def shapes(self) -> tuple[tuple[int, int], ...]:
         """tuple of (int, int): each layer's ``theta`` shape ``(n_out, n_in + 1)``."""
         return tuple((n_out, n_in + 1) for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]))
 
     @property
-    def offsets(self):
+    def offsets(self) -> tuple[int, ...]:
         """tuple of int: where each layer starts in ``params``, then ``n_params``."""
         out = [0]
         for r, c in self.shapes:
@@ -208,11 +148,11 @@ class Network:
         return tuple(out)
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """int: length of the flat parameter vector."""
         return self.offsets[-1]
 
-    def unpack(self, params):
+    def unpack(self, params: Any) -> tuple[Any, ...]:
         """Split the flat vector into per-layer matrices, without copying.
 
         Parameters
@@ -225,13 +165,13 @@ class Network:
             ``theta_l`` of shape ``(n_out, n_in + 1)``, bias in column 0; views
             into ``params`` (writing to them writes to ``params``).
         """
-        params = self._check_params(params, xp=namespace.namespace_of(params))
+        params = inputs.check_params(self, params, xp=namespace.namespace_of(params))
         off = self.offsets
         return tuple(
             params[off[i] : off[i + 1]].reshape(shape) for i, shape in enumerate(self.shapes)
         )
 
-    def pack(self, thetas):
+    def pack(self, thetas: Any) -> Any:
         """Concatenate per-layer matrices into a new flat vector (inverse of unpack).
 
         Parameters
@@ -262,7 +202,9 @@ class Network:
             params[off[i] : off[i + 1]].reshape(theta.shape)[...] = theta
         return params
 
-    def init(self, rng=None, *, scheme=None, dtype=np.float64):
+    def init(
+        self, rng: Any = None, *, scheme: str | None = None, dtype: Any = np.float64
+    ) -> np.ndarray:
         """Draw a fresh parameter vector.
 
         Parameters
@@ -308,7 +250,7 @@ class Network:
                 theta[...] = rng.normal(0.0, 1.0, theta.shape)
         return params.astype(dtype, copy=False)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON-able data (see :meth:`from_dict`)."""
         hidden = self.hidden if isinstance(self.hidden, str) else list(self.hidden)
         return {
@@ -319,7 +261,7 @@ class Network:
         }
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Any) -> Network:
         """Build a spec from :meth:`to_dict` output (ValueError on bad keys)."""
         if not isinstance(data, dict):
             raise ValueError(f"a network spec must be a mapping, got {type(data).__name__}")
@@ -329,56 +271,58 @@ class Network:
         return cls(data["sizes"], hidden=data["hidden"], output=data["output"], loss=data["loss"])
 
     # --------------------------------------------------------- the objective
-    def cost_from_sum(self, loss_sum, params, m, lam=0.0):
-        """``J`` from the summed loss of ``m`` samples: the objective's formula, in one place.
+    def cost_from_sum(self, loss_sum: float, params: Any, m: float, lam: float = 0.0) -> float:
+        """``J`` from the summed loss of ``m`` samples (the objective's formula).
 
-        ``J = loss_sum / m + lam / (2m) · Σ_l ‖theta_l[:, 1:]‖²``. Every
-        evaluation of the cost (here and in :class:`flatnn.distributed.DaskObjective`,
-        whose shards return partial sums) ends with it.
+        ``J = loss_sum / m + lam / (2m) · Σ_l ‖theta_l[:, 1:]‖²``, through
+        :func:`flatnn.core.evaluation.finish_cost`. :class:`flatnn.distributed.DaskObjective`,
+        whose shards return partial sums, ends with it.
 
         Parameters
         ----------
         loss_sum : float
-            ``Σ_i loss(x_i, y_i)`` over the ``m`` samples.
+            ``Σ_i loss(x_i, y_i)`` (or ``Σ_i w_i loss_i``) over the samples.
         params : ndarray, shape (n_params,)
-        m : int
-            Number of samples the sum ran over.
+        m : int or float
+            Number of samples the sum ran over (or the sum of their weights).
         lam : float, default 0
 
         Returns
         -------
         float
         """
-        return self._finish_cost(loss_sum, self.unpack(params), m, checks.lam(lam))
+        return evaluation.finish_cost(loss_sum, self.unpack(params), m, checks.lam(lam))
 
-    def add_l2_grad(self, out, direction, m, lam=0.0):
+    def add_l2_grad(self, out: Any, direction: Any, m: float, lam: float = 0.0) -> Any:
         """Add the L2 term's part of ``∇J`` (or of ``H v``) into ``out``, in place.
 
         ``∇J = (1/m) ∇Σ_i loss_i + (lam/m) · theta[:, 1:]`` per layer (bias
         columns get nothing); the curvature products add ``(lam/m) · v[:, 1:]``.
-        This adds the second term, with ``direction`` = ``params`` or ``v``.
+        This adds the second term, with ``direction`` = ``params`` or ``v``
+        (through :func:`flatnn.core.evaluation.add_l2`).
 
         Parameters
         ----------
         out : ndarray, shape (n_params,)
             The mean-loss gradient or curvature product; updated in place.
         direction : ndarray, shape (n_params,)
-        m : int
+        m : int or float
+            Number of samples (or the sum of their weights).
         lam : float, default 0
 
         Returns
         -------
         out
         """
-        self._add_l2(self.unpack(out), self.unpack(direction), m, checks.lam(lam))
+        evaluation.add_l2(self.unpack(out), self.unpack(direction), m, checks.lam(lam))
         return out
 
-    def check_data(self, X, y):
+    def check_data(self, X: Any, y: Any) -> Targets:
         """Check ``X`` and ``y`` against this network once; return the checked ``y``.
 
         Parameters
         ----------
-        X : ndarray, shape (m, sizes[0])
+        X : ndarray or scipy.sparse matrix, shape (m, sizes[0])
         y : ndarray
             As in :meth:`cost`.
 
@@ -393,51 +337,49 @@ class Network:
         ValueError
             When a shape, a dtype or a label does not fit the network.
         """
-        xp, X = self._check_X(X)
+        xp, X = inputs.check_X(self, X)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
-        return Targets(self._check_y(y, X.shape[0], dtype, xp))
+        return Targets(inputs.check_y(self, y, X.shape[0], dtype, xp))
 
     # ------------------------------------------------------------- the maths
-    def cost(self, params, X, y, lam=0.0):
+    def cost(
+        self, params: Any, X: Any, y: Any, lam: float = 0.0, *, sample_weight: Any = None
+    ) -> float:
         """The objective ``J`` (see the class docstring).
 
         Parameters
         ----------
         params : ndarray, shape (n_params,)
-        X : ndarray, shape (m, sizes[0])
-            One sample per row.
+        X : ndarray or scipy.sparse matrix, shape (m, sizes[0])
+            One sample per row. A sparse ``X`` (CSR or CSC) is multiplied as it
+            is, never made dense.
         y : ndarray
             Integer labels ``(m,)`` in ``[0, k)`` (``k = sizes[-1] >= 2``), or float
             targets ``(m, k)``; with one output unit, targets ``(m,)`` or ``(m, 1)``.
         lam : float, default 0
             L2 strength (>= 0).
+        sample_weight : ndarray, shape (m,), optional
+            Weights ``w_i >= 0`` (positive sum): ``J = Σ w_i loss_i / Σ w_i +
+            lam / (2 Σ w_i) · Σ‖theta[:, 1:]‖²``. None means ``w = 1``.
 
         Returns
         -------
         float
         """
-        thetas, X, target, lam = self._prepare(params, X, y, lam)
-        hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
+        return evaluation.cost(self, params, X, y, lam, sample_weight)
 
-        def block(start, stop, i):
-            _, z = kernel.forward(thetas, hidden, X[start:stop], check)
-            return outloss.value(z, target[start:stop])
-
-        with np.errstate(all="ignore"):  # an overflow is reported below, once
-            value = sum(_run_blocks(block, X))  # in block order
-            cost = self._finish_cost(value, thetas, X.shape[0], lam)
-        if not math.isfinite(cost):
-            raise self._overflow_error("cost", thetas, X, lam)
-        return cost
-
-    def grad(self, params, X, y, lam=0.0):
+    def grad(
+        self, params: Any, X: Any, y: Any, lam: float = 0.0, *, sample_weight: Any = None
+    ) -> Any:
         """Gradient of :meth:`cost`; an array shaped and typed like the work dtype.
 
         Parameters are those of :meth:`cost`. Returns ndarray, shape (n_params,).
         """
-        return self.cost_grad(params, X, y, lam)[1]
+        return evaluation.cost_grad(self, params, X, y, lam, sample_weight)[1]
 
-    def cost_grad(self, params, X, y, lam=0.0):
+    def cost_grad(
+        self, params: Any, X: Any, y: Any, lam: float = 0.0, *, sample_weight: Any = None
+    ) -> tuple[float, Any]:
         """Cost and gradient from one forward and one backward pass.
 
         Parameters are those of :meth:`cost`. This is the form for
@@ -450,29 +392,11 @@ class Network:
             float32 when ``params`` and ``X`` are float32, else float64; an
             array of the namespace of ``X`` (CuPy for CuPy data).
         """
-        thetas, X, target, lam = self._prepare(params, X, y, lam)
-        xp = namespace.namespace_of(X)
-        m = X.shape[0]
-        hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
-        grad = xp.empty(self.n_params, dtype=X.dtype)
+        return evaluation.cost_grad(self, params, X, y, lam, sample_weight)
 
-        def block(start, stop, i):
-            g = grad if i == 0 else xp.empty_like(grad)
-            acts, z = kernel.forward(thetas, hidden, X[start:stop], check)
-            value, delta = outloss.value_and_delta(z, target[start:stop])
-            delta *= 1.0 / m
-            kernel.backward(thetas, hidden, acts, delta, self._views(g))
-            return value, g
-
-        with np.errstate(all="ignore"):  # an overflow is reported below, once
-            value = _add_blocks(_run_blocks(block, X), grad)
-            cost = self._finish_cost(value, thetas, m, lam)
-            self._add_l2(self._views(grad), thetas, m, lam)
-        if not (math.isfinite(cost) and _all_finite(grad)):
-            raise self._overflow_error("cost_grad", thetas, X, lam)
-        return cost, grad
-
-    def hessp(self, params, v, X, y, lam=0.0):
+    def hessp(
+        self, params: Any, v: Any, X: Any, y: Any, lam: float = 0.0, *, sample_weight: Any = None
+    ) -> Any:
         """Exact Hessian-vector product ``H v`` of :meth:`cost` (R-operator).
 
         One extra forward and backward pass; no finite differences.
@@ -480,312 +404,53 @@ class Network:
         Parameters
         ----------
         params, v : ndarray, shape (n_params,)
-        X, y, lam : as in :meth:`cost`
+        X, y, lam, sample_weight : as in :meth:`cost`
 
         Returns
         -------
         ndarray, shape (n_params,)
         """
-        return self._curvature(params, v, X, y, lam, gauss_newton=False)
+        return evaluation.curvature(self, params, v, X, y, lam, sample_weight, False)
 
-    def gnvp(self, params, v, X, y, lam=0.0):
+    def gnvp(
+        self, params: Any, v: Any, X: Any, y: Any, lam: float = 0.0, *, sample_weight: Any = None
+    ) -> Any:
         """Gauss-Newton product ``G v`` (positive semi-definite curvature).
 
         ``G = Jᵀ H_out J`` where ``J`` is the Jacobian of the output
-        pre-activations (cross-entropy) or activations (squared error) and
-        ``H_out`` the convex loss's Hessian there, plus ``lam/m`` on the weights.
+        pre-activations (cross-entropy, Poisson) or activations (squared error)
+        and ``H_out`` the convex loss's Hessian there, plus ``lam/m`` on the weights.
 
         Parameters and return as in :meth:`hessp`.
         """
-        return self._curvature(params, v, X, y, lam, gauss_newton=True)
+        return evaluation.curvature(self, params, v, X, y, lam, sample_weight, True)
 
-    def forward(self, params, X):
+    def forward(self, params: Any, X: Any) -> Any:
         """Output activations.
 
         Parameters
         ----------
         params : ndarray, shape (n_params,)
-        X : ndarray, shape (m, sizes[0])
+        X : ndarray or scipy.sparse matrix, shape (m, sizes[0])
 
         Returns
         -------
         ndarray, shape (m, sizes[-1])
         """
-        thetas, X = self._prepare_X(params, X)
-        self._check_X_finite(X)
-        hidden, outloss = self._hidden_fns(), self._outloss()
-        out = namespace.namespace_of(X).empty((X.shape[0], self.sizes[-1]), dtype=X.dtype)
+        return evaluation.outputs(self, params, X)
 
-        def block(start, stop, i):
-            _, z = kernel.forward(thetas, hidden, X[start:stop], out=out[start:stop])
-            if not _all_finite(z):
-                return False
-            a = outloss.activate(z)  # in place
-            if a is not z:
-                z[...] = a
-            return True
+    def predict(self, params: Any, X: Any) -> Any:
+        """Predicted labels ``(m,)``: argmax of the outputs, or ``a > 0.5`` for one unit.
 
-        with np.errstate(all="ignore"):  # an overflow is reported below, once
-            finite = all(_run_blocks(block, X))
-        if not finite:
-            raise self._overflow_error("forward", thetas, X)
-        return out
+        The rule is :meth:`flatnn.core.losses.OutputLoss.predict`.
+        """
+        return evaluation.predict(self, params, X)
 
-    def predict(self, params, X):
-        """Predicted labels ``(m,)``: argmax of the outputs, or ``a > 0.5`` for one unit."""
-        thetas, X = self._prepare_X(params, X)
-        self._check_X_finite(X)
-        hidden, outloss = self._hidden_fns(), self._outloss()
-        k = self.sizes[-1]
-        labels = namespace.namespace_of(X).empty(X.shape[0], dtype=np.int64 if k == 1 else np.intp)
-
-        def block(start, stop, i):
-            _, z = kernel.forward(thetas, hidden, X[start:stop])
-            if not _all_finite(z):
-                return False
-            if k == 1:
-                labels[start:stop] = outloss.activate(z)[:, 0] > 0.5
-            elif self.output == "softmax":  # monotone: argmax of z is argmax of a
-                z.argmax(axis=1, out=labels[start:stop])
-            else:
-                outloss.activate(z).argmax(axis=1, out=labels[start:stop])
-            return True
-
-        with np.errstate(all="ignore"):  # an overflow is reported below, once
-            finite = all(_run_blocks(block, X))
-        if not finite:
-            raise self._overflow_error("predict", thetas, X)
-        return labels
-
-    def accuracy(self, params, X, y):
+    def accuracy(self, params: Any, X: Any, y: Any, *, sample_weight: Any = None) -> float:
         """Fraction of samples whose predicted label equals the true one.
 
         ``y`` may be labels ``(m,)``, one-hot/targets ``(m, k)`` (argmax taken), or
-        0/1 targets for one output unit.
+        0/1 targets for one output unit (see :func:`flatnn.core.losses.true_labels`).
+        With ``sample_weight``, the weighted fraction ``Σ w_i [right_i] / Σ w_i``.
         """
-        pred = self.predict(params, X)
-        target = self._check_y(y, pred.shape[0], np.float64, namespace.namespace_of(pred))
-        if self.sizes[-1] == 1:
-            truth = target[:, 0] > 0.5
-        elif losses.is_labels(target):
-            truth = target
-        else:
-            truth = target.argmax(axis=1)
-        return float((pred == truth).mean())
-
-    # ------------------------------------------------------------- internals
-    def _hidden_fns(self):
-        return tuple(activations.get(n) for n in self.hidden_activations)
-
-    def _outloss(self):
-        return losses.get(self.output, self.loss)
-
-    def _views(self, flat):
-        off = self.offsets
-        return tuple(flat[off[i] : off[i + 1]].reshape(s) for i, s in enumerate(self.shapes))
-
-    def _check_params(self, params, name="params", xp=np):
-        params = checks.flat_vector(params, self.n_params, name, owner=self, xp=xp)
-        if name != "params":
-            # A direction (hessp's and gnvp's v): a NaN in it would come back as a
-            # silent NaN product. params itself is checked where it is evaluated,
-            # and unpack/pack must still accept any float vector.
-            checks.finite(params, name)
-        return params
-
-    def _check_X(self, X):
-        """``(xp, X)``: X's array namespace and X itself, (m >= 1, n_features), numeric."""
-        xp = namespace.namespace_of(X)
-        if xp is np:
-            X = np.asarray(X)
-        checks.features(X.shape, self)
-        if X.shape[0] == 0:
-            raise ValueError("X has no rows")
-        if X.dtype.kind not in "fiub":
-            raise ValueError(f"X must be numeric, got dtype {X.dtype}")
-        return xp, X
-
-    def _prepare_X(self, params, X):
-        xp = namespace.namespace_of(X)
-        params = checks.finite(self._check_params(params, xp=xp), "params")
-        xp, X = self._check_X(X)
-        dtype = (
-            np.float32
-            if (params.dtype == np.float32 and X.dtype in (np.float32, np.float16))
-            else np.float64
-        )
-        if X.dtype.kind != "f" and params.dtype == np.float32:
-            dtype = np.float32  # integer pixels follow the parameters' precision
-        # Casts only when the caller mixes precisions; matching dtypes never copy.
-        X = X.astype(dtype, copy=False)
-        params = params.astype(dtype, copy=False)
-        return self._views(params), X
-
-    def _prepare(self, params, X, y, lam):
-        thetas, X = self._prepare_X(params, X)
-        lam = checks.lam(lam)
-        target = self._check_y(y, X.shape[0], X.dtype, namespace.namespace_of(X))
-        return thetas, X, target, lam
-
-    def _check_y(self, y, m, dtype, xp=np):
-        k = self.sizes[-1]
-        if isinstance(y, Targets):  # checked by check_data: only the rows are compared
-            values = y.values
-            if values.shape[0] != m:
-                raise ValueError(f"y has {values.shape[0]} rows; X has {m}")
-            return values if values.dtype.kind != "f" else values.astype(dtype, copy=False)
-        y = namespace.asarray(y, xp, "y")
-        if y.ndim == 0 or y.ndim > 2:
-            raise ValueError(f"y must be labels (m,) or targets (m, {k}), got shape {y.shape}")
-        if y.shape[0] != m:
-            raise ValueError(f"y has {y.shape[0]} rows; X has {m}")
-        if y.dtype.kind not in "fiub":
-            raise ValueError(f"y must be numeric, got dtype {y.dtype}")
-        if y.ndim == 2 or k == 1:
-            if y.ndim == 1:
-                y = y.reshape(m, 1)
-            if y.shape[1] != k:
-                raise ValueError(f"y has {y.shape[1]} columns; the network has {k} outputs")
-            y = y.astype(dtype, copy=False)
-            if not _all_finite(y):
-                raise ValueError("y contains NaN or inf")
-            if self.loss == "cross_entropy":
-                lo, hi = float(y.min()), float(y.max())
-                if lo < 0 or hi > 1:
-                    raise ValueError(
-                        f"cross-entropy targets must lie in [0, 1], got values in [{lo}, {hi}]"
-                    )
-            return y
-        # integer class labels
-        if y.dtype.kind == "f":
-            if not _all_finite(y) or bool((y != y.round()).any()):
-                raise ValueError(
-                    "labels y (m,) must be integers; got non-integer values "
-                    f"(pass float targets as an (m, {k}) array)"
-                )
-        if y.dtype.kind == "b":
-            raise ValueError(f"labels y must be integers in [0, {k}), got booleans")
-        labels = y.astype(np.intp, copy=False)
-        lo, hi = int(labels.min()), int(labels.max())
-        if lo < 0 or hi >= k:
-            bad = lo if lo < 0 else hi
-            raise ValueError(
-                f"label {bad} is out of range: the network has {k} outputs, "
-                f"so labels must lie in [0, {k})"
-            )
-        return labels
-
-    def _check_X_finite(self, X):
-        checks.finite_rows(X)
-
-    def _input_check(self, X):
-        # A NaN or inf in X always reaches the first layer's pre-activations
-        # (0·inf is NaN), so summing that (m, n_1) array spares a full pass over
-        # X on every call; only a non-finite sum pays for the exact check.
-        def check(z1):
-            with np.errstate(all="ignore"):
-                total = float(z1.sum())
-            if not math.isfinite(total):
-                self._check_X_finite(X)
-
-        return check
-
-    def _finish_cost(self, value, thetas, m, lam):
-        # the formula of cost_from_sum, on per-layer views
-        cost = value / m
-        if lam:
-            xp = namespace.namespace_of(thetas[0])
-            cost += lam / (2 * m) * sum(float(xp.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
-        return float(cost)
-
-    @staticmethod
-    def _add_l2(outs, directions, m, lam):
-        # the formula of add_l2_grad, on per-layer views
-        if lam:
-            for o, d in zip(outs, directions):
-                o[:, 1:] += (lam / m) * d[:, 1:]
-
-    def _overflow_error(self, what, thetas, X, lam=0.0):
-        with np.errstate(all="ignore"):
-            p = max(max(float(t.max()), -float(t.min())) for t in thetas)
-            x = max(float(X.max()), -float(X.min()))
-        return checks.NotFiniteError(
-            f"{what} overflows {X.dtype}: params and X are finite, but values computed from "
-            f"them are not (largest |params| {p:.3g}, largest |X| {x:.3g}"
-            + (
-                f", lam {lam:.3g}); scale X or params down, or lower lam"
-                if lam
-                else "); scale X or params down"
-            )
-        )
-
-    def _curvature(self, params, v, X, y, lam, gauss_newton):
-        thetas, X, target, lam = self._prepare(params, X, y, lam)
-        xp = namespace.namespace_of(X)
-        v = namespace.asarray(v, xp, "v")
-        if v.dtype.kind in "iu":  # scipy's trust-constr probes hessp with an int8 zero vector
-            v = v.astype(X.dtype)
-        v = self._check_params(v, name="v", xp=xp)
-        with np.errstate(over="ignore"):  # a float64 v beyond float32's range: caught below
-            v = v.astype(X.dtype, copy=False)
-        m = X.shape[0]
-        vs = self._views(v)
-        hidden, outloss, check = self._hidden_fns(), self._outloss(), self._input_check(X)
-        out = xp.empty(self.n_params, dtype=X.dtype)
-
-        def block(start, stop, i):
-            o = out if i == 0 else xp.empty_like(out)
-            kernel.curvature_product(
-                thetas,
-                vs,
-                hidden,
-                outloss,
-                X[start:stop],
-                target[start:stop],
-                1.0 / m,
-                self._views(o),
-                gauss_newton,
-                check,
-            )
-            return 0.0, o
-
-        with np.errstate(all="ignore"):  # an overflow is reported below, once
-            _add_blocks(_run_blocks(block, X), out)
-            self._add_l2(self._views(out), vs, m, lam)
-        if not _all_finite(out):
-            raise self._overflow_error("hessp" if not gauss_newton else "gnvp", thetas, X, lam)
-        return out
-
-
-def _run_blocks(block, X):
-    """``block(start, stop, i)`` over the rows of ``X``: :func:`flatnn.threads.run_blocks`
-    for NumPy data, one block of every row for any other namespace (a GPU runs
-    its own threads; the CPU pool would only add copies and contention).
-    """
-    if type(X) is np.ndarray:
-        return threads.run_blocks(block, X.shape[0])
-    return [block(0, X.shape[0], 0)]
-
-
-def _add_blocks(parts, total):
-    """Add per-block ``(value, array)`` pairs in block order into ``total``; return the value.
-
-    ``total`` is the first block's array; the order is fixed so that a result
-    does not depend on which thread finished first.
-    """
-    value = 0.0
-    for v, a in parts:
-        value += v
-        if a is not total:
-            total += a
-    return value
-
-
-def _all_finite(a):
-    """True when every entry of ``a`` is finite.
-
-    ``isfinite(a).all()`` takes 3 µs for 24000 float32 entries here, half the
-    time of ``a.sum()`` (NumPy's pairwise sum is not vectorised that well) and
-    without its false alarms; a dot product would wake BLAS's threads.
-    """
-    return bool(namespace.namespace_of(a).isfinite(a).all())
+        return evaluation.accuracy(self, params, X, y, sample_weight)

@@ -9,8 +9,10 @@ for ``l = 0``, the hidden activations after that) is kept with probability
 
 Its expectation over the mask is the plain network's, so evaluation, prediction
 and the scipy methods use the network as it is, with no rescaling. The gradient
-follows the same recursions as :mod:`flatnn.backprop` with the mask applied on
-the way back as well::
+follows the same recursions as the plain network's with the mask applied on
+the way back as well (the masks are an option of the one batch kernel,
+:func:`flatnn.core.kernel.loss_grad`; the L2 term is the objective's, from
+:mod:`flatnn.core.evaluation`)::
 
     ∂J/∂W_{l+1} = δ_{l+1}ᵀ (a_l ⊙ M_l)
     δ_l = (δ_{l+1} W_{l+1}) ⊙ M_l ⊙ f'(z_l)
@@ -28,18 +30,26 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
 from flatnn.base import namespace
-from flatnn.core import activations, losses
+from flatnn.core import evaluation, kernel
 from flatnn.core.network import Network
 from flatnn.training.driver import as_target
 
-__all__ = ["check_rates", "draw_masks", "cost", "cost_grad", "apply_max_norm", "check_max_norm"]
+__all__ = [
+    "check_rates",
+    "draw_masks",
+    "cost",
+    "cost_grad",
+    "apply_max_norm",
+    "check_max_norm",
+]
 
 
-def check_rates(net, rates):
+def check_rates(net: Network, rates: Any) -> tuple[float, ...]:
     """Validated dropout rates, one per layer input: ``(rate_0, ..., rate_{L-1})``.
 
     Parameters
@@ -73,7 +83,9 @@ def check_rates(net, rates):
     return tuple(out)
 
 
-def draw_masks(net, rates, m, rng, dtype=np.float64):
+def draw_masks(
+    net: Network, rates: Any, m: int, rng: np.random.Generator, dtype: Any = np.float64
+) -> list[Any]:
     """Draw one inverted-dropout mask per layer input.
 
     Parameters
@@ -94,7 +106,7 @@ def draw_masks(net, rates, m, rng, dtype=np.float64):
         Entries ``0`` or ``1 / (1 - rate_l)``; None for a rate of 0.
     """
     dtype = np.dtype(dtype)
-    masks = []
+    masks: list[Any] = []
     for rate, n in zip(check_rates(net, rates), net.sizes[:-1]):
         if rate == 0.0:
             masks.append(None)
@@ -105,44 +117,6 @@ def draw_masks(net, rates, m, rng, dtype=np.float64):
         mask *= dtype.type(1.0 / (1.0 - rate))
         masks.append(mask)
     return masks
-
-
-def masked_cost_grad(thetas, hidden, outloss, X, target, masks, grads):
-    """Summed loss ``Σ_i ℓ_i`` of a masked forward pass; its gradient ÷ m into ``grads``.
-
-    The kernel behind :func:`cost_grad` and :func:`flatnn.sgd` with dropout:
-    no validation, no L2 term. ``grads`` are views shaped like ``thetas``.
-    """
-    xp = namespace.namespace_of(X)
-    m = X.shape[0]
-    last = len(thetas) - 1
-    acts, outs = [], [None]
-    a = X
-    for l, theta in enumerate(thetas):
-        if masks[l] is not None:
-            a = a * masks[l]
-        acts.append(a)
-        z = a @ theta[:, 1:].T
-        z += theta[:, 0]
-        if l == last:
-            break
-        a = hidden[l].forward(z)
-        outs.append(a)
-    value, delta = outloss.value_and_delta(z, target)
-    delta *= 1.0 / m
-    bias_grad = delta.sum(axis=0)
-    for l in range(last, -1, -1):
-        xp.matmul(delta.T, acts[l], out=grads[l][:, 1:])
-        grads[l][:, 0] = bias_grad
-        if l == 0:
-            break
-        d = delta @ thetas[l][:, 1:]
-        if masks[l] is not None:
-            d *= masks[l]
-        hidden[l - 1].mul_deriv(d, outs[l])
-        bias_grad = d.sum(axis=0)
-        delta = d
-    return float(value)
 
 
 def _prepare(net, params, X, y, masks):
@@ -162,11 +136,12 @@ def _prepare(net, params, X, y, masks):
     for l, (mask, n) in enumerate(zip(masks, net.sizes[:-1])):
         if mask is not None and np.shape(mask) != (X.shape[0], n):
             raise ValueError(f"masks[{l}] must have shape {(X.shape[0], n)}, got {np.shape(mask)}")
-    hidden = tuple(activations.get(a) for a in net.hidden_activations)
-    return thetas, X, as_target(net, y, X.dtype), hidden, losses.get(net.output, net.loss)
+    return thetas, X, as_target(net, y, X.dtype)
 
 
-def cost_grad(net, params, X, y, lam, masks):
+def cost_grad(
+    net: Network, params: Any, X: Any, y: Any, lam: float, masks: Any
+) -> tuple[float, Any]:
     """``J`` and its gradient with the given dropout masks (training-time forward pass).
 
     ``J = (1/m) Σ loss(masked network) + lam/(2m) Σ ‖theta[:, 1:]‖²``. With all
@@ -189,36 +164,33 @@ def cost_grad(net, params, X, y, lam, masks):
     cost : float
     grad : ndarray, shape (n_params,)
     """
-    thetas, X, target, hidden, outloss = _prepare(net, params, X, y, masks)
+    thetas, X, target = _prepare(net, params, X, y, masks)
     m = X.shape[0]
     grad = np.empty(net.n_params, dtype=X.dtype)
     grads = net.unpack(grad)
-    value = masked_cost_grad(thetas, hidden, outloss, X, target, list(masks), grads)
-    cost = value / m
-    if lam:
-        cost += lam / (2 * m) * sum(float(np.vdot(t[:, 1:], t[:, 1:])) for t in thetas)
-        for g, t in zip(grads, thetas):
-            g[:, 1:] += (lam / m) * t[:, 1:]
-    return float(cost), grad
+    hidden, outloss = evaluation.hidden_fns(net), evaluation.output_loss(net)
+    value = kernel.loss_grad(thetas, hidden, outloss, X, target, grads, 1.0 / m, masks=list(masks))
+    evaluation.add_l2(grads, thetas, m, lam)
+    return evaluation.finish_cost(value, thetas, m, lam), grad
 
 
-def cost(net, params, X, y, lam, masks):
+def cost(net: Network, params: Any, X: Any, y: Any, lam: float, masks: Any) -> float:
     """``J`` with the given dropout masks; see :func:`cost_grad`."""
     return cost_grad(net, params, X, y, lam, masks)[0]
 
 
-def check_max_norm(max_norm):
+def check_max_norm(max_norm: Any) -> float | None:
     """Validated max-norm radius ``c``: a finite number > 0, or None (off)."""
     if max_norm is None:
         return None
     if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
         raise TypeError(f"max_norm must be a number > 0 or None, got {max_norm!r}")
-    if not (max_norm > 0 and math.isfinite(max_norm)):
+    if not (float(max_norm) > 0 and math.isfinite(max_norm)):
         raise ValueError(f"max_norm must be a finite number > 0, got {max_norm!r}")
     return float(max_norm)
 
 
-def apply_max_norm(thetas, max_norm):
+def apply_max_norm(thetas: Any, max_norm: float) -> None:
     """Scale every row of each ``W_l = theta_l[:, 1:]`` to norm ``<= max_norm``, in place.
 
     Parameters

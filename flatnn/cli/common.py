@@ -8,6 +8,7 @@ the command line (``--data-dir``, ``pip install 'flatnn[...]'``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +56,21 @@ def _data_path(data_dir: str | None) -> Path | None:
 def _check_captcha_memory(train_captchas: int, dtype: Any) -> None:
     # 4 character cells of 260 pixels a captcha, and about as much again while rendering
     need = 2 * train_captchas * 4 * 260 * np.dtype(dtype).itemsize
+    _check_fits(
+        need,
+        lambda available: (
+            f"--train-captchas {train_captchas} would take about "
+            f"{memory.format_bytes(need)} of memory, and {available} is available; "
+            "render fewer captchas"
+        ),
+    )
+
+
+def _check_fits(need: int, message: Callable[[str], str]) -> None:
+    # the one test of every memory check; ``message`` is given the free memory, formatted
     available = memory.available_memory()
     if available is not None and need > available:
-        raise CLIError(
-            f"--train-captchas {train_captchas} would take about "
-            f"{memory.format_bytes(need)} of memory, and {memory.format_bytes(available)} is "
-            f"available; render fewer captchas"
-        )
+        raise CLIError(message(memory.format_bytes(available)))
 
 
 def load_data(
@@ -187,15 +196,16 @@ def check_memory(
 ) -> None:
     """CLIError unless ``vectors`` parameter vectors and ``rows`` rows of activations fit."""
     need = memory.estimate_bytes(net.n_params, net.sizes, itemsize, vectors, rows)
-    available = memory.available_memory()
-    if available is not None and need > available:
-        raise CLIError(
-            f"sizes {format_sizes(net.sizes)} have {net.n_params:,} parameters: {what} would "
-            f"take about {memory.format_bytes(need)} of memory ({vectors} vectors of "
+    _check_fits(
+        need,
+        lambda available: (
+            f"sizes {format_sizes(net.sizes)} have {net.n_params:,} parameters: "
+            f"{what} would take about {memory.format_bytes(need)} of memory ({vectors} vectors of "
             f"{memory.format_bytes(net.n_params * itemsize)}"
             + (f", and activations of {rows} rows" if rows else "")
-            + f"), and {memory.format_bytes(available)} is available. {advice}"
-        )
+            + f"), and {available} is available. {advice}"
+        ),
+    )
 
 
 def cuda_namespace() -> Any:

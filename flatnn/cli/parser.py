@@ -73,26 +73,26 @@ def sizes(text: str) -> tuple[int, ...]:
     return values
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
+def _integer_at_least(text: str, low: int, integer: str, bounded: str) -> int:
+    """``text`` as an integer >= ``low``; the errors say ``expected {integer}`` or
+    ``expected {bounded} >= {low}``."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {integer}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {bounded} >= {low}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _integer_at_least(text, 1, "an integer", "an integer")
 
 
 def seed(text: str) -> int:
     """A seed: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {value}")
-    return value
+    return _integer_at_least(text, 0, "an integer seed", "a seed")
 
 
 def float_in(

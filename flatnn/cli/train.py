@@ -23,7 +23,7 @@ import numpy as np
 
 from flatnn import datasets, training
 from flatnn.base import checks, memory, namespace
-from flatnn.cli import common, table_data, train_options
+from flatnn.cli import common, presets, table_data, train_options
 from flatnn.cli import parser as types
 from flatnn.cli.parser import CLIError
 from flatnn.cli.progress import Progress, sigint_handler
@@ -45,15 +45,24 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a network and save it",
-        description="Train a network and save it. With no arguments: 784-384-10 relu on "
-        "MNIST with momentum SGD, float32, 6 epochs (>= 98% test accuracy). "
-        "Defaults depend on --dataset; every one is a flag.",
+        description=f"Train a network and save it. With no arguments: {_default_job()} "
+        "(>= 98% test accuracy). Defaults depend on --dataset; every one is a flag.",
     )
     train_options.add_arguments(parser)
     table_data.add_arguments(parser)
     # None until train_options.complete: a --config file may set it (default standard)
     parser.set_defaults(scale=None)
     types.add_threads_option(parser)
+
+
+def _default_job() -> str:
+    """The fast MNIST recipe in words: ``784-256-10 relu on MNIST with momentum SGD, ...``."""
+    job = presets.recipe("mnist")
+    sizes = "-".join(str(n) for n in job["sizes"])
+    return (
+        f"{sizes} {job['hidden']} on MNIST with {job['method']} SGD, {job['dtype']}, "
+        f"{job['epochs']} epochs"
+    )
 
 
 def _check_outputs(args: argparse.Namespace) -> tuple[str, str | None, list[str]]:

@@ -81,6 +81,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_run_options(parser)
 
 
+# recipe key -> add_argument's settings; "{presets}" in the help stands for presets.values_text(key)
+_RECIPE_FLAGS: dict[str, dict[str, Any]] = {
+    "epochs": dict(type=types.positive_int, help="passes over the data (default {presets})"),
+    "batch_size": dict(type=types.positive_int, help="rows per batch (default {presets})"),
+    "learning_rate": dict(
+        type=types.float_in(0, low_open=True),
+        help="initial learning rate (default: the preset's for its own rule, {presets}; "
+        "for another --method, that rule's own: {rules})",
+    ),
+    "lr_decay": dict(
+        type=types.float_in(0, 1, low_open=True),
+        metavar="FACTOR",
+        help="multiply the learning rate by FACTOR after each epoch of the exponential "
+        "schedule (default {presets}; 1 = constant, the default of adam and rmsprop when "
+        "--method changes the recipe's rule)",
+    ),
+    "momentum": dict(
+        type=types.float_in(0, 1),
+        metavar="BETA",
+        help="beta of momentum and nesterov (default 0.9)",
+    ),
+    "lam": dict(
+        type=types.float_in(0),
+        help="L2 strength lam of J = mean loss + lam/(2m) sum of squared weights "
+        "(default {presets}; xor 0)",
+    ),
+    "dropout": dict(
+        type=types.float_in(0, 1, high_open=True),
+        metavar="RATE",
+        help="dropout rate of the hidden units, SGD rules only (default {presets})",
+    ),
+    "input_dropout": dict(
+        type=types.float_in(0, 1, high_open=True),
+        metavar="RATE",
+        help="dropout rate of the input units, SGD rules only (default {presets})",
+    ),
+    "max_norm": dict(
+        type=types.float_in(0),
+        metavar="C",
+        help="after each step, cap the norm of every unit's incoming weights at C; "
+        "0 = off (default {presets})",
+    ),
+    "augment": dict(
+        type=types.float_in(0),
+        metavar="PIXELS",
+        help="shift each training image by a random whole number of pixels, up to PIXELS "
+        "in each direction; square images only, 0 = off (default {presets})",
+    ),
+    "schedule": dict(
+        choices=("exponential", "cosine"),
+        help="learning-rate schedule: exponential (x --lr-decay per epoch) or cosine "
+        "(half a cosine down to 0 over --epochs) (default {presets})",
+    ),
+    "warmup": dict(
+        type=types.float_in(0),
+        metavar="EPOCHS",
+        help="ramp the learning rate up linearly over the first EPOCHS epochs (default 0)",
+    ),
+    "train_captchas": dict(
+        type=types.positive_int,
+        metavar="N",
+        help="captcha only: render N captchas (4N characters) for training (default {presets})",
+    ),
+}
+
+
+def _add_recipe_flags(parser: argparse.ArgumentParser, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        settings = dict(_RECIPE_FLAGS[key])
+        datasets = ("captcha",) if key == "train_captchas" else None
+        settings["help"] = settings["help"].format(
+            presets=presets.values_text(key, datasets), rules=presets.rule_rates_text()
+        )
+        parser.add_argument("--" + key.replace("_", "-"), **settings)
+
+
 def _add_network_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
@@ -91,9 +167,8 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
         "--sizes",
         type=types.sizes,
         metavar="N-N-...",
-        help="layer sizes, input to output, e.g. 784-256-10 (default per "
-        "data set: mnist 784-384-10, fashion-mnist 784-256-10, captcha "
-        "260-200-200-36, xor 2-4-2)",
+        help="layer sizes, input to output, e.g. 784-256-10 (default per data set: "
+        f"{presets.values_text('sizes', tuple(presets.DEFAULTS), ('fast',))})",
     )
     parser.add_argument(
         "--hidden",
@@ -121,48 +196,8 @@ def _add_method_options(parser: argparse.ArgumentParser) -> None:
         f"({', '.join(SCIPY_METHODS)}: full batch, --maxiter); case-"
         f"insensitive (default momentum; xor L-BFGS-B)",
     )
-    parser.add_argument(
-        "--epochs",
-        type=types.positive_int,
-        help="passes over the data (default: the recipe's, flatnn/cli/presets.py; "
-        "6 on mnist, 12 on fashion-mnist)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=types.positive_int,
-        help="rows per batch (default: the recipe's; 64 on mnist, 128 on "
-        "fashion-mnist and with --preset best)",
-    )
-    parser.add_argument(
-        "--learning-rate",
-        type=types.float_in(0, low_open=True),
-        help="initial learning rate (default: the recipe's for its own rule: "
-        "mnist 0.1, fashion-mnist 0.2, captcha 0.001, --preset best 0.05; "
-        "for another --method: sgd 0.1, momentum/nesterov 0.05, "
-        "adam/rmsprop 0.001)",
-    )
-    parser.add_argument(
-        "--lr-decay",
-        type=types.float_in(0, 1, low_open=True),
-        metavar="FACTOR",
-        help="multiply the learning rate by FACTOR after each epoch "
-        "(default: the recipe's, 0.6 on mnist, 0.8 on fashion-mnist; "
-        "1 = constant, the default of adam and rmsprop when --method "
-        "changes the recipe's rule)",
-    )
-    parser.add_argument(
-        "--momentum",
-        type=types.float_in(0, 1),
-        metavar="BETA",
-        help="beta of momentum and nesterov (default 0.9)",
-    )
-    parser.add_argument(
-        "--lam",
-        type=types.float_in(0),
-        help="L2 strength lam of J = mean loss + lam/(2m) sum of squared "
-        "weights (default 5 on mnist and fashion-mnist, 1 on captcha, 0 on "
-        "xor and with --preset best)",
-    )
+    _add_recipe_flags(parser, ("epochs", "batch_size", "learning_rate", "lr_decay"))
+    _add_recipe_flags(parser, ("momentum", "lam"))
     parser.add_argument(
         "--maxiter",
         type=types.positive_int,
@@ -190,52 +225,8 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
         "recipe found within 10 minutes of training on 2 cores: dropout, "
         "max-norm, translations, cosine schedule; see README)",
     )
-    parser.add_argument(
-        "--dropout",
-        type=types.float_in(0, 1, high_open=True),
-        metavar="RATE",
-        help="dropout rate of the hidden units, SGD rules only (default 0; best preset 0.3)",
-    )
-    parser.add_argument(
-        "--input-dropout",
-        type=types.float_in(0, 1, high_open=True),
-        metavar="RATE",
-        help="dropout rate of the input units, SGD rules only (default 0; best preset 0.1)",
-    )
-    parser.add_argument(
-        "--max-norm",
-        type=types.float_in(0),
-        metavar="C",
-        help="after each step, cap the norm of every unit's incoming weights "
-        "at C; 0 = off (default off; best preset 3.5)",
-    )
-    parser.add_argument(
-        "--augment",
-        type=types.float_in(0),
-        metavar="PIXELS",
-        help="shift each training image by a random whole number of pixels, "
-        "up to PIXELS in each direction; square images only, 0 = off "
-        "(default off; best preset on mnist 2)",
-    )
-    parser.add_argument(
-        "--schedule",
-        choices=("exponential", "cosine"),
-        help="learning-rate schedule: exponential (x --lr-decay per epoch; "
-        "default) or cosine (half a cosine down to 0 over --epochs)",
-    )
-    parser.add_argument(
-        "--warmup",
-        type=types.float_in(0),
-        metavar="EPOCHS",
-        help="ramp the learning rate up linearly over the first EPOCHS epochs (default 0)",
-    )
-    parser.add_argument(
-        "--train-captchas",
-        type=types.positive_int,
-        metavar="N",
-        help="captcha only: render N captchas (4N characters) for training "
-        "(default 400; best preset 32000)",
-    )
+    _add_recipe_flags(parser, ("dropout", "input_dropout", "max_norm", "augment"))
+    _add_recipe_flags(parser, ("schedule", "warmup", "train_captchas"))
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:

@@ -39,9 +39,18 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from flatnn.training import recipes
+from flatnn.training import recipes, rules
 
-__all__ = ["PRESETS", "DEFAULTS", "RULE_DEFAULTS", "PLAIN", "recipe", "preset_names"]
+__all__ = [
+    "PRESETS",
+    "DEFAULTS",
+    "RULE_DEFAULTS",
+    "PLAIN",
+    "recipe",
+    "preset_names",
+    "values_text",
+    "rule_rates_text",
+]
 
 PLAIN: dict[str, Any] = dict(
     schedule="exponential",
@@ -102,3 +111,59 @@ def recipe(dataset: str, preset: str = "fast") -> dict[str, Any]:
     if dataset not in table:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {list(table)}")
     return dict(table[dataset])
+
+
+def _help_value(value: Any, off: str) -> str:
+    if value is None:
+        return off
+    if isinstance(value, tuple):  # sizes
+        return "-".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def values_text(
+    key: str, datasets: tuple[str, ...] | None = None, names: tuple[str, ...] | None = None
+) -> str:
+    """A recipe setting in every preset, as help text: ``fast: mnist 4, captcha 60; best 20``.
+
+    Parameters
+    ----------
+    key : str
+        A recipe key (:mod:`flatnn.cli.presets`).
+    datasets : tuple of str, optional
+        The data sets named (default: those whose ``fast`` recipe is an SGD rule).
+    names : tuple of str, optional
+        The presets named (default: all; a single one is not named); a preset's table
+        that is another's is left out.
+
+    Returns
+    -------
+    str
+        One value per preset where its data sets agree; None reads ``off``, or ``400``
+        captchas for ``train_captchas`` (the training split's).
+    """
+    off = "400" if key == "train_captchas" else "off"
+    if datasets is None:
+        datasets = tuple(d for d, t in DEFAULTS.items() if t["method"] in rules.RULES)
+    parts = []
+    for name in names or tuple(PRESETS):
+        tables = PRESETS[name]
+        shown = {
+            dataset: _help_value(tables[dataset][key], off)
+            for dataset in datasets
+            if name == "fast" or tables[dataset] != DEFAULTS[dataset]
+        }
+        label = f"{name} " if names is None or len(names) > 1 else ""
+        if len(set(shown.values())) == 1:
+            parts.append(label + next(iter(shown.values())))
+        elif shown:
+            parts.append(label.replace(" ", ": ") + ", ".join(f"{d} {v}" for d, v in shown.items()))
+    return "; ".join(parts)
+
+
+def rule_rates_text() -> str:
+    """Each update rule's own learning rate (:data:`RULE_DEFAULTS`), as help text."""
+    rates: dict[str, list[str]] = {}
+    for method, own in RULE_DEFAULTS.items():
+        rates.setdefault(f"{own['learning_rate']:g}", []).append(method)
+    return ", ".join(f"{'/'.join(methods)} {rate}" for rate, methods in rates.items())

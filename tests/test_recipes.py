@@ -32,7 +32,7 @@ def test_another_rule_gets_its_own_settings_where_none_were_chosen():
     assert cfg["learning_rate"] == 0.001 and cfg["lr_decay"] == 0.9
     # the recipe's own method keeps the recipe's settings
     cfg = recipes.resolve(mnist(), {"method": "momentum"}, {"momentum": {"learning_rate": 9.0}})
-    assert cfg["learning_rate"] == 0.1
+    assert cfg["learning_rate"] == mnist()["learning_rate"]
 
 
 def test_sgd_only_settings_with_a_scipy_method_are_named():
@@ -55,10 +55,11 @@ def test_momentum_for_a_rule_without_one_is_refused():
 
 def test_learning_rate_schedules():
     opt = flatnn.optimizers
-    cfg = dict(mnist(), schedule="cosine", epochs=4, warmup=1)
+    cfg = dict(mnist(), learning_rate=0.1, schedule="cosine", epochs=4, warmup=1)
     assert recipes.learning_rate_schedule(cfg) == opt.warmup(opt.cosine_decay(0.1, 4), 1)
-    assert recipes.learning_rate_schedule(mnist()) == opt.exponential_decay(0.1, 0.6)
-    assert recipes.learning_rate_schedule(dict(mnist(), lr_decay=1.0)) == 0.1
+    cfg = dict(mnist(), learning_rate=0.1, schedule="exponential", lr_decay=0.6)
+    assert recipes.learning_rate_schedule(cfg) == opt.exponential_decay(0.1, 0.6)
+    assert recipes.learning_rate_schedule(dict(cfg, lr_decay=1.0)) == 0.1
 
 
 def test_toml_round_trip_leaves_out_none_and_names_dtypes(tmp_path):

@@ -47,3 +47,21 @@ def test_a_transposed_captcha_cell_is_refused(tmp_path, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "13x20 (rows x columns), the model's images are 20x13" in captured.err
     assert captured.out.startswith("good.png: ")
+
+
+def test_an_estimator_trained_on_labels_3_and_7_prints_3_and_7(tmp_path, monkeypatch, capsys):
+    datasets = pytest.importorskip("sklearn.datasets")
+    from flatnn.sklearn import MLPClassifier
+
+    monkeypatch.chdir(tmp_path)
+    digits = datasets.load_digits()  # 8 x 8 images, grey levels 0-16
+    keep = np.isin(digits.target, [3, 7])
+    X, y = digits.data[keep] / 16.0, digits.target[keep]
+    est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(X, y)
+    est.save("est.npz")
+    for name, row in (("three.png", X[y == 3][0]), ("seven.png", X[y == 7][0])):
+        Image.fromarray((row.reshape(8, 8) * 255).astype(np.uint8)).save(name)
+    capsys.readouterr()
+    assert cli.main(["predict", "est.npz", "three.png", "seven.png", "--no-invert"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["3", "7"]

@@ -177,6 +177,15 @@ def test_parquet_without_pyarrow_is_one_line(tmp_path, monkeypatch, capsys):
     assert "needs pyarrow" in capsys.readouterr().err
 
 
+def test_info_config_reruns_the_model_bit_for_bit(model, capsys):
+    capsys.readouterr()
+    assert cli.main(["info", model, "--config"]) == 0
+    Path("run.toml").write_text(capsys.readouterr().out)
+    assert cli.main(["train", "--config", "run.toml", "--out", "rerun.npz", "--quiet"]) == 0
+    assert np.array_equal(flatnn.load(model)[1], flatnn.load("rerun.npz")[1])
+    assert flatnn.load("rerun.npz")[2]["settings"] == flatnn.load(model)[2]["settings"]
+
+
 def test_info_shows_the_record_and_config_reads_back(model, capsys):
     tomllib = pytest.importorskip("tomllib")
     capsys.readouterr()

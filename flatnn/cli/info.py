@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from flatnn.cli import common
 from flatnn.cli.parser import CLIError
-from flatnn.io import toml_text
+from flatnn.training import recipes
 
 __all__ = ["add_parser", "run", "config_of"]
 
@@ -113,9 +113,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         settings = config_of(meta)
         if not settings:
             raise CLIError(f"{args.model} records no settings")
+        header = f"the settings of {args.model}: `flatnn train --config FILE` runs them again"
         try:
-            print(toml_text.dumps(settings), end="", file=out)
-        except TypeError as exc:
+            print(recipes.to_toml(settings, header), end="", file=out)
+        except (TypeError, ValueError) as exc:
             raise CLIError(f"{args.model}: {common.message(exc)}") from None
     else:
         print("\n".join(_lines(args.model, net, params, meta)), file=out)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from flatnn.cli import common
+from flatnn.cli import common, train_options
 from flatnn.cli.parser import CLIError
 from flatnn.core.network import Network
 from flatnn.datasets import prepared, scaling, scores, tables
@@ -194,19 +194,15 @@ def recording(writer: history.HistoryWriter | None, on_step: Any) -> Any:
 
 
 def settings_of(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Every resolved setting of the run, as JSON data (dtype as its name)."""
-    settings = {k: (str(v) if isinstance(v, np.dtype) else v) for k, v in cfg.items()}
-    if getattr(args, "data", None) is None and getattr(args, "dataset", None) is not None:
-        settings["dataset"] = args.dataset
-    for key in ("data", "target", "task", "val_split", "val", "test", "scale", "seed"):
-        value = getattr(args, key, None)
-        if value is not None:
-            settings[key] = value
-    if getattr(args, "data", None) is not None:
-        settings.pop("dataset", None)  # the recipe's; the data is the table
-    for key in ("sizes",):
-        if isinstance(settings.get(key), tuple):
-            settings[key] = list(settings[key])
+    """Every setting of the run as ``--print-config`` states them, as JSON data (a dtype by
+    its name, tuples as lists): what ``flatnn info --config`` prints back."""
+    settings = {}
+    for key, value in train_options.settings(args, cfg).items():
+        if isinstance(value, np.dtype):
+            value = value.name
+        elif isinstance(value, tuple):
+            value = list(value)
+        settings[key] = value
     return settings
 
 

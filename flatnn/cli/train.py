@@ -29,7 +29,7 @@ from flatnn.cli.parser import CLIError
 from flatnn.cli.progress import Progress, sigint_handler
 from flatnn.core.network import Network
 from flatnn.io import models
-from flatnn.reports import plots, scores
+from flatnn.reports import outputs, plots, scores
 from flatnn.training import recipes, rules, transforms
 
 __all__ = ["add_parser", "run", "WRITES_FILE"]
@@ -51,18 +51,38 @@ def add_parser(subparsers: Any) -> None:
     )
     train_options.add_arguments(parser)
     table_data.add_arguments(parser)
+    # None until train_options.complete: a --config file may set it (default standard)
+    parser.set_defaults(scale=None)
     types.add_threads_option(parser)
 
 
-def _check_out(args: argparse.Namespace) -> tuple[str, bool]:
-    """The model path, found writable now rather than after the whole run; whether it exists."""
+def _check_outputs(args: argparse.Namespace) -> tuple[str, str | None, list[str]]:
+    """The model and plot paths, checked now rather than after the whole run.
+
+    Returns the model path, the plot path (None without --plot) and the paths of
+    existing files that the run will replace (only paths the user named).
+    """
     name = Path(args.data).stem if args.data else args.dataset
     path = args.out or f"flatnn-{name}.npz"
     try:
         models.check_writable(path)
     except (OSError, ValueError) as exc:
         raise CLIError(f"--out: {common.message(exc)}") from None
-    return path, os.path.exists(path)
+    wanted = [outputs.Output("the model", path, args.out is not None, "--out PATH")]
+    plot_path = _plot_path(args, path)
+    if plot_path is not None:
+        named = isinstance(args.plot, str)
+        wanted.append(outputs.Output("the plot", plot_path, named, "--plot FILE"))
+    history = getattr(args, "history", None)  # against the model: table_data's own check
+    try:
+        replacing = outputs.check_outputs(wanted)
+        if plot_path is not None and history is not None:
+            outputs.check_outputs(
+                [wanted[-1], outputs.Output("the history", history, True, "--history FILE")]
+            )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return path, plot_path, [o.path for o in replacing]
 
 
 def _memory_advice(method: str) -> str:
@@ -109,7 +129,7 @@ def _training_data(
 
 
 def _plot_path(args: argparse.Namespace, path: str) -> str | None:
-    if not args.plot:
+    if args.plot is None:
         return None
     try:
         import matplotlib  # noqa: F401
@@ -119,7 +139,7 @@ def _plot_path(args: argparse.Namespace, path: str) -> str | None:
             file=sys.stderr,
         )
         return None
-    return str(Path(path).with_suffix(".png"))
+    return args.plot if isinstance(args.plot, str) else str(Path(path).with_suffix(".png"))
 
 
 def _fit(
@@ -223,12 +243,12 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     if args.data is not None:
         data = table_data.load(args, cfg["dtype"])
         net = table_data.network(args, cfg, data)
-        path, replacing = _check_out(args)
+        path, plot_path, replacing = _check_outputs(args)
         _check_train_memory(net, cfg)
     else:
         table_data.load_checks(args)
         net = common.network(cfg["sizes"], cfg["hidden"], args.output, args.loss)
-        path, replacing = _check_out(args)
+        path, plot_path, replacing = _check_outputs(args)
         _check_train_memory(net, cfg)
         data = common.load_data(
             args.dataset,
@@ -251,24 +271,42 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         replacing=replacing,
         data=data,
         train=_training_data(args, data, xp),
-        plot_path=_plot_path(args, path),
+        plot_path=plot_path,
         history=table_data.history_writer(args),
     )
 
 
+def options_parser() -> types.ArgumentParser:
+    """A parser of every option of ``flatnn train`` (it checks a --config file's values)."""
+    parser = types.ArgumentParser(prog="flatnn train", add_help=False)
+    train_options.add_arguments(parser)
+    table_data.add_arguments(parser)
+    return parser
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``flatnn train``; return the exit status."""
+    train_options.complete(args, options_parser())
+    if args.print_config:
+        cfg = train_options.resolve(args)
+        header = "flatnn train settings: `flatnn train --config FILE` runs them (a flag still wins)"
+        text = recipes.to_toml(train_options.settings(args, cfg), header)
+        print(text, end="", file=out)
+        return EXIT_OK
     state = _prepare(args)
     cfg, net = state["cfg"], state["net"]
     X, y, _ = state["train"]
     m = X.shape[0]
     batch_size = min(cfg["batch_size"], m)
     is_rule = cfg["method"] in rules.RULES
-    progress = Progress(
-        out, math.ceil(m / batch_size), cfg["epochs"] if is_rule else args.maxiter, args.quiet
-    )
     if not args.quiet:
-        plan = train_options.describe(cfg, batch_size, args.maxiter, args.final_fit)
+        plan = train_options.describe(
+            cfg,
+            batch_size,
+            args.maxiter,
+            args.final_fit,
+            train_options.schedule_origin(args, cfg),
+        )
         print(
             (f"{state['data']['table'].describe()}\n" if args.data else "")
             + f"{args.data or args.dataset}: {m} training samples; {net!r}, "
@@ -277,6 +315,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             file=out,
             flush=True,
         )
+    progress = Progress(
+        sys.stderr,
+        math.ceil(m / batch_size) if is_rule else 1,
+        cfg["epochs"] if is_rule else args.maxiter,
+        args.quiet,
+    )
     train_accuracy: list[float] = []
     on_step = table_data.recording(state["history"], progress.on_step)
     if state["plot_path"] is not None:
@@ -376,7 +420,9 @@ def _finish(
     if not is_rule and not res.success and not interrupted:
         print(f"note: {method} stopped without success: {res.message}", file=sys.stderr)
     if args.data:
-        line = table_data.result_line(net, params, data, state["seconds"], path, state["replacing"])
+        line = table_data.result_line(
+            net, params, data, state["seconds"], path, path in state["replacing"]
+        )
     else:
         assert test_accuracy is not None  # computed above for the built-in data sets
         line = _result_line(data, heldout, test_accuracy, state, path, plot_path)
@@ -418,6 +464,11 @@ def _result_line(
         f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
         + held
         + f"trained in {state['seconds']:.1f}s; saved {path}"
-        + (" (replaced the file that was there)" if state["replacing"] else "")
+        + (" (replaced the file that was there)" if path in state["replacing"] else "")
         + (f"; learning curves in {plot_path}" if plot_path else "")
+        + (
+            " (replaced the file that was there)"
+            if plot_path is not None and plot_path in state["replacing"]
+            else ""
+        )
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import os
 from pathlib import Path
@@ -96,12 +95,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         from flatnn.reports import plots
 
-        kwargs = (
-            {"title": title}
-            if "title" in inspect.signature(plots.write_learning_curves).parameters
-            else {}
-        )
-        plots.write_learning_curves(path, curves, **kwargs)
+        plots.write_learning_curves(path, curves, title=title)
     except ImportError:
         raise CLIError("flatnn plot needs matplotlib (pip install 'flatnn[plot]')") from None
     except (OSError, ValueError) as exc:

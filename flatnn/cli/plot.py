@@ -51,6 +51,8 @@ def title_of(meta: dict[str, Any], net: Any = None) -> str:
     for key, label, scale in (
         ("test_accuracy", "test accuracy", 100),
         ("test_r2", "test R²", 1),
+        ("val_accuracy", "validation accuracy", 100),
+        ("val_r2", "validation R²", 1),
     ):
         if isinstance(meta.get(key), (int, float)):
             parts.append(f"{label} {scale * meta[key]:.4g}" + ("%" if scale == 100 else ""))

@@ -107,7 +107,7 @@ def _product(
     _check_curvature(curvature)
     objective = _rows(_bind(net, X, y, lam, who), subset, rng, who)
     n = int(objective.n_params)
-    params = checks.flat_vector(params, n, "params", owner=f"an objective of {n} parameters")
+    params = checks.flat_vector(params, n, "params", owner="the objective")
     method = objective.hessp if curvature == "hessian" else getattr(objective, "gnvp", None)
     if method is None:
         raise TypeError(f"{who}: {type(objective).__name__} has no gnvp(params, v)")

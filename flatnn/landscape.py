@@ -58,7 +58,7 @@ def _objective(net: Any, X: Any, y: Any, lam: float, who: str) -> Any:
 
 
 def _vector(params: Any, n: int, name: str) -> np.ndarray:
-    out = checks.flat_vector(params, n, name, owner=f"an objective of {n} parameters")
+    out = checks.flat_vector(params, n, name, owner="the objective")
     checks.finite(out, name)
     return np.asarray(out, dtype=np.float64)
 

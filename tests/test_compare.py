@@ -166,6 +166,7 @@ def test_a_folder_of_other_settings_is_refused(xor_run, capsys):
         (["--problem", "xor", "--methods", "flatnn:__version__"], "expected an update rule"),
         (["--problem", "xor", "--budget", "0"], "budget must be"),
         (["--problem", "xor", "--seeds", "0"], "seeds must be >= 1"),
+        (["--problem", "xor", "--eval-share", "1"], "eval_share must lie in [0, 1)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
@@ -343,6 +344,8 @@ def test_grids():
     assert compare.get_method("trust-ncg").uses_hessp
     with pytest.raises(ValueError, match="0 < low <= high"):
         compare.log_grid(1.0, 0.1, 3)
+    with pytest.raises(ValueError, match="needs lr_range"):
+        compare.Method("mine", "rule", flatnn.optimizers.sgd())
 
 
 USER_MODULE = """

@@ -218,21 +218,3 @@ def test_tnc_limits_beyond_a_c_int_are_clamped(key):
     assert res.nfev >= 1 and np.isfinite(res.x).all()
     huge = minimize(NET, NET.init(0), X, Y, method="TNC", options={"maxfun": 2**40})
     assert np.isfinite(huge.x).all() and TNC_INT_MAX == 2**31 - 1
-
-
-# ------------------------------------------------------- the epoch's rows
-@pytest.mark.parametrize("transform", [None, flatnn.augment.translate(1)])
-def test_a_permuted_copy_of_x_gives_the_gathered_batches_bit_for_bit(monkeypatch, transform):
-    from flatnn.training.batches import Batches
-
-    net = flatnn.Network((16, 7, 3), hidden="relu")
-    rng = np.random.default_rng(3)
-    X16, y16 = rng.normal(size=(90, 16)), rng.integers(0, 3, 90)
-    kw = dict(epochs=3, batch_size=40, learning_rate=0.1, rng=4, transform=transform)
-    gathered = flatnn.sgd(net, net.init(0), X16, y16, method="adam", **kw)
-    monkeypatch.setattr(Batches, "COPY_FROM_BATCH", 1)
-    X_before = X16.copy()
-    copied = flatnn.sgd(net, net.init(0), X16, y16, method="adam", **kw)
-    assert copied.x.tobytes() == gathered.x.tobytes()
-    assert [h["fun"] for h in copied.history] == [h["fun"] for h in gathered.history]
-    assert np.array_equal(X16, X_before)  # X itself is never permuted

@@ -22,6 +22,20 @@ import numpy as np
 
 from flatnn.base import namespace
 
+__all__ = [
+    "FLOAT_DTYPES",
+    "NotFiniteError",
+    "integer",
+    "real",
+    "lam",
+    "boolean",
+    "float_dtype",
+    "flat_vector",
+    "finite",
+    "finite_rows",
+    "features",
+]
+
 
 class NotFiniteError(ValueError):
     """Finite inputs whose computed values overflow to inf or NaN.

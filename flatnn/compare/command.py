@@ -91,6 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="small data and budgets, 3 grid points, 2 seeds (tests)",
     )
+    parser.add_argument(
+        "--eval-share",
+        type=float,
+        default=0.005,
+        help="share of the budget the validation checkpoints may cost (0.005); more "
+        "checkpoints resolve the time to target finer, at that overhead",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG files")
 
 
@@ -133,6 +140,7 @@ def _settings(args: Any) -> Settings:
         grid_points=args.grid_points,
         grid_range=args.grid,
         seeds=args.seeds,
+        eval_share=args.eval_share,
         quick=args.quick,
     )
 

@@ -96,6 +96,10 @@ class Method:
     lr_range: tuple[float, float] | None = None
     uses_hessp: bool = False
 
+    def __attrs_post_init__(self) -> None:
+        if self.kind == "rule" and self.lr_range is None:
+            raise ValueError(f"method {self.name!r} is an update rule: it needs lr_range")
+
     def grid(self, points: int, override: tuple[float, float] | None = None) -> tuple[float, ...]:
         """The learning rates to try: ``points`` log-spaced values, or ``()`` without one."""
         if self.lr_range is None:

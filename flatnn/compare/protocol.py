@@ -207,6 +207,8 @@ def _optimize(
     params0, accuracy = problem.start(seed)
     tracker.checks.append({"passes": 0.0, "seconds": 0.0, "val_accuracy": accuracy})
     if method.kind == "rule":
+        if lr is None:
+            raise ValueError(f"{method.name} is an update rule: it needs a learning rate")
         tracker.start = time.perf_counter()
         res = sgd(
             objective,

@@ -69,8 +69,8 @@ class Settings:
     quick: bool = False
 
     def __attrs_post_init__(self) -> None:
-        if self.budget is not None:
-            Budget(self.budget, self.max_checkpoints, self.eval_share)  # checks them
+        # Budget checks them (a budget of None: each problem's default, checked later)
+        Budget(1.0 if self.budget is None else self.budget, self.max_checkpoints, self.eval_share)
         if self.grid_points is not None and self.grid_points < 1:
             raise ValueError(f"grid_points must be >= 1, got {self.grid_points}")
         if self.seeds is not None and self.seeds < 1:

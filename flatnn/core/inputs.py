@@ -185,9 +185,9 @@ def finite_rows(X: Any) -> Any:
     """ValueError naming the first row of ``X`` that holds NaN or inf, if any (sparse too)."""
     if not scipy.sparse.issparse(X):
         return checks.finite_rows(X)
-    bad = ~np.isfinite(X.data)
-    if bad.any():
-        rows = np.unique(X.tocoo().row[~np.isfinite(X.tocoo().data)])
+    if not np.isfinite(X.data).all():
+        coo = X.tocoo()
+        rows = np.unique(coo.row[~np.isfinite(coo.data)])
         raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row {int(rows[0])})")
     return X
 

@@ -6,13 +6,15 @@ module              what it holds
 ==================  ==============================================================
 ``driver``          history, validation, best iterate, callbacks, statuses
 ``sgd_loop``        :func:`sgd`: a short loop over named steps
-``batches``         the batches of an epoch (order, gather, transform)
+``sgd_options``     :func:`sgd`'s data and options, checked once
+``batches``         the batches of an epoch (order, gather or permuted copy, transform)
 ``step``            the SGD batch step (cost and gradient of one batch)
 ``scipy_bridge``    :func:`minimize`: ``scipy.optimize.minimize`` on the objective
 ``rules``           update rules (sgd, momentum, nesterov, adam, rmsprop)
 ``schedules``       learning-rate schedules
 ``regularizers``    dropout masks and max-norm
 ``transforms``      batch transforms (data augmentation)
+``recipes``         recipes (tables of settings) resolved against a user's choices
 ==================  ==============================================================
 """
 

@@ -19,18 +19,16 @@ __all__ = ["Batches"]
 class Batches:
     """The batches of one epoch: rows of ``X`` in a fresh order, then the transform.
 
-    Small batches are gathered into one reused buffer, still in cache when the
-    first product reads it. From :attr:`COPY_FROM_BATCH` rows on, when ``X``
-    takes at most :attr:`COPY_MAX_BYTES`, the epoch's order is applied once to
-    a reused copy of ``X`` (one ``take`` per epoch) and the batches are its
-    contiguous slices. Both give the same batches, so the same results bit for
-    bit. A transform always gets the loop's own rows, never a view of ``X``.
+    Batches are gathered into one reused buffer, still in cache when the first
+    product reads it. Measured on 60000 x 784 float32 MNIST: 0.019-0.030 s of
+    gathering per epoch at batch 10, 128 and 1000, against 0.046-0.048 s for a
+    permuted copy of X per epoch and its slices (and no 188 MB second copy).
+    Profiled again at batch 1000 on a loaded machine, with the copy in reused
+    memory (one ``take`` per epoch into a buffer allocated once): 0.13-0.14 s of
+    ``take`` per epoch against 0.07-0.09 s of gathering, and 2 % slower with
+    the products.
+    A transform always gets that buffer, so it can never write into X.
     """
-
-    COPY_FROM_BATCH = 512
-    """Batch size from which an epoch permutes a copy of ``X`` instead of gathering."""
-    COPY_MAX_BYTES = 2**30
-    """The largest ``X`` (in bytes) that gets a permuted copy (a second ``X`` in memory)."""
 
     def __init__(
         self,
@@ -48,10 +46,7 @@ class Batches:
         self.batch_size, self.transform, self.gen, self.xp = batch_size, transform, gen, xp
         self.permute = shuffle and batch_size < m
         self.buf: Any = None
-        self.copy: Any = None  # the permuted copy of X, when the batches are large
-        if self.permute and batch_size >= self.COPY_FROM_BATCH and X.nbytes <= self.COPY_MAX_BYTES:
-            self.copy = xp.empty_like(X)
-        if (self.permute and self.copy is None) or transform is not None:
+        if self.permute or transform is not None:
             self.buf = xp.empty((min(batch_size, m), X.shape[1]), dtype=X.dtype)
 
     def epoch(self) -> Iterator[tuple[Any, Any, Any]]:
@@ -66,12 +61,6 @@ class Batches:
             targets = targets[order]  # small next to X: one gather per epoch
             if weights is not None:
                 weights = weights[order]
-            if self.copy is not None:
-                if xp is np:
-                    X = np.take(X, order, axis=0, out=self.copy, mode="clip")
-                else:
-                    X = xp.take(X, order, axis=0, out=self.copy)
-                order = None
         for lo in range(0, m, self.batch_size):
             hi = min(lo + self.batch_size, m)
             if order is None:
@@ -81,7 +70,7 @@ class Batches:
             else:
                 Xb = xp.take(X, order[lo:hi], axis=0, out=self.buf[: hi - lo])
             if self.transform is not None:
-                Xb = self._transformed(Xb, not self.permute)  # unpermuted: a view of X
+                Xb = self._transformed(Xb, order is None)
             yield Xb, targets[lo:hi], None if weights is None else weights[lo:hi]
 
     def _transformed(self, Xb: Any, is_view: bool) -> Any:

@@ -70,7 +70,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from flatnn.base import checks, namespace, threads
-from flatnn.core import activations, kernel, losses
+from flatnn.core import evaluation, kernel, losses
 from flatnn.core.network import Network
 from flatnn.core.objective import Objective
 
@@ -230,15 +230,9 @@ class Validation:
         self.net = net
         self.X = X
         self.target = as_target(net, checked.y, dtype)
-        self.hidden = tuple(activations.get(n) for n in net.hidden_activations)
-        self.outloss = losses.get(net.output, net.loss)
-        k = net.sizes[-1]
-        if k == 1:
-            self.truth = self.target[:, 0] > 0.5
-        elif losses.is_labels(self.target):
-            self.truth = self.target
-        else:
-            self.truth = self.target.argmax(axis=1)
+        self.hidden = evaluation.hidden_fns(net)
+        self.outloss = evaluation.output_loss(net)
+        self.truth = losses.true_labels(self.target, net.sizes[-1])  # the prediction rule's
 
     def entry(self, params: Any) -> dict[str, float]:
         """``{"val_cost": mean loss (no L2 term), "val_accuracy": fraction right}``."""
@@ -246,12 +240,7 @@ class Validation:
 
         def block(start, stop, i):  # (summed loss, number right) of rows start:stop
             _, z = kernel.forward(thetas, self.hidden, self.X[start:stop])
-            if z.shape[1] == 1:
-                pred = self.outloss.activate(z.copy())[:, 0] > 0.5
-            elif self.net.output == "softmax":  # monotone: the argmax of z is the argmax of a
-                pred = z.argmax(axis=1)
-            else:
-                pred = self.outloss.activate(z.copy()).argmax(axis=1)
+            pred = self.outloss.predict(z)  # the prediction rule's one home (core.losses)
             value = self.outloss.value(z, self.target[start:stop])
             if self.xp is np:
                 return value, int(np.count_nonzero(pred == self.truth[start:stop]))

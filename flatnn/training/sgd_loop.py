@@ -147,8 +147,8 @@ class _Loop:
         """The batch kernel for ``m`` rows (total weight ``total_weight``) in the L2 share."""
         if total_weight is None:
             return BatchStep(self.net, float(self.obj.lam), int(m), self.xp)
-        weighted: Any = BatchStep  # total_weight=: the weighted batch step (training/step.py)
-        return weighted(self.net, float(self.obj.lam), int(m), self.xp, total_weight=total_weight)
+        lam = float(self.obj.lam)
+        return BatchStep(self.net, lam, int(m), self.xp, total_weight=total_weight)
 
     def kernel_for(self, b: int, wb: Any) -> Any:
         """``l2="per_batch"``: the batch's own kernel, whose L2 share is ``lam`` itself."""

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from flatnn.cli import common, train_options
+from flatnn.cli import parser as types
 from flatnn.cli.parser import CLIError
 from flatnn.core.network import Network
 from flatnn.datasets import prepared, scaling, scores, tables
@@ -37,16 +38,6 @@ __all__ = [
     "result_line",
     "settings_of",
 ]
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     split = group.add_mutually_exclusive_group()
     split.add_argument(
         "--val-split",
-        type=_fraction,
+        type=types.float_in(0.0, 1.0, low_open=True, high_open=True),
         metavar="F",
         help="hold out this share of the rows for validation (stratified by class, seeded)",
     )

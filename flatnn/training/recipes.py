@@ -135,6 +135,7 @@ def learning_rate_schedule(recipe: Mapping[str, Any]) -> Any:
     float or schedule
     """
     lr, epochs = recipe["learning_rate"], recipe["epochs"]
+    schedule: Any  # a number, or one of the rules' schedule objects
     if recipe["schedule"] == "cosine":
         schedule = rules.cosine_decay(lr, epochs)
     elif recipe["lr_decay"] != 1:

@@ -22,6 +22,7 @@ import numpy as np
 
 from flatnn.base import checks
 from flatnn.cli import common
+from flatnn.cli import parser as types
 from flatnn.cli.parser import CLIError
 from flatnn.core.network import Network
 from flatnn.datasets import images, prepared, scores
@@ -41,16 +42,6 @@ __all__ = [
 ]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
 def add_predict_options(parser: argparse.ArgumentParser) -> None:
     """``--out FILE``, ``--proba`` and ``--top-k K`` of ``flatnn predict``."""
     parser.add_argument(
@@ -60,7 +51,10 @@ def add_predict_options(parser: argparse.ArgumentParser) -> None:
         "--proba", action="store_true", help="print every class's probability (tables)"
     )
     parser.add_argument(
-        "--top-k", type=_positive, metavar="K", help="the K most probable classes of each input"
+        "--top-k",
+        type=types.positive_int,
+        metavar="K",
+        help="the K most probable classes of each input",
     )
 
 

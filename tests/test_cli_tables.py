@@ -45,9 +45,17 @@ def test_train_on_a_csv_records_the_table_and_the_run(model, capsys):
     assert len(meta["data_sha256"]) == 64 and meta["seed"] == 0
     assert len(meta["history"]) == 15 and set(meta["versions"]) == {"flatnn", "numpy", "scipy"}
     assert meta["settings"]["data"] == "iris.csv" and meta["settings"]["val_split"] == 0.2
-    assert meta["test_accuracy"] > 0.8
+    assert meta["val_accuracy"] > 0.8 and meta["test_accuracy"] is None  # no --test file
     rows = Path("run.csv").read_text().splitlines()
     assert rows[0].startswith("nit,epoch,fun") and len(rows) == 16
+
+
+def test_validation_and_test_files(iris_csv, capsys):
+    args = ["train", "--data", iris_csv, "--val", iris_csv, "--test", iris_csv, "--out", "t.npz"]
+    assert cli.main([*args, *TRAIN]) == 0
+    assert capsys.readouterr().out.startswith("test accuracy")
+    meta = flatnn.load("t.npz")[2]
+    assert meta["test_accuracy"] > 0.8 and "val_accuracy" not in meta
 
 
 def test_the_same_run_gives_the_same_model_bit_for_bit(model, iris_csv):
@@ -107,7 +115,7 @@ def test_regression_table(tmp_path, monkeypatch, capsys):
     assert cli.main([*args, "--method", "adam", "--learning-rate", "0.01", "--quiet"]) == 0
     assert "R²" in capsys.readouterr().out
     net, _, meta = flatnn.load("m.npz")
-    assert net.output == "identity" and meta["task"] == "regress" and "test_r2" in meta
+    assert net.output == "identity" and meta["task"] == "regress" and "val_r2" in meta
     assert cli.main(["evaluate", "m.npz", "--data", "r.npz", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) >= {"r2", "mae", "rmse"}
 

@@ -20,7 +20,8 @@ def add_parser(subparsers: Any) -> None:
     """Add ``flatnn evaluate`` and its options to the command line's subparsers."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="accuracy, per-class accuracy and confusion matrix of a saved model",
+        help="score a saved model on a data set or a table (accuracy, per-class scores, "
+        "confusion matrix; R², MAE, RMSE for regression)",
         description="Evaluate a saved model on the test split of its data set (taken from "
         "the model file; --dataset overrides), or a model trained on a table on the rows of "
         "--data FILE: accuracy, per-class precision, recall and F1 and the confusion "

@@ -84,9 +84,9 @@ def _lines(path: str, net: Any, params: Any, meta: dict[str, Any]) -> list[str]:
         lines.append(f"classes    {len(names)}: {shown}")
     if isinstance(meta.get("scaler"), dict):
         lines.append(f"scaling    {meta['scaler'].get('kind')} (fitted on the training rows)")
-    for key in ("test_accuracy", "test_r2", "test_rmse"):
+    for key in ("test_accuracy", "test_r2", "test_rmse", "val_accuracy", "val_r2", "val_rmse"):
         if isinstance(meta.get(key), (int, float)):
-            lines.append(f"{key:<10} {meta[key]:.6g}")
+            lines.append(f"{key.replace('_', ' '):<10} {meta[key]:.6g}")
     settings = config_of(meta)
     if settings:
         lines.append("settings   " + ", ".join(f"{k}={v}" for k, v in settings.items()))

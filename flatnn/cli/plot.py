@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import os
 from pathlib import Path
@@ -52,6 +51,8 @@ def title_of(meta: dict[str, Any], net: Any = None) -> str:
     for key, label, scale in (
         ("test_accuracy", "test accuracy", 100),
         ("test_r2", "test R²", 1),
+        ("val_accuracy", "validation accuracy", 100),
+        ("val_r2", "validation R²", 1),
     ):
         if isinstance(meta.get(key), (int, float)):
             parts.append(f"{label} {scale * meta[key]:.4g}" + ("%" if scale == 100 else ""))
@@ -96,12 +97,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     try:
         from flatnn.reports import plots
 
-        kwargs = (
-            {"title": title}
-            if "title" in inspect.signature(plots.write_learning_curves).parameters
-            else {}
-        )
-        plots.write_learning_curves(path, curves, **kwargs)
+        plots.write_learning_curves(path, curves, title=title)
     except ImportError:
         raise CLIError("flatnn plot needs matplotlib (pip install 'flatnn[plot]')") from None
     except (OSError, ValueError) as exc:

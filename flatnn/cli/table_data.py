@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from flatnn.cli import common, train_options
+from flatnn.cli import parser as types
 from flatnn.cli.parser import CLIError
 from flatnn.core.network import Network
 from flatnn.datasets import prepared, scaling, scores, tables
@@ -37,16 +38,6 @@ __all__ = [
     "result_line",
     "settings_of",
 ]
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     split = group.add_mutually_exclusive_group()
     split.add_argument(
         "--val-split",
-        type=_fraction,
+        type=types.float_in(0.0, 1.0, low_open=True, high_open=True),
         metavar="F",
         help="hold out this share of the rows for validation (stratified by class, seeded)",
     )
@@ -215,7 +206,8 @@ def model_metadata(
     params: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """What the model file stores: the run record, and for ``--data`` the table's description
-    and test figures (``test_accuracy``, or ``test_r2`` and ``test_rmse``)."""
+    and test figures (``test_accuracy``, or ``test_r2`` and ``test_rmse``; ``val_*`` when
+    there are no test rows and the validation rows were scored)."""
     table = data.get("table")
     record = metadata.run_metadata(
         settings_of(args, cfg),
@@ -250,17 +242,18 @@ def _scores(net: Network, params: np.ndarray, data: dict[str, Any]) -> tuple[str
     """The test figure of a table run in words, and as metadata."""
     table: prepared.TableData = data["table"]
     X, y = data["X_test"], data["y_test"]
-    which = "test" if len(table.y_test) else "validation"
+    # without --test the figures are the validation rows', and stored as val_*
+    which, key = ("test", "test") if len(table.y_test) else ("validation", "val")
     if len(y) == 0:
         return "no test or validation rows to score", {}
     if table.train.task == "classify":
         s = scores.classification_scores(y, net.predict(params, X), table.class_names)
         return (
             f"{which} accuracy {100 * s['accuracy']:.2f}% ({s['m']} rows)",
-            {"test_accuracy": s["accuracy"]},
+            {f"{key}_accuracy": s["accuracy"]},
         )
     s = scores.regression_scores(y[:, 0], net.forward(params, X)[:, 0])
-    figures = {f"test_{k}": s[k] for k in ("r2", "rmse") if np.isfinite(s[k])}
+    figures = {f"{key}_{k}": s[k] for k in ("r2", "rmse") if np.isfinite(s[k])}
     return (
         f"{which} R² {s['r2']:.4f}, RMSE {s['rmse']:.4g}, MAE {s['mae']:.4g} ({s['m']} rows)",
         figures,

@@ -58,13 +58,15 @@ def _band(runs: list[dict], rows: str, x: str, y: str) -> tuple[np.ndarray, ...]
 
 def _styles(plt: Any, results: dict[str, Any]) -> dict[str, tuple[Any, str]]:
     """One colour and line style per method, the same in every figure (rules dashed)."""
-    colors = plt.get_cmap("tab20")
+    # tab10's ten distinct colours first, then tab20's lighter ones
+    tab10, tab20 = plt.get_cmap("tab10"), plt.get_cmap("tab20")
+    colors = [tab10(i) for i in range(10)] + [tab20(2 * i + 1) for i in range(10)]
     styles: dict[str, tuple[Any, str]] = {}
     for problem in results["problems"].values():
         for method, info in problem["methods"].items():
             if method not in styles:
                 dash = "--" if info["kind"] == "rule" else "-"
-                styles[method] = (colors(len(styles) % 20), dash)
+                styles[method] = (colors[len(styles) % 20], dash)
     return styles
 
 

@@ -19,6 +19,7 @@ import io as _bytes_io
 import math
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,31 @@ def read_image(path: str | os.PathLike, n_pixels: int | None = None) -> np.ndarr
         raise ValueError(
             f"{path}: a {content[:2].decode()} Netpbm image is not grayscale PGM (P2/P5)"
         )
+    img = _pillow_image(content, path)
+    try:
+        with img:
+            width, height = img.size
+            mode, pixels = img.mode, None
+            if n_pixels is None or width * height == n_pixels:  # else decode nothing
+                if mode in ("L", "1"):
+                    pixels = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
+                elif mode in ("I;16", "I;16B", "I;16L"):
+                    pixels = np.asarray(img, dtype=np.float64) / 65535.0
+                elif mode == "I":
+                    a = np.asarray(img, dtype=np.float64)
+                    pixels = a / (65535.0 if a.max() > 255 else 255.0)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable image ({_message(exc)})") from None
+    if n_pixels is not None and width * height != n_pixels:
+        raise ValueError(_size_mismatch(path, width, height, n_pixels))
+    if pixels is None:
+        raise ValueError(f"{path}: the image is {mode}; expected grayscale (mode L)")
+    return pixels
+
+
+def _pillow_image(content: bytes, path: object) -> Any:
+    """The image in ``content`` opened by Pillow (not decoded yet); one ValueError for a
+    file Pillow cannot open or one declaring too many pixels, ImportError without Pillow."""
     try:
         from PIL import Image
     except ImportError:
@@ -100,29 +126,13 @@ def read_image(path: str | os.PathLike, n_pixels: int | None = None) -> np.ndarr
             # Pillow warns, then refuses, when a header declares a huge image; both are
             # a plain error here, with no warning printed.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(_bytes_io.BytesIO(content))
-        with img:
-            width, height = img.size
-            mode, pixels = img.mode, None
-            if n_pixels is None or width * height == n_pixels:  # else decode nothing
-                if mode in ("L", "1"):
-                    pixels = np.asarray(img.convert("L"), dtype=np.float64) / 255.0
-                elif mode in ("I;16", "I;16B", "I;16L"):
-                    pixels = np.asarray(img, dtype=np.float64) / 65535.0
-                elif mode == "I":
-                    a = np.asarray(img, dtype=np.float64)
-                    pixels = a / (65535.0 if a.max() > 255 else 255.0)
+            return Image.open(_bytes_io.BytesIO(content))
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise ValueError(
             f"{path}: refused, the image declares too many pixels ({_message(exc)})"
         ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable image ({_message(exc)})") from None
-    if n_pixels is not None and width * height != n_pixels:
-        raise ValueError(_size_mismatch(path, width, height, n_pixels))
-    if pixels is None:
-        raise ValueError(f"{path}: the image is {mode}; expected grayscale (mode L)")
-    return pixels
 
 
 def _size_mismatch(path, width, height, n_pixels):
@@ -228,17 +238,8 @@ def read_any_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) 
     content = read_regular_file(path, max_bytes=8 * max_pixels + (1 << 20))
     if content[:2] in (b"P2", b"P5"):
         return _read_pgm(content, path)
+    img = _pillow_image(content, path)
     try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError(
-            f"{path}: reading this format needs Pillow (pip install "
-            f"'flatnn[images]'); PGM images are read without it"
-        ) from None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(_bytes_io.BytesIO(content))
         with img:
             width, height = img.size
             if width * height > max_pixels:
@@ -247,10 +248,6 @@ def read_any_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) 
                 a = np.asarray(img, dtype=np.float64)
                 return a / (65535.0 if a.max() > 255 else 255.0)
             return np.asarray(img.convert("L"), dtype=np.float64) / 255.0
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise ValueError(
-            f"{path}: refused, the image declares too many pixels ({_message(exc)})"
-        ) from None
     except (OSError, SyntaxError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable image ({_message(exc)})") from None
 

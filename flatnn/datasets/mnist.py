@@ -219,33 +219,24 @@ def load_mnist(
     )
 
 
-def load_fashion_mnist(
-    path: str | os.PathLike | None = None,
-    *,
-    download: bool = True,
-    validation: int = 10000,
-    dtype: DTypeLike = np.float64,
-    mirrors: Sequence[str] | None = None,
-    train: bool = True,
-) -> Splits:
+def load_fashion_mnist(path: str | os.PathLike | None = None, **options: Any) -> Splits:
     """Load Zalando's Fashion-MNIST (clothing images) as train / validation / test splits.
 
-    Same files, layout and arguments as :func:`load_mnist`; looked for in
+    Same files, layout and keyword arguments (``download``, ``validation``,
+    ``dtype``, ``mirrors``, ``train``) as :func:`load_mnist`; looked for in
     ``$FLATNN_DATA/fashion-mnist`` and where Debian's ``dataset-fashion-mnist``
     installs them (``/usr/share/datasets/fashion-mnist``). Default mirrors:
     :data:`FASHION_MNIST_MIRRORS`. ``class_names`` is
     :data:`FASHION_MNIST_CLASSES` (``'T-shirt/top'``, ``'Trouser'``, ...).
     """
+    mirrors = options.pop("mirrors", None)
     return _load(
         "fashion-mnist",
         _FASHION_MNIST_FILES,
         FASHION_MNIST_CLASSES,
         FASHION_MNIST_MIRRORS if mirrors is None else mirrors,
         path=path,
-        download=download,
-        validation=validation,
-        dtype=dtype,
-        train=train,
+        **options,
     )
 
 
@@ -262,7 +253,16 @@ def load_dataset(name: str, path: str | os.PathLike | None = None, **kwargs: Any
 
 
 def _load(
-    name, files, class_names, mirrors, *, path, download, validation, dtype, train=True
+    name,
+    files,
+    class_names,
+    mirrors,
+    *,
+    path,
+    download=True,
+    validation=10000,
+    dtype=np.float64,
+    train=True,
 ) -> Splits:
     dtype = checks.float_dtype(dtype)
     if isinstance(mirrors, str):

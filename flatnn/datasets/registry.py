@@ -60,7 +60,8 @@ def load(
     dtype : float32 or float64
         dtype of every ``X``.
     limit : int, optional
-        Keep only the first ``limit`` rows of every split.
+        Keep only the first ``limit`` rows of every split (for ``captcha``, only
+        the first ``ceil(limit / 4)`` captchas of each split are rendered).
     train : bool, default True
         False reads only the test split of MNIST and Fashion-MNIST (the train
         and validation splits are then empty), so that evaluating works with
@@ -101,7 +102,7 @@ def load(
     if name in ("mnist", "fashion-mnist"):
         splits = load_dataset(name, path, download=download, dtype=dtype, train=train)
     elif name == "captcha":
-        splits = _captcha_splits(dtype, train_captchas)
+        splits = _captcha_splits(dtype, train_captchas, limit)
     else:
         X, y = xor()
         X = X.astype(dtype, copy=False)
@@ -113,11 +114,15 @@ def load(
     return splits
 
 
-def _captcha_splits(dtype: DTypeLike, train_captchas: int | None) -> Splits:
+def _captcha_splits(dtype: DTypeLike, train_captchas: int | None, limit: int | None) -> Splits:
     parts = {}
     for split, (seed, n) in CAPTCHA_SPLITS.items():
         if split == "train" and train_captchas is not None:
             n = train_captchas
+        if limit is not None:
+            # the first captchas of a seed do not depend on how many are rendered:
+            # ceil(limit / 4) of them hold the first `limit` characters
+            n = min(n, -(-limit // captcha.CHARS_PER_CAPTCHA))
         s = captcha.load_captcha(n, rng=seed)
         parts["X_" + split] = s.X.astype(dtype, copy=False)
         parts["y_" + split] = s.y

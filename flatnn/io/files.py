@@ -16,6 +16,8 @@ import secrets
 import socket
 import stat
 import time
+from collections.abc import Callable
+from typing import BinaryIO
 
 __all__ = [
     "TEMPORARY_PREFIX",
@@ -24,6 +26,7 @@ __all__ = [
     "create_temporary",
     "host_tag",
     "remove_stale_temporaries",
+    "write_atomically",
     "write_bytes_atomically",
 ]
 
@@ -160,11 +163,19 @@ def _alive(pid):
     return True
 
 
-def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> str:
-    """Write ``data`` to ``path`` through a temporary file renamed into place.
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> str:
+    """Call ``write(f)`` on a temporary file beside ``path``, then rename it into place.
 
-    A reader sees the old file or the whole new one; a failed write leaves no
-    debris. Returns ``os.fspath(path)``.
+    A reader sees the old file or the whole new one; a failed write (a full
+    disk, a Ctrl-C) leaves the old file and no debris. Temporary files that a
+    killed writer left in the folder are removed first. Returns ``os.fspath(path)``.
+
+    Raises
+    ------
+    IsADirectoryError
+        If ``path`` is a directory.
+    ValueError
+        If ``path`` exists and is not a regular file (a FIFO, a device).
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -176,7 +187,7 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> str:
     fd, tmp = create_temporary(folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -185,3 +196,8 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> str:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> str:
+    """Write ``data`` to ``path`` atomically (see :func:`write_atomically`)."""
+    return write_atomically(path, lambda f: f.write(data))

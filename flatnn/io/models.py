@@ -18,11 +18,9 @@ a reader sees either the old file or the whole new one, never a partial write.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import stat
 import zipfile
 import zlib
 
@@ -30,7 +28,8 @@ import numpy as np
 
 from flatnn.base import checks
 from flatnn.core.network import Network
-from flatnn.io.files import check_writable, create_temporary, remove_stale_temporaries
+from flatnn.datasets.idx import open_regular_file
+from flatnn.io.files import check_writable, write_atomically
 from flatnn.io.metadata import check_metadata
 
 __all__ = [
@@ -161,26 +160,7 @@ def save(path: str | os.PathLike, net: Network, params: np.ndarray, **metadata: 
             f"a model file holds at most {MAX_HEADER_BYTES} (MAX_HEADER_BYTES): "
             f"store large data next to the model, not in its metadata"
         )
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise ValueError(f"cannot write {path!r}: it exists and is not a regular file")
-    folder = os.path.dirname(os.path.abspath(path))
-    remove_stale_temporaries(folder)
-    fd, tmp = create_temporary(folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, params=params, header=np.array(header))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # a Ctrl-C mid-write, a full disk: leave the old file and no debris
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_atomically(path, lambda f: np.savez(f, params=params, header=np.array(header)))
 
 
 def load(path: str | os.PathLike) -> tuple[Network, np.ndarray, dict]:
@@ -219,27 +199,9 @@ def load(path: str | os.PathLike) -> tuple[Network, np.ndarray, dict]:
     path = os.fspath(path)
     name = repr(path)
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        f = open_regular_file(path, label=f"model file {name}")
     except FileNotFoundError:
         raise FileNotFoundError(f"model file {name} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"model file {name} is a directory") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise ValueError(f"model file {name} is a directory")
-        if not stat.S_ISREG(mode):
-            raise ValueError(
-                f"model file {name} is not a regular file (a FIFO, socket or "
-                f"device); refusing to read it"
-            )
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        f = open(fd, "rb")  # noqa: SIM115 (closed by the with block below)
-    except BaseException:
-        os.close(fd)
-        raise
     with f:
         magic = f.read(6)
         f.seek(0)

@@ -38,7 +38,13 @@ def test_another_rule_gets_its_own_settings_where_none_were_chosen():
 def test_sgd_only_settings_with_a_scipy_method_are_named():
     with pytest.raises(recipes.NotForThisMethod) as info:
         recipes.resolve(presets.recipe("mnist", "best"), {"method": "L-BFGS-B"})
-    assert info.value.keys == ("input_dropout", "dropout", "max_norm", "augment", "schedule")
+    assert info.value.keys == ("input_dropout", "dropout", "max_norm", "augment")
+    with pytest.raises(recipes.NotForThisMethod) as info:
+        recipes.resolve(mnist(), {"method": "L-BFGS-B", "schedule": "cosine"})
+    assert info.value.keys == ("schedule",)
+    # the recipe's own cosine schedule is left unused, as its learning rate is
+    assert mnist()["schedule"] == "cosine"
+    assert recipes.resolve(mnist(), {"method": "L-BFGS-B"})["method"] == "L-BFGS-B"
     assert info.value.method == "L-BFGS-B" and isinstance(info.value, ValueError)
 
 

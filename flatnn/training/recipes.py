@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 SGD_ONLY = ("input_dropout", "dropout", "max_norm", "augment", "warmup", "schedule")
-"""Settings that only the SGD rules use (``schedule`` only when it is ``"cosine"``)."""
+"""Settings that only the SGD rules use (``schedule`` only when it is ``"cosine"`` and
+chosen: a recipe's own schedule is left unused by a scipy method, as its learning rate is)."""
 
 
 class NotForThisMethod(ValueError):
@@ -108,10 +109,16 @@ def resolve(
         if not 0 <= cfg[key] < 1:
             raise ValueError(f"{key} must be a rate in [0, 1), got {cfg[key]:g}")
     if method not in rules.RULES:
+        # the recipe's schedule, like its learning rate, is left unused by a scipy
+        # method; a cosine schedule refuses one only when chosen
         used = tuple(
             key
             for key in SGD_ONLY
-            if (cfg[key] == "cosine" if key == "schedule" else bool(cfg[key]))
+            if (
+                cfg[key] == "cosine" and choices.get(key) is not None
+                if key == "schedule"
+                else bool(cfg[key])
+            )
         )
         if used:
             raise NotForThisMethod(used, method)

@@ -151,7 +151,7 @@ def _lanczos_eigs(
     k = checks.integer(k, "k", 1, n - 1)  # ARPACK's limit; every network has n >= 2
     start = rng.standard_normal(n) if v0 is None else np.asarray(v0, dtype=np.float64)
     operator = _operator(product, n)
-    # ARPACK's default ncv at full precision; to a loose tol a narrower one stops sooner (13 vs 21)
+    # ARPACK's default ncv at full precision; to a loose tol a narrower one stops sooner (19 vs 21)
     ncv = min(n, max(2 * k + 1, 20 if tol == 0 else 12))
     while True:
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -93,7 +94,8 @@ def main(argv=None):
     record = {
         "case": f"784-100-10 sigmoid, {images} MNIST images, after 3 SGD epochs",
         "reference_top_eigenvalue": reference,
-        "machine": f"{common.cpu_model()}, threads {flatnn.get_num_threads()}",
+        "machine": f"{common.cpu_model()}, threads {flatnn.get_num_threads()}, load average "
+        f"{os.getloadavg()[0]:.1f} (other processes share the cores)",
         "rows": rows,
     }
     (out / "bench_curvature.json").write_text(json.dumps(record, indent=1))

@@ -47,6 +47,7 @@ __all__ = [
     "predict",
     "accuracy",
     "run_blocks",
+    "row_block",
     "all_finite",
 ]
 
@@ -126,6 +127,19 @@ def run_blocks(block: Callable[[int, int, int], Any], X: Any) -> list[Any]:
     return [block(0, X.shape[0], 0)]
 
 
+def row_block(X: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of ``X``: a view of an array, ``X`` itself for all its rows.
+
+    Slicing a scipy.sparse matrix copies the block's entries (scipy copies even
+    a CSR block built on views of ``data`` and ``indices``): one block of every
+    row (a single thread, or a CSC matrix) costs no copy, and several blocks
+    together copy ``X``'s non-zeros once, never a dense array.
+    """
+    if start == 0 and stop == X.shape[0]:
+        return X
+    return X[start:stop]
+
+
 def _add_blocks(parts, total):
     """Add per-block ``(value, array)`` pairs in block order into ``total``; return the value.
 
@@ -200,7 +214,7 @@ def cost(
     hidden, outloss, check = hidden_fns(net), output_loss(net), _input_check(X)
 
     def block(start, stop, i):
-        _, z = kernel.forward(thetas, hidden, X[start:stop], check)
+        _, z = kernel.forward(thetas, hidden, row_block(X, start, stop), check)
         return outloss.value(z, target[start:stop], weights=_rows(weights, start, stop))
 
     with np.errstate(all="ignore"):  # an overflow is reported below, once
@@ -226,7 +240,7 @@ def cost_grad(
             thetas,
             hidden,
             outloss,
-            X[start:stop],
+            row_block(X, start, stop),
             target[start:stop],
             inputs.views(net, g),
             1.0 / total,
@@ -267,7 +281,7 @@ def curvature(
             vs,
             hidden,
             outloss,
-            X[start:stop],
+            row_block(X, start, stop),
             target[start:stop],
             1.0 / total,
             inputs.views(net, o),
@@ -304,7 +318,8 @@ def _per_row(net, params, X, what, result, write):
 
     def block(start, stop, i):
         rows = slice(start, stop)
-        _, z = kernel.forward(thetas, hidden, X[rows], out=out[rows] if into_result else None)
+        z_out = out[rows] if into_result else None
+        _, z = kernel.forward(thetas, hidden, row_block(X, start, stop), out=z_out)
         if not all_finite(z):
             return False
         write(outloss, z, out[rows])

@@ -82,12 +82,13 @@ def add_l2(
     total: float,
     lam: float,
     scratch: Sequence[Any] | None = None,
+    xp: Any = None,
 ) -> None:
     """``out_l[:, 1:] += (lam / W) · direction_l[:, 1:]`` per layer, in place.
 
     ``direction`` is ``params`` for the gradient, ``v`` for a curvature product.
     ``scratch`` (views shaped like ``outs``, free to overwrite) spares the
-    temporary arrays.
+    temporary arrays; ``xp`` is their namespace, when the caller knows it.
     """
     if not lam:
         return
@@ -95,7 +96,8 @@ def add_l2(
         for o, d in zip(outs, directions):
             o[:, 1:] += (lam / total) * d[:, 1:]
         return
-    xp = namespace.namespace_of(outs[0])
+    if xp is None:
+        xp = namespace.namespace_of(outs[0])
     for o, d, s in zip(outs, directions, scratch):
         o[:, 1:] += xp.multiply(d[:, 1:], lam / total, out=s[:, 1:])
 

@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
 from flatnn.base import checks, namespace, threads
 from flatnn.core import activations, inputs, kernel, losses
@@ -124,7 +123,7 @@ def run_blocks(block: Callable[[int, int, int], Any], X: Any) -> list[Any]:
     namespace (a GPU runs its own threads; the CPU pool would only add copies
     and contention) and for CSC matrices (whose row slices cost a pass over ``X``).
     """
-    if type(X) is np.ndarray or (scipy.sparse.issparse(X) and X.format == "csr"):
+    if type(X) is np.ndarray or (kernel.is_sparse(X) and X.format == "csr"):
         return threads.run_blocks(block, X.shape[0])
     return [block(0, X.shape[0], 0)]
 
@@ -302,7 +301,7 @@ def curvature(
 
 
 def _namespace_of_rows(X):
-    return np if scipy.sparse.issparse(X) else namespace.namespace_of(X)
+    return np if kernel.is_sparse(X) else namespace.namespace_of(X)
 
 
 def _per_row(net, params, X, what, result, write):

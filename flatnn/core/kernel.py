@@ -46,11 +46,11 @@ computes with the namespace of ``X`` (NumPy or CuPy, see :mod:`flatnn.namespace`
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
 from flatnn.base.namespace import namespace_of
 
@@ -82,9 +82,16 @@ def _block_rows(n_cols, dtype, xp):
 
 
 def is_sparse(X: Any) -> bool:
-    """True for a ``scipy.sparse`` matrix or array (the first layer's sparse input)."""
-    # an ndarray first: scipy's issparse is an ABC check, ~0.5 µs on every batch
-    return type(X) is not np.ndarray and scipy.sparse.issparse(X)
+    """True for a ``scipy.sparse`` matrix or array (the first layer's sparse input).
+
+    scipy.sparse is not imported here (it adds to the start-up of every command):
+    a sparse ``X`` means the caller has imported it already. An ndarray is
+    ruled out first: scipy's ``issparse`` is an ABC check, ~0.5 µs a batch.
+    """
+    if type(X) is np.ndarray:
+        return False
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
 
 
 def _masked(a, mask):

@@ -27,7 +27,7 @@ ROOT = __name__.partition(".")[0]
 
 def _unwrap(x):
     if isinstance(x, HostArray):
-        return x._a
+        return x.wrapped
     if isinstance(x, np.ndarray):
         raise TypeError(
             "a NumPy array reached the stand-in namespace: the code mixes host and device arrays"
@@ -50,11 +50,11 @@ def _wrap(r):
 class HostArray:
     """A NumPy array that NumPy's functions refuse; see the module docstring."""
 
-    __slots__ = ("_a",)
+    __slots__ = ("wrapped",)
     __array_ufunc__ = None  # np.exp(HostArray) raises TypeError, like CuPy with NumPy ufuncs
 
     def __init__(self, a):
-        self._a = a
+        self.wrapped = a
 
     def __array__(self, dtype=None, copy=None):
         raise TypeError(
@@ -66,42 +66,42 @@ class HostArray:
         return NotImplemented  # NumPy raises TypeError
 
     def __repr__(self):
-        return f"HostArray({self._a!r})"
+        return f"HostArray({self.wrapped!r})"
 
     # attributes
-    shape = property(lambda self: self._a.shape)
-    ndim = property(lambda self: self._a.ndim)
-    size = property(lambda self: self._a.size)
-    dtype = property(lambda self: self._a.dtype)
-    T = property(lambda self: HostArray(self._a.T))
+    shape = property(lambda self: self.wrapped.shape)
+    ndim = property(lambda self: self.wrapped.ndim)
+    size = property(lambda self: self.wrapped.size)
+    dtype = property(lambda self: self.wrapped.dtype)
+    T = property(lambda self: HostArray(self.wrapped.T))
 
     def __len__(self):
-        return len(self._a)
+        return len(self.wrapped)
 
     def __float__(self):
-        return float(self._a)
+        return float(self.wrapped)
 
     def __int__(self):
-        return int(self._a)
+        return int(self.wrapped)
 
     def __bool__(self):
-        return bool(self._a)
+        return bool(self.wrapped)
 
     def __format__(self, spec):
-        return format(self._a[()] if self._a.ndim == 0 else self._a, spec)
+        return format(self.wrapped[()] if self.wrapped.ndim == 0 else self.wrapped, spec)
 
     def __getitem__(self, key):
-        return _wrap(self._a[_unwrap(key)])
+        return _wrap(self.wrapped[_unwrap(key)])
 
     def __setitem__(self, key, value):
-        self._a[_unwrap(key)] = _unwrap(value)
+        self.wrapped[_unwrap(key)] = _unwrap(value)
 
     # methods (NumPy's, with out= unwrapped and the result identity kept)
     def _method(name):
         def method(self, *args, **kwargs):
             out = kwargs.get("out")
             args, kwargs = _unwrap(args), {k: _unwrap(v) for k, v in kwargs.items()}
-            r = getattr(self._a, name)(*args, **kwargs)
+            r = getattr(self.wrapped, name)(*args, **kwargs)
             return out if isinstance(out, HostArray) else _wrap(r)
 
         method.__name__ = name
@@ -133,7 +133,7 @@ class HostArray:
                     "a NumPy array as an operand of a HostArray (CuPy refuses this too)"
                 )
             other = _unwrap(other)
-            return _wrap(op(other, self._a) if reflected else op(self._a, other))
+            return _wrap(op(other, self.wrapped) if reflected else op(self.wrapped, other))
 
         return method
 
@@ -141,7 +141,7 @@ class HostArray:
         def method(self, other):
             if isinstance(other, np.ndarray):
                 raise TypeError("a NumPy array as an operand of a HostArray")
-            op(self._a, _unwrap(other))
+            op(self.wrapped, _unwrap(other))
             return self
 
         return method
@@ -178,17 +178,17 @@ class HostArray:
     __hash__ = None
 
     def __neg__(self):
-        return HostArray(-self._a)
+        return HostArray(-self.wrapped)
 
     def __invert__(self):
-        return HostArray(~self._a)
+        return HostArray(~self.wrapped)
 
     def __abs__(self):
-        return HostArray(abs(self._a))
+        return HostArray(abs(self.wrapped))
 
     def get(self):
         """A NumPy copy (CuPy's ``ndarray.get``)."""
-        return self._a.copy()
+        return self.wrapped.copy()
 
 
 def _function(name):

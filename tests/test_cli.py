@@ -1,5 +1,6 @@
 """The flatnn command line, in process through ``flatnn.cli.main`` and as real processes."""
 
+import importlib
 import io as _io
 import os
 import signal
@@ -11,16 +12,16 @@ import numpy as np
 import pytest
 
 import flatnn
+import flatnn.cli.parser
 import flatnn.datasets
-from flatnn import load, save
-from flatnn.cli import app as cli
+from flatnn import cli, load, save
 from flatnn.datasets import images
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
 
 
 def run(capsys, *argv):
-    code = cli.run(list(argv))
+    code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -38,7 +39,7 @@ def assert_usage_error(code, err, *fragments):
 @pytest.fixture(scope="module")
 def xor_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("xor") / "xor.npz"
-    assert cli.run(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
+    assert cli.main(["train", "--dataset", "xor", "--out", str(path), "--quiet"]) == 0
     return path
 
 
@@ -157,7 +158,7 @@ def test_model_that_does_not_fit_the_data(capsys, tmp_path):
 
 
 # ------------------------------------------------------------- training
-@pytest.mark.parametrize("method", cli.METHODS)
+@pytest.mark.parametrize("method", flatnn.cli.parser.METHODS)
 def test_every_method_trains_xor(capsys, tmp_path, method):
     path = tmp_path / "m.npz"
     argv = [
@@ -185,8 +186,8 @@ def test_every_method_trains_xor(capsys, tmp_path, method):
     net, params, meta = load(path)
     assert meta["method"] == method
     assert net.accuracy(params, *flatnn.datasets.xor()) == 1.0
-    lines = [line for line in out.splitlines() if line.startswith(("epoch", "iter"))]
-    assert lines, out
+    lines = [line for line in err.splitlines() if line.startswith(("epoch", "iter"))]
+    assert lines, err
     assert "cost" in lines[0] and "val_acc" in lines[0]
     assert out.splitlines()[-1].startswith("test accuracy 100.00%")
 
@@ -226,56 +227,25 @@ def test_flags_reach_the_network_and_the_file(capsys, tmp_path):
     assert len(out.splitlines()) == 1  # --quiet: only the result line
 
 
-def test_progress_bar_only_on_a_terminal(capsys, tmp_path, monkeypatch):
-    class Terminal(_io.StringIO):
-        def isatty(self):
-            return True
-
-    argv = [
-        "train",
-        "--dataset",
-        "xor",
-        "--method",
-        "sgd",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "1",
-        "--out",
-        str(tmp_path / "m.npz"),
-    ]
-    assert cli.run(argv) == 0
-    assert "\r" not in capsys.readouterr().out
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stdout", terminal)
-    assert cli.run(argv) == 0
-    text = terminal.getvalue()
-    assert "\repoch 1/3 [" in text and "4/4" in text
-    assert (
-        sum(line.lstrip("\r ").startswith("epoch") and "cost" in line for line in text.split("\n"))
-        == 3
-    )
-
-
 @pytest.fixture(scope="module")
 def mnist_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
-    out = _io.StringIO()
-    old = sys.stdout
-    sys.stdout = out
+    out, err = _io.StringIO(), _io.StringIO()
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
     try:
-        code = cli.run(["train", "--limit", "3000", "--epochs", "3", "--out", str(path)])
+        code = cli.main(["train", "--limit", "3000", "--epochs", "3", "--out", str(path)])
     finally:
-        sys.stdout = old
+        sys.stdout, sys.stderr = old
     assert code == 0
-    return path, out.getvalue()
+    return path, out.getvalue(), err.getvalue()
 
 
 def test_quick_mnist_training(mnist_model):
-    path, out = mnist_model
+    path, out, err = mnist_model
     lines = out.splitlines()
-    assert lines[0].startswith("mnist: 3000 training samples")
-    epochs = [line for line in lines if line.startswith("epoch")]
+    assert lines[0].startswith("mnist: 3000 training samples") and len(lines) == 2
+    epochs = [line for line in err.splitlines() if line.startswith("epoch")]
     assert len(epochs) == 3 and "/3" in epochs[0] and "val_acc" in epochs[0]
     net, params, meta = load(path)
     assert net == flatnn.Network((784, 384, 10), hidden="relu")
@@ -287,7 +257,7 @@ def test_quick_mnist_training(mnist_model):
 
 
 def test_evaluate(capsys, mnist_model):
-    path, _ = mnist_model
+    path, _, _ = mnist_model
     code, out, err = run(capsys, "evaluate", str(path), "--limit", "500")
     assert code == 0, err
     net, params, _ = load(path)
@@ -317,7 +287,7 @@ def _pgm_p2(path, img):
 
 
 def test_predict_pgm_and_png(capsys, tmp_path, mnist_model):
-    path, _ = mnist_model
+    path, _, _ = mnist_model
     net, params, _ = load(path)
     splits = flatnn.datasets.load_mnist(dtype=np.float32)
     digits = (np.round(splits.X_test[:3] * 255)).astype(np.uint8).reshape(3, 28, 28)
@@ -417,7 +387,7 @@ def test_sigint_stops_training_and_saves_the_model(tmp_path):
         lines = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait for the first finished epoch
-            line = proc.stdout.readline()
+            line = proc.stderr.readline()
             lines.append(line)
             if line.startswith("epoch") or not line:
                 break
@@ -461,7 +431,7 @@ def test_sigint_during_scipy_training_stops_at_the_next_iteration(tmp_path):
         iterations = []
         deadline = time.monotonic() + 60
         while len(iterations) < 3 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
+            line = proc.stderr.readline()
             if not line:
                 break
             if line.startswith("iter"):
@@ -507,25 +477,6 @@ def test_gradcheck_fails_above_rtol(capsys):
     assert code == 1 and "FAILED" in out
 
 
-# ----------------------------------------------------------- compare
-def test_compare_runs_the_experiment_script(capfd, tmp_path, monkeypatch):
-    script = tmp_path / "compare_optimizers.py"
-    script.write_text("import sys\nprint('args', sys.argv[1:])\nsys.exit(3)\n")
-    monkeypatch.setattr(cli, "compare_script", lambda: script)
-    code = cli.run(["compare", "--quick", "--help"])
-    assert code == 3
-    assert capfd.readouterr().out == "args ['--quick', '--help']\n"
-    monkeypatch.setattr(cli, "compare_script", lambda: tmp_path / "missing.py")
-    code, out, err = run(capfd, "compare")
-    assert_usage_error(code, err, "missing.py", "source checkout")
-
-
-def test_compare_reaches_the_real_script(capfd):
-    assert cli.compare_script().name == "compare_optimizers.py"
-    assert cli.run(["compare", "--help"]) == 0
-    assert "--problem" in capfd.readouterr().out
-
-
 @pytest.mark.parametrize("rate", ["1000000", "1e30"])
 def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
     path = tmp_path / "m.npz"
@@ -564,9 +515,8 @@ def test_a_diverged_run_fails_with_one_line_and_no_warning(tmp_path, rate):
 @pytest.mark.parametrize("command", ["train", "evaluate", "gradcheck"])
 def test_threads_apply_to_the_command_only(capsys, monkeypatch, command):
     seen = []
-    monkeypatch.setattr(
-        cli, f"cmd_{command}", lambda args, out: seen.append(flatnn.get_num_threads()) or 0
-    )
+    module = importlib.import_module(f"flatnn.cli.{command}")
+    monkeypatch.setattr(module, "run", lambda args, out: seen.append(flatnn.get_num_threads()) or 0)
     before = flatnn.get_num_threads()
     argv = [command, "--threads", "3"] + (["model.npz"] if command == "evaluate" else [])
     code, _, _ = run(capsys, *argv)

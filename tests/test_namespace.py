@@ -19,9 +19,9 @@ from conftest import shared_data
 from stand_in_xp import HostArray
 
 import flatnn
-from flatnn import gpu, threads
+from flatnn import cli, gpu, threads
+from flatnn.backends import gpu_objective
 from flatnn.base import namespace
-from flatnn.cli import app as cli
 
 REPO = Path(__file__).resolve().parents[1]
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
@@ -296,7 +296,7 @@ def test_without_cupy_the_gpu_parts_say_what_is_missing(capsys):
     net = flatnn.Network((2, 3, 2))
     with pytest.raises(gpu.GPUUnavailable):
         gpu.GPUObjective(net, np.zeros((4, 2)), np.array([0, 1, 0, 1]))
-    code = cli.run(
+    code = cli.main(
         ["train", "--dataset", "xor", "--method", "L-BFGS-B", "--device", "cuda", "--quiet"]
     )
     err = capsys.readouterr().err
@@ -307,7 +307,7 @@ def test_without_cupy_the_gpu_parts_say_what_is_missing(capsys):
 @pytest.mark.skipif(not cupy_missing(), reason="CuPy is installed here")
 def test_device_cuda_with_an_sgd_rule_says_what_is_missing(capsys, tmp_path):
     path = tmp_path / "never.npz"
-    code = cli.run(
+    code = cli.main(
         ["train", "--dataset", "xor", "--method", "adam", "--device", "cuda", "--out", str(path)]
     )
     err = capsys.readouterr().err
@@ -339,7 +339,7 @@ def test_cli_device_cuda_trains_on_the_device_namespace(xp, monkeypatch, tmp_pat
     # --device cuda with the stand-in as "CuPy": the SGD rules run flatnn.sgd on
     # device data, a scipy method a GPUObjective; the model equals the CPU's.
     calls, products = [], []
-    monkeypatch.setattr(cli, "_cuda_namespace", lambda: calls.append(1) or xp)
+    monkeypatch.setattr(gpu_objective, "require_cuda", lambda: calls.append(1) or xp)
     matmul = xp.matmul
     monkeypatch.setattr(xp, "matmul", lambda *a, **k: products.append(1) or matmul(*a, **k))
     common = [
@@ -361,7 +361,7 @@ def test_cli_device_cuda_trains_on_the_device_namespace(xp, monkeypatch, tmp_pat
     paths = {}
     for device in ("cpu", "cuda"):
         paths[device] = tmp_path / f"{device}.npz"
-        assert cli.run([*common, "--device", device, "--out", str(paths[device])]) == 0
+        assert cli.main([*common, "--device", device, "--out", str(paths[device])]) == 0
     assert calls == [1]
     assert len(products) >= 8  # the backward passes of the cuda run ran on the device
     _, want, meta_cpu = flatnn.load(paths["cpu"])

@@ -113,19 +113,19 @@ class DaskObjective:
 
     def __init__(
         self,
-        client,
-        net,
-        X,
-        y,
-        lam=0.0,
+        client: Any,
+        net: Network,
+        X: Any,
+        y: Any,
+        lam: float = 0.0,
         *,
-        n_shards=None,
-        dtype=None,
-        timeout=None,
-        retries=3,
-        threads=None,
-        sample_weight=None,
-    ):
+        n_shards: int | None = None,
+        dtype: Any = None,
+        timeout: float | None = None,
+        retries: int = 3,
+        threads: int | None = None,
+        sample_weight: Any = None,
+    ) -> None:
         dask, distributed = cluster.import_dask()
         self._dask, self._distributed = dask, distributed
         if not isinstance(net, Network):

@@ -19,13 +19,14 @@ from __future__ import annotations
 import os
 import stat
 import zlib
+from typing import BinaryIO
 
 import numpy as np
 
 __all__ = ["read_idx"]
 
 #: IDX type byte -> big-endian NumPy dtype.
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -37,7 +38,7 @@ IDX_DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_idx(source) -> np.ndarray:
+def read_idx(source: str | os.PathLike | BinaryIO) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed.
 
     A gzip file is inflated only as far as its IDX header declares: a file
@@ -89,7 +90,7 @@ def read_regular_file(path, max_bytes=None) -> bytes:
             )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        f = open(fd, "rb")
+        f = open(fd, "rb")  # noqa: SIM115 (closed by the with block below)
     except BaseException:
         os.close(fd)
         raise

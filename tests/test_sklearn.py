@@ -53,6 +53,26 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
+def _check_names(estimator):
+    mark = parametrize_with_checks([estimator])
+    return {getattr(check, "func", check).__name__ for _, check in mark.args[1]}
+
+
+@pytest.mark.parametrize(
+    "ours,theirs,missing",
+    [
+        (MLPClassifier(solver="lbfgs"), sk.MLPClassifier(solver="lbfgs"), set()),
+        (MLPRegressor(solver="lbfgs"), sk.MLPRegressor(solver="lbfgs"), set()),
+        # the SGD family takes dense X only (flatnn.sgd): no sparse-data check
+        (MLPClassifier(), sk.MLPClassifier(), {"check_sample_weight_equivalence_on_sparse_data"}),
+        (MLPRegressor(), sk.MLPRegressor(), {"check_sample_weight_equivalence_on_sparse_data"}),
+    ],
+)
+def test_as_many_scikit_learn_checks_as_scikit_learns_own_estimators(ours, theirs, missing):
+    assert _check_names(theirs) - _check_names(ours) == missing
+    assert any("sample_weight" in name for name in _check_names(ours))
+
+
 @pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
 def test_feature_names_from_a_dataframe(Est):
     pd = pytest.importorskip("pandas")

@@ -736,3 +736,18 @@ def test_bench_sklearn_quick_writes_its_table_only_where_told(tmp_path):
     assert table.count("| adam |") == 2 and "Machine:" in table
     after = {p.name: p.stat().st_mtime_ns for p in results.glob("bench_sklearn.*")}
     assert after == before  # --quick never touches experiments/results/
+
+
+def test_bench_sklearn_sparse_rows_match_scikit_learn(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ)
+    env.setdefault("FLATNN_DATA", str(root.parent / "shared" / "data"))
+    command = [sys.executable, str(root / "experiments" / "bench_sklearn.py"), "--quick"]
+    command += ["--solvers", "lbfgs", "--dtypes", "float64", "--sparse", "--out", str(tmp_path)]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "bench_sklearn.json").read_text())
+    (row,) = result["sparse_rows"]
+    assert row["density"] < 0.02 and row["flatnn"]["median_s"] > 0
+    assert abs(row["accuracy_gain"]) < 0.02  # the same start, the same lbfgs on the same CSR
+    assert "Sparse X" in (tmp_path / "bench_sklearn.md").read_text()

@@ -2,6 +2,7 @@
 
 import math
 
+import attrs
 import numpy as np
 import pytest
 
@@ -316,7 +317,7 @@ def test_bad_schedules_are_named(make, exc):
 
 def test_schedules_are_frozen_and_drive_sgd():
     s = optimizers.warmup(optimizers.cosine_decay(0.1, 3), 1)
-    with pytest.raises(Exception):
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
         s.epochs = 4
     assert s == optimizers.warmup(optimizers.cosine_decay(0.1, 3), 1)
     X, y = blobs()

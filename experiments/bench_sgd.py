@@ -128,10 +128,12 @@ def work_numpy(sizes, hidden, X, y, batch, rule, lr, epochs):
     L = len(shapes)
     t = 0
     times, epoch_cost = [], 0.0
+    Xp, yp = np.empty_like(X), np.empty_like(y)  # one permuted copy per epoch, in reused memory
     for _ in range(epochs):
         start = time.perf_counter()
         order = rng.permutation(m)
-        Xp, yp = X[order], y[order]
+        np.take(X, order, axis=0, out=Xp)
+        np.take(y, order, out=yp)
         total = 0.0
         for lo in range(0, m, batch):
             xb, yb = Xp[lo : lo + batch], yp[lo : lo + batch]
@@ -355,7 +357,7 @@ def main(argv=None):
     p.add_argument(
         "--coretype",
         default="auto",
-        help="OPENBLAS_CORETYPE of the workers (default auto: OpenBLAS detects; SkylakeX needs AVX-512)",
+        help="OPENBLAS_CORETYPE of the workers (default auto: OpenBLAS detects; SkylakeX: AVX-512)",
     )
     p.add_argument(
         "--quick",

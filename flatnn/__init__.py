@@ -38,7 +38,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "numerical_grad": ("flatnn.core.gradcheck", "numerical_grad"),
     "GradCheck": ("flatnn.core.gradcheck", "GradCheck"),
     "sgd": ("flatnn.training.sgd_loop", "sgd"),
-    "minimize": ("flatnn.training.sgd_loop", "minimize"),
+    "minimize": ("flatnn.training.scipy_bridge", "minimize"),
     "save": ("flatnn.io.models", "save"),
     "load": ("flatnn.io.models", "load"),
     "set_num_threads": ("flatnn.base.threads", "set_num_threads"),
@@ -57,6 +57,9 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "io": ("flatnn.io", None),
     "backends": ("flatnn.backends", None),
     "cli": ("flatnn.cli", None),
+    "compare": ("flatnn.compare", None),
+    "curvature": ("flatnn.curvature", None),
+    "landscape": ("flatnn.landscape", None),
 }
 
 __all__ = [
@@ -86,6 +89,9 @@ __all__ = [
     "io",
     "backends",
     "cli",
+    "compare",
+    "curvature",
+    "landscape",
 ]
 
 
@@ -110,12 +116,15 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
         backends,
         base,
         cli,
+        compare,
         core,
+        curvature,
         datasets,
         distributed,
         dropout,
         gpu,
         io,
+        landscape,
         optimizers,
         sklearn,
         threads,
@@ -126,4 +135,5 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from flatnn.core.network import Network
     from flatnn.core.objective import Objective
     from flatnn.io.models import load, save
-    from flatnn.training.sgd_loop import minimize, sgd
+    from flatnn.training.scipy_bridge import minimize
+    from flatnn.training.sgd_loop import sgd

@@ -186,8 +186,8 @@ def test_every_method_trains_xor(capsys, tmp_path, method):
     net, params, meta = load(path)
     assert meta["method"] == method
     assert net.accuracy(params, *flatnn.datasets.xor()) == 1.0
-    lines = [line for line in out.splitlines() if line.startswith(("epoch", "iter"))]
-    assert lines, out
+    lines = [line for line in err.splitlines() if line.startswith(("epoch", "iter"))]
+    assert lines, err
     assert "cost" in lines[0] and "val_acc" in lines[0]
     assert out.splitlines()[-1].startswith("test accuracy 100.00%")
 
@@ -227,56 +227,25 @@ def test_flags_reach_the_network_and_the_file(capsys, tmp_path):
     assert len(out.splitlines()) == 1  # --quiet: only the result line
 
 
-def test_progress_bar_only_on_a_terminal(capsys, tmp_path, monkeypatch):
-    class Terminal(_io.StringIO):
-        def isatty(self):
-            return True
-
-    argv = [
-        "train",
-        "--dataset",
-        "xor",
-        "--method",
-        "sgd",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "1",
-        "--out",
-        str(tmp_path / "m.npz"),
-    ]
-    assert cli.main(argv) == 0
-    assert "\r" not in capsys.readouterr().out
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stdout", terminal)
-    assert cli.main(argv) == 0
-    text = terminal.getvalue()
-    assert "\repoch 1/3 [" in text and "4/4" in text
-    assert (
-        sum(line.lstrip("\r ").startswith("epoch") and "cost" in line for line in text.split("\n"))
-        == 3
-    )
-
-
 @pytest.fixture(scope="module")
 def mnist_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("mnist") / "mnist.npz"
-    out = _io.StringIO()
-    old = sys.stdout
-    sys.stdout = out
+    out, err = _io.StringIO(), _io.StringIO()
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
     try:
         code = cli.main(["train", "--limit", "3000", "--epochs", "3", "--out", str(path)])
     finally:
-        sys.stdout = old
+        sys.stdout, sys.stderr = old
     assert code == 0
-    return path, out.getvalue()
+    return path, out.getvalue(), err.getvalue()
 
 
 def test_quick_mnist_training(mnist_model):
-    path, out = mnist_model
+    path, out, err = mnist_model
     lines = out.splitlines()
-    assert lines[0].startswith("mnist: 3000 training samples")
-    epochs = [line for line in lines if line.startswith("epoch")]
+    assert lines[0].startswith("mnist: 3000 training samples") and len(lines) == 2
+    epochs = [line for line in err.splitlines() if line.startswith("epoch")]
     assert len(epochs) == 3 and "/3" in epochs[0] and "val_acc" in epochs[0]
     net, params, meta = load(path)
     assert net == flatnn.Network((784, 384, 10), hidden="relu")
@@ -288,7 +257,7 @@ def test_quick_mnist_training(mnist_model):
 
 
 def test_evaluate(capsys, mnist_model):
-    path, _ = mnist_model
+    path, _, _ = mnist_model
     code, out, err = run(capsys, "evaluate", str(path), "--limit", "500")
     assert code == 0, err
     net, params, _ = load(path)
@@ -318,7 +287,7 @@ def _pgm_p2(path, img):
 
 
 def test_predict_pgm_and_png(capsys, tmp_path, mnist_model):
-    path, _ = mnist_model
+    path, _, _ = mnist_model
     net, params, _ = load(path)
     splits = flatnn.datasets.load_mnist(dtype=np.float32)
     digits = (np.round(splits.X_test[:3] * 255)).astype(np.uint8).reshape(3, 28, 28)
@@ -418,7 +387,7 @@ def test_sigint_stops_training_and_saves_the_model(tmp_path):
         lines = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait for the first finished epoch
-            line = proc.stdout.readline()
+            line = proc.stderr.readline()
             lines.append(line)
             if line.startswith("epoch") or not line:
                 break
@@ -462,7 +431,7 @@ def test_sigint_during_scipy_training_stops_at_the_next_iteration(tmp_path):
         iterations = []
         deadline = time.monotonic() + 60
         while len(iterations) < 3 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
+            line = proc.stderr.readline()
             if not line:
                 break
             if line.startswith("iter"):

@@ -372,7 +372,12 @@ def test_version_help_percent_and_compare_prog(capfd):
     with pytest.raises(SystemExit) as e:
         cli.main(["--version"])
     assert e.value.code == 0
-    assert capfd.readouterr().out.strip() == f"flatnn {flatnn.__version__}"
+    lines = capfd.readouterr().out.splitlines()
+    assert lines[0] == f"flatnn {flatnn.__version__}"
+    assert f"NumPy: {np.__version__}" in lines and any(line.startswith("BLAS: ") for line in lines)
+    import scipy
+
+    assert f"SciPy: {scipy.__version__}" in lines
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     out = capfd.readouterr().out
@@ -410,7 +415,7 @@ def test_ctrl_c_at_any_early_moment_of_the_console_script_exits_130():
     # -X importtime reports each import as it completes, on stderr: the Ctrl-C is sent
     # when start-up has reached a known point (no clock involved): while NumPy loads,
     # while SciPy loads, once the commands are imported, and during the run itself.
-    for marker in ("numpy._core", "numpy", "scipy.sparse", "flatnn.cli.app"):
+    for marker in ("numpy.linalg", "numpy", "scipy.sparse", "flatnn.cli.app"):
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -680,3 +685,44 @@ def test_sgd_diverging_after_an_epoch_exits_1_not_2(tmp_path):
     assert "Traceback" not in proc.stderr
     if model.exists():  # the best finite model so far
         assert np.isfinite(load(model)[1]).all()
+
+
+# ------------------------------------------------------- files not replaced
+def test_the_plot_never_replaces_the_model_or_a_file_not_named(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    model = tmp_path / "model.png"
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--out", str(model), "--plot")
+    one_line_error(code, err, "the plot would be written to", "also the model's path")
+    assert not model.exists()
+    unrelated = tmp_path / "xp5.png"
+    unrelated.write_bytes(b"not ours")
+    argv = ["train", "--dataset", "xor", "--out", str(tmp_path / "xp5.npz"), "--plot"]
+    code, out, err = run(capsys, *argv)
+    one_line_error(code, err, str(unrelated), "exists", "--plot FILE")
+    assert unrelated.read_bytes() == b"not ours" and not (tmp_path / "xp5.npz").exists()
+    # named, it is replaced, and the last line says so
+    code, out, err = run(capsys, *argv[:-1], "--plot", str(unrelated), "--quiet")
+    assert code == 0, err
+    assert out.strip().endswith(
+        f"learning curves in {unrelated} (replaced the file that was there)"
+    )
+    assert unrelated.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_default_model_path_is_not_replaced_unless_named(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flatnn-xor.npz").write_bytes(b"someone's model")
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--quiet")
+    one_line_error(code, err, "flatnn-xor.npz exists", "--out PATH")
+    assert (tmp_path / "flatnn-xor.npz").read_bytes() == b"someone's model"
+    code, out, err = run(capsys, "train", "--dataset", "xor", "--out", "flatnn-xor.npz", "--quiet")
+    assert code == 0 and out.strip().endswith("(replaced the file that was there)")
+
+
+def test_the_plot_and_the_history_may_not_share_a_path(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    same = str(tmp_path / "run.png")
+    argv = ["train", "--dataset", "xor", "--out", str(tmp_path / "m.npz")]
+    code, out, err = run(capsys, *argv, "--plot", same, "--history", same)
+    one_line_error(code, err, "the history would be written to", "the plot's path")
+    assert not os.path.exists(same)

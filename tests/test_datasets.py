@@ -6,8 +6,10 @@ skip, when the files are missing.
 """
 
 import gzip
+import math
 import os
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +63,34 @@ def test_mnist_splits():
         assert set(np.unique(y)) == set(range(10))
     assert s.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert s.y_test[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def independent_idx(path: Path) -> np.ndarray:
+    """An IDX reader written from the format's description (LeCun's MNIST page), not
+    flatnn's: gzip, a big-endian header of magic 0x0000 0x08 ndim and ndim sizes, bytes."""
+    raw = gzip.decompress(path.read_bytes())
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    assert (zero, dtype_code) == (0, 0x08)
+    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
+    body = raw[4 + 4 * ndim :]
+    assert len(body) == math.prod(dims)
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def test_mnist_agrees_with_an_independent_idx_reader():
+    s = load_mnist(validation=10000)
+    images = independent_idx(MNIST_DIR / "train-images-idx3-ubyte.gz")
+    labels = independent_idx(MNIST_DIR / "train-labels-idx1-ubyte.gz")
+    assert images.shape == (60000, 28, 28) and labels.shape == (60000,)
+    np.testing.assert_array_equal(s.y_train, labels[:50000])
+    np.testing.assert_array_equal(s.y_val, labels[50000:])
+    np.testing.assert_array_equal(s.X_train, images[:50000].reshape(50000, 784) / 255.0)
+    np.testing.assert_array_equal(s.X_val, images[50000:].reshape(10000, 784) / 255.0)
+    test_images = independent_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz")
+    np.testing.assert_array_equal(s.X_test, test_images.reshape(10000, 784) / 255.0)
+    np.testing.assert_array_equal(
+        s.y_test, independent_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz")
+    )
 
 
 def test_validation_is_the_last_training_images_and_pixels_are_scaled():

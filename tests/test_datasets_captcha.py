@@ -148,3 +148,23 @@ def test_heldout_captchas_use_a_seed_no_split_uses():
     for split_seed, _ in CAPTCHA_SPLITS.values():
         assert load_captcha(8, rng=split_seed).texts != held.texts
     assert load_captcha_heldout(3).texts == held.texts[:3]
+
+
+def test_limit_renders_only_the_captchas_it_keeps(monkeypatch):
+    import flatnn.datasets.captcha as captcha_module
+    from flatnn.datasets import CAPTCHA_SPLITS, load
+
+    rendered = []
+    real = captcha_module.load_captcha
+
+    def counting(n, **kwargs):
+        rendered.append(n)
+        return real(n, **kwargs)
+
+    monkeypatch.setattr(captcha_module, "load_captcha", counting)
+    s = load("captcha", limit=6)
+    assert rendered == [2, 2, 2]  # ceil(6 / 4) captchas per split, not 400/100/100
+    assert s.X_train.shape == (6, 260) and s.X_test.shape == (6, 260)
+    first = real(2, rng=CAPTCHA_SPLITS["train"][0])
+    np.testing.assert_array_equal(s.X_train, first.X[:6])
+    np.testing.assert_array_equal(s.y_train, first.y[:6])

@@ -29,6 +29,9 @@ import flatnn.datasets.fetch as fetch
 import flatnn.datasets.mnist as mnist
 from flatnn.datasets import load_mnist
 
+# Resolved once, at import, while FLATNN_DATA is still set: the fixture below deletes it.
+MNIST_DIR = shared_data() / "mnist"
+
 
 class Handler(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
@@ -78,7 +81,7 @@ def tampered(name: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def server():
-    Handler.files = {f + ".gz": (shared_data() / "mnist" / (f + ".gz")).read_bytes() for f in FILES}
+    Handler.files = {f + ".gz": (MNIST_DIR / (f + ".gz")).read_bytes() for f in FILES}
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(

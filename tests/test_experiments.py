@@ -48,13 +48,6 @@ def reproduced(tmp_path_factory):
     return out, stdout
 
 
-@pytest.fixture(scope="module")
-def compared(tmp_path_factory):
-    out = tmp_path_factory.mktemp("compare")
-    stdout = _run("compare_optimizers.py", "--problem", "all", "--quick", "--out", str(out))
-    return out, stdout
-
-
 PAPERS = {"simard-800": 0.016, "hinton-500-300": 0.0153, "dropout-1024": 0.0106}
 NAMES = ("xor", "captcha", "mnist-ce", "mnist-nielsen", "mnist-deep", "mnist-relu", *PAPERS)
 
@@ -126,53 +119,3 @@ def test_reproduce_rejects_an_unknown_experiment():
         timeout=60,
     )
     assert proc.returncode == 2 and "unknown experiment" in proc.stderr
-
-
-@pytest.mark.parametrize("problem", ["xor", "captcha", "mnist"])
-def test_compare_writes_table_json_and_plot(compared, problem):
-    out, _ = compared
-    summary = json.loads((out / f"compare_{problem}.json").read_text())
-    methods = [r["method"] for r in summary["results"]]
-    assert methods[:4] == ["sgd", "momentum", "nesterov", "adam"]
-    assert {"CG", "L-BFGS-B", "Newton-CG", "trust-ncg"} <= set(methods)
-    assert ("BFGS" in methods) == (problem == "xor")
-    table = (out / f"compare_{problem}.md").read_text()
-    for r in summary["results"]:
-        assert f"| {r['method']} |" in table
-        curve = r["curve"]
-        assert len(curve) >= 2
-        # every optimizer starts from the same point
-        assert curve[0]["cost"] == summary["results"][0]["curve"][0]["cost"]
-        assert curve[-1]["cost"] < curve[0]["cost"]
-        seconds = [row["seconds"] for row in curve]
-        assert seconds == sorted(seconds)
-        passes = [row["grad_evals"] + row["hv"] for row in curve]
-        assert passes == sorted(passes)
-        for key in ("train_accuracy", "heldout_accuracy", "test_accuracy"):
-            assert 0.0 <= r["final"][key] <= 1.0
-    newton = next(r for r in summary["results"] if r["method"] == "Newton-CG")
-    assert newton["hv"] > 0
-    assert all(r["hv"] == 0 for r in summary["results"] if r["method"] in ("CG", "L-BFGS-B"))
-    assert (out / f"compare_{problem}.png").exists() == _has_matplotlib()
-
-
-def test_compare_xor_reaches_all_four(compared):
-    out, _ = compared
-    summary = json.loads((out / "compare_xor.json").read_text())
-    for r in summary["results"]:
-        assert r["final"]["train_accuracy"] == 1.0, r["method"]
-        assert r["time_to_target"] is not None and r["grad_evals_to_target"] > 0
-
-
-def test_compare_main_is_callable_in_process(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "compare_optimizers", EXPERIMENTS / "compare_optimizers.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    code = module.main(
-        ["--problem", "xor", "--quick", "--methods", "adam,L-BFGS-B", "--out", str(tmp_path)]
-    )
-    assert code == 0
-    summary = json.loads((tmp_path / "compare_xor.json").read_text())
-    assert [r["method"] for r in summary["results"]] == ["adam", "L-BFGS-B"]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,8 +139,12 @@ def public_callables():
                     if not n.startswith("_") and inspect.isfunction(m)
                 ]
                 init = vars(obj).get("__init__")
-                if inspect.isfunction(init):
+                # an attrs class types its constructor through its fields (checked below)
+                if inspect.isfunction(init) and not attrs.has(obj):
                     members.append((f"{public}.__init__", init))
+                elif attrs.has(obj):
+                    untyped = [f.name for f in attrs.fields(obj) if f.init and f.type is None]
+                    assert not untyped, f"{name}.{public}: untyped fields {untyped}"
             elif inspect.isfunction(obj):
                 members = [(public, obj)]
             else:

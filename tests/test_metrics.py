@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from flatnn.core.metrics import confusion_matrix, evaluation_report
+from flatnn.datasets.scores import classification_scores, regression_scores
 
 
 def test_confusion_matrix_counts_pairs():
@@ -22,3 +23,31 @@ def test_evaluation_report():
     assert r.support.tolist() == [2, 3, 0] and r.correct.tolist() == [1, 2, 0]
     np.testing.assert_allclose(r.class_accuracy[:2], [0.5, 2 / 3])
     assert np.isnan(r.class_accuracy[2])
+
+
+def test_classification_scores_match_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    y_pred[y_pred == 3] = 2  # class 3 never predicted: precision 0 by convention
+    s = classification_scores(y_true, y_pred, ["a", "b", "c", "d"])
+    p, r, f, support = metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=range(4), zero_division=0
+    )
+    np.testing.assert_allclose([c["precision"] for c in s["classes"]], p)
+    np.testing.assert_allclose([c["recall"] for c in s["classes"]], r)
+    np.testing.assert_allclose([c["f1"] for c in s["classes"]], f)
+    assert [c["support"] for c in s["classes"]] == support.tolist()
+    assert s["accuracy"] == pytest.approx(metrics.accuracy_score(y_true, y_pred))
+    assert s["confusion"] == metrics.confusion_matrix(y_true, y_pred, labels=range(4)).tolist()
+
+
+def test_regression_scores_match_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(1)
+    y, pred = rng.normal(size=50), rng.normal(size=50)
+    s = regression_scores(y, pred)
+    assert s["r2"] == pytest.approx(metrics.r2_score(y, pred))
+    assert s["mae"] == pytest.approx(metrics.mean_absolute_error(y, pred))
+    assert s["rmse"] == pytest.approx(np.sqrt(metrics.mean_squared_error(y, pred)))
+    assert np.isnan(regression_scores(np.ones(3), np.zeros(3))["r2"])

@@ -1,5 +1,7 @@
 """Update rules and learning-rate schedules (flatnn.optimizers), used directly."""
 
+import math
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -163,8 +165,11 @@ def test_bad_rules_and_hyperparameters():
         optimizers.get("adagrad")
     with pytest.raises(TypeError, match="init"):
         optimizers.get(object())
-    with pytest.raises(ValueError, match=r"beta must lie in \[0, 1\), got 1.0"):
-        optimizers.momentum(1.0)
+    with pytest.raises(ValueError, match=r"beta must lie in \[0, 1\], got 1.01"):
+        optimizers.momentum(1.01)
+    assert optimizers.momentum(1.0).beta == optimizers.nesterov(1.0).beta == 1.0  # scikit-learn's
+    with pytest.raises(ValueError, match=r"decay must lie in \[0, 1\), got 1.0"):
+        optimizers.rmsprop(1.0)
     with pytest.raises(ValueError, match="beta2"):
         optimizers.adam(beta2=-0.1)
     with pytest.raises(ValueError, match="eps must be a finite number > 0"):
@@ -203,3 +208,57 @@ def test_bad_schedules():
         optimizers.learning_rate_at(lambda e: -1, 2)
     with pytest.raises(TypeError, match="expected a number"):
         optimizers.learning_rate_at(lambda e: "x", 0)
+
+
+# ------------------------------------------- three steps worked out by hand
+GRADS = [np.array([0.5, -2.0]), np.array([-1.0, 0.25]), np.array([3.0, 1.0])]
+RATES = [0.1, 0.2, 0.05]
+
+
+def by_hand(name):
+    """The rules' formulas, one scalar at a time, with non-default settings."""
+    out = []
+    for i in range(2):
+        p, v, m, s = 1.0, 0.0, 0.0, 0.0
+        for t, (g, lr) in enumerate(zip((G[i] for G in GRADS), RATES), start=1):
+            if name == "sgd":
+                p += -lr * g
+            elif name == "momentum":  # beta 0.5
+                v = 0.5 * v - lr * g
+                p += v
+            elif name == "nesterov":  # beta 0.5
+                v = 0.5 * v - lr * g
+                p += 0.5 * v - lr * g
+            elif name == "adam":  # beta1 0.5, beta2 0.75, eps 0.1
+                m = 0.5 * m + 0.5 * g
+                s = 0.75 * s + 0.25 * g * g
+                p += -lr * (m / (1 - 0.5**t)) / (math.sqrt(s / (1 - 0.75**t)) + 0.1)
+            else:  # rmsprop: decay 0.5, eps 0.1
+                s = 0.5 * s + 0.5 * g * g
+                p += -lr * g / (math.sqrt(s) + 0.1)
+        out.append(p)
+    return np.array(out)
+
+
+CONFIGURED = {
+    "sgd": lambda: optimizers.sgd(),
+    "momentum": lambda: optimizers.momentum(0.5),
+    "nesterov": lambda: optimizers.nesterov(0.5),
+    "adam": lambda: optimizers.adam(beta1=0.5, beta2=0.75, eps=0.1),
+    "rmsprop": lambda: optimizers.rmsprop(decay=0.5, eps=0.1),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGURED))
+def test_three_steps_with_non_default_settings_match_the_hand_worked_values(name):
+    rule = CONFIGURED[name]()
+    pure, state = np.ones(2), rule.init(np.ones(2))
+    live = np.ones(2)
+    live_state = rule.inplace_init(live)
+    for g, lr in zip(GRADS, RATES):
+        step, state = rule.update(g.copy(), state, pure, lr)
+        pure = pure + step
+        live_state = rule.inplace_update(g.copy(), live_state, live, lr, np.empty(2))
+    want = by_hand(name)
+    np.testing.assert_allclose(pure, want, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(live, want, rtol=1e-13, atol=0)

@@ -8,7 +8,7 @@ import flatnn
 
 
 def poisson_loss(y, pred, sample_weight=None):
-    """scikit-learn's ``sklearn.neural_network._base.poisson_loss``, written out."""
+    """scikit-learn's ``poisson_loss`` (sklearn/neural_network/_base.py), written out."""
     return np.average(xlogy(y, y / pred) - y + pred, weights=sample_weight, axis=0).sum()
 
 

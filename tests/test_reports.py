@@ -54,3 +54,47 @@ def test_learning_curves_of_scipy_iterations(tmp_path):
     path = tmp_path / "it.png"
     plots.write_learning_curves(path, [{"nit": i + 1, "fun": 2.0 - i} for i in range(2)])
     assert path.stat().st_size > 0
+
+
+def test_versions_name_numpy_scipy_and_the_blas():
+    import platform
+
+    import scipy
+
+    from flatnn.reports import environment
+
+    got = environment.versions()
+    assert got["flatnn"] == flatnn.__version__ and got["NumPy"] == np.__version__
+    assert got["SciPy"] == scipy.__version__ and got["Python"] == platform.python_version()
+    for blas in environment.blas_libraries():
+        assert f"{blas['name']} {blas['version']}" in got["BLAS"]
+    assert got["BLAS"]
+
+
+def test_outputs_on_one_path_are_refused(tmp_path):
+    from flatnn.reports.outputs import Output, check_outputs
+
+    model = str(tmp_path / "m.png")
+    with pytest.raises(ValueError, match="also the model's path"):
+        check_outputs(
+            [
+                Output("the model", model, True, "--out PATH"),
+                Output("the plot", str(tmp_path / "." / "m.png"), False, "--plot FILE"),
+            ]
+        )
+
+
+def test_only_named_outputs_may_replace_a_file(tmp_path):
+    from flatnn.reports.outputs import Output, check_outputs
+
+    existing = tmp_path / "old.png"
+    existing.write_bytes(b"keep me")
+    derived = Output("the plot", str(existing), False, "--plot FILE")
+    with pytest.raises(ValueError, match="exists and the plot would replace it"):
+        check_outputs([derived])
+    named = Output("the plot", str(existing), True, "--plot FILE")
+    assert check_outputs([named]) == [named]
+    assert check_outputs([Output("the model", str(tmp_path / "new.npz"), False, "")]) == []
+    with pytest.raises(ValueError, match="is a folder"):
+        check_outputs([Output("the model", str(tmp_path), True, "--out PATH")])
+    assert existing.read_bytes() == b"keep me"

@@ -1,6 +1,6 @@
 """The estimators' ``device=``: the GPU path run on the CPU through the stand-in namespace.
 
-``flatnn.sklearn._device_namespace`` (the hook that imports CuPy for
+``flatnn.sklearn.device.device_namespace`` (the hook that imports CuPy for
 ``device="cuda"``) is replaced by one that returns the stand-in namespace of
 ``tests/stand_in_xp.py``, whose arrays NumPy refuses: a fit that let device
 data reach NumPy fails here. A counting ``matmul`` proves the work did run
@@ -23,7 +23,8 @@ from stand_in_xp import HostArray  # noqa: E402
 
 from flatnn import gpu
 from flatnn.base import namespace  # noqa: E402
-from flatnn.sklearn import estimators as fsk
+from flatnn.sklearn import MLPClassifier, MLPRegressor
+from flatnn.sklearn import device as devices  # noqa: E402
 
 
 @pytest.fixture
@@ -43,10 +44,10 @@ def device(monkeypatch):
     xp = types.SimpleNamespace(**{**vars(base), "matmul": matmul, "asarray": asarray})
     namespace.register(stand_in_xp.ROOT, xp)
 
-    def fake(name):
-        return xp if fsk._check_device(name) == "cuda" else None
+    def fake(name, caller="flatnn.sklearn"):
+        return xp if devices.check_device(name, caller) == "cuda" else None
 
-    monkeypatch.setattr(fsk, "_device_namespace", fake)
+    monkeypatch.setattr(devices, "device_namespace", fake)
     yield calls
     namespace.register(stand_in_xp.ROOT, None)
 
@@ -61,8 +62,7 @@ def data(m=120, n=5, k=3, seed=0):
 def only_numpy(est):
     """No array of another library is left in the fitted estimator."""
     arrays = [est.params_, est.result_.x, est.result_.jac]
-    state = est._optimizer_state
-    fsk._map_arrays(state, arrays.append)
+    devices.map_arrays(est.optimizer_state_, arrays.append)
     for a in arrays:
         assert type(a) is np.ndarray, type(a)
     assert not any(isinstance(v, HostArray) for v in vars(est).values())
@@ -91,7 +91,7 @@ def assert_same(cpu, cuda, X, rtol=1e-12):
 def test_classifier_on_the_device_matches_the_cpu(device, solver):
     X, y = data()
     cpu, cuda = fit_both(
-        fsk.MLPClassifier,
+        MLPClassifier,
         X,
         y,
         hidden_layer_sizes=(7,),
@@ -112,7 +112,7 @@ def test_regressor_with_early_stopping_on_the_device(device):
     X, _ = data()
     y = np.column_stack([X[:, 0] * 2 - X[:, 1], np.sin(X[:, 2])])
     cpu, cuda = fit_both(
-        fsk.MLPRegressor,
+        MLPRegressor,
         X,
         y,
         hidden_layer_sizes=(6,),
@@ -133,16 +133,16 @@ def test_regressor_with_early_stopping_on_the_device(device):
 
 def test_partial_fit_carries_the_optimizer_state_through_the_host(device):
     X, y = data()
-    cpu = fsk.MLPClassifier((6,), solver="adam", learning_rate_init=0.05, random_state=0)
-    cuda = fsk.MLPClassifier(
+    cpu = MLPClassifier((6,), solver="adam", learning_rate_init=0.05, random_state=0)
+    cuda = MLPClassifier(
         (6,), solver="adam", learning_rate_init=0.05, random_state=0, device="cuda"
     )
     for rows in (slice(0, 60), slice(60, 120), slice(0, 120)):
         cpu.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
         cuda.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
         only_numpy(cuda)
-        assert cuda._optimizer_state.count == cpu._optimizer_state.count
-    np.testing.assert_allclose(cuda._optimizer_state.mu, cpu._optimizer_state.mu, rtol=1e-12)
+        assert cuda.optimizer_state_.count == cpu.optimizer_state_.count
+    np.testing.assert_allclose(cuda.optimizer_state_.mu, cpu.optimizer_state_.mu, rtol=1e-12)
     assert_same(cpu, cuda, X)
     # a model fitted on the device predicts without one, and pickles as NumPy
     back = pickle.loads(pickle.dumps(cuda))
@@ -152,16 +152,21 @@ def test_partial_fit_carries_the_optimizer_state_through_the_host(device):
 
 def test_device_is_validated_at_fit_naming_the_choices():
     X, y = data()
-    with pytest.raises(ValueError, match=r"device must be one of \['cpu', 'cuda'\], got 'gpu'"):
-        fsk.MLPClassifier(device="gpu").fit(X, y)
-    with pytest.raises(TypeError, match=r"device must be one of \['cpu', 'cuda'\], got 0"):
-        fsk.MLPRegressor(device=0).fit(X, y.astype(float))
+    with pytest.raises(
+        ValueError,
+        match=r"The 'device' parameter of MLPClassifier must be a str among .*Got 'gpu' instead",
+    ):
+        MLPClassifier(device="gpu").fit(X, y)
+    with pytest.raises(
+        TypeError, match=r"The 'device' parameter of MLPRegressor must be .*Got 0 instead"
+    ):
+        MLPRegressor(device=0).fit(X, y.astype(float))
     with pytest.warns(ConvergenceWarning):
-        est = fsk.MLPClassifier((4,), max_iter=3).fit(X, y)
+        est = MLPClassifier((4,), max_iter=3).fit(X, y)
     est.set_params(device="tpu")
-    with pytest.raises(ValueError, match="device must be one of"):
+    with pytest.raises(ValueError, match="The 'device' parameter of MLPClassifier must be"):
         est.predict(X)
-    assert fsk.MLPClassifier().get_params()["device"] == "cpu"
+    assert MLPClassifier().get_params()["device"] == "cpu"
 
 
 def cupy_missing():
@@ -178,7 +183,7 @@ def test_device_cuda_without_cupy_fails_before_the_data_is_read():
         def __array__(self, *args, **kwargs):
             raise AssertionError("X was read")
 
-    for Est in (fsk.MLPClassifier, fsk.MLPRegressor):
+    for Est in (MLPClassifier, MLPRegressor):
         with pytest.raises(gpu.GPUUnavailable, match="CuPy is not installed"):
             Est(device="cuda").fit(Unreadable(), [0, 1])
 
@@ -187,8 +192,8 @@ def test_save_and_load_keep_the_device(tmp_path, device):
     X, y = data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = fsk.MLPClassifier((5,), max_iter=5, random_state=0, device="cuda").fit(X, y)
+        est = MLPClassifier((5,), max_iter=5, random_state=0, device="cuda").fit(X, y)
     path = est.save(tmp_path / "model.npz")
-    back = fsk.MLPClassifier.load(path)
+    back = MLPClassifier.load(path)
     assert back.device == "cuda"
     np.testing.assert_array_equal(back.predict(X), est.predict(X))

@@ -654,7 +654,7 @@ def test_minimize_custom_scipy_method():
         fun, x0, args=(), jac=None, callback=None, maxiter=200, rate=0.5, **unused
     ):
         x = np.copy(x0)
-        for it in range(maxiter):
+        for _ in range(maxiter):
             g = jac(x)  # scipy memoizes the fused cost_grad: one pass
             x = x - rate * g
             if callback is not None:
@@ -950,3 +950,28 @@ def test_minimize_steps_back_from_an_overflowing_objective():
     assert np.array_equal(res.x, p0)  # no iterate had a finite objective
     ok = flatnn.minimize(net, p0, X, y, 1e-3, method="L-BFGS-B")
     assert ok.not_finite is False and ok.success
+
+
+@pytest.mark.parametrize(
+    "sizes, output, loss",
+    [((5, 6, 3), "softmax", "cross_entropy"), ((5, 6, 1), "sigmoid", "cross_entropy"),
+     ((5, 6, 3), "sigmoid", "cross_entropy"), ((5, 6, 3), "identity", "squared_error")],
+)  # fmt: skip
+def test_val_accuracy_in_the_history_is_net_accuracy_on_the_validation_data(sizes, output, loss):
+    net = flatnn.Network(sizes, hidden="tanh", output=output, loss=loss)
+    X, y = blobs(m=60, k=3)
+    X_val, y_val = blobs(m=50, k=3, seed=9)
+    if sizes[-1] == 1:
+        y, y_val = y % 2, y_val % 2
+    elif output == "identity":
+        y, y_val = np.eye(3)[y], np.eye(3)[y_val]
+    seen = []
+
+    def on_epoch(intermediate_result):
+        seen.append((intermediate_result.x, intermediate_result.val_accuracy))
+
+    flatnn.sgd(net, net.init(1), X, y, epochs=4, batch_size=10, learning_rate=0.3, rng=2,
+               validation=(X_val, y_val), callback=on_epoch)  # fmt: skip
+    assert len(seen) == 4
+    for x, val_accuracy in seen:
+        assert val_accuracy == net.accuracy(x, X_val, y_val)

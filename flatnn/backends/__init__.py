@@ -1,3 +1,3 @@
 """Objectives that bind a network to data held elsewhere: a Dask cluster, a GPU."""
 
-__all__ = ["dask_objective", "gpu_objective"]
+__all__ = ["dask_cluster", "dask_objective", "dask_shards", "gpu_objective"]

@@ -61,9 +61,10 @@ class DaskObjective:
         ``"tcp://scheduler:8786"`` (the objective then opens its own client
         and closes it in :meth:`close`).
     net : Network
-    X : ndarray or dask.array.Array, shape (m, net.sizes[0])
-        NumPy arrays are split into ``n_shards`` row blocks and scattered, once;
-        a dask array's row chunks are the shards, built where the chunks are.
+    X : ndarray, scipy.sparse matrix or dask.array.Array, shape (m, net.sizes[0])
+        NumPy arrays and sparse matrices are split into ``n_shards`` row blocks
+        and scattered, once (a sparse shard stays sparse, as CSR); a dask
+        array's row chunks are the shards, built where the chunks are.
     y : ndarray or dask.array.Array
         Labels ``(m,)`` or targets ``(m, k)``, as in :meth:`Network.cost`.
     lam : float, default 0
@@ -112,19 +113,19 @@ class DaskObjective:
 
     def __init__(
         self,
-        client,
-        net,
-        X,
-        y,
-        lam=0.0,
+        client: Any,
+        net: Network,
+        X: Any,
+        y: Any,
+        lam: float = 0.0,
         *,
-        n_shards=None,
-        dtype=None,
-        timeout=None,
-        retries=3,
-        threads=None,
-        sample_weight=None,
-    ):
+        n_shards: int | None = None,
+        dtype: Any = None,
+        timeout: float | None = None,
+        retries: int = 3,
+        threads: int | None = None,
+        sample_weight: Any = None,
+    ) -> None:
         dask, distributed = cluster.import_dask()
         self._dask, self._distributed = dask, distributed
         if not isinstance(net, Network):
@@ -165,7 +166,8 @@ class DaskObjective:
                 "X is a NumPy array and y a dask array; pass both as NumPy "
                 "arrays or X as a dask array"
             )
-        X = np.asarray(X)
+        if not inputs.is_sparse(X):
+            X = np.asarray(X)
         y = np.asarray(y)
         # Shapes and every label are checked here once, before anything is sent.
         net.check_data(X, y)

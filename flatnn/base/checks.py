@@ -16,10 +16,25 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
 from flatnn.base import namespace
+
+__all__ = [
+    "FLOAT_DTYPES",
+    "NotFiniteError",
+    "integer",
+    "real",
+    "lam",
+    "boolean",
+    "float_dtype",
+    "flat_vector",
+    "finite",
+    "finite_rows",
+    "features",
+]
 
 
 class NotFiniteError(ValueError):
@@ -40,7 +55,7 @@ def _bound(low, high):
     return f">= {low}"
 
 
-def integer(value, name, low=None, high=None):
+def integer(value: Any, name: str, low: int | None = None, high: int | None = None) -> int:
     """Return ``value`` as an int: an integer (not a bool) in ``[low, high]``.
 
     Parameters
@@ -67,7 +82,16 @@ def integer(value, name, low=None, high=None):
     return value
 
 
-def real(value, name, low=None, high=None, *, low_open=False, high_open=False, finite=True):
+def real(
+    value: Any,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    finite: bool = True,
+) -> float:
     """Return ``value`` as a float: a real number (not a bool) in the given bounds.
 
     A 0-d array counts as its scalar.
@@ -111,7 +135,7 @@ def real(value, name, low=None, high=None, *, low_open=False, high_open=False, f
     return out
 
 
-def lam(value):
+def lam(value: Any) -> float:
     """Return the L2 strength ``lam`` as a float: a finite real number >= 0.
 
     Booleans and strings are refused rather than read as 1.0 or parsed.
@@ -126,14 +150,14 @@ def lam(value):
     return real(value, "lam", 0)
 
 
-def boolean(value, name):
+def boolean(value: Any, name: str) -> bool:
     """Return ``value`` as a bool; TypeError unless it is True or False (NumPy's too)."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 
-def float_dtype(dtype, name="dtype"):
+def float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     """Return ``dtype`` as a numpy.dtype that is float32 or float64.
 
     Raises
@@ -152,7 +176,15 @@ def float_dtype(dtype, name="dtype"):
     return out
 
 
-def flat_vector(params, n_params, name="params", *, owner="the network", dtypes="float", xp=np):
+def flat_vector(
+    params: Any,
+    n_params: int,
+    name: str = "params",
+    *,
+    owner: Any = "the network",
+    dtypes: str = "float",
+    xp: Any = np,
+) -> Any:
     """Check that ``params`` is a flat vector of ``n_params`` entries.
 
     Parameters
@@ -200,7 +232,7 @@ def flat_vector(params, n_params, name="params", *, owner="the network", dtypes=
     return params
 
 
-def finite(a, name):
+def finite(a: Any, name: str) -> Any:
     """ValueError naming the first non-finite entry of the 1-D array ``a``, if any."""
     xp = namespace.namespace_of(a)
     if not bool(xp.isfinite(a).all()):
@@ -211,7 +243,7 @@ def finite(a, name):
     return a
 
 
-def finite_rows(X, name="X"):
+def finite_rows(X: Any, name: str = "X") -> Any:
     """ValueError naming the first row of ``X`` (m, n) that holds NaN or inf, if any."""
     xp = namespace.namespace_of(X)
     if not bool(xp.isfinite(X).all()):
@@ -222,7 +254,7 @@ def finite_rows(X, name="X"):
     return X
 
 
-def features(shape, net, name="X"):
+def features(shape: tuple[int, ...], net: Any, name: str = "X") -> None:
     """Check an input shape ``(m, n_features)`` against ``net`` (works for any array type).
 
     Raises

@@ -21,16 +21,17 @@ that is not NumPy's.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import numpy as np
 
 __all__ = ["namespace_of", "register", "asarray", "to_numpy", "is_numpy"]
 
 _LOADERS = {"cupy": lambda: importlib.import_module("cupy")}
-_LOADED = {}
+_LOADED: dict[str, Any] = {}
 
 
-def register(root, namespace):
+def register(root: str, namespace: Any) -> None:
     """Make arrays whose type lives in the top-level module ``root`` compute with ``namespace``.
 
     Parameters
@@ -56,7 +57,7 @@ def _root(a):
     return type(a).__module__.partition(".")[0]
 
 
-def namespace_of(*arrays):
+def namespace_of(*arrays: Any) -> Any:
     """The array namespace ``xp`` for ``arrays``: NumPy unless one of them is a registered type.
 
     Python scalars, lists, ``None`` and NumPy arrays count as NumPy.
@@ -86,12 +87,12 @@ def namespace_of(*arrays):
     return np if found is None else found
 
 
-def is_numpy(xp):
+def is_numpy(xp: Any) -> bool:
     """True when ``xp`` is NumPy itself (the CPU path, with its NumPy-only speed-ups)."""
     return xp is np
 
 
-def asarray(a, xp, name, data="X"):
+def asarray(a: Any, xp: Any, name: str, data: str = "X") -> Any:
     """``a`` as an array of ``xp``, moved there when it comes from NumPy (a small array).
 
     ``xp`` is the namespace of the data. A non-NumPy ``a`` with NumPy data is
@@ -116,7 +117,7 @@ def asarray(a, xp, name, data="X"):
     return xp.asarray(a)
 
 
-def to_numpy(a):
+def to_numpy(a: Any) -> np.ndarray:
     """``a`` as a NumPy array: itself when it is one, else a copy to the host."""
     if type(a) is np.ndarray:
         return a

@@ -36,6 +36,8 @@ import concurrent.futures
 import contextlib
 import os
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -53,6 +55,8 @@ __all__ = [
     "row_blocks",
     "run_blocks",
 ]
+
+T = TypeVar("T")
 
 ENV_VAR = "FLATNN_NUM_THREADS"
 
@@ -79,7 +83,7 @@ _blas_users = 0  # threaded evaluations running now
 _blas_limiter = None  # what restores BLAS's thread count when the last one ends
 
 
-def check_num_threads(n, source="the number of threads"):
+def check_num_threads(n: Any, source: str = "the number of threads") -> int:
     """Return ``n`` as an int if it is a valid thread count (an integer >= 1).
 
     Raises
@@ -93,7 +97,7 @@ def check_num_threads(n, source="the number of threads"):
     return checks.integer(n, source, 1)
 
 
-def available_cores():
+def available_cores() -> int:
     """int: the number of cores this process may run on (its CPU affinity)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -116,7 +120,7 @@ def _from_env():
     return n
 
 
-def set_num_threads(n):
+def set_num_threads(n: int | None) -> None:
     """Set the number of threads flatnn's evaluations may use, for the whole process.
 
     Parameters
@@ -136,7 +140,7 @@ def set_num_threads(n):
     _setting = None if n is None else check_num_threads(n)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """int: the number of threads an evaluation on a large batch uses now.
 
     The first of: :func:`using` on this thread, :func:`set_num_threads`, the
@@ -157,7 +161,7 @@ def get_num_threads():
 
 
 @contextlib.contextmanager
-def using(n):
+def using(n: int | None) -> Iterator[None]:
     """Use ``n`` threads for the evaluations this thread makes inside the block.
 
     ``with flatnn.threads.using(4): net.cost_grad(...)``. Other threads are not
@@ -180,7 +184,7 @@ def using(n):
         _local.n = previous
 
 
-def threads_for(m):
+def threads_for(m: int) -> int:
     """int: the number of threads an evaluation on ``m`` rows uses now.
 
     ``min(get_num_threads(), m // MIN_ROWS_PER_THREAD)``, at least 1: a
@@ -192,7 +196,7 @@ def threads_for(m):
     return max(1, min(get_num_threads(), m // MIN_ROWS_PER_THREAD))
 
 
-def row_blocks(m, n_blocks):
+def row_blocks(m: int, n_blocks: int) -> list[tuple[int, int]]:
     """The ``(start, stop)`` rows of ``n_blocks`` contiguous, near-equal blocks of ``m`` rows."""
     bounds = [(m * i) // n_blocks for i in range(n_blocks + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
@@ -257,7 +261,7 @@ def _single_threaded_blas():
                 _blas_limiter = None
 
 
-def run_blocks(fn, m):
+def run_blocks(fn: Callable[[int, int, int], T], m: int) -> list[T]:
     """Call ``fn(start, stop, i)`` on the row blocks of ``m`` rows, in parallel.
 
     Block 0 runs on the calling thread, the others on the pool, under the

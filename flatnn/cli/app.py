@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from flatnn import __version__
 from flatnn.base import threads
 from flatnn.cli.output import Output
 from flatnn.cli.parser import ArgumentParser, CLIError
@@ -37,13 +36,34 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-COMMANDS = ("train", "evaluate", "predict", "gradcheck", "compare", "curvature")
+COMMANDS = (
+    "train",
+    "evaluate",
+    "predict",
+    "info",
+    "export",
+    "plot",
+    "gradcheck",
+    "compare",
+    "curvature",
+)
 """The command modules of :mod:`flatnn.cli`, in the order ``flatnn --help`` lists them."""
 
 
 def command_module(name: str) -> ModuleType:
     """The module of command ``name`` (one of :data:`COMMANDS`)."""
     return importlib.import_module(f"flatnn.cli.{name}")
+
+
+class _Version(argparse.Action):
+    """``--version``: flatnn's version and those of what it runs on (NumPy, SciPy, BLAS)."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        from flatnn.reports import environment
+
+        for name, version in environment.versions().items():
+            print(f"{name} {version}" if name == "flatnn" else f"{name}: {version}")
+        parser.exit()
 
 
 def build_parser() -> tuple[ArgumentParser, dict[str, Any]]:
@@ -54,7 +74,12 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Any]]:
         epilog="Exit status: 0 ok, 1 gradcheck failed or training diverged, 2 bad input, 130 "
         "stopped by Ctrl-C (model saved). Data: $FLATNN_DATA/<dataset>/ or --data-dir.",
     )
-    parser.add_argument("--version", action="version", version=f"flatnn {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_Version,
+        nargs=0,
+        help="print the versions of flatnn, Python, NumPy, SciPy and the BLAS, and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     for name in COMMANDS:

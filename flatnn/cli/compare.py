@@ -1,23 +1,19 @@
-"""``flatnn compare``: the optimizer comparison (experiments/compare_optimizers.py).
+"""``flatnn compare``: the optimizer comparison of :mod:`flatnn.compare`.
 
-A thin stand-in until the comparison lives in the package (:mod:`flatnn.compare`):
-it runs the script of a source checkout, passing every argument through.
+The arguments after ``compare`` go to :func:`flatnn.compare.main` as they are
+(its own parser, ``flatnn compare --help``); it reports bad input as one line
+on stderr with exit status 2 and prints the run folder last.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any, TextIO
 
-from flatnn.cli.parser import CLIError
-
-__all__ = ["add_parser", "run", "compare_script", "PASSTHROUGH"]
+__all__ = ["add_parser", "run", "PASSTHROUGH"]
 
 PASSTHROUGH = True
-"""The arguments after ``compare`` are not parsed here: they arrive as ``args.argv``."""
+"""The arguments after ``compare`` are parsed by :func:`flatnn.compare.main`."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -25,34 +21,14 @@ def add_parser(subparsers: Any) -> None:
     subparsers.add_parser(
         "compare",
         add_help=False,
-        help="run the optimizer comparison "
-        "(experiments/compare_optimizers.py; needs a source checkout)",
-        description="All arguments go to experiments/compare_optimizers.py.",
+        help="compare optimizers: each tuned on validation within a budget of passes, "
+        "the best rerun with several seeds (flatnn compare --help)",
+        description="All arguments go to flatnn.compare.main.",
     )
-
-
-def compare_script() -> Path:
-    """The path of experiments/compare_optimizers.py in the source checkout."""
-    return Path(__file__).resolve().parents[2] / "experiments" / "compare_optimizers.py"
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    """Run the comparison script with ``args.argv``; its exit status."""
-    script = compare_script()
-    if not script.is_file():
-        raise CLIError(
-            f"flatnn compare runs {script}, which is missing: it needs a source "
-            f"checkout of flatnn (pip install -e <checkout>)"
-        )
-    # argv[0] "flatnn compare": argparse names the program after it in usage and --help
-    # (runpy would set argv[0] back to the script's path)
-    launcher = (
-        "import os, sys; path = sys.argv.pop(1); sys.argv[0] = 'flatnn compare'; "
-        "sys.path[0] = os.path.dirname(path); "
-        "code = compile(open(path, 'rb').read(), path, 'exec'); "
-        "exec(code, {'__name__': '__main__', '__file__': path})"
-    )
-    try:
-        return subprocess.call([sys.executable, "-c", launcher, str(script), *args.argv])
-    except KeyboardInterrupt:  # the child got the Ctrl-C too and reports on its own
-        return 130
+    """Run the comparison with ``args.argv``; its exit status (0, or 2 for bad input)."""
+    from flatnn.compare.command import main
+
+    return main(args.argv, out)

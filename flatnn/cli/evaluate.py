@@ -8,8 +8,10 @@ from typing import Any, TextIO
 from flatnn.base import checks
 from flatnn.cli import common
 from flatnn.cli import parser as types
+from flatnn.cli import rows as table_rows
 from flatnn.cli.parser import DATASETS, CLIError
 from flatnn.core import metrics
+from flatnn.datasets import scores
 
 __all__ = ["add_parser", "run", "table"]
 
@@ -18,10 +20,14 @@ def add_parser(subparsers: Any) -> None:
     """Add ``flatnn evaluate`` and its options to the command line's subparsers."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="accuracy, per-class accuracy and confusion matrix of a saved model",
+        help="score a saved model on a data set or a table (accuracy, per-class scores, "
+        "confusion matrix; R², MAE, RMSE for regression)",
         description="Evaluate a saved model on the test split of its data set (taken from "
-        "the model file; --dataset overrides).",
+        "the model file; --dataset overrides), or a model trained on a table on the rows of "
+        "--data FILE: accuracy, per-class precision, recall and F1 and the confusion "
+        "matrix; R², MAE and RMSE for regression (--json: as JSON, for either).",
     )
+    table_rows.add_evaluate_options(parser)
     parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
     parser.add_argument(
         "--dataset", type=types.dataset, help=f"one of {', '.join(DATASETS)} (default: the model's)"
@@ -46,6 +52,10 @@ def table(rows: list[tuple[Any, ...]], header: tuple[Any, ...]) -> str:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``flatnn evaluate``; return the exit status."""
     net, params, meta = common.load_model(args.model)
+    if args.data is not None or table_rows.is_table_model(meta):
+        if args.data is None:
+            raise CLIError(f"{args.model} was trained on a table; pass --data FILE")
+        return table_rows.evaluate_table(args, out, net, params, meta)
     dataset = args.dataset or meta.get("dataset")
     if dataset is None:
         raise CLIError(f"{args.model} does not record its data set; pass --dataset")
@@ -68,6 +78,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         predicted = net.predict(params, X)
     except checks.NotFiniteError as exc:
         raise common.unusable_model(args.model, params, exc) from None
+    if args.json:
+        found = scores.classification_scores(y, predicted, names)
+        text = table_rows.scores_json(found, model=args.model, data=f"{dataset} {args.split}")
+        print(text, file=out)
+        return 0
     report = metrics.evaluation_report(y, predicted, names)
     confusion, support, per_class = report.confusion, report.support, report.class_accuracy
     print(f"{args.model}: {net!r} on {dataset} {args.split} ({len(y)} samples)", file=out)

@@ -23,13 +23,13 @@ import numpy as np
 
 from flatnn import datasets, training
 from flatnn.base import checks, memory, namespace
-from flatnn.cli import common, train_options
+from flatnn.cli import common, table_data, train_options
 from flatnn.cli import parser as types
 from flatnn.cli.parser import CLIError
 from flatnn.cli.progress import Progress, sigint_handler
 from flatnn.core.network import Network
 from flatnn.io import models
-from flatnn.reports import plots, scores
+from flatnn.reports import outputs, plots, scores
 from flatnn.training import recipes, rules, transforms
 
 __all__ = ["add_parser", "run", "WRITES_FILE"]
@@ -50,17 +50,39 @@ def add_parser(subparsers: Any) -> None:
         "Defaults depend on --dataset; every one is a flag.",
     )
     train_options.add_arguments(parser)
+    table_data.add_arguments(parser)
+    # None until train_options.complete: a --config file may set it (default standard)
+    parser.set_defaults(scale=None)
     types.add_threads_option(parser)
 
 
-def _check_out(args: argparse.Namespace) -> tuple[str, bool]:
-    """The model path, found writable now rather than after the whole run; whether it exists."""
-    path = args.out or f"flatnn-{args.dataset}.npz"
+def _check_outputs(args: argparse.Namespace) -> tuple[str, str | None, list[str]]:
+    """The model and plot paths, checked now rather than after the whole run.
+
+    Returns the model path, the plot path (None without --plot) and the paths of
+    existing files that the run will replace (only paths the user named).
+    """
+    name = Path(args.data).stem if args.data else args.dataset
+    path = args.out or f"flatnn-{name}.npz"
     try:
         models.check_writable(path)
     except (OSError, ValueError) as exc:
         raise CLIError(f"--out: {common.message(exc)}") from None
-    return path, os.path.exists(path)
+    wanted = [outputs.Output("the model", path, args.out is not None, "--out PATH")]
+    plot_path = _plot_path(args, path)
+    if plot_path is not None:
+        named = isinstance(args.plot, str)
+        wanted.append(outputs.Output("the plot", plot_path, named, "--plot FILE"))
+    history = getattr(args, "history", None)  # against the model: table_data's own check
+    try:
+        replacing = outputs.check_outputs(wanted)
+        if plot_path is not None and history is not None:
+            outputs.check_outputs(
+                [wanted[-1], outputs.Output("the history", history, True, "--history FILE")]
+            )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    return path, plot_path, [o.path for o in replacing]
 
 
 def _memory_advice(method: str) -> str:
@@ -107,7 +129,7 @@ def _training_data(
 
 
 def _plot_path(args: argparse.Namespace, path: str) -> str | None:
-    if not args.plot:
+    if args.plot is None:
         return None
     try:
         import matplotlib  # noqa: F401
@@ -117,7 +139,7 @@ def _plot_path(args: argparse.Namespace, path: str) -> str | None:
             file=sys.stderr,
         )
         return None
-    return str(Path(path).with_suffix(".png"))
+    return args.plot if isinstance(args.plot, str) else str(Path(path).with_suffix(".png"))
 
 
 def _fit(
@@ -218,18 +240,25 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     """Every check that can fail before training, then the data: the run's state."""
     cfg = train_options.resolve(args)
     xp = common.cuda_namespace() if args.device == "cuda" else None  # before any data is read
-    net = common.network(cfg["sizes"], cfg["hidden"], args.output, args.loss)
-    path, replacing = _check_out(args)
-    _check_train_memory(net, cfg)
-    data = common.load_data(
-        args.dataset,
-        data_dir=args.data_dir,
-        download=not args.no_download,
-        dtype=cfg["dtype"],
-        limit=args.limit,
-        train_captchas=_captchas_to_render(args, cfg),
-    )
-    common.check_fit(net, data, args.dataset)
+    if args.data is not None:
+        data = table_data.load(args, cfg["dtype"])
+        net = table_data.network(args, cfg, data)
+        path, plot_path, replacing = _check_outputs(args)
+        _check_train_memory(net, cfg)
+    else:
+        table_data.load_checks(args)
+        net = common.network(cfg["sizes"], cfg["hidden"], args.output, args.loss)
+        path, plot_path, replacing = _check_outputs(args)
+        _check_train_memory(net, cfg)
+        data = common.load_data(
+            args.dataset,
+            data_dir=args.data_dir,
+            download=not args.no_download,
+            dtype=cfg["dtype"],
+            limit=args.limit,
+            train_captchas=_captchas_to_render(args, cfg),
+        )
+        common.check_fit(net, data, args.dataset)
     if cfg["augment"] and math.isqrt(net.sizes[0]) ** 2 != net.sizes[0]:
         raise CLIError(
             f"--augment shifts square images; {args.dataset} has {net.sizes[0]} input features"
@@ -242,38 +271,65 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
         replacing=replacing,
         data=data,
         train=_training_data(args, data, xp),
-        plot_path=_plot_path(args, path),
+        plot_path=plot_path,
+        history=table_data.history_writer(args),
     )
+
+
+def options_parser() -> types.ArgumentParser:
+    """A parser of every option of ``flatnn train`` (it checks a --config file's values)."""
+    parser = types.ArgumentParser(prog="flatnn train", add_help=False)
+    train_options.add_arguments(parser)
+    table_data.add_arguments(parser)
+    return parser
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``flatnn train``; return the exit status."""
+    train_options.complete(args, options_parser())
+    if args.print_config:
+        cfg = train_options.resolve(args)
+        header = "flatnn train settings: `flatnn train --config FILE` runs them (a flag still wins)"
+        text = recipes.to_toml(train_options.settings(args, cfg), header)
+        print(text, end="", file=out)
+        return EXIT_OK
     state = _prepare(args)
     cfg, net = state["cfg"], state["net"]
     X, y, _ = state["train"]
     m = X.shape[0]
     batch_size = min(cfg["batch_size"], m)
     is_rule = cfg["method"] in rules.RULES
-    progress = Progress(
-        out, math.ceil(m / batch_size), cfg["epochs"] if is_rule else args.maxiter, args.quiet
-    )
     if not args.quiet:
-        plan = train_options.describe(cfg, batch_size, args.maxiter, args.final_fit)
+        plan = train_options.describe(
+            cfg,
+            batch_size,
+            args.maxiter,
+            args.final_fit,
+            train_options.schedule_origin(args, cfg),
+        )
         print(
-            f"{args.dataset}: {m} training samples; {net!r}, {net.n_params} parameters, "
+            (f"{state['data']['table'].describe()}\n" if args.data else "")
+            + f"{args.data or args.dataset}: {m} training samples; {net!r}, "
+            f"{net.n_params} parameters, "
             f"{cfg['dtype']}; {plan}",
             file=out,
             flush=True,
         )
+    progress = Progress(
+        sys.stderr,
+        math.ceil(m / batch_size) if is_rule else 1,
+        cfg["epochs"] if is_rule else args.maxiter,
+        args.quiet,
+    )
     train_accuracy: list[float] = []
-    on_step = progress.on_step
+    on_step = table_data.recording(state["history"], progress.on_step)
     if state["plot_path"] is not None:
         # training accuracy for the plot, on a fixed slice: bounded cost per epoch
         X_acc, y_acc = X[:10000], y[:10000]
 
         def on_step(intermediate_result: Any) -> None:
             train_accuracy.append(net.accuracy(intermediate_result.x, X_acc, y_acc))
-            return progress.on_step(intermediate_result)
+            return table_data.recording(state["history"], progress.on_step)(intermediate_result)
 
     start = time.perf_counter()
     try:
@@ -326,14 +382,12 @@ def _finish(
         return EXIT_FAILED
 
     params = namespace.to_numpy(res.x)  # from the GPU after --device cuda
-    test_accuracy = net.accuracy(params, data["X_test"], data["y_test"])
+    # a table's figures (accuracy, or R² for regression) come with table_data's metadata
+    test_accuracy = None if args.data else net.accuracy(params, data["X_test"], data["y_test"])
     heldout = {}
     if args.dataset == "captcha":
         heldout = scores.captcha_heldout_scores(net, params, cfg["dtype"], args.limit)
-    path = _save_model(
-        state["path"],
-        net,
-        params,
+    metadata = dict(
         dataset=args.dataset,
         class_names=list(data["class_names"]),
         test_accuracy=test_accuracy,
@@ -350,19 +404,29 @@ def _finish(
         train_captchas=cfg["train_captchas"],
         **heldout,
     )
+    metadata.update(table_data.model_metadata(args, cfg, data, res, net, params))
+    path = _save_model(state["path"], net, params, **metadata)
     plot_path = _write_plot(state["plot_path"], res.history, train_accuracy)
     if failed:
         best = res.history[int(np.nanargmin(np.where(np.isfinite(scores_), scores_, np.nan)))]
         where = f"epoch {best['epoch'] + 1}" if "epoch" in best else f"iteration {best['nit']}"
         print(
-            f"training failed: {res.message} Saved the best model so far ({where}, test "
-            f"accuracy {100 * test_accuracy:.2f}%) to {path}.",
+            f"training failed: {res.message} Saved the best model so far ({where}"
+            + (f", test accuracy {100 * test_accuracy:.2f}%" if test_accuracy is not None else "")
+            + f") to {path}.",
             file=sys.stderr,
         )
         return EXIT_FAILED
     if not is_rule and not res.success and not interrupted:
         print(f"note: {method} stopped without success: {res.message}", file=sys.stderr)
-    print(_result_line(data, heldout, test_accuracy, state, path, plot_path), file=out, flush=True)
+    if args.data:
+        line = table_data.result_line(
+            net, params, data, state["seconds"], path, path in state["replacing"]
+        )
+    else:
+        assert test_accuracy is not None  # computed above for the built-in data sets
+        line = _result_line(data, heldout, test_accuracy, state, path, plot_path)
+    print(line, file=out, flush=True)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
@@ -400,6 +464,11 @@ def _result_line(
         f"test accuracy {100 * test_accuracy:.2f}% ({len(data['y_test'])} samples); "
         + held
         + f"trained in {state['seconds']:.1f}s; saved {path}"
-        + (" (replaced the file that was there)" if state["replacing"] else "")
+        + (" (replaced the file that was there)" if path in state["replacing"] else "")
         + (f"; learning curves in {plot_path}" if plot_path else "")
+        + (
+            " (replaced the file that was there)"
+            if plot_path is not None and plot_path in state["replacing"]
+            else ""
+        )
     )

@@ -11,12 +11,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from flatnn.cli import common, presets
 from flatnn.cli import parser as types
-from flatnn.cli import presets
 from flatnn.cli.parser import CLIError
 from flatnn.training import SCIPY_METHODS, recipes, rules
 
-__all__ = ["add_arguments", "resolve", "describe"]
+__all__ = [
+    "RUN_DEFAULTS",
+    "CONFIG_KEYS",
+    "add_arguments",
+    "complete",
+    "resolve",
+    "settings",
+    "describe",
+    "schedule_origin",
+]
 
 # recipe key -> its flag (the names of the settings in errors)
 FLAGS = {
@@ -47,6 +56,23 @@ _CHOICES = (
 )
 
 
+RUN_DEFAULTS = {
+    "dataset": "mnist",
+    "preset": "fast",
+    "loss": "cross_entropy",
+    "maxiter": 200,
+    "seed": 0,
+}
+"""Defaults of the settings outside the recipe (None on the parser, so that a --config
+file can tell a flag that was given from one that was not)."""
+
+TABLE_KEYS = ("data", "target", "task", "val_split", "val", "test", "scale")
+"""The settings of a run on your own table (``--data FILE`` and its options)."""
+
+CONFIG_KEYS = (*RUN_DEFAULTS, "output", *_CHOICES, "warmup", "augment", *TABLE_KEYS)
+"""The keys a --config file may hold: every setting of a run."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every option of ``flatnn train`` to ``parser``."""
     _add_network_options(parser)
@@ -59,7 +85,6 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         type=types.dataset,
-        default="mnist",
         help=f"one of {', '.join(types.DATASETS)} (default mnist)",
     )
     parser.add_argument(
@@ -81,7 +106,6 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--loss",
-        default="cross_entropy",
         help="cross_entropy or squared_error (default cross_entropy)",
     )
 
@@ -122,7 +146,9 @@ def _add_method_options(parser: argparse.ArgumentParser) -> None:
         type=types.float_in(0, 1, low_open=True),
         metavar="FACTOR",
         help="multiply the learning rate by FACTOR after each epoch "
-        "(default 0.6 on mnist, 0.8 on fashion-mnist, 1 = constant)",
+        "(default: the recipe's, 0.6 on mnist, 0.8 on fashion-mnist; "
+        "1 = constant, the default of adam and rmsprop when --method "
+        "changes the recipe's rule)",
     )
     parser.add_argument(
         "--momentum",
@@ -140,13 +166,11 @@ def _add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--maxiter",
         type=types.positive_int,
-        default=200,
         help="iterations of a scipy method (function evaluations for TNC; default 200)",
     )
     parser.add_argument(
         "--seed",
         type=types.seed,
-        default=0,
         help="seed of the initial weights and the shuffling (default 0)",
     )
     parser.add_argument(
@@ -161,8 +185,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         choices=tuple(presets.PRESETS),
-        default="fast",
-        help="recipe the defaults come from (flatnn/cli/presets.py): fast (default; "
+        help="recipe the defaults come from (flatnn/cli/presets/*.toml): fast (default; "
         "MNIST >= 98%% in well under a minute) or best (the most accurate "
         "recipe found within 10 minutes of training on 2 cores: dropout, "
         "max-norm, translations, cosine schedule; see README)",
@@ -216,6 +239,18 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from a TOML file of 'key = value' lines (keys: the flags "
+        "above with underscores, e.g. learning_rate = 0.05): they win over the preset, "
+        "a flag on the command line wins over them",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved settings as TOML (for --config) and exit without training",
+    )
     parser.add_argument("--data-dir", metavar="DIR", help=types.DATA_HELP)
     parser.add_argument(
         "--no-download", action="store_true", help="fail instead of downloading missing data files"
@@ -229,16 +264,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--plot",
-        action="store_true",
+        nargs="?",
+        const=True,
+        metavar="FILE",
         help="write the learning curves (cost and accuracy per epoch, training "
-        "and validation) as a PNG next to the model (needs matplotlib)",
+        "and validation) as a PNG: to FILE, or next to the model (its name with "
+        ".png), which must not exist yet (needs matplotlib)",
     )
     parser.add_argument(
         "--out",
         metavar="PATH",
         help="where to save the model (default flatnn-<dataset>.npz in the "
-        "current folder; checked before training; an existing file is "
-        "replaced, and the last line says so)",
+        "current folder, which must not exist yet); checked before training; "
+        "an existing file named here is replaced, and the last line says so",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the final result")
     parser.add_argument(
@@ -258,6 +296,15 @@ def _count_flag(value: float, flag: str) -> int:
     return int(value)
 
 
+def _named(args: argparse.Namespace, key: str) -> str:
+    """A setting's flag, and where it came from unless typed: the --config file or the preset."""
+    if key in args.config_keys:
+        return f"{FLAGS[key]} (from --config {args.config})"
+    if getattr(args, key, None) is not None:
+        return FLAGS[key]
+    return f"{FLAGS[key]} (from --preset {args.preset})"
+
+
 def resolve(args: argparse.Namespace) -> dict[str, Any]:
     """The settings of a ``flatnn train`` run: the flags laid over ``--preset``'s recipe.
 
@@ -271,6 +318,7 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     CLIError
         A flag that does not apply, naming it (and the preset, where the setting came from it).
     """
+    complete(args)
     recipe = presets.recipe(args.dataset, args.preset)
     choices = {key: getattr(args, key) for key in _CHOICES}
     for key in ("warmup", "augment"):
@@ -282,15 +330,10 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     if args.train_captchas is not None and args.dataset != "captcha":
         raise CLIError(f"--train-captchas applies to --dataset captcha, not {args.dataset}")
     try:
-        return recipes.resolve(recipe, choices, presets.RULE_LEARNING_RATES)
+        return recipes.resolve(recipe, choices, presets.RULE_DEFAULTS)
     except recipes.NotForThisMethod as exc:
         # name where each setting came from: a flag typed, or the preset's recipe
-        named = [
-            FLAGS[key]
-            if getattr(args, key, None) is not None
-            else f"{FLAGS[key]} (from --preset {args.preset})"
-            for key in exc.keys
-        ]
+        named = [_named(args, key) for key in exc.keys]
         raise CLIError(
             f"{', '.join(named)} appl{'ies' if len(named) == 1 else 'y'} to the "
             f"SGD rules ({', '.join(rules.RULES)}), not {exc.method}"
@@ -299,8 +342,27 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
         raise CLIError("--" + str(exc).replace("_", "-")) from None
 
 
-def describe(cfg: dict[str, Any], batch_size: int, maxiter: int, final_fit: bool) -> str:
-    """The plan of a run in words: method, epochs, batch, schedule and regularisers."""
+def schedule_origin(args: argparse.Namespace, cfg: dict[str, Any]) -> str | None:
+    """The rule whose own schedule the run uses instead of the recipe's, if any."""
+    recipe = presets.recipe(args.dataset, args.preset)
+    own = presets.RULE_DEFAULTS.get(cfg["method"], {})
+    chosen = args.lr_decay is not None or args.schedule is not None
+    if cfg["method"] == recipe["method"] or chosen or "lr_decay" not in own:
+        return None
+    return str(cfg["method"])
+
+
+def describe(
+    cfg: dict[str, Any],
+    batch_size: int,
+    maxiter: int,
+    final_fit: bool,
+    schedule_from: str | None = None,
+) -> str:
+    """The plan of a run in words: method, epochs, batch, schedule and regularisers.
+
+    ``schedule_from`` names the rule whose default schedule replaced the recipe's.
+    """
     method, epochs = cfg["method"], cfg["epochs"]
     if method in SCIPY_METHODS:
         # TNC counts function evaluations, not iterations
@@ -315,7 +377,9 @@ def describe(cfg: dict[str, Any], batch_size: int, maxiter: int, final_fit: bool
     elif cfg["lr_decay"] != 1:
         schedule = f" x {cfg['lr_decay']:g}/epoch"
     else:
-        schedule = ""
+        schedule = " constant"
+    if schedule_from is not None:
+        schedule += f" ({schedule_from}'s default schedule)"
     return (
         f"{method}{beta}, {epochs} epoch{'s' if epochs > 1 else ''}, batch "
         f"{batch_size}, learning rate {cfg['learning_rate']:g}{schedule}"
@@ -329,3 +393,89 @@ def describe(cfg: dict[str, Any], batch_size: int, maxiter: int, final_fit: bool
         + (f", shifts up to {cfg['augment']} px" if cfg["augment"] else "")
         + (", training + validation data" if final_fit else "")
     )
+
+
+def _config_text(key: str, value: Any) -> str:
+    """A --config value as the text its flag would take."""
+    if key == "sizes" and isinstance(value, list):
+        return "-".join(str(v) for v in value)
+    if key == "hidden" and isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, (bool, list, dict)):
+        raise ValueError(f"expected a {'number' if key != 'hidden' else 'name'}, got {value!r}")
+    return str(value)
+
+
+def _config_value(parser: argparse.ArgumentParser, path: str, key: str, value: Any) -> Any:
+    """A --config value checked as its flag is: parsed by the command's own parser."""
+    flag = "--" + key.replace("_", "-")
+    try:
+        parsed = parser.parse_args([flag, _config_text(key, value)])
+    except (ValueError, CLIError) as exc:
+        text = str(exc).replace(f" (see '{parser.prog} --help')", "")
+        raise CLIError(f"--config {path}: {key}: {text}") from None
+    return getattr(parsed, key)
+
+
+def complete(
+    args: argparse.Namespace, parser: argparse.ArgumentParser | None = None
+) -> argparse.Namespace:
+    """Fill what the command line left out: from ``--config``, then the run defaults.
+
+    ``parser`` holds every option of the command (it checks the file's values as it
+    checks flags); by default, those of :func:`add_arguments`. Sets
+    ``args.config_keys`` to the settings that came from the file.
+    """
+    if hasattr(args, "config_keys"):  # done already
+        return args
+    args.config_keys = ()
+    if args.config is not None:
+        if parser is None:
+            parser = types.ArgumentParser(prog="flatnn train", add_help=False)
+            add_arguments(parser)
+        try:
+            table = recipes.read_toml(args.config)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"--config: {common.message(exc)}") from None
+        unknown = [key for key in table if key not in CONFIG_KEYS]
+        if unknown:
+            raise CLIError(
+                f"--config {args.config}: unknown setting{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)}; expected some of {', '.join(CONFIG_KEYS)}"
+            )
+        given = []
+        for key, value in table.items():
+            if getattr(args, key, None) is None:
+                setattr(args, key, _config_value(parser, args.config, key, value))
+                given.append(key)
+        args.config_keys = tuple(given)
+    for key, value in RUN_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if hasattr(args, "scale") and args.scale is None:
+        args.scale = "standard"
+    method = args.method or presets.recipe(args.dataset, args.preset)["method"]
+    if "momentum" in args.config_keys and method not in ("momentum", "nesterov"):
+        # a run record states the recipe's beta whatever the rule; it does not apply
+        args.momentum = None
+    return args
+
+
+def settings(args: argparse.Namespace, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of the run, as a --config file states them (None: left out)."""
+    run = {key: getattr(args, key) for key in (*RUN_DEFAULTS, "output")}
+    if getattr(args, "data", None) is not None:
+        run.update({key: getattr(args, key, None) for key in TABLE_KEYS})
+    recipe = dict(cfg)
+    if recipe["max_norm"] is None:
+        recipe["max_norm"] = 0  # the flag's "off", so that the preset's value does not return
+    if recipe["method"] not in ("momentum", "nesterov"):
+        recipe["momentum"] = None
+    if recipe["method"] in SCIPY_METHODS:
+        for key in ("epochs", "batch_size", "learning_rate", "lr_decay", "schedule"):
+            recipe[key] = None
+        for key in ("warmup", "input_dropout", "dropout", "max_norm", "augment"):
+            recipe[key] = None
+    else:
+        run["maxiter"] = None
+    return {**run, **{key: recipe[key] for key in CONFIG_KEYS if key in recipe}}

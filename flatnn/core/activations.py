@@ -31,6 +31,8 @@ import numpy as np
 
 from flatnn.base.namespace import namespace_of
 
+__all__ = ["LEAKY_SLOPE", "ACTIVATIONS", "OUTPUT_ACTIVATIONS", "Activation", "get"]
+
 LEAKY_SLOPE = 0.01
 
 
@@ -46,7 +48,7 @@ class Activation:
 
     __slots__ = ("name",)
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         object.__setattr__(self, "name", name)
 
     def __setattr__(self, key, value):

@@ -113,7 +113,7 @@ class OutputLoss:
     Methods overwrite the logits ``z`` they are given (the caller owns them).
     """
 
-    def __init__(self, output, loss):
+    def __init__(self, output: str, loss: str) -> None:
         self.output = output
         self.loss = loss
 

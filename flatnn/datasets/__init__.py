@@ -1,4 +1,5 @@
-"""Data sets: MNIST, Fashion-MNIST, captcha characters, XOR; the IDX reader; one-hot encoding.
+"""Data sets: MNIST, Fashion-MNIST, captcha characters, XOR, tables of your own; the IDX
+reader; one-hot encoding; validation splits and feature scaling.
 
 :func:`load` loads any of them by name, as train, validation and test splits.
 
@@ -26,6 +27,9 @@ from flatnn.datasets.registry import (
     load,
     load_captcha_heldout,
 )
+from flatnn.datasets.scaling import SCALINGS, Scaler, fit_scaler
+from flatnn.datasets.splits import stratified_split
+from flatnn.datasets.tables import Table, read_table
 from flatnn.datasets.toy import xor
 
 __all__ = [
@@ -36,7 +40,11 @@ __all__ = [
     "FASHION_MNIST_MIRRORS",
     "MNIST_MIRRORS",
     "NAMES",
+    "SCALINGS",
+    "Scaler",
     "Splits",
+    "Table",
+    "fit_scaler",
     "load",
     "load_captcha",
     "load_captcha_heldout",
@@ -45,6 +53,8 @@ __all__ = [
     "load_mnist",
     "one_hot",
     "read_idx",
+    "read_table",
+    "stratified_split",
     "whole_captcha_accuracy",
     "xor",
 ]

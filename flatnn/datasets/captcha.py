@@ -13,9 +13,11 @@ from __future__ import annotations
 import random
 import string
 import threading
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
+from numpy.typing import ArrayLike
 
 from flatnn.base import checks
 
@@ -84,7 +86,12 @@ class CaptchaSet:
         )
 
 
-def load_captcha(n_captchas: int = 60, *, rng=0, fonts=None) -> CaptchaSet:
+def load_captcha(
+    n_captchas: int = 60,
+    *,
+    rng: int | np.random.Generator | None = 0,
+    fonts: Sequence[str] | None = None,
+) -> CaptchaSet:
     """Render `n_captchas` random 4-character captchas and cut them into labelled character cells.
 
     Each captcha is rendered at 160 x 60 pixels by the ``captcha`` package's
@@ -159,7 +166,7 @@ def load_captcha(n_captchas: int = 60, *, rng=0, fonts=None) -> CaptchaSet:
     return CaptchaSet(X=X, y=y, texts=tuple(texts))
 
 
-def whole_captcha_accuracy(y_true, y_pred) -> float:
+def whole_captcha_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Fraction of captchas whose four characters are all predicted right.
 
     Parameters

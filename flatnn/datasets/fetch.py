@@ -36,6 +36,7 @@ see them; the ``flatnn`` command line shows them on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
@@ -46,6 +47,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -107,7 +109,7 @@ def data_folder(root, name: str) -> Path:
     return root / name if (root / name).is_dir() else root
 
 
-def search_dirs(name: str, path=None) -> list[tuple[str, Path | None]]:
+def search_dirs(name: str, path: str | os.PathLike | None = None) -> list[tuple[str, Path | None]]:
     """The folders searched for data set `name`, in order, as ``(where, folder)``.
 
     ``folder`` is None where unset.
@@ -126,7 +128,12 @@ def search_dirs(name: str, path=None) -> list[tuple[str, Path | None]]:
 
 
 def fetch_idx(
-    name: str, files, *, path=None, download: bool = True, mirrors=()
+    name: str,
+    files: Sequence[IdxFile],
+    *,
+    path: str | os.PathLike | None = None,
+    download: bool = True,
+    mirrors: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """Find, verify (downloading if needed) and decode the IDX files of a data set.
 
@@ -319,10 +326,8 @@ class _Watchdog:
 
     @staticmethod
     def _shut(sock) -> None:
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def _opener(watchdog: _Watchdog):

@@ -19,13 +19,14 @@ from __future__ import annotations
 import os
 import stat
 import zlib
+from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["read_idx"]
+__all__ = ["open_regular_file", "read_idx", "read_regular_file"]
 
 #: IDX type byte -> big-endian NumPy dtype.
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -37,7 +38,7 @@ IDX_DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_idx(source) -> np.ndarray:
+def read_idx(source: str | os.PathLike | BinaryIO) -> np.ndarray:
     """Read an IDX file, raw or gzip-compressed.
 
     A gzip file is inflated only as far as its IDX header declares: a file
@@ -69,31 +70,45 @@ def read_idx(source) -> np.ndarray:
     return decode_idx(content, name)
 
 
-def read_regular_file(path, max_bytes=None) -> bytes:
-    """The bytes of the regular file at `path`; ValueError for anything else.
+def open_regular_file(
+    path: str | os.PathLike, max_bytes: int | None = None, label: str | None = None
+) -> BinaryIO:
+    """Open the regular file at `path` for reading; ValueError for anything else.
 
-    Opened without blocking and checked with ``fstat`` before reading, so a
-    FIFO, socket or device is refused instead of read (or waited on) forever.
-    With `max_bytes`, a larger file is refused unread.
+    Opened without blocking and checked with ``fstat`` before any byte is read,
+    so a FIFO, socket or device is refused instead of read (or waited on)
+    forever. With `max_bytes`, a larger file is refused unread. Messages start
+    with `label` (default: the path). FileNotFoundError passes through.
     """
     name = os.fspath(path)
-    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    label = name if label is None else label
+    try:
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except IsADirectoryError:
+        raise ValueError(f"{label}: not a regular file (it is a directory)") from None
     try:
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ValueError(f"{label}: not a regular file (it is a directory)")
         if not stat.S_ISREG(st.st_mode):
-            what = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
-            raise ValueError(f"{name}: not a regular file ({what}); refusing to read it")
+            raise ValueError(
+                f"{label}: not a regular file (a FIFO, socket or device); refusing to read it"
+            )
         if max_bytes is not None and st.st_size > max_bytes:
             raise ValueError(
-                f"{name}: {st.st_size} bytes, more than the {max_bytes} this file can be"
+                f"{label}: {st.st_size} bytes, more than the {max_bytes} this file can be"
             )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        f = open(fd, "rb")
+        return open(fd, "rb")  # noqa: SIM115 (the caller closes it)
     except BaseException:
         os.close(fd)
         raise
-    with f:
+
+
+def read_regular_file(path: str | os.PathLike, max_bytes: int | None = None) -> bytes:
+    """The bytes of the regular file at `path` (see :func:`open_regular_file`)."""
+    with open_regular_file(path, max_bytes) as f:
         return f.read()
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from flatnn.base import checks
 
 __all__ = ["one_hot"]
 
 
-def one_hot(labels, k: int, dtype=np.float64) -> np.ndarray:
+def one_hot(labels: ArrayLike, k: int, dtype: DTypeLike = np.float64) -> np.ndarray:
     """One-hot encode integer class labels.
 
     Parameters

@@ -12,8 +12,13 @@ see :mod:`flatnn.datasets.fetch`.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 import attrs
 import numpy as np
+from numpy.typing import DTypeLike
 
 from flatnn.base import checks
 from flatnn.datasets.fetch import IdxFile, fetch_idx
@@ -94,6 +99,10 @@ def _array_field():
     return attrs.field(repr=False, eq=False)
 
 
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True, eq=False)
 class Splits:
     """Train, validation and test splits of a labelled image data set.
@@ -117,7 +126,7 @@ class Splits:
     X_test: np.ndarray = _array_field()
     y_test: np.ndarray = _array_field()
     name: str
-    class_names: tuple[str, ...] = attrs.field(converter=tuple)
+    class_names: tuple[str, ...] = attrs.field(converter=_names)
 
     def __attrs_post_init__(self):
         n = self.X_train.shape[1] if self.X_train.ndim == 2 else None
@@ -149,7 +158,13 @@ class Splits:
 
 
 def load_mnist(
-    path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None, train=True
+    path: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    validation: int = 10000,
+    dtype: DTypeLike = np.float64,
+    mirrors: Sequence[str] | None = None,
+    train: bool = True,
 ) -> Splits:
     """Load MNIST's handwritten digits as train / validation / test splits.
 
@@ -204,34 +219,31 @@ def load_mnist(
     )
 
 
-def load_fashion_mnist(
-    path=None, *, download=True, validation=10000, dtype=np.float64, mirrors=None, train=True
-) -> Splits:
+def load_fashion_mnist(path: str | os.PathLike | None = None, **options: Any) -> Splits:
     """Load Zalando's Fashion-MNIST (clothing images) as train / validation / test splits.
 
-    Same files, layout and arguments as :func:`load_mnist`; looked for in
+    Same files, layout and keyword arguments (``download``, ``validation``,
+    ``dtype``, ``mirrors``, ``train``) as :func:`load_mnist`; looked for in
     ``$FLATNN_DATA/fashion-mnist`` and where Debian's ``dataset-fashion-mnist``
     installs them (``/usr/share/datasets/fashion-mnist``). Default mirrors:
     :data:`FASHION_MNIST_MIRRORS`. ``class_names`` is
     :data:`FASHION_MNIST_CLASSES` (``'T-shirt/top'``, ``'Trouser'``, ...).
     """
+    mirrors = options.pop("mirrors", None)
     return _load(
         "fashion-mnist",
         _FASHION_MNIST_FILES,
         FASHION_MNIST_CLASSES,
         FASHION_MNIST_MIRRORS if mirrors is None else mirrors,
         path=path,
-        download=download,
-        validation=validation,
-        dtype=dtype,
-        train=train,
+        **options,
     )
 
 
 _LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
 
 
-def load_dataset(name: str, path=None, **kwargs) -> Splits:
+def load_dataset(name: str, path: str | os.PathLike | None = None, **kwargs: Any) -> Splits:
     """Load ``"mnist"`` or ``"fashion-mnist"`` by name; `kwargs` as for :func:`load_mnist`."""
     if name not in _LOADERS:
         raise ValueError(
@@ -241,7 +253,16 @@ def load_dataset(name: str, path=None, **kwargs) -> Splits:
 
 
 def _load(
-    name, files, class_names, mirrors, *, path, download, validation, dtype, train=True
+    name,
+    files,
+    class_names,
+    mirrors,
+    *,
+    path,
+    download=True,
+    validation=10000,
+    dtype=np.float64,
+    train=True,
 ) -> Splits:
     dtype = checks.float_dtype(dtype)
     if isinstance(mirrors, str):

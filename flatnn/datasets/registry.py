@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import attrs
 import numpy as np
+from numpy.typing import DTypeLike
 
 from flatnn.base import checks
 from flatnn.datasets import captcha
+from flatnn.datasets.captcha import CaptchaSet
 from flatnn.datasets.mnist import Splits, load_dataset
 from flatnn.datasets.toy import xor
 
@@ -29,8 +33,15 @@ _SPLITS = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
 
 
 def load(
-    name, *, path=None, download=True, dtype=np.float64, limit=None, train=True, train_captchas=None
-):
+    name: str,
+    *,
+    path: str | os.PathLike | None = None,
+    download: bool = True,
+    dtype: DTypeLike = np.float64,
+    limit: int | None = None,
+    train: bool = True,
+    train_captchas: int | None = None,
+) -> Splits:
     """Load a data set by name, as its train, validation and test splits.
 
     Parameters
@@ -49,7 +60,8 @@ def load(
     dtype : float32 or float64
         dtype of every ``X``.
     limit : int, optional
-        Keep only the first ``limit`` rows of every split.
+        Keep only the first ``limit`` rows of every split (for ``captcha``, only
+        the first ``ceil(limit / 4)`` captchas of each split are rendered).
     train : bool, default True
         False reads only the test split of MNIST and Fashion-MNIST (the train
         and validation splits are then empty), so that evaluating works with
@@ -90,33 +102,36 @@ def load(
     if name in ("mnist", "fashion-mnist"):
         splits = load_dataset(name, path, download=download, dtype=dtype, train=train)
     elif name == "captcha":
-        parts = {}
-        for split, (seed, n) in CAPTCHA_SPLITS.items():
-            if split == "train" and train_captchas is not None:
-                n = train_captchas
-            s = captcha.load_captcha(n, rng=seed)
-            parts["X_" + split] = s.X.astype(dtype, copy=False)
-            parts["y_" + split] = s.y
-        splits = Splits(**parts, name=name, class_names=s.class_names)
+        splits = _captcha_splits(dtype, train_captchas, limit)
     else:
         X, y = xor()
         X = X.astype(dtype, copy=False)
-        splits = Splits(
-            X_train=X,
-            y_train=y,
-            X_val=X,
-            y_val=y,
-            X_test=X,
-            y_test=y,
-            name=name,
-            class_names=("0", "1"),
-        )
+        parts = {"X_" + k: X for k in ("train", "val", "test")}
+        parts.update({"y_" + k: y for k in ("train", "val", "test")})
+        splits = Splits(**parts, name=name, class_names=("0", "1"))
     if limit is not None:
         splits = attrs.evolve(splits, **{k: getattr(splits, k)[:limit] for k in _SPLITS})
     return splits
 
 
-def load_captcha_heldout(n_captchas=None, *, dtype=np.float64):
+def _captcha_splits(dtype: DTypeLike, train_captchas: int | None, limit: int | None) -> Splits:
+    parts = {}
+    for split, (seed, n) in CAPTCHA_SPLITS.items():
+        if split == "train" and train_captchas is not None:
+            n = train_captchas
+        if limit is not None:
+            # the first captchas of a seed do not depend on how many are rendered:
+            # ceil(limit / 4) of them hold the first `limit` characters
+            n = min(n, -(-limit // captcha.CHARS_PER_CAPTCHA))
+        s = captcha.load_captcha(n, rng=seed)
+        parts["X_" + split] = s.X.astype(dtype, copy=False)
+        parts["y_" + split] = s.y
+    return Splits(**parts, name="captcha", class_names=s.class_names)
+
+
+def load_captcha_heldout(
+    n_captchas: int | None = None, *, dtype: DTypeLike = np.float64
+) -> CaptchaSet:
     """The held-out captchas of :data:`CAPTCHA_HELDOUT`, rendered with a seed no split uses.
 
     Parameters

@@ -21,10 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
-import socket
-import stat
-import time
 import zipfile
 import zlib
 
@@ -32,6 +28,9 @@ import numpy as np
 
 from flatnn.base import checks
 from flatnn.core.network import Network
+from flatnn.datasets.idx import open_regular_file
+from flatnn.io.files import check_writable, write_atomically
+from flatnn.io.metadata import check_metadata
 
 __all__ = [
     "save",
@@ -60,12 +59,6 @@ MAX_METADATA_DEPTH = 64
 # A deflate stream cannot inflate more than 1032-fold; a member that declares more
 # than that (with room for headers) is a lie or a bomb, and is not read.
 _MAX_INFLATE_RATIO = 1100
-
-_TMP_PREFIX, _TMP_SUFFIX = ".flatnn-", ".npz.tmp"
-
-# Temporary files of another process (another host on a shared folder, or a
-# name from before pids were recorded) are removed only once this old.
-_STALE_SECONDS = 3600.0
 
 
 def _clean(value, key, depth=0, path=()):
@@ -107,126 +100,7 @@ def _clean(value, key, depth=0, path=()):
     )
 
 
-def check_writable(path):
-    """Raise unless a model file can be written at ``path``; write nothing there.
-
-    For a command that trains first and saves last: it finds out before the
-    work that the file cannot be written. A file that exists at ``path`` is
-    left alone (``save`` replaces it).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-
-    Raises
-    ------
-    IsADirectoryError
-        If ``path`` is a directory.
-    NotADirectoryError
-        If a component of the folder is a file (``model.npz/out.npz``).
-    FileNotFoundError
-        If the folder does not exist.
-    PermissionError
-        If the folder cannot be written (read-only folder or file system).
-    ValueError
-        If ``path`` exists and is not a regular file (a FIFO, a device).
-    """
-    path = os.fspath(path)
-    if not path:
-        raise FileNotFoundError("cannot write a model to an empty path")
-    if path.endswith(("/", os.sep)):
-        raise IsADirectoryError(
-            f"cannot write {path!r}: it names a folder; name a file, "
-            f"e.g. {os.path.join(path, 'model.npz')!r}"
-        )
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        st = None
-    except NotADirectoryError:
-        raise NotADirectoryError(
-            f"cannot write {path!r}: a part of {folder!r} is a file, not a folder"
-        ) from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(
-            f"cannot write {path!r}: it is a directory; name a file "
-            f"in it, e.g. {os.path.join(path, 'model.npz')!r}"
-        )
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"cannot write {path!r}: it exists and is not a regular file")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot write {path!r}: folder {folder!r} does not exist")
-    # The only reliable test (ACLs, read-only mounts, root): create a file there.
-    try:
-        fd, tmp = _create_temporary(folder)
-    except PermissionError:
-        raise PermissionError(f"cannot write {path!r}: folder {folder!r} is not writable") from None
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot write {path!r}: {exc.strerror}") from None
-    os.close(fd)
-    os.unlink(tmp)
-
-
-def _create_temporary(folder):
-    """Create ``folder/.flatnn-<host>-<pid>-<random>.npz.tmp``; return (fd, path).
-
-    Created with mode 0666 so that the umask applies, as it does to any file a
-    program writes (``tempfile.mkstemp`` would make every model 0600). The host
-    and pid in the name let a later save tell a dead writer's debris from a
-    live writer's file.
-    """
-    name = f"{_TMP_PREFIX}{_host()}-{os.getpid()}-{secrets.token_hex(6)}{_TMP_SUFFIX}"
-    tmp = os.path.join(folder, name)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    return fd, tmp
-
-
-def _host():
-    return "".join(c for c in socket.gethostname() if c.isalnum())[:32] or "host"
-
-
-def _remove_stale_temporaries(folder):
-    """Delete temporary files that a killed ``save`` left in ``folder``.
-
-    Ours on this host are stale when their process is gone; any other file of
-    our pattern when it is older than an hour. Errors are ignored: cleaning is
-    a courtesy, never a reason for a save to fail.
-    """
-    try:
-        names = [
-            n for n in os.listdir(folder) if n.startswith(_TMP_PREFIX) and n.endswith(_TMP_SUFFIX)
-        ]
-    except OSError:
-        return
-    host, now = _host(), time.time()
-    for name in names:
-        tmp = os.path.join(folder, name)
-        parts = name[len(_TMP_PREFIX) : -len(_TMP_SUFFIX)].split("-")
-        try:
-            if len(parts) == 3 and parts[0] == host and parts[1].isdigit():
-                if int(parts[1]) == os.getpid() or _alive(int(parts[1])):
-                    continue
-            elif now - os.lstat(tmp).st_mtime < _STALE_SECONDS:
-                continue
-            os.unlink(tmp)
-        except OSError:
-            pass
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    except OSError:
-        return True
-    return True
-
-
-def save(path, net, params, **metadata):
+def save(path: str | os.PathLike, net: Network, params: np.ndarray, **metadata: object) -> str:
     """Write a network and its parameters to an ``.npz`` model file, atomically.
 
     Parameters
@@ -274,6 +148,7 @@ def save(path, net, params, **metadata):
     if not np.isfinite(params).all():
         raise ValueError("params contains NaN or inf; refusing to save a broken model")
     metadata = {key: _clean(value, key) for key, value in metadata.items()}
+    check_metadata(metadata, net, "save")
     header = json.dumps(
         {"format": FORMAT, "version": VERSION, "network": net.to_dict(), "metadata": metadata},
         allow_nan=False,
@@ -285,31 +160,10 @@ def save(path, net, params, **metadata):
             f"a model file holds at most {MAX_HEADER_BYTES} (MAX_HEADER_BYTES): "
             f"store large data next to the model, not in its metadata"
         )
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
-    if os.path.exists(path) and not os.path.isfile(path):
-        raise ValueError(f"cannot write {path!r}: it exists and is not a regular file")
-    folder = os.path.dirname(os.path.abspath(path))
-    _remove_stale_temporaries(folder)
-    fd, tmp = _create_temporary(folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, params=params, header=np.array(header))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # a Ctrl-C mid-write, a full disk: leave the old file and no debris
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return write_atomically(path, lambda f: np.savez(f, params=params, header=np.array(header)))
 
 
-def load(path):
+def load(path: str | os.PathLike) -> tuple[Network, np.ndarray, dict]:
     """Read a model file written by :func:`save`.
 
     Nothing is read before it is checked: the file must be a regular file (a
@@ -345,27 +199,9 @@ def load(path):
     path = os.fspath(path)
     name = repr(path)
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        f = open_regular_file(path, label=f"model file {name}")
     except FileNotFoundError:
         raise FileNotFoundError(f"model file {name} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"model file {name} is a directory") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise ValueError(f"model file {name} is a directory")
-        if not stat.S_ISREG(mode):
-            raise ValueError(
-                f"model file {name} is not a regular file (a FIFO, socket or "
-                f"device); refusing to read it"
-            )
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        f = open(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
     with f:
         magic = f.read(6)
         f.seek(0)
@@ -420,6 +256,7 @@ def _read_archive(archive, name):
         raw = _read_exactly(member, dtype.itemsize, name, "header")
     text = str(np.frombuffer(raw, dtype=dtype, count=1)[0])
     net, metadata = _parse_header(text, name)
+    check_metadata(metadata, net, name)
 
     with archive.open(params_info) as member:
         dtype, shape = _npy_header(member, name, "params")

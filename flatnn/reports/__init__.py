@@ -5,4 +5,4 @@ Library code the front ends call; nothing here prints.
 
 from __future__ import annotations
 
-__all__ = ["plots", "scores"]
+__all__ = ["environment", "outputs", "plots", "scores"]

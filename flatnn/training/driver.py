@@ -1,9 +1,61 @@
-"""The bookkeeping every training path shares (private).
+"""The training driver: the bookkeeping every training path shares.
 
-:func:`flatnn.sgd` and :func:`flatnn.minimize` differ in how they move the
-parameters; everything around that lives here, once: the history entries, the
-validation pass, the best iterate, the two callback forms, ``StopIteration``,
-the status codes and the :class:`scipy.optimize.OptimizeResult`.
+:func:`flatnn.sgd` (:mod:`flatnn.training.sgd_loop`) and :func:`flatnn.minimize`
+(:mod:`flatnn.training.scipy_bridge`) differ in how they move the parameters;
+everything around that lives here, once, public inside the package:
+
+* :func:`resolve_objective` and :func:`check_params0`: the two arguments every
+  path starts from (a :class:`flatnn.Network` with data, or an objective);
+* :class:`Validation`: held-out data scored in one forward pass;
+* :class:`Recorder`: the history entries, the best iterate, the two callback
+  forms, ``StopIteration`` (carried out as :class:`Stopped`) and the
+  :class:`scipy.optimize.OptimizeResult` of the run;
+* the status codes ``STATUS_*`` that both paths return.
+
+A front end (the scikit-learn estimators, the command line) trains through
+``sgd`` and ``minimize`` and reads what this module records; it never keeps a
+best iterate or an early-stopping count of its own.
+
+**The training contract** (both paths). The first argument is a
+:class:`flatnn.Network` (then ``X`` and ``y`` are required) or an objective
+such as :class:`flatnn.Objective` (then ``X``, ``y`` and ``lam`` are the
+objective's own). The result is a :class:`scipy.optimize.OptimizeResult` with
+``x``, ``fun``, ``jac``, ``nit``, ``nfev``, ``njev``, ``success``, ``status``,
+``message`` and ``history``. ``callback(intermediate_result)`` is called once
+per epoch (SGD) or iteration (scipy) with an ``OptimizeResult`` holding a copy
+of ``x``, ``nit`` and the fields of that step's history entry; a callback whose
+only parameter is not named ``intermediate_result`` is a legacy ``callback(xk)``
+(scipy's rule). Raising ``StopIteration`` from either form stops any path,
+which still returns the best result seen so far.
+
+:func:`sgd`'s ``status`` is 0 when the run completed, 1 after early stopping, 2
+when the cost or the step became NaN or infinite, 3 when the cost diverged
+(grew above :data:`DIVERGENCE_FACTOR` times its start), 99 after
+``StopIteration``; ``success`` is True for 0 and 1 only, and ``message`` says
+what happened and what to change. :func:`flatnn.minimize` keeps scipy's own
+``status`` and ``success``, except 99 after ``StopIteration`` and 2 with
+``not_finite`` True when the objective ended NaN or infinite.
+
+``history`` is a list of dicts, one per epoch or iteration, in order:
+
+==============  ==============================================================
+key             value
+==============  ==============================================================
+epoch / nit     SGD: the epoch index (0, 1, ...); scipy: the iteration (1, 2, ...)
+fun             SGD: the mean of the epoch's batch costs, weighted by batch size
+                (by batch weight with ``sample_weight``; an estimate of ``J``:
+                the parameters move during the epoch); scipy: ``J`` at the iterate
+val_cost        mean loss on the validation data, without the L2 term (only
+                with ``validation=``)
+val_accuracy    accuracy on the validation data (only with ``validation=``)
+learning_rate   SGD only: the rate used in that epoch
+nfev            objective evaluations so far (a batch counts as one on the SGD
+                path); validation passes are not counted
+seconds         wall-clock seconds since the start of training
+==============  ==============================================================
+
+Nothing here prints, and no NumPy ``RuntimeWarning`` escapes a training path:
+a NaN, an overflow or a divergence ends the run with its status and message.
 """
 
 from __future__ import annotations
@@ -11,12 +63,33 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.optimize import OptimizeResult
 
 from flatnn.base import checks, namespace, threads
-from flatnn.core import activations, kernel, losses
+from flatnn.core import evaluation, kernel, losses
+from flatnn.core.network import Network
+from flatnn.core.objective import Objective
+
+__all__ = [
+    "STATUS_DONE",
+    "STATUS_EARLY_STOPPED",
+    "STATUS_NOT_FINITE",
+    "STATUS_DIVERGED",
+    "STATUS_STOPPED",
+    "SUCCESS",
+    "Stopped",
+    "wrap_callback",
+    "resolve_objective",
+    "check_params0",
+    "Validation",
+    "as_target",
+    "Recorder",
+    "check_monitor",
+]
 
 STATUS_DONE = 0
 """All epochs or iterations ran (or the scipy method converged)."""
@@ -36,7 +109,9 @@ class Stopped(Exception):
     """A callback raised ``StopIteration``; carried out through scipy's solvers."""
 
 
-def wrap_callback(callback, name="callback"):
+def wrap_callback(
+    callback: Callable[..., Any] | None, name: str = "callback"
+) -> Callable[[OptimizeResult], Any] | None:
     """Return ``f(result)`` that calls ``callback`` in its own form, or None.
 
     A callback whose only parameter is named ``intermediate_result`` gets the
@@ -47,6 +122,7 @@ def wrap_callback(callback, name="callback"):
         return None
     if not callable(callback):
         raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
+    params: Any
     try:
         params = inspect.signature(callback).parameters
     except (TypeError, ValueError):  # some builtins have no signature: legacy form
@@ -54,6 +130,68 @@ def wrap_callback(callback, name="callback"):
     if set(params) == {"intermediate_result"}:
         return lambda result: callback(intermediate_result=result)
     return lambda result: callback(result.x)
+
+
+def resolve_objective(net: Any, X: Any, y: Any, lam: float, who: str, **weights: Any) -> Any:
+    """The objective a training path minimizes: ``Objective(net, X, y, lam)`` or ``net`` itself.
+
+    Parameters
+    ----------
+    net : Network or objective-like
+        A :class:`flatnn.Network` (then ``X`` and ``y`` are required) or an
+        object with ``cost_grad(params)`` and ``n_params`` that carries its own
+        data and ``lam`` (then ``X``, ``y`` and ``lam`` must be omitted).
+    X : ndarray, shape (m, n_features), or None
+    y : ndarray, shape (m,) or (m, k), or None
+    lam : float
+    who : str
+        The caller's name, for the messages (``"sgd"``, ``"minimize"``).
+    **weights
+        ``sample_weight=w`` (shape ``(m,)``) when the caller was given one; it
+        joins the network's objective, and is refused with an objective, which
+        carries its own.
+
+    Raises
+    ------
+    TypeError
+        ``net`` is neither; X/y missing for a network or given with an objective.
+    ValueError
+        ``lam`` given with an objective.
+    """
+    if isinstance(net, Network):
+        if X is None or y is None:
+            raise TypeError(f"{who}(net, params0, X, y, ...) needs X and y when net is a Network")
+        return Objective(net, X, y, lam, **weights)
+    if not (callable(getattr(net, "cost_grad", None)) and hasattr(net, "n_params")):
+        raise TypeError(
+            f"{who} takes a flatnn.Network or an objective with cost_grad(params) "
+            f"and n_params; got {type(net).__name__}"
+        )
+    if X is not None or y is not None:
+        raise TypeError(
+            f"{who}: the objective {type(net).__name__} carries its own data; omit X and y"
+        )
+    if weights:
+        raise TypeError(
+            f"{who}: the objective {type(net).__name__} carries its own data; omit "
+            f"sample_weight (give it to the objective)"
+        )
+    if lam != 0.0:
+        raise ValueError(
+            f"{who}: the objective carries its own lam "
+            f"({getattr(net, 'lam', '?')}); omit lam (got {lam!r})"
+        )
+    return net
+
+
+def check_params0(params0: Any, n_params: int, xp: Any = np) -> Any:
+    """``params0`` for a training run: float32/float64, ``n_params`` entries, finite.
+
+    ``xp`` is the namespace of the data: a NumPy ``params0`` moves there.
+    Raises ValueError/TypeError naming what was expected.
+    """
+    params0 = checks.flat_vector(params0, n_params, "params0", dtypes="float32/64", xp=xp)
+    return checks.finite(params0, "params0")
 
 
 class Validation:
@@ -74,9 +212,7 @@ class Validation:
         The namespace of the training data and of the parameters.
     """
 
-    def __init__(self, net, validation, dtype, xp=np):
-        from flatnn.core.objective import Objective
-
+    def __init__(self, net: Network, validation: Any, dtype: Any, xp: Any = np) -> None:
         try:
             X_val, y_val = validation
         except (TypeError, ValueError):
@@ -94,28 +230,17 @@ class Validation:
         self.net = net
         self.X = X
         self.target = as_target(net, checked.y, dtype)
-        self.hidden = tuple(activations.get(n) for n in net.hidden_activations)
-        self.outloss = losses.get(net.output, net.loss)
-        k = net.sizes[-1]
-        if k == 1:
-            self.truth = self.target[:, 0] > 0.5
-        elif losses.is_labels(self.target):
-            self.truth = self.target
-        else:
-            self.truth = self.target.argmax(axis=1)
+        self.hidden = evaluation.hidden_fns(net)
+        self.outloss = evaluation.output_loss(net)
+        self.truth = losses.true_labels(self.target, net.sizes[-1])  # the prediction rule's
 
-    def entry(self, params):
+    def entry(self, params: Any) -> dict[str, float]:
         """``{"val_cost": mean loss (no L2 term), "val_accuracy": fraction right}``."""
         thetas = self.net.unpack(params)
 
         def block(start, stop, i):  # (summed loss, number right) of rows start:stop
             _, z = kernel.forward(thetas, self.hidden, self.X[start:stop])
-            if z.shape[1] == 1:
-                pred = self.outloss.activate(z.copy())[:, 0] > 0.5
-            elif self.net.output == "softmax":  # monotone: the argmax of z is the argmax of a
-                pred = z.argmax(axis=1)
-            else:
-                pred = self.outloss.activate(z.copy()).argmax(axis=1)
+            pred = self.outloss.predict(z)  # the prediction rule's one home (core.losses)
             value = self.outloss.value(z, self.target[start:stop])
             if self.xp is np:
                 return value, int(np.count_nonzero(pred == self.truth[start:stop]))
@@ -123,16 +248,14 @@ class Validation:
 
         m = self.X.shape[0]
         with np.errstate(all="ignore"):
-            if self.xp is np:
-                parts = threads.run_blocks(block, m)
-            else:  # one block: a GPU runs its own threads
-                parts = [block(0, m, 0)]
+            # one block on a GPU: it runs its own threads
+            parts = threads.run_blocks(block, m) if self.xp is np else [block(0, m, 0)]
         value = sum(v for v, _ in parts)  # in block order
         right = sum(c for _, c in parts)
         return {"val_cost": float(value / m), "val_accuracy": right / m}
 
 
-def as_target(net, y, dtype):
+def as_target(net: Network, y: Any, dtype: Any) -> Any:
     """Validated ``y`` in the form the losses take: labels ``(m,)`` or targets ``(m, k)``.
 
     ``y`` keeps its namespace (a device array stays on its device).
@@ -146,72 +269,120 @@ def as_target(net, y, dtype):
 
 
 class Recorder:
-    """History, best iterate and callbacks of one training run.
+    """History, best iterate, patience count and callbacks of one training run.
 
     Parameters
     ----------
     callback : callable or None
         The user's per-epoch / per-iteration callback, in either form.
     validation : Validation or None
-        When given, each entry gets ``val_cost`` and ``val_accuracy`` and the
-        best iterate is the one of lowest ``val_cost``; else of lowest ``fun``.
+        When given, each entry gets ``val_cost`` and ``val_accuracy``.
+    monitor : {"fun", "val_cost", "val_score"}, optional
+        What the best iterate and the patience count follow: ``fun`` and
+        ``val_cost`` lower-is-better, ``val_score`` higher-is-better. Default:
+        ``val_cost`` with ``validation``, else ``fun``.
+    score : callable, optional
+        ``score(x) -> float``, higher is better (an accuracy, an R²), recorded
+        as ``val_score`` in every entry.
+    tol : float, default 0
+        An entry *improves* (resets :attr:`since_best`) only when its monitored
+        value beats the best by more than ``tol``; the best iterate is kept on
+        any improvement (scikit-learn's rule).
     """
 
-    def __init__(self, callback, validation):
+    def __init__(
+        self,
+        callback: Callable[..., Any] | None,
+        validation: Validation | None,
+        *,
+        monitor: str | None = None,
+        score: Callable[[Any], float] | None = None,
+        tol: float = 0.0,
+    ) -> None:
         self.notify = wrap_callback(callback)
         self.validation = validation
-        self.history = []
-        self.best_x = None
+        self.score_fn = score
+        self.monitor = check_monitor(monitor, validation is not None, score is not None)
+        self.tol = checks.real(tol, "tol", 0)
+        self.history: list[dict[str, Any]] = []
+        self.best_x: Any = None
         self.best_score = math.inf
-        self.best_entry = None
+        self.best_entry: dict[str, Any] | None = None
         self.since_best = 0
+        """Entries since the last one that improved by more than ``tol``."""
         self.user_err = np.geterr()  # callbacks run under the caller's error settings
         self.start = time.perf_counter()
 
-    def seconds(self):
+    def seconds(self) -> float:
         """Wall-clock seconds since the run started."""
         return time.perf_counter() - self.start
 
-    def score(self, x, fun):
-        """The score the best iterate is chosen by: ``val_cost`` at ``x``, or ``fun``."""
-        if self.validation is not None:
+    def score(self, x: Any, fun: float) -> float:
+        """The monitored value at ``x`` as a lower-is-better score (``fun`` given)."""
+        if self.monitor == "val_cost" and self.validation is not None:
             return self.validation.entry(x)["val_cost"]
+        if self.monitor == "val_score" and self.score_fn is not None:
+            return -float(self.score_fn(x))
         return fun
 
-    def record(self, x, entry):
+    def record(self, x: Any, entry: dict[str, Any]) -> None:
         """Complete ``entry`` for iterate ``x``, keep the best, call the callback.
 
         ``entry`` holds the path's own fields (``epoch`` or ``nit``, ``fun``,
         ``nfev``, ...); this adds the validation fields and ``seconds``. ``x`` is
-        copied where it is kept. Raises :class:`Stopped` when the callback
-        raises ``StopIteration``.
+        copied where it is kept; ``x=None`` records an epoch that ended
+        non-finite (its validation fields NaN, never the best). Raises
+        :class:`Stopped` when the callback raises ``StopIteration``.
         """
-        if self.validation is not None:
-            entry.update(self.validation.entry(x))
-        entry["seconds"] = self.seconds()
+        self.complete(x, entry)
         self.history.append(entry)
-        score = _score(entry["val_cost"] if self.validation is not None else entry["fun"])
-        if self.best_x is None or score < self.best_score:
-            self.best_x, self.best_score, self.best_entry = x.copy(), score, entry
-            self.since_best = 0
+        value = _score(-entry["val_score"] if self.monitor == "val_score" else entry[self.monitor])
+        previous = self.best_score
+        if x is not None and (self.best_x is None or value < previous):
+            self.best_x, self.best_score, self.best_entry = x.copy(), value, entry
+            improved = previous == math.inf or value < previous - self.tol
+            self.since_best = 0 if improved else self.since_best + 1
         else:
             self.since_best += 1
         if self.notify is not None:
             try:
                 result = OptimizeResult(nit=len(self.history))
                 result.update(entry)
-                result.update(x=x.copy(), history=self.history)
+                result.update(x=None if x is None else x.copy(), history=self.history)
                 self.notify(result)
             except StopIteration:
                 raise Stopped from None
 
-    def offer(self, x, score):
+    def complete(self, x: Any, entry: dict[str, Any]) -> None:
+        """Add the validation fields (NaN for ``x=None``) and ``seconds`` to ``entry``."""
+        if self.validation is not None:
+            if x is None:
+                entry.update(val_cost=math.nan, val_accuracy=math.nan)
+            else:
+                entry.update(self.validation.entry(x))
+        if self.score_fn is not None:
+            entry["val_score"] = math.nan if x is None else float(self.score_fn(x))
+        entry["seconds"] = self.seconds()
+
+    def offer(self, x: Any, score: float) -> None:
         """Consider an iterate that has no history entry (a stop mid-epoch)."""
         score = _score(score)
         if self.best_x is None or score < self.best_score:
             self.best_x, self.best_score, self.best_entry = x.copy(), score, None
 
-    def result(self, x, fun, jac, *, nfev, status, message, nit=None, base=None, **extra):
+    def result(
+        self,
+        x: Any,
+        fun: float,
+        jac: Any,
+        *,
+        nfev: int,
+        status: int,
+        message: str,
+        nit: int | None = None,
+        base: OptimizeResult | None = None,
+        **extra: Any,
+    ) -> OptimizeResult:
         """The run's :class:`OptimizeResult` (``base``: scipy's, updated in place)."""
         res = OptimizeResult() if base is None else base
         res.update(
@@ -230,7 +401,20 @@ class Recorder:
         return res
 
 
-def _score(value):
+def check_monitor(monitor: Any, validation: bool, score: bool) -> str:
+    """The monitored history field: ``monitor`` checked against what is recorded."""
+    if monitor is None:
+        return "val_cost" if validation else "fun"
+    needs = {"fun": True, "val_cost": validation, "val_score": score}
+    if monitor not in needs:
+        raise ValueError(f"monitor must be 'fun', 'val_cost' or 'val_score', got {monitor!r}")
+    if not needs[monitor]:
+        what = "validation=(X_val, y_val)" if monitor == "val_cost" else "score=callable"
+        raise ValueError(f"monitor={monitor!r} needs {what}")
+    return str(monitor)
+
+
+def _score(value: float) -> float:
     """A cost as a best-iterate score: NaN counts as inf, so any finite iterate beats it."""
     value = float(value)
     return math.inf if math.isnan(value) else value

@@ -40,7 +40,8 @@ rmsprop     ``s ← ρ s + (1−ρ) g²``; step ``−η g / (√s + ε)``
 A *schedule* maps the epoch index (0, 1, 2, ...) to a learning rate:
 :func:`constant`, :func:`step_decay`, :func:`exponential_decay`, :func:`cosine_decay`,
 :func:`warmup` (around any of them), or any callable
-``epoch -> float``.
+``epoch -> float``. They live in :mod:`flatnn.training.schedules` and are
+exported here too, so that :mod:`flatnn.optimizers` holds both.
 
 Arrays keep the dtype of ``params``: float32 parameters give float32 state and
 float32 steps (hyperparameters are Python floats, which never promote).
@@ -55,14 +56,24 @@ as NumPy's. A custom rule written with array methods and operators
 from __future__ import annotations
 
 import math
-import numbers
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
 
-from flatnn.base import checks
 from flatnn.base.namespace import namespace_of
+from flatnn.training.schedules import (
+    as_real,
+    as_schedule,
+    constant,
+    cosine_decay,
+    exponential_decay,
+    learning_rate_at,
+    positive,
+    step_decay,
+    warmup,
+)
 
 __all__ = [
     "sgd",
@@ -73,6 +84,8 @@ __all__ = [
     "get",
     "is_rule",
     "has_inplace",
+    "check_step",
+    "copy_state",
     "RULES",
     "constant",
     "step_decay",
@@ -84,26 +97,33 @@ __all__ = [
 ]
 
 
-def _fraction(name, upper_open=True):
-    def check(instance, attribute, value):
+def _fraction(name: str, upper_open: bool = True) -> Callable[[Any, Any, float], None]:
+    def check(instance: Any, attribute: Any, value: float) -> None:
         if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
-            raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+            interval = "[0, 1)" if upper_open else "[0, 1]"
+            raise ValueError(f"{name} must lie in {interval}, got {value!r}")
 
     return check
 
 
-def _positive(instance, attribute, value):
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
+def _beta(value: Any) -> float:
+    return as_real(value, "beta")
 
 
-def _real(name):
-    """Converter: a real number (not a bool, not a string) to float, naming the field."""
+def _beta1(value: Any) -> float:
+    return as_real(value, "beta1")
 
-    def convert(value):
-        return checks.real(value, name, finite=False)  # the validators check the range
 
-    return convert
+def _beta2(value: Any) -> float:
+    return as_real(value, "beta2")
+
+
+def _decay(value: Any) -> float:
+    return as_real(value, "decay")
+
+
+def _eps(value: Any) -> float:
+    return as_real(value, "eps")
 
 
 # ------------------------------------------------------------------- rules
@@ -111,19 +131,21 @@ def _real(name):
 class SGD:
     """Plain gradient descent: ``step = -learning_rate * grad``. State: ``()``."""
 
-    def init(self, params):
+    def init(self, params: Any) -> Any:
         """Return the (empty) state."""
         return ()
 
-    def update(self, grad, state, params, learning_rate):
+    def update(self, grad: Any, state: Any, params: Any, learning_rate: float) -> tuple[Any, Any]:
         """Return ``(-learning_rate * grad, state)``."""
         return namespace_of(grad).multiply(grad, -learning_rate), state
 
-    def inplace_init(self, params):
+    def inplace_init(self, params: Any) -> Any:
         """The in-place form's state: ``()``."""
         return ()
 
-    def inplace_update(self, grad, state, params, learning_rate, scratch):
+    def inplace_update(
+        self, grad: Any, state: Any, params: Any, learning_rate: float, scratch: Any
+    ) -> Any:
         """``params += -learning_rate * grad`` in place (``grad`` is overwritten)."""
         grad *= -learning_rate
         params += grad
@@ -137,23 +159,27 @@ class Momentum:
     State: the velocity ``v``, shape (n_params,), zeros at first.
     """
 
-    beta: float = attrs.field(default=0.9, converter=_real("beta"), validator=_fraction("beta"))
+    beta: float = attrs.field(
+        default=0.9, converter=_beta, validator=_fraction("beta", upper_open=False)
+    )
 
-    def init(self, params):
+    def init(self, params: Any) -> Any:
         """Return the zero velocity, shaped and typed like ``params``."""
         return namespace_of(params).zeros_like(params)
 
-    def update(self, grad, state, params, learning_rate):
+    def update(self, grad: Any, state: Any, params: Any, learning_rate: float) -> tuple[Any, Any]:
         """Return ``(v_new, v_new)``."""
         velocity = namespace_of(grad).multiply(grad, -learning_rate)
         velocity += self.beta * state
         return velocity, velocity
 
-    def inplace_init(self, params):
+    def inplace_init(self, params: Any) -> Any:
         """The in-place form's state: the velocity, zeros like ``params``."""
         return namespace_of(params).zeros_like(params)
 
-    def inplace_update(self, grad, state, params, learning_rate, scratch):
+    def inplace_update(
+        self, grad: Any, state: Any, params: Any, learning_rate: float, scratch: Any
+    ) -> Any:
         """Update the velocity ``state`` and ``params`` in place."""
         grad *= -learning_rate
         state *= self.beta  # beta v + (-lr g): the same sum as update's, in the other order
@@ -170,13 +196,15 @@ class Nesterov:
     State: the velocity ``v``, shape (n_params,).
     """
 
-    beta: float = attrs.field(default=0.9, converter=_real("beta"), validator=_fraction("beta"))
+    beta: float = attrs.field(
+        default=0.9, converter=_beta, validator=_fraction("beta", upper_open=False)
+    )
 
-    def init(self, params):
+    def init(self, params: Any) -> Any:
         """Return the zero velocity, shaped and typed like ``params``."""
         return namespace_of(params).zeros_like(params)
 
-    def update(self, grad, state, params, learning_rate):
+    def update(self, grad: Any, state: Any, params: Any, learning_rate: float) -> tuple[Any, Any]:
         """Return ``(step, v_new)``."""
         descent = namespace_of(grad).multiply(grad, -learning_rate)
         velocity = self.beta * state
@@ -185,11 +213,13 @@ class Nesterov:
         step += descent
         return step, velocity
 
-    def inplace_init(self, params):
+    def inplace_init(self, params: Any) -> Any:
         """The in-place form's state: the velocity, zeros like ``params``."""
         return namespace_of(params).zeros_like(params)
 
-    def inplace_update(self, grad, state, params, learning_rate, scratch):
+    def inplace_update(
+        self, grad: Any, state: Any, params: Any, learning_rate: float, scratch: Any
+    ) -> Any:
         """Update the velocity ``state`` and ``params`` in place."""
         descent = grad
         descent *= -learning_rate
@@ -204,7 +234,7 @@ class Nesterov:
 class AdamState(NamedTuple):
     """Adam's state: the step count and the two moment estimates (n_params,)."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count
     mu: np.ndarray
     nu: np.ndarray
 
@@ -216,18 +246,16 @@ class Adam:
     ``step = −learning_rate · m̂ / (√ŝ + eps)``. State: :class:`AdamState`.
     """
 
-    beta1: float = attrs.field(default=0.9, converter=_real("beta1"), validator=_fraction("beta1"))
-    beta2: float = attrs.field(
-        default=0.999, converter=_real("beta2"), validator=_fraction("beta2")
-    )
-    eps: float = attrs.field(default=1e-8, converter=_real("eps"), validator=_positive)
+    beta1: float = attrs.field(default=0.9, converter=_beta1, validator=_fraction("beta1"))
+    beta2: float = attrs.field(default=0.999, converter=_beta2, validator=_fraction("beta2"))
+    eps: float = attrs.field(default=1e-8, converter=_eps, validator=positive)
 
-    def init(self, params):
+    def init(self, params: Any) -> Any:
         """Return ``AdamState(0, zeros, zeros)``."""
         xp = namespace_of(params)
         return AdamState(0, xp.zeros_like(params), xp.zeros_like(params))
 
-    def update(self, grad, state, params, learning_rate):
+    def update(self, grad: Any, state: Any, params: Any, learning_rate: float) -> tuple[Any, Any]:
         """Return ``(step, AdamState(count + 1, mu, nu))``."""
         xp = namespace_of(grad)
         t = state.count + 1
@@ -243,11 +271,13 @@ class Adam:
         step /= denom
         return step, AdamState(t, mu, nu)
 
-    def inplace_init(self, params):
+    def inplace_init(self, params: Any) -> Any:
         """The in-place form's state: ``AdamState(0, zeros, zeros)``."""
         return self.init(params)
 
-    def inplace_update(self, grad, state, params, learning_rate, scratch):
+    def inplace_update(
+        self, grad: Any, state: Any, params: Any, learning_rate: float, scratch: Any
+    ) -> Any:
         """Update the moments of ``state`` and ``params`` in place."""
         xp = namespace_of(grad)
         t = state.count + 1
@@ -275,14 +305,14 @@ class RMSprop:
     State: the running mean of squared gradients ``s``, shape (n_params,).
     """
 
-    decay: float = attrs.field(default=0.9, converter=_real("decay"), validator=_fraction("decay"))
-    eps: float = attrs.field(default=1e-8, converter=_real("eps"), validator=_positive)
+    decay: float = attrs.field(default=0.9, converter=_decay, validator=_fraction("decay"))
+    eps: float = attrs.field(default=1e-8, converter=_eps, validator=positive)
 
-    def init(self, params):
+    def init(self, params: Any) -> Any:
         """Return zeros shaped and typed like ``params``."""
         return namespace_of(params).zeros_like(params)
 
-    def update(self, grad, state, params, learning_rate):
+    def update(self, grad: Any, state: Any, params: Any, learning_rate: float) -> tuple[Any, Any]:
         """Return ``(step, s_new)``."""
         xp = namespace_of(grad)
         mean_square = xp.square(grad)
@@ -294,11 +324,13 @@ class RMSprop:
         step /= denom
         return step, mean_square
 
-    def inplace_init(self, params):
+    def inplace_init(self, params: Any) -> Any:
         """The in-place form's state: zeros like ``params``."""
         return namespace_of(params).zeros_like(params)
 
-    def inplace_update(self, grad, state, params, learning_rate, scratch):
+    def inplace_update(
+        self, grad: Any, state: Any, params: Any, learning_rate: float, scratch: Any
+    ) -> Any:
         """Update the mean square ``state`` and ``params`` in place."""
         xp = namespace_of(grad)
         sq = xp.square(grad, out=scratch)
@@ -313,48 +345,54 @@ class RMSprop:
         return state
 
 
-def sgd():
+def sgd() -> SGD:
     """Plain gradient descent (no state). See :class:`SGD`."""
     return SGD()
 
 
-def momentum(beta=0.9):
-    """Classical momentum with coefficient ``beta`` in [0, 1). See :class:`Momentum`."""
+def momentum(beta: float = 0.9) -> Momentum:
+    """Classical momentum with coefficient ``beta`` in [0, 1]. See :class:`Momentum`."""
     return Momentum(beta)
 
 
-def nesterov(beta=0.9):
-    """Nesterov momentum with coefficient ``beta`` in [0, 1). See :class:`Nesterov`."""
+def nesterov(beta: float = 0.9) -> Nesterov:
+    """Nesterov momentum with coefficient ``beta`` in [0, 1]. See :class:`Nesterov`."""
     return Nesterov(beta)
 
 
-def adam(beta1=0.9, beta2=0.999, eps=1e-8):
+def adam(beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> Adam:
     """Adam with moment decays ``beta1``, ``beta2`` in [0, 1) and ``eps > 0``."""
     return Adam(beta1, beta2, eps)
 
 
-def rmsprop(decay=0.9, eps=1e-8):
+def rmsprop(decay: float = 0.9, eps: float = 1e-8) -> RMSprop:
     """RMSprop with squared-gradient decay ``decay`` in [0, 1) and ``eps > 0``."""
     return RMSprop(decay, eps)
 
 
-RULES = {"sgd": sgd, "momentum": momentum, "nesterov": nesterov, "adam": adam, "rmsprop": rmsprop}
+RULES: dict[str, Callable[[], Any]] = {
+    "sgd": sgd,
+    "momentum": momentum,
+    "nesterov": nesterov,
+    "adam": adam,
+    "rmsprop": rmsprop,
+}
 """The built-in rules by name: their constructors."""
 
 
-def is_rule(obj):
+def is_rule(obj: Any) -> bool:
     """True when ``obj`` has callable ``init`` and ``update`` (an update rule)."""
     return callable(getattr(obj, "init", None)) and callable(getattr(obj, "update", None))
 
 
-def has_inplace(rule):
+def has_inplace(rule: Any) -> bool:
     """True when ``rule`` also has the in-place form (``inplace_init``, ``inplace_update``)."""
     return callable(getattr(rule, "inplace_init", None)) and callable(
         getattr(rule, "inplace_update", None)
     )
 
 
-def get(method):
+def get(method: Any) -> Any:
     """Return an update rule from a name or a rule object.
 
     Parameters
@@ -390,167 +428,31 @@ def get(method):
     )
 
 
-# --------------------------------------------------------------- schedules
-def _epoch_count(value):
-    # int(1.5) would be 1: an interval of epochs is a whole number or an error.
-    return checks.integer(value, "every (epochs between drops)")
+def check_step(rule: Any, step: Any, params: Any) -> None:
+    """Check a pure ``update``'s step: the shape, dtype and namespace of ``params``.
 
-
-def _epochs(value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"epochs must be a whole number of epochs (an int >= 1), got {value!r}")
-    return int(value)
-
-
-@attrs.frozen
-class Constant:
-    """The same learning rate every epoch."""
-
-    learning_rate: float = attrs.field(converter=_real("learning_rate"), validator=_positive)
-
-    def __call__(self, epoch):
-        return self.learning_rate
-
-
-@attrs.frozen
-class StepDecay:
-    """``learning_rate · drop ** (epoch // every)``."""
-
-    learning_rate: float = attrs.field(converter=_real("learning_rate"), validator=_positive)
-    drop: float = attrs.field(converter=_real("drop"))
-    every: int = attrs.field(converter=_epoch_count)
-
-    def __attrs_post_init__(self):
-        if not 0 < self.drop <= 1:
-            raise ValueError(f"drop must lie in (0, 1], got {self.drop!r}")
-        if self.every < 1:
-            raise ValueError(f"every must be an epoch count >= 1, got {self.every!r}")
-
-    def __call__(self, epoch):
-        return self.learning_rate * self.drop ** (epoch // self.every)
-
-
-@attrs.frozen
-class ExponentialDecay:
-    """``learning_rate · rate ** epoch``."""
-
-    learning_rate: float = attrs.field(converter=_real("learning_rate"), validator=_positive)
-    rate: float = attrs.field(converter=_real("rate"))
-
-    def __attrs_post_init__(self):
-        if not 0 < self.rate <= 1:
-            raise ValueError(f"rate must lie in (0, 1], got {self.rate!r}")
-
-    def __call__(self, epoch):
-        return self.learning_rate * self.rate**epoch
-
-
-@attrs.frozen
-class CosineDecay:
-    """``final + (learning_rate - final) · (1 + cos(π e / epochs)) / 2``.
-
-    ``e = min(epoch, epochs - 1)``.
-
-    The rate falls from ``learning_rate`` at epoch 0 along half a cosine
-    towards ``final`` at epoch ``epochs``; the last epoch of the run
-    (``epochs - 1``) still has a rate > 0, and later epochs keep it.
+    Raises ValueError (shape, dtype) or TypeError (namespace) naming the rule.
     """
-
-    learning_rate: float = attrs.field(converter=_real("learning_rate"), validator=_positive)
-    epochs: int = attrs.field(converter=_epochs)
-    final: float = attrs.field(default=0.0, converter=_real("final"))
-
-    def __attrs_post_init__(self):
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be an epoch count >= 1, got {self.epochs!r}")
-        if not 0 <= self.final < self.learning_rate:
-            raise ValueError(
-                f"final must lie in [0, learning_rate={self.learning_rate!r}), got {self.final!r}"
-            )
-
-    def __call__(self, epoch):
-        e = min(epoch, self.epochs - 1)
-        return self.final + (self.learning_rate - self.final) * 0.5 * (
-            1.0 + math.cos(math.pi * e / self.epochs)
-        )
-
-
-@attrs.frozen
-class Warmup:
-    """``schedule(epoch) · (epoch + 1) / (epochs + 1)`` while ``epoch < epochs``, then ``schedule``.
-
-    A linear ramp over the first ``epochs`` epochs in front of another
-    schedule (or a constant rate).
-    """
-
-    schedule: object = attrs.field(converter=lambda s: as_schedule(s))
-    epochs: int = attrs.field(converter=_epochs)
-
-    def __attrs_post_init__(self):
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be an epoch count >= 1, got {self.epochs!r}")
-
-    def __call__(self, epoch):
-        rate = self.schedule(epoch)
-        if epoch < self.epochs:
-            return rate * (epoch + 1) / (self.epochs + 1)
-        return rate
-
-
-def constant(learning_rate):
-    """Schedule: ``learning_rate`` (> 0) at every epoch."""
-    return Constant(learning_rate)
-
-
-def step_decay(learning_rate, drop, every):
-    """Schedule: multiply ``learning_rate`` by ``drop`` in (0, 1] every ``every`` epochs."""
-    return StepDecay(learning_rate, drop, every)
-
-
-def exponential_decay(learning_rate, rate):
-    """Schedule: ``learning_rate · rate ** epoch`` with ``rate`` in (0, 1]."""
-    return ExponentialDecay(learning_rate, rate)
-
-
-def cosine_decay(learning_rate, epochs, final=0.0):
-    """Schedule: half a cosine from ``learning_rate`` to ``final`` over ``epochs`` epochs."""
-    return CosineDecay(learning_rate, epochs, final)
-
-
-def warmup(schedule, epochs):
-    """Schedule: ``schedule`` (a number or a schedule) ramped up linearly over ``epochs`` epochs."""
-    return Warmup(schedule, epochs)
-
-
-def as_schedule(learning_rate):
-    """Return a callable ``epoch -> learning rate`` from a number or a callable.
-
-    A number becomes :func:`constant`; a callable is returned as is (its values
-    are checked where they are used, see :func:`learning_rate_at`).
-    """
-    if callable(learning_rate):
-        return learning_rate
-    if isinstance(learning_rate, (bool, np.bool_)) or not isinstance(learning_rate, numbers.Real):
-        # the check of checks.real, with the word for a schedule added
-        raise TypeError(
-            f"learning_rate must be a number or a callable epoch -> learning "
-            f"rate, got {learning_rate!r}"
-        )
-    return Constant(learning_rate)
-
-
-def learning_rate_at(schedule, epoch):
-    """``schedule(epoch)`` as a Python float, checked to be finite and > 0."""
-    value = schedule(epoch)
-    try:
-        lr = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"the learning-rate schedule returned {value!r} at epoch {epoch}; expected a number"
-        ) from None
-    if not (lr > 0 and math.isfinite(lr)):
+    if getattr(step, "shape", None) != params.shape or getattr(step, "dtype", None) != params.dtype:
         raise ValueError(
-            f"the learning rate must be a finite number > 0; the schedule "
-            f"gave {value!r} at epoch {epoch}"
+            f"{type(rule).__name__}.update returned a step of shape "
+            f"{getattr(step, 'shape', None)} and dtype {getattr(step, 'dtype', None)}; "
+            f"expected {params.shape} {params.dtype}"
         )
-    return lr
+    if namespace_of(step) is not namespace_of(params):
+        raise TypeError(
+            f"{type(rule).__name__}.update returned a step of type "
+            f"{type(step).__module__}.{type(step).__name__}; the parameters are "
+            f"{type(params).__module__}.{type(params).__name__} (write the rule with "
+            f"array methods, or the namespace of grad)"
+        )
+
+
+def copy_state(state: Any) -> Any:
+    """A copy of a rule's state: arrays copied, tuples (and NamedTuples) rebuilt, scalars kept."""
+    if isinstance(state, tuple):
+        items = [copy_state(s) for s in state]
+        return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
+    if hasattr(state, "shape") and hasattr(state, "copy"):
+        return state.copy()
+    return state

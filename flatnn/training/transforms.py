@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import attrs
 import numpy as np
@@ -22,7 +23,7 @@ from flatnn.base import namespace
 __all__ = ["Translate", "translate"]
 
 
-def _shift_count(value):
+def _shift_count(value: Any) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"max_shift must be a whole number of pixels (an int >= 1), got {value!r}")
     return int(value)
@@ -38,11 +39,11 @@ class Translate:
 
     max_shift: int = attrs.field(converter=_shift_count)
 
-    def __attrs_post_init__(self):
+    def __attrs_post_init__(self) -> None:
         if self.max_shift < 1:
             raise ValueError(f"max_shift must be >= 1, got {self.max_shift}")
 
-    def __call__(self, X_batch, rng):
+    def __call__(self, X_batch: Any, rng: np.random.Generator) -> Any:
         """Return a translated copy of ``X_batch``, shape ``(b, side * side)``.
 
         A device batch (CuPy) is translated on the device: the shifts are drawn
@@ -84,6 +85,6 @@ class Translate:
         return out.reshape(b, n)
 
 
-def translate(max_shift=2):
+def translate(max_shift: int = 2) -> Translate:
     """Transform: random translations by up to ``max_shift`` pixels (see :class:`Translate`)."""
     return Translate(max_shift)

@@ -187,3 +187,27 @@ def test_bench_gpu_runs(tmp_path):
     assert out.returncode == 0, out.stderr
     result = json.loads((tmp_path / "bench_gpu.json").read_text())
     assert len(result["cost_grad"]) == 4 and result["training"][0]["nit"] == 5
+
+
+@pytest.mark.parametrize(
+    "output,loss,kind", [("softmax", "cross_entropy", "labels"), ("exp", "poisson", "counts")]
+)
+def test_sample_weights_and_poisson_on_the_gpu(output, loss, kind):
+    rng = np.random.default_rng(5)
+    net = flatnn.Network((20, 16, 3), hidden="tanh", output=output, loss=loss)
+    params = net.init(5)
+    X = rng.normal(size=(300, 20))
+    y = rng.integers(0, 3, 300) if kind == "labels" else rng.poisson(2.0, (300, 3)).astype(float)
+    w = rng.uniform(0, 2, 300)
+    v = rng.normal(size=net.n_params)
+    Xd, yd, wd, pd, vd = (cp.asarray(a) for a in (X, y, w, params, v))
+    c, g = net.cost_grad(params, X, y, 0.2, sample_weight=w)
+    cd, gd = net.cost_grad(pd, Xd, yd, 0.2, sample_weight=wd)
+    assert abs(cd - c) <= RTOL * abs(c)
+    close(g, gd)
+    close(
+        net.hessp(params, v, X, y, 0.2, sample_weight=w),
+        net.hessp(pd, vd, Xd, yd, 0.2, sample_weight=wd),
+    )
+    obj = gpu.GPUObjective(net, X, y, 0.2, sample_weight=w)
+    np.testing.assert_allclose(obj.grad(params), g, rtol=RTOL, atol=RTOL * np.abs(g).max())

@@ -45,6 +45,9 @@ class Counting:
         self.n_params = objective.n_params
         self.products = 0
 
+    def cost_grad(self, params):
+        return self.objective.cost_grad(params)
+
     def hessp(self, params, v):
         self.products += 1
         return self.objective.hessp(params, v)

@@ -32,6 +32,7 @@ from flatnn.backends.gpu_objective import GPUUnavailable
 from flatnn.io import models as io
 from flatnn.sklearn import device as devices
 from flatnn.sklearn.constraints import InvalidParameterError
+from flatnn.sklearn.interop import run_state
 
 __all__ = ["Persistence", "FORMAT", "jsonable", "encode_float", "decode_float", "StateError"]
 
@@ -169,7 +170,15 @@ class Persistence:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Any:
-        """Read an estimator written by :meth:`save`.
+        """Read an estimator written by :meth:`save`, or a model from ``flatnn train``.
+
+        A model file without an estimator's state (``flatnn train``,
+        :func:`flatnn.save`) becomes a fitted estimator whose predictions are the
+        network's: classes from its ``class_names`` (else ``0 .. k-1``), the
+        layout and activation from the network, other parameters at their
+        defaults (see :mod:`flatnn.sklearn.interop`). A model trained with
+        feature scaling (``flatnn train --data`` without ``--scale none``) is
+        refused: an estimator cannot apply the stored scaler.
 
         Constructor parameters that JSON cannot hold (an update-rule object as
         ``solver``, a ``RandomState``) were not stored and take their defaults;
@@ -191,6 +200,8 @@ class Persistence:
         where = repr(os.fspath(path))
         net, params, metadata = io.load(path)
         state = metadata.get(FORMAT)
+        if state is None:  # a model from `flatnn train` or flatnn.save
+            state, params = run_state(getattr(cls, "_is_classifier", False), net, params, metadata, where)
         if not isinstance(state, dict) or state.get("class") != cls.__name__:
             found = state.get("class") if isinstance(state, dict) else None
             raise ValueError(f"{where} holds no flatnn.sklearn {cls.__name__} (found {found!r})")

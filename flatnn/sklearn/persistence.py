@@ -122,6 +122,26 @@ def _floats(state: dict[str, Any], key: str, where: str) -> list[float]:
         raise StateError(f"{where}: field {FORMAT}.{key}: {exc}") from None
 
 
+def _table_metadata(est: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """What ``flatnn predict``/``evaluate`` read of a table model (no scaling).
+
+    For a single-target regressor and a binary or multiclass classifier:
+    ``features`` (``feature_names_in_``, else ``x0 .. x{n-1}``), ``target``
+    (``"y"``), ``task``, ``class_names`` and an identity ``scaler``.
+    """
+    n, y_type = int(est.n_features_in_), state.get("y_type")
+    if y_type not in (None, "binary", "multiclass") or (y_type is None and est.n_outputs_ != 1):
+        return {}
+    features = state.get("feature_names_in") or [f"x{i}" for i in range(n)]
+    return {
+        "features": list(features),
+        "target": "y",
+        "task": "regress" if y_type is None else "classify",
+        "class_names": state.get("classes"),
+        "scaler": {"kind": "none", "offset": [0.0] * n, "scale": [1.0] * n},
+    }
+
+
 class Persistence:
     """``save`` and ``load``, a part of the estimators (not public on its own)."""
 
@@ -166,6 +186,8 @@ class Persistence:
             state["feature_names_in"] = [str(v) for v in est.feature_names_in_]
         state.update(est._label_state())
         _refuse_read_only(os.fspath(path))
+        for key, value in _table_metadata(est, state).items():
+            metadata.setdefault(key, value)
         return io.save(path, est.network_, est.params_, **{FORMAT: state}, **metadata)
 
     @classmethod

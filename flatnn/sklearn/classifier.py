@@ -339,7 +339,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             )
         outputs = 1 if y_type == "binary" else len(values)
         two_softmax = y_type == "multiclass" and len(values) == 2 and net.output == "softmax"
-        if net.sizes[-1] != outputs or (y_type == "binary") != (len(values) <= 2) and not two_softmax:
+        kind_fits = (y_type == "binary") == (len(values) <= 2) or two_softmax
+        if net.sizes[-1] != outputs or not kind_fits:
             raise StateError(
                 f"{where}: field {FORMAT}.classes holds {len(values)} {y_type} classes; "
                 f"the network {net!r} has {net.sizes[-1]} output(s)"

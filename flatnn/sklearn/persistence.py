@@ -223,7 +223,9 @@ class Persistence:
         net, params, metadata = io.load(path)
         state = metadata.get(FORMAT)
         if state is None:  # a model from `flatnn train` or flatnn.save
-            state, params = run_state(getattr(cls, "_is_classifier", False), net, params, metadata, where)
+            state, params = run_state(
+                getattr(cls, "_is_classifier", False), net, params, metadata, where
+            )
         if not isinstance(state, dict) or state.get("class") != cls.__name__:
             found = state.get("class") if isinstance(state, dict) else None
             raise ValueError(f"{where} holds no flatnn.sklearn {cls.__name__} (found {found!r})")

@@ -104,18 +104,20 @@ def test_unsorted_class_names_are_reordered(tmp_path):
 
 
 def test_estimator_file_predicts_and_evaluates_in_cli(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
     X = _rows(3, 30)
     y = np.where(X[:, 0] > 0, 3, 7)
+    frame = pd.DataFrame(X, columns=["x0", "x1", "x2"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=200, random_state=0).fit(X, y)
+        clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=200, random_state=0).fit(frame, y)
     path = clf.save(tmp_path / "s.npz")
     _table(tmp_path / "rows.csv", X, y, ["x0", "x1", "x2", "y"])
     capsys.readouterr()
     assert main(["predict", path, str(tmp_path / "rows.csv")]) == 0
     lines = capsys.readouterr().out.strip().splitlines()[1:]
     printed = [line.rsplit(",", 1)[1] for line in lines]
-    assert printed == [str(v) for v in clf.predict(X)]
+    assert printed == [str(v) for v in clf.predict(frame)]
     assert set(printed) <= {"3", "7"}
     assert main(["evaluate", path, "--data", str(tmp_path / "rows.csv"), "--json"]) == 0
     assert '"accuracy"' in capsys.readouterr().out

@@ -125,14 +125,18 @@ def _floats(state: dict[str, Any], key: str, where: str) -> list[float]:
 def _table_metadata(est: Any, state: dict[str, Any]) -> dict[str, Any]:
     """What ``flatnn predict``/``evaluate`` read of a table model (no scaling).
 
-    For a single-target regressor and a binary or multiclass classifier:
-    ``features`` (``feature_names_in_``, else ``x0 .. x{n-1}``), ``target``
-    (``"y"``), ``task``, ``class_names`` and an identity ``scaler``.
+    Only for an estimator fitted on a table with column names (a DataFrame:
+    ``feature_names_in_``), a single-target regressor or a binary or
+    multiclass classifier: ``features``, ``target`` (``"y"``), ``task``,
+    ``class_names`` and an identity ``scaler``. Others (fitted on arrays, such
+    as images) stay models ``flatnn predict`` reads images with.
     """
     n, y_type = int(est.n_features_in_), state.get("y_type")
     if y_type not in (None, "binary", "multiclass") or (y_type is None and est.n_outputs_ != 1):
         return {}
-    features = state.get("feature_names_in") or [f"x{i}" for i in range(n)]
+    features = state.get("feature_names_in")
+    if not features:
+        return {}
     return {
         "features": list(features),
         "target": "y",

@@ -80,7 +80,7 @@ def http_port() -> Iterator[int]:
 def test_a_socket_that_never_answers_fails_within_the_timeout(silent_port):
     net, X, y = _problem()
     address = f"tcp://127.0.0.1:{silent_port}"
-    with pytest.raises(ConnectionError, match=rf"{address}.*no answer .* within 2\.0 s"):
+    with pytest.raises(ConnectionError, match=rf"{address}.*no answer .* within 2 s"):
         DaskObjective(address, net, X, y, timeout=2)
 
 

@@ -80,7 +80,7 @@ def connect(distributed: Any, client: Any, timeout: float) -> tuple[Any, bool]:
             client.wait_for_workers(1, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise ConnectionError(
-                f"the Dask scheduler {client.scheduler.address} has no worker after {timeout} s"
+                f"the Dask scheduler {client.scheduler.address} has no worker after {timeout:g} s"
             ) from exc
     except ConnectionError:
         if own:
@@ -96,7 +96,7 @@ def _open_client(distributed: Any, address: str, timeout: float) -> Any:
         return distributed.Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ConnectionError(
-            f"cannot reach the Dask scheduler at {address!r} within {timeout} s: {exc}"
+            f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s: {exc}"
         ) from exc
 
 
@@ -124,11 +124,11 @@ def probe_scheduler(address: str, timeout: float) -> None:
     if isinstance(found, BaseException):
         if isinstance(found, TimeoutError):
             raise ConnectionError(
-                f"cannot reach {where}: no answer in Dask's protocol within {timeout} s "
+                f"cannot reach {where}: no answer in Dask's protocol within {timeout:g} s "
                 f"(nothing answers there, or it is not a Dask scheduler)"
             ) from found
         if isinstance(found, OSError):
-            raise ConnectionError(f"cannot reach {where} within {timeout} s: {found}") from found
+            raise ConnectionError(f"cannot reach {where} within {timeout:g} s: {found}") from found
         raise ConnectionError(
             f"{address!r} is not a Dask scheduler: its answer is not Dask's protocol "
             f"({type(found).__name__}: {found})"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -43,6 +44,9 @@ class Counting:
         self.objective = objective
         self.n_params = objective.n_params
         self.products = 0
+
+    def cost_grad(self, params):
+        return self.objective.cost_grad(params)
 
     def hessp(self, params, v):
         self.products += 1
@@ -93,7 +97,8 @@ def main(argv=None):
     record = {
         "case": f"784-100-10 sigmoid, {images} MNIST images, after 3 SGD epochs",
         "reference_top_eigenvalue": reference,
-        "machine": f"{common.cpu_model()}, threads {flatnn.get_num_threads()}",
+        "machine": f"{common.cpu_model()}, threads {flatnn.get_num_threads()}, load average "
+        f"{os.getloadavg()[0]:.1f} (other processes share the cores)",
         "rows": rows,
     }
     (out / "bench_curvature.json").write_text(json.dumps(record, indent=1))

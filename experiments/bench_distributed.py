@@ -309,8 +309,8 @@ def main(argv=None):
     result.update(
         {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{common.cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, Python "
-            f"{platform.python_version()}, NumPy {np.__version__}",
+            "machine": f"{common.cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, NumPy {np.__version__}",
             "versions": {"dask": dask.__version__, "distributed": distributed.__version__},
             "quick": args.quick,
         }

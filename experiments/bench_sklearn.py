@@ -26,6 +26,13 @@ Usage::
     FLATNN_DATA=/work/shared/data flock /tmp/flatnn-cpu.lock \\
         python experiments/bench_sklearn.py --solvers lbfgs
     python experiments/bench_sklearn.py --quick --out /tmp/b        # seconds, smoke test
+    FLATNN_DATA=/work/shared/data flock /tmp/flatnn-cpu.lock \\
+        python experiments/bench_sklearn.py --solvers lbfgs --sparse     # + sparse rows
+
+``--sparse`` adds rows on a text-like sparse problem (CSR, 20 stored entries per
+row, rows scaled to unit norm as tf-idf rows are, 5 classes given by a random
+linear teacher): ``lbfgs`` on the same CSR matrix in both libraries (flatnn's
+SGD family takes dense X only), stored under ``sparse_rows``.
 
 A full run merges its rows into ``experiments/results/bench_sklearn.json`` (rows
 of other solvers are kept) and rewrites ``bench_sklearn.md`` from all rows.
@@ -172,6 +179,81 @@ def run_row(solver, dtype, args):
     return row
 
 
+def sparse_data(dtype, quick, seed=0):
+    """A tf-idf-like CSR problem: ``(X, y, X_test, y_test)``."""
+    from scipy import sparse
+
+    m, n, nnz, k = (1500, 2000, 20, 5) if quick else (20000, 20000, 20, 5)
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(m), nnz)
+    cols = rng.integers(0, n, m * nnz)
+    vals = rng.exponential(1.0, m * nnz)
+    X = sparse.csr_matrix((vals, (rows, cols)), shape=(m, n), dtype=np.dtype(dtype))
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    X = sparse.csr_matrix(sparse.diags(1.0 / norms) @ X, dtype=np.dtype(dtype))
+    y = np.asarray(X @ rng.normal(size=(n, k))).argmax(axis=1)
+    split = m * 4 // 5
+    return X[:split], y[:split], X[split:], y[split:]
+
+
+def run_sparse_row(dtype, args):
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    from flatnn.sklearn import MLPClassifier as FlatMLP
+
+    params = {
+        "solver": "lbfgs",
+        "hidden_layer_sizes": (10,) if args.quick else (50,),
+        "max_iter": 10 if args.quick else 50,
+    }
+    data = sparse_data(dtype, args.quick)
+    libs = {"flatnn": FlatMLP, "sklearn": SkMLP}
+    runs = {lib: [] for lib in libs}
+    for seed in range(args.repeat):
+        order = list(libs) if seed % 2 == 0 else list(libs)[::-1]
+        for lib in order:
+            runs[lib].append(fit_once(libs[lib], params, seed, data))
+    X = data[0]
+    row = {
+        "dtype": dtype,
+        "threads": args.threads,
+        "m": int(X.shape[0]),
+        "n_features": int(X.shape[1]),
+        "density": X.nnz / (X.shape[0] * X.shape[1]),
+        "params": params,
+        "repeat": args.repeat,
+    }
+    for lib, rs in runs.items():
+        row[lib] = {
+            "median_s": statistics.median(r["seconds"] for r in rs),
+            "median_accuracy": statistics.median(r["accuracy"] for r in rs),
+            "runs": rs,
+        }
+    row["speedup"] = row["sklearn"]["median_s"] / row["flatnn"]["median_s"]
+    row["accuracy_gain"] = row["flatnn"]["median_accuracy"] - row["sklearn"]["median_accuracy"]
+    return row
+
+
+def sparse_markdown(rows):
+    if not rows:
+        return []
+    lines = [
+        "## Sparse X (text-like CSR, lbfgs on the same matrix in both libraries)",
+        "",
+        "| threads | m | features | density | dtype | flatnn fit | scikit-learn fit | "
+        "speed-up | flatnn test acc. | scikit-learn test acc. |",
+        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['threads']} | {r['m']} | {r['n_features']} | {r['density']:.2%} "
+            f"| {r['dtype']} | {r['flatnn']['median_s']:.2f} s | {r['sklearn']['median_s']:.2f} s "
+            f"| {r['speedup']:.2f}× | {100 * r['flatnn']['median_accuracy']:.2f}% "
+            f"| {100 * r['sklearn']['median_accuracy']:.2f}% |"
+        )
+    return [*lines, ""]
+
+
 def markdown(result):
     rows = sorted(
         result["rows"],
@@ -211,6 +293,7 @@ def markdown(result):
             "",
             *lines,
             "",
+            *sparse_markdown(result.get("sparse_rows", [])),
             f"Machine: {m['cpu']} ({m['cores']} cores), Python {m['python']}, NumPy {m['numpy']} "
             f"({m.get('blas', 'BLAS ?')}, {m['openblas_coretype']} kernels; threads per row), "
             f"SciPy {m['scipy']}, scikit-learn {m['scikit-learn']}.",
@@ -242,6 +325,9 @@ def main(argv=None):
         "--quick",
         action="store_true",
         help="2000 images, 784-20-10, a few epochs, one fit; writes only to --out",
+    )
+    p.add_argument(
+        "--sparse", action="store_true", help="also the sparse rows (text-like CSR, lbfgs)"
     )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument(
@@ -289,6 +375,21 @@ def main(argv=None):
                 ),
                 flush=True,
             )
+    sparse_rows = [
+        r
+        for r in previous.get("sparse_rows", [])
+        if not args.sparse or (r["dtype"], r["threads"]) not in {(d, args.threads) for d in dtypes}
+    ]
+    for dtype in dtypes if args.sparse else []:
+        row = run_sparse_row(dtype, args)
+        sparse_rows.append(row)
+        print(
+            f"sparse   {dtype}  flatnn {row['flatnn']['median_s']:.2f}s "
+            f"{100 * row['flatnn']['median_accuracy']:.2f}%  sklearn "
+            f"{row['sklearn']['median_s']:.2f}s {100 * row['sklearn']['median_accuracy']:.2f}%  "
+            f"speed-up {row['speedup']:.2f}x",
+            flush=True,
+        )
     command = " ".join(["python experiments/bench_sklearn.py", *argv])
     commands = [c for c in previous.get("commands", []) if c != command] + [command]
     result = {
@@ -297,6 +398,7 @@ def main(argv=None):
         "machine": machine(),
         "commands": commands,
         "rows": rows,
+        "sparse_rows": sparse_rows,
     }
     print(f"machine: {result['machine']}")
     if out is not None:

@@ -22,13 +22,7 @@ NumPy or SciPy until something needs them.
 from __future__ import annotations
 
 import importlib
-from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
-
-try:
-    __version__ = _metadata.version("flatnn")
-except _metadata.PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
 
 # public name -> (module, attribute or None for the module itself)
 _EXPORTS: dict[str, tuple[str, str | None]] = {
@@ -95,7 +89,21 @@ __all__ = [
 ]
 
 
+def _version() -> str:
+    # read from the installed metadata on first use: importlib.metadata alone costs
+    # about 50 ms, more than the rest of `import flatnn`
+    from importlib import metadata
+
+    try:
+        return metadata.version("flatnn")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        version = globals()[name] = _version()
+        return version
     try:
         module_name, attribute = _EXPORTS[name]
     except KeyError:

@@ -38,8 +38,8 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from flatnn.base import checks
-from flatnn.core.network import Network
 from flatnn.core.objective import Objective
+from flatnn.training import driver
 
 __all__ = ["eigs", "trace", "density", "plot_density", "Sharpness", "CURVATURES"]
 
@@ -71,25 +71,10 @@ def _rows(objective: Any, subset: Any, rng: np.random.Generator, who: str) -> An
 
 def _bind(net: Any, X: Any, y: Any, lam: float, who: str) -> Any:
     """The objective of ``(net, X, y, lam)``, or ``net`` itself when it is one."""
-    if isinstance(net, Network):
-        if X is None or y is None:
-            raise TypeError(f"{who}(net, params, X, y, ...) needs X and y when net is a Network")
-        return Objective(net, X, y, lam)
-    if not (callable(getattr(net, "hessp", None)) and hasattr(net, "n_params")):
-        raise TypeError(
-            f"{who} takes a flatnn.Network or an objective with hessp(params, v) and "
-            f"n_params; got {type(net).__name__}"
-        )
-    if X is not None or y is not None:
-        raise TypeError(
-            f"{who}: the objective {type(net).__name__} carries its own data; omit X and y"
-        )
-    if checks.lam(lam) != 0.0:
-        raise ValueError(
-            f"{who}: the objective carries its own lam ({getattr(net, 'lam', '?')}); "
-            f"omit lam (got {lam!r})"
-        )
-    return net
+    objective = driver.resolve_objective(net, X, y, checks.lam(lam), who)
+    if not callable(getattr(objective, "hessp", None)):
+        raise TypeError(f"{who}: {type(objective).__name__} has no hessp(params, v)")
+    return objective
 
 
 def _product(
@@ -151,7 +136,7 @@ def _lanczos_eigs(
     k = checks.integer(k, "k", 1, n - 1)  # ARPACK's limit; every network has n >= 2
     start = rng.standard_normal(n) if v0 is None else np.asarray(v0, dtype=np.float64)
     operator = _operator(product, n)
-    # ARPACK's default ncv at full precision; to a loose tol a narrower one stops sooner (13 vs 21)
+    # ARPACK's default ncv at full precision; to a loose tol a narrower one stops sooner (19 vs 21)
     ncv = min(n, max(2 * k + 1, 20 if tol == 0 else 12))
     while True:
         try:

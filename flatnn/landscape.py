@@ -27,7 +27,7 @@ import numpy as np
 
 from flatnn.base import checks
 from flatnn.core.network import Network
-from flatnn.core.objective import Objective
+from flatnn.training import driver
 
 __all__ = [
     "line",
@@ -39,22 +39,7 @@ __all__ = [
 
 
 def _objective(net: Any, X: Any, y: Any, lam: float, who: str) -> Any:
-    if isinstance(net, Network):
-        if X is None or y is None:
-            raise TypeError(f"{who} needs X and y when net is a Network")
-        return Objective(net, X, y, lam)
-    if not (callable(getattr(net, "cost", None)) and hasattr(net, "n_params")):
-        raise TypeError(
-            f"{who} takes a flatnn.Network or an objective with cost(params) and n_params; "
-            f"got {type(net).__name__}"
-        )
-    if X is not None or y is not None:
-        raise TypeError(
-            f"{who}: the objective {type(net).__name__} carries its own data; omit X and y"
-        )
-    if checks.lam(lam) != 0.0:
-        raise ValueError(f"{who}: the objective carries its own lam; omit lam (got {lam!r})")
-    return net
+    return driver.resolve_objective(net, X, y, checks.lam(lam), who)
 
 
 def _vector(params: Any, n: int, name: str) -> np.ndarray:

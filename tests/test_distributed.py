@@ -626,3 +626,17 @@ def test_sample_weights_with_a_dask_array(client, problem):
         assert obj.cost(p0) == pytest.approx(ref.cost(p0), rel=1e-12)
     with pytest.raises(ValueError, match=">= 0"):
         DaskObjective(client, net, X, y, timeout=TIMEOUT, sample_weight=-w)
+
+
+def test_sparse_x_is_sharded_as_it_is(client, problem):
+    import scipy.sparse
+
+    net, X, y, p0 = problem
+    Xs = scipy.sparse.csr_matrix(np.where(np.abs(X) > 0.8, X, 0.0))
+    ref = flatnn.Objective(net, Xs.toarray(), y, 0.05)
+    with DaskObjective(client, net, Xs, y, 0.05, n_shards=3, timeout=TIMEOUT) as obj:
+        f, g = obj.cost_grad(p0)
+        f_ref, g_ref = ref.cost_grad(p0)
+        assert f == pytest.approx(f_ref, rel=1e-12)
+        np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-14)
+        np.testing.assert_array_equal(obj.predict(p0), ref.predict(p0))

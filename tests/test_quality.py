@@ -2,6 +2,7 @@
 
 import math
 
+import attrs
 import numpy as np
 import pytest
 
@@ -30,6 +31,22 @@ def test_dropout_gradient_with_a_fixed_mask_matches_central_differences(hidden, 
     num = numerical_grad(lambda p: dropout.cost(net, p, X, y, lam, masks), params)
     err = np.abs(grad - num).max() / max(1e-8, np.abs(num).max())
     assert err < 1e-7
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.7])
+def test_weighted_dropout_gradient_matches_central_differences(lam):
+    X, y = blobs(m=12)
+    net = flatnn.Network((16, 7, 3), hidden="tanh")
+    params = net.init(2)
+    masks = dropout.draw_masks(net, (0.2, 0.5), 12, np.random.default_rng(4))
+    w = np.random.default_rng(5).uniform(0, 2, 12)
+    _, grad = dropout.cost_grad(net, params, X, y, lam, masks, sample_weight=w)
+    num = numerical_grad(lambda p: dropout.cost(net, p, X, y, lam, masks, w), params)
+    assert np.abs(grad - num).max() / max(1e-8, np.abs(num).max()) < 1e-7
+    plain = dropout.cost_grad(net, params, X, y, lam, [None, None], sample_weight=w)
+    ref = net.cost_grad(params, X, y, lam, sample_weight=w)
+    assert plain[0] == pytest.approx(ref[0], rel=1e-12)
+    np.testing.assert_allclose(plain[1], ref[1], rtol=1e-10, atol=1e-14)
 
 
 def test_dropout_masks_change_the_cost_and_none_masks_are_the_plain_network():
@@ -300,7 +317,7 @@ def test_bad_schedules_are_named(make, exc):
 
 def test_schedules_are_frozen_and_drive_sgd():
     s = optimizers.warmup(optimizers.cosine_decay(0.1, 3), 1)
-    with pytest.raises(Exception):
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
         s.epochs = 4
     assert s == optimizers.warmup(optimizers.cosine_decay(0.1, 3), 1)
     X, y = blobs()

@@ -199,3 +199,11 @@ def test_weighted_batch_step_on_a_device_matches_the_host(device_xp):
         results.append((cost, grad if xp is np else grad.get()))
     assert results[1][0] == pytest.approx(results[0][0], rel=1e-12)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-11, atol=1e-14)
+
+
+def test_gpu_objective_refuses_sparse_x_with_what_to_use(device_xp):
+    import scipy.sparse
+
+    net, params, X, y, _ = _problem("tanh", "softmax", "cross_entropy", 13)
+    with pytest.raises(TypeError, match="flatnn.Objective"):
+        flatnn.gpu.GPUObjective(net, scipy.sparse.csr_matrix(X), y, xp=device_xp)

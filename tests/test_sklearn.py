@@ -53,6 +53,26 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
+def _check_names(estimator):
+    mark = parametrize_with_checks([estimator])
+    return {getattr(check, "func", check).__name__ for _, check in mark.args[1]}
+
+
+@pytest.mark.parametrize(
+    "ours,theirs,missing",
+    [
+        (MLPClassifier(solver="lbfgs"), sk.MLPClassifier(solver="lbfgs"), set()),
+        (MLPRegressor(solver="lbfgs"), sk.MLPRegressor(solver="lbfgs"), set()),
+        # the SGD family takes dense X only (flatnn.sgd): no sparse-data check
+        (MLPClassifier(), sk.MLPClassifier(), {"check_sample_weight_equivalence_on_sparse_data"}),
+        (MLPRegressor(), sk.MLPRegressor(), {"check_sample_weight_equivalence_on_sparse_data"}),
+    ],
+)
+def test_as_many_scikit_learn_checks_as_scikit_learns_own_estimators(ours, theirs, missing):
+    assert _check_names(theirs) - _check_names(ours) == missing
+    assert any("sample_weight" in name for name in _check_names(ours))
+
+
 @pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
 def test_feature_names_from_a_dataframe(Est):
     pd = pytest.importorskip("pandas")
@@ -716,3 +736,18 @@ def test_bench_sklearn_quick_writes_its_table_only_where_told(tmp_path):
     assert table.count("| adam |") == 2 and "Machine:" in table
     after = {p.name: p.stat().st_mtime_ns for p in results.glob("bench_sklearn.*")}
     assert after == before  # --quick never touches experiments/results/
+
+
+def test_bench_sklearn_sparse_rows_match_scikit_learn(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ)
+    env.setdefault("FLATNN_DATA", str(root.parent / "shared" / "data"))
+    command = [sys.executable, str(root / "experiments" / "bench_sklearn.py"), "--quick"]
+    command += ["--solvers", "lbfgs", "--dtypes", "float64", "--sparse", "--out", str(tmp_path)]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tmp_path / "bench_sklearn.json").read_text())
+    (row,) = result["sparse_rows"]
+    assert row["density"] < 0.02 and row["flatnn"]["median_s"] > 0
+    assert abs(row["accuracy_gain"]) < 0.02  # the same start, the same lbfgs on the same CSR
+    assert "Sparse X" in (tmp_path / "bench_sklearn.md").read_text()

@@ -61,9 +61,10 @@ class DaskObjective:
         ``"tcp://scheduler:8786"`` (the objective then opens its own client
         and closes it in :meth:`close`).
     net : Network
-    X : ndarray or dask.array.Array, shape (m, net.sizes[0])
-        NumPy arrays are split into ``n_shards`` row blocks and scattered, once;
-        a dask array's row chunks are the shards, built where the chunks are.
+    X : ndarray, scipy.sparse matrix or dask.array.Array, shape (m, net.sizes[0])
+        NumPy arrays and sparse matrices are split into ``n_shards`` row blocks
+        and scattered, once (a sparse shard stays sparse, as CSR); a dask
+        array's row chunks are the shards, built where the chunks are.
     y : ndarray or dask.array.Array
         Labels ``(m,)`` or targets ``(m, k)``, as in :meth:`Network.cost`.
     lam : float, default 0
@@ -76,8 +77,9 @@ class DaskObjective:
         dtype, other ``X`` becomes float64. float32 shards with float32
         ``params`` are evaluated entirely in float32.
     timeout : float, optional
-        Seconds to wait for the workers at construction (default 30) and for
-        each evaluation (default: no limit).
+        Seconds (a finite number > 0) to wait for the scheduler and its
+        workers at construction (default 30; every connection to an address
+        is bounded by it) and for each evaluation (default: no limit).
     retries : int, default 3
         How often an evaluation is run again after losing a worker (or timing
         out); lost shards are first rebuilt, re-scattered from the driver's
@@ -98,10 +100,15 @@ class DaskObjective:
     Raises
     ------
     ConnectionError
-        When the scheduler cannot be reached or has no worker within ``timeout``.
+        When the scheduler cannot be reached or has no worker within
+        ``timeout``, or the address is not a Dask scheduler's (the message
+        names the address).
     ValueError, TypeError
-        When the data does not fit ``net`` (checked here, once), or ``threads``
-        is not an integer >= 1.
+        When the data does not fit ``net`` (checked here, once), ``threads``
+        is not an integer >= 1, or ``timeout`` is not a finite number > 0.
+    RuntimeError
+        From every evaluation once the objective, or the client it uses, is
+        closed (keep the client open until the objective is closed).
 
     Notes
     -----
@@ -138,13 +145,16 @@ class DaskObjective:
         self.threads = (
             None if threads is None else flatnn_threads.check_num_threads(threads, "threads")
         )
-        self.timeout = timeout
+        self.timeout = (
+            None if timeout is None else checks.real(timeout, "timeout", 0, low_open=True)
+        )
         self._closed = False
         self._own_client = False
         self._recoveries = 0
         self.client, self._own_client = cluster.connect(
-            distributed, client, 30 if timeout is None else timeout
+            distributed, client, 30 if self.timeout is None else self.timeout
         )
+        self._address = getattr(self.client.scheduler, "address", None)
         try:
             self._build(X, y, n_shards, sample_weight)
         except BaseException:
@@ -165,7 +175,8 @@ class DaskObjective:
                 "X is a NumPy array and y a dask array; pass both as NumPy "
                 "arrays or X as a dask array"
             )
-        X = np.asarray(X)
+        if not inputs.is_sparse(X):
+            X = np.asarray(X)
         y = np.asarray(y)
         # Shapes and every label are checked here once, before anything is sent.
         net.check_data(X, y)
@@ -292,9 +303,14 @@ class DaskObjective:
         self._locate()
 
     # ------------------------------------------------------------ evaluating
-    def _check_vector(self, a, name):
+    def _check_open(self):
+        """RuntimeError if the objective, or the client it uses, is closed."""
         if self._closed:
             raise RuntimeError("this DaskObjective is closed")
+        cluster.check_running(self.client, self._address)
+
+    def _check_vector(self, a, name):
+        self._check_open()
         return checks.finite(checks.flat_vector(a, self.n_params, name, owner=self.net), name)
 
     def _map_reduce(self, fn, vectors, reduce=True):
@@ -307,8 +323,13 @@ class DaskObjective:
                     self._repair()
                 return self._map_reduce_once(fn, vectors, reduce)
             except errors as exc:
+                cluster.check_running(self.client, self._address)  # closed: no retry
                 last = exc
                 self._recoveries += 1
+            except AttributeError:
+                # A client closed meanwhile (by another thread) has no scheduler left.
+                cluster.check_running(self.client, self._address)
+                raise
         raise RuntimeError(
             f"evaluation failed {self.retries + 1} times after losing workers; last error: {last!r}"
         ) from last
@@ -406,8 +427,7 @@ class DaskObjective:
 
         See the ``threads`` parameter; asks every worker of the cluster.
         """
-        if self._closed:
-            raise RuntimeError("this DaskObjective is closed")
+        self._check_open()
         return self.client.run(shards.evaluation_threads, self.threads)
 
     # ------------------------------------------------------------ the rest

@@ -73,9 +73,15 @@ def shard_dtype(X_dtype: Any, requested: Any) -> np.dtype:
 
 
 def own_shard(net: Any, X: Any, y: Any, dtype: Any, w: Any = None) -> tuple[Any, Any, Any]:
-    """Validate one shard against ``net`` and keep it as aligned arrays ``(X, y, w)``."""
-    X = np.asarray(X)
-    X = aligned(X, shard_dtype(X.dtype, dtype))
+    """Validate one shard against ``net`` and keep it as aligned arrays ``(X, y, w)``.
+
+    A scipy.sparse ``X`` is kept as a CSR matrix of the shard dtype.
+    """
+    if inputs.is_sparse(X):
+        X = X.tocsr().astype(shard_dtype(X.dtype, dtype))
+    else:
+        X = np.asarray(X)
+        X = aligned(X, shard_dtype(X.dtype, dtype))
     net.check_data(X, y)  # ValueError if unfit
     y = np.asarray(y)
     y = aligned(y, y.dtype)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from flatnn.base import checks, namespace
+from flatnn.core import inputs
 from flatnn.core.network import Network
 
 __all__ = ["GPUObjective", "GPUUnavailable", "require_cuda"]
@@ -119,6 +120,11 @@ class GPUObjective:
         self.net = net
         self.lam = checks.lam(lam)
         self.xp = xp
+        if inputs.is_sparse(X):
+            raise TypeError(
+                "GPUObjective takes a dense X (NumPy or a device array), got a scipy.sparse "
+                "matrix; use flatnn.Objective for sparse data"
+            )
         if namespace.namespace_of(X) is not xp:
             X = np.asarray(X)
             if X.dtype.kind in "iub":

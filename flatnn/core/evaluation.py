@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.sparse
 
 from flatnn.base import checks, namespace, threads
 from flatnn.core import activations, inputs, kernel, losses
@@ -47,6 +46,7 @@ __all__ = [
     "predict",
     "accuracy",
     "run_blocks",
+    "row_block",
     "all_finite",
 ]
 
@@ -81,12 +81,13 @@ def add_l2(
     total: float,
     lam: float,
     scratch: Sequence[Any] | None = None,
+    xp: Any = None,
 ) -> None:
     """``out_l[:, 1:] += (lam / W) · direction_l[:, 1:]`` per layer, in place.
 
     ``direction`` is ``params`` for the gradient, ``v`` for a curvature product.
     ``scratch`` (views shaped like ``outs``, free to overwrite) spares the
-    temporary arrays.
+    temporary arrays; ``xp`` is their namespace, when the caller knows it.
     """
     if not lam:
         return
@@ -94,7 +95,8 @@ def add_l2(
         for o, d in zip(outs, directions):
             o[:, 1:] += (lam / total) * d[:, 1:]
         return
-    xp = namespace.namespace_of(outs[0])
+    if xp is None:
+        xp = namespace.namespace_of(outs[0])
     for o, d, s in zip(outs, directions, scratch):
         o[:, 1:] += xp.multiply(d[:, 1:], lam / total, out=s[:, 1:])
 
@@ -121,9 +123,22 @@ def run_blocks(block: Callable[[int, int, int], Any], X: Any) -> list[Any]:
     namespace (a GPU runs its own threads; the CPU pool would only add copies
     and contention) and for CSC matrices (whose row slices cost a pass over ``X``).
     """
-    if type(X) is np.ndarray or (scipy.sparse.issparse(X) and X.format == "csr"):
+    if type(X) is np.ndarray or (kernel.is_sparse(X) and X.format == "csr"):
         return threads.run_blocks(block, X.shape[0])
     return [block(0, X.shape[0], 0)]
+
+
+def row_block(X: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of ``X``: a view of an array, ``X`` itself for all its rows.
+
+    Slicing a scipy.sparse matrix copies the block's entries (scipy copies even
+    a CSR block built on views of ``data`` and ``indices``): one block of every
+    row (a single thread, or a CSC matrix) costs no copy, and several blocks
+    together copy ``X``'s non-zeros once, never a dense array.
+    """
+    if start == 0 and stop == X.shape[0]:
+        return X
+    return X[start:stop]
 
 
 def _add_blocks(parts, total):
@@ -200,7 +215,7 @@ def cost(
     hidden, outloss, check = hidden_fns(net), output_loss(net), _input_check(X)
 
     def block(start, stop, i):
-        _, z = kernel.forward(thetas, hidden, X[start:stop], check)
+        _, z = kernel.forward(thetas, hidden, row_block(X, start, stop), check)
         return outloss.value(z, target[start:stop], weights=_rows(weights, start, stop))
 
     with np.errstate(all="ignore"):  # an overflow is reported below, once
@@ -226,7 +241,7 @@ def cost_grad(
             thetas,
             hidden,
             outloss,
-            X[start:stop],
+            row_block(X, start, stop),
             target[start:stop],
             inputs.views(net, g),
             1.0 / total,
@@ -267,7 +282,7 @@ def curvature(
             vs,
             hidden,
             outloss,
-            X[start:stop],
+            row_block(X, start, stop),
             target[start:stop],
             1.0 / total,
             inputs.views(net, o),
@@ -286,7 +301,7 @@ def curvature(
 
 
 def _namespace_of_rows(X):
-    return np if scipy.sparse.issparse(X) else namespace.namespace_of(X)
+    return np if kernel.is_sparse(X) else namespace.namespace_of(X)
 
 
 def _per_row(net, params, X, what, result, write):
@@ -304,7 +319,8 @@ def _per_row(net, params, X, what, result, write):
 
     def block(start, stop, i):
         rows = slice(start, stop)
-        _, z = kernel.forward(thetas, hidden, X[rows], out=out[rows] if into_result else None)
+        z_out = out[rows] if into_result else None
+        _, z = kernel.forward(thetas, hidden, row_block(X, start, stop), out=z_out)
         if not all_finite(z):
             return False
         write(outloss, z, out[rows])

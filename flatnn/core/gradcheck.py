@@ -7,7 +7,8 @@ from typing import Any
 
 import attrs
 import numpy as np
-import scipy.sparse
+
+from flatnn.core.kernel import is_sparse
 
 __all__ = ["numerical_grad", "check_grad", "GradCheck"]
 
@@ -146,7 +147,7 @@ def check_grad(
     GradCheck
     """
     params = np.array(params, dtype=np.float64)
-    X = X.astype(np.float64) if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64)
+    X = X.astype(np.float64) if is_sparse(X) else np.asarray(X, dtype=np.float64)
     # the keyword only when given: a Network subclass may override grad without it
     weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import attrs
 import numpy as np
-import scipy.sparse
 
 from flatnn.base import checks, namespace
+from flatnn.core.kernel import is_sparse
 
 __all__ = [
     "convert_sizes",
@@ -119,11 +119,6 @@ def check_name(what: str) -> Any:
 
 
 # ------------------------------------------------------ the data
-def is_sparse(X: Any) -> bool:
-    """True for a ``scipy.sparse`` matrix or array."""
-    return scipy.sparse.issparse(X)
-
-
 @attrs.frozen(eq=False, repr=False)
 class Targets:
     """``y`` checked once against a network: what :meth:`Network.check_data` returns.
@@ -165,7 +160,7 @@ def check_params(net: Any, params: Any, name: str = "params", xp: Any = np) -> A
 
 def check_X(net: Any, X: Any) -> tuple[Any, Any]:
     """``(xp, X)``: X's array namespace and X itself, (m >= 1, n_features), numeric."""
-    if scipy.sparse.issparse(X):
+    if is_sparse(X):
         if X.format not in ("csr", "csc"):
             X = X.tocsr()
         xp = np
@@ -183,7 +178,7 @@ def check_X(net: Any, X: Any) -> tuple[Any, Any]:
 
 def finite_rows(X: Any) -> Any:
     """ValueError naming the first row of ``X`` that holds NaN or inf, if any (sparse too)."""
-    if not scipy.sparse.issparse(X):
+    if not is_sparse(X):
         return checks.finite_rows(X)
     if not np.isfinite(X.data).all():
         coo = X.tocoo()
@@ -204,7 +199,7 @@ def prepare_X(net: Any, params: Any, X: Any) -> tuple[tuple[Any, ...], Any]:
 
     Casts only when the caller mixes precisions; matching dtypes never copy.
     """
-    xp = np if scipy.sparse.issparse(X) else namespace.namespace_of(X)
+    xp = np if is_sparse(X) else namespace.namespace_of(X)
     params = checks.finite(check_params(net, params, xp=xp), "params")
     xp, X = check_X(net, X)
     dtype = work_dtype(params.dtype, X.dtype)

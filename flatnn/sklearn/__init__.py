@@ -18,14 +18,11 @@ into it.
 The objective, exactly scikit-learn's
 --------------------------------------
 scikit-learn minimises, over a batch of ``b`` rows (``b = m`` for the full-batch
-solvers), ``mean loss + alpha / (2 b) · Σ ‖W‖²``; flatnn's whole-data objective
-is ``J = (1/m) Σ loss + lam / (2m) · Σ ‖W‖²`` and its SGD loop gives a batch of
-``b`` rows the strength ``lam · b / m``. So:
-
-* full-batch (scipy) solvers: ``lam = alpha``;
-* SGD family with batch size ``b``: ``lam = alpha · m / b`` (the same L2 force in
-  every full batch; a smaller last batch gets ``alpha / (2b)`` where scikit-learn
-  uses ``alpha / (2 b_last)``).
+solvers), ``mean loss + alpha / (2 b) · Σ ‖W‖²`` (with weights: the weighted
+mean and ``alpha / (2 Σ_b w)``). flatnn's whole-data objective is ``J = (1/W) Σ
+w·loss + lam / (2W) · Σ ‖W‖²``, so the scipy solvers get ``lam = alpha``, and the
+SGD family runs :func:`flatnn.sgd` with ``l2="per_batch"`` and ``lam = alpha``:
+each batch gets scikit-learn's ``alpha / (2b)``, the last one included.
 
 The losses are the same: softmax or per-unit logistic cross-entropy, or half
 the squared error, summed over the outputs and averaged over the rows. One
@@ -39,14 +36,14 @@ different functions there).
 
 Differences from scikit-learn, by design
 ----------------------------------------
-* No sparse input (flatnn's core works on dense arrays): a TypeError says so.
-* No ``sample_weight``: flatnn's objective has no per-sample weights, and
-  faking them would change what is minimised.
+* Sparse ``X`` (CSR/CSC) trains with the scipy solvers only (:func:`flatnn.sgd`
+  takes dense data): a TypeError says so for the SGD family. ``sample_weight``
+  works with every solver.
 * Every parameter is checked at ``fit`` against one table
   (:mod:`flatnn.sklearn.constraints`) with scikit-learn's own checker: the
   same :class:`InvalidParameterError` (a ValueError and a TypeError) and words.
 * A diverging SGD run (non-finite or exploding cost) keeps the best finite
-  weights and warns, recording ``nan`` for the epochs left as scikit-learn
+  weights and warns, recording ``nan`` for the epochs after it as scikit-learn
   does; scikit-learn raises instead unless ``early_stopping`` is on. Data so
   large that even the initial weights give a non-finite cost raises
   scikit-learn's ValueError.

@@ -232,7 +232,7 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
         X, target = self._validate_input(X, y, incremental, reset=first_pass, classes=classes)
         dtype = self._work_dtype(X)
         X = X.astype(dtype, copy=False)
-        weights = inputs.check_weights(sample_weight, X.shape[0], np.float64)[0]
+        weights = self._check_weights(sample_weight, X.shape[0])
         if kind == "sgd" and inputs.is_sparse(X):
             raise TypeError(
                 f"sparse X trains with the scipy solvers ('lbfgs', ...); solver "
@@ -261,6 +261,14 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
         else:
             self._fit_scipy(X, target, weights, params, method, xp)
         return self
+
+    def _check_weights(self, sample_weight: Any, m: int) -> np.ndarray | None:
+        """Weights (m,) as float64 (the core's check), or None; all zero: scikit-learn's error."""
+        if sample_weight is not None:
+            w = np.asarray(sample_weight)
+            if w.shape == (m,) and w.dtype.kind in "fiub" and not w.any():
+                raise ValueError("Sample weights must contain at least one non-zero number.")
+        return inputs.check_weights(sample_weight, m, np.float64)[0]
 
     def _reset_fitted(self) -> None:
         self.n_iter_ = 0

@@ -338,7 +338,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 f"{where}: field {FORMAT}.classes holds {classes!r}; expected distinct labels"
             )
         outputs = 1 if y_type == "binary" else len(values)
-        if net.sizes[-1] != outputs or (y_type == "binary") != (len(values) <= 2):
+        two_softmax = y_type == "multiclass" and len(values) == 2 and net.output == "softmax"
+        kind_fits = (y_type == "binary") == (len(values) <= 2) or two_softmax
+        if net.sizes[-1] != outputs or not kind_fits:
             raise StateError(
                 f"{where}: field {FORMAT}.classes holds {len(values)} {y_type} classes; "
                 f"the network {net!r} has {net.sizes[-1]} output(s)"
@@ -348,5 +350,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             lb.fit(np.eye(len(values), dtype=int))
         else:
             lb.fit(values)
+            lb.y_type_ = y_type  # a two-unit softmax network (flatnn train) stays multiclass
         self._label_binarizer = lb
         self.classes_ = lb.classes_

@@ -32,6 +32,7 @@ from flatnn.backends.gpu_objective import GPUUnavailable
 from flatnn.io import models as io
 from flatnn.sklearn import device as devices
 from flatnn.sklearn.constraints import InvalidParameterError
+from flatnn.sklearn.interop import run_state
 
 __all__ = ["Persistence", "FORMAT", "jsonable", "encode_float", "decode_float", "StateError"]
 
@@ -121,6 +122,30 @@ def _floats(state: dict[str, Any], key: str, where: str) -> list[float]:
         raise StateError(f"{where}: field {FORMAT}.{key}: {exc}") from None
 
 
+def _table_metadata(est: Any, state: dict[str, Any]) -> dict[str, Any]:
+    """What ``flatnn predict``/``evaluate`` read of a table model (no scaling).
+
+    Only for an estimator fitted on a table with column names (a DataFrame:
+    ``feature_names_in_``), a single-target regressor or a binary or
+    multiclass classifier: ``features``, ``target`` (``"y"``), ``task``,
+    ``class_names`` and an identity ``scaler``. Others (fitted on arrays, such
+    as images) stay models ``flatnn predict`` reads images with.
+    """
+    n, y_type = int(est.n_features_in_), state.get("y_type")
+    if y_type not in (None, "binary", "multiclass") or (y_type is None and est.n_outputs_ != 1):
+        return {}
+    features = state.get("feature_names_in")
+    if not features:
+        return {}
+    return {
+        "features": list(features),
+        "target": "y",
+        "task": "regress" if y_type is None else "classify",
+        "class_names": state.get("classes"),
+        "scaler": {"kind": "none", "offset": [0.0] * n, "scale": [1.0] * n},
+    }
+
+
 class Persistence:
     """``save`` and ``load``, a part of the estimators (not public on its own)."""
 
@@ -165,11 +190,21 @@ class Persistence:
             state["feature_names_in"] = [str(v) for v in est.feature_names_in_]
         state.update(est._label_state())
         _refuse_read_only(os.fspath(path))
+        for key, value in _table_metadata(est, state).items():
+            metadata.setdefault(key, value)
         return io.save(path, est.network_, est.params_, **{FORMAT: state}, **metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Any:
-        """Read an estimator written by :meth:`save`.
+        """Read an estimator written by :meth:`save`, or a model from ``flatnn train``.
+
+        A model file without an estimator's state (``flatnn train``,
+        :func:`flatnn.save`) becomes a fitted estimator whose predictions are the
+        network's: classes from its ``class_names`` (else ``0 .. k-1``), the
+        layout and activation from the network, other parameters at their
+        defaults (see :mod:`flatnn.sklearn.interop`). A model trained with
+        feature scaling (``flatnn train --data`` without ``--scale none``) is
+        refused: an estimator cannot apply the stored scaler.
 
         Constructor parameters that JSON cannot hold (an update-rule object as
         ``solver``, a ``RandomState``) were not stored and take their defaults;
@@ -191,6 +226,10 @@ class Persistence:
         where = repr(os.fspath(path))
         net, params, metadata = io.load(path)
         state = metadata.get(FORMAT)
+        if state is None:  # a model from `flatnn train` or flatnn.save
+            state, params = run_state(
+                getattr(cls, "_is_classifier", False), net, params, metadata, where
+            )
         if not isinstance(state, dict) or state.get("class") != cls.__name__:
             found = state.get("class") if isinstance(state, dict) else None
             raise ValueError(f"{where} holds no flatnn.sklearn {cls.__name__} (found {found!r})")

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from flatnn.base import namespace
-from flatnn.core import evaluation, kernel
+from flatnn.core import evaluation, inputs, kernel
 from flatnn.core.network import Network
 from flatnn.training.driver import as_target
 
@@ -140,13 +140,15 @@ def _prepare(net, params, X, y, masks):
 
 
 def cost_grad(
-    net: Network, params: Any, X: Any, y: Any, lam: float, masks: Any
+    net: Network, params: Any, X: Any, y: Any, lam: float, masks: Any, sample_weight: Any = None
 ) -> tuple[float, Any]:
     """``J`` and its gradient with the given dropout masks (training-time forward pass).
 
-    ``J = (1/m) Σ loss(masked network) + lam/(2m) Σ ‖theta[:, 1:]‖²``. With all
-    masks None this is :meth:`Network.cost_grad`. The function is deterministic:
-    the masks carry all the randomness, which is what a gradient check needs.
+    ``J = (1/m) Σ loss(masked network) + lam/(2m) Σ ‖theta[:, 1:]‖²`` (with
+    sample weights, ``m`` becomes ``Σ w`` and the losses are weighted, as in
+    :meth:`Network.cost`). With all masks None this is :meth:`Network.cost_grad`.
+    The function is deterministic: the masks carry all the randomness, which is
+    what a gradient check needs.
 
     Parameters
     ----------
@@ -158,6 +160,8 @@ def cost_grad(
     masks : sequence
         One entry per layer input (``len(net.sizes) - 1``): None or an array of
         shape ``(m, n_l)``, e.g. from :func:`draw_masks`.
+    sample_weight : ndarray, shape (m,), optional
+        Per-sample weights; None for ``w = 1``.
 
     Returns
     -------
@@ -165,18 +169,22 @@ def cost_grad(
     grad : ndarray, shape (n_params,)
     """
     thetas, X, target = _prepare(net, params, X, y, masks)
-    m = X.shape[0]
+    weights, total = inputs.check_weights(sample_weight, X.shape[0], X.dtype)
     grad = np.empty(net.n_params, dtype=X.dtype)
     grads = net.unpack(grad)
     hidden, outloss = evaluation.hidden_fns(net), evaluation.output_loss(net)
-    value = kernel.loss_grad(thetas, hidden, outloss, X, target, grads, 1.0 / m, masks=list(masks))
-    evaluation.add_l2(grads, thetas, m, lam)
-    return evaluation.finish_cost(value, thetas, m, lam), grad
+    value = kernel.loss_grad(
+        thetas, hidden, outloss, X, target, grads, 1.0 / total, masks=list(masks), weights=weights
+    )
+    evaluation.add_l2(grads, thetas, total, lam)
+    return evaluation.finish_cost(value, thetas, total, lam), grad
 
 
-def cost(net: Network, params: Any, X: Any, y: Any, lam: float, masks: Any) -> float:
+def cost(
+    net: Network, params: Any, X: Any, y: Any, lam: float, masks: Any, sample_weight: Any = None
+) -> float:
     """``J`` with the given dropout masks; see :func:`cost_grad`."""
-    return cost_grad(net, params, X, y, lam, masks)[0]
+    return cost_grad(net, params, X, y, lam, masks, sample_weight)[0]
 
 
 def check_max_norm(max_norm: Any) -> float | None:

@@ -93,7 +93,7 @@ class BatchStep:
                 masks=masks,
                 weights=weights,
             )
-        evaluation.add_l2(grads, thetas, share, lam, scratch)
+        evaluation.add_l2(grads, thetas, share, lam, scratch, self.xp)
         return evaluation.finish_cost(value, thetas, share, lam)  # the one value to the host
 
     def _blocked(self, thetas, X, target, grads, scale, weights):

@@ -975,3 +975,59 @@ def test_val_accuracy_in_the_history_is_net_accuracy_on_the_validation_data(size
     assert len(seen) == 4
     for x, val_accuracy in seen:
         assert val_accuracy == net.accuracy(x, X_val, y_val)
+
+
+# ------------------------------------------------------- the final evaluation
+def test_final_eval_false_skips_the_pass_and_changes_nothing_else():
+    X, y = blobs()
+    net = flatnn.Network((5, 6, 3), hidden="relu")
+    kw = dict(epochs=3, batch_size=16, learning_rate=0.1, method="momentum", rng=4)
+    full = flatnn.sgd(net, net.init(0), X, y, 0.3, **kw)
+    quick = flatnn.sgd(net, net.init(0), X, y, 0.3, final_eval=False, **kw)
+    assert quick.x.tobytes() == full.x.tobytes()
+    assert math.isnan(quick.fun) and quick.jac is None
+    assert quick.nfev == full.nfev - 1
+    assert quick.status == full.status == 0 and quick.success
+    for a, b in zip(quick.history, full.history, strict=True):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {
+            k: v for k, v in b.items() if k != "seconds"
+        }
+    with pytest.raises(TypeError, match="final_eval must be True or False"):
+        flatnn.sgd(net, net.init(0), X, y, final_eval="no", **kw)
+
+
+def test_the_l2_term_leaves_bias_columns_alone_and_matches_its_formula():
+    """The gradient's L2 part, written over whole layers then bias restored, is lam/m·W."""
+    X, y = blobs()
+    rng = np.random.default_rng(1)
+    for dtype, tol in ((np.float64, 1e-13), (np.float32, 1e-5)):
+        net = flatnn.Network((5, 7, 3), hidden="tanh")
+        p = net.init(3, dtype=dtype) + dtype(0.5) * rng.standard_normal(net.n_params).astype(dtype)
+        lam, m = 2.5, X.shape[0]
+        Xd = X.astype(dtype)
+        g0 = net.grad(p, Xd, y, 0.0)
+        g1 = net.grad(p, Xd, y, lam)
+        for t, a, b in zip(net.unpack(p), net.unpack(g0), net.unpack(g1)):
+            np.testing.assert_array_equal(b[:, 0], a[:, 0])
+            np.testing.assert_allclose(b[:, 1:] - a[:, 1:], lam / m * t[:, 1:], rtol=tol, atol=tol)
+        l2 = sum(float((t[:, 1:].astype(np.float64) ** 2).sum()) for t in net.unpack(p))
+        expected = net.cost(p, Xd, y, 0.0) + lam / (2 * m) * l2
+        assert net.cost(p, Xd, y, lam) == pytest.approx(expected, rel=tol)
+
+
+def test_the_finite_check_tells_overflowing_finite_data_from_nan():
+    from flatnn.base import checks
+
+    big = np.full((4, 3), 3e38, dtype=np.float32)  # finite, but its sum overflows
+    assert checks.finite_rows(big) is big
+    for bad, row in ((np.nan, 2), (np.inf, 1), (-np.inf, 3)):
+        X = big.copy()
+        X[row, 1] = bad
+        with pytest.raises(
+            ValueError, match=rf"X contains NaN or inf \(1 rows, first at row {row}\)"
+        ):
+            checks.finite_rows(X)
+    X = np.zeros((3, 2))
+    X[0, 0], X[2, 1] = np.inf, -np.inf  # the sum is NaN: still two bad rows
+    with pytest.raises(ValueError, match=r"\(2 rows, first at row 0\)"):
+        checks.finite_rows(X)

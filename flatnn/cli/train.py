@@ -191,6 +191,7 @@ def _fit(
                 dropout=rates if any(rates) else None,
                 max_norm=cfg["max_norm"],
                 transform=(transforms.translate(cfg["augment"]) if cfg["augment"] else None),
+                final_eval=False,  # the model is judged on held-out data, not on J at x
             )
         limit_key = "maxfun" if method == "TNC" else "maxiter"
         problem: tuple[Any, ...]

@@ -29,7 +29,7 @@ import numpy as np
 
 from flatnn.compare.problems import load_attr
 from flatnn.training import rules
-from flatnn.training.sgd_loop import HESSP_METHODS, SCIPY_METHODS
+from flatnn.training.scipy_bridge import HESSP_METHODS, SCIPY_METHODS
 
 __all__ = [
     "Method",

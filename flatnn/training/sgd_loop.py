@@ -94,17 +94,6 @@ DIVERGENCE_FACTOR = 1e3
 run would only produce noise (a learning rate 10-100x too large does this)."""
 
 
-def __getattr__(name: str) -> Any:
-    # minimize and its method tables live in flatnn.training.scipy_bridge; code
-    # that imported them from here (flatnn/__init__, the CLI, the estimators)
-    # still finds them. Lazy: scipy_bridge imports this module.
-    if name in ("minimize", "SCIPY_METHODS", "HESSP_METHODS"):
-        from flatnn.training import scipy_bridge
-
-        return getattr(scipy_bridge, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # -------------------------------------------------------------------- loop
 class _Loop:
     """One run of :func:`sgd`: the working parameters, the rule's state and the named steps."""
@@ -363,6 +352,9 @@ class _Loop:
             candidates.append(recorder.best_x)
         if self.status == STATUS_DONE and not self.options.return_best:
             candidates.append(self.params)
+        if not self.options.final_eval:  # no pass over the data: fun NaN, jac None
+            done = {"status": self.status, "message": self.message, "state": self.state}
+            return recorder.result(candidates[-1], math.nan, None, nfev=self.nfev, **done)
         while True:
             x = candidates.pop()
             try:
@@ -415,15 +407,15 @@ def sgd(
     on_nonfinite: str = "stop",
     l2: str = "per_data",
     initial_state: Any = None,
+    final_eval: bool = True,
 ) -> OptimizeResult:
     """Minibatch stochastic gradient descent with a pluggable update rule (see the module).
 
     Parameters
     ----------
-    net : Network or Objective
-        A network (with ``X``, ``y``, ``lam``), or a :class:`flatnn.Objective` (its own data).
-    params0 : ndarray, shape (n_params,)
-        Starting point; never modified.
+    net, params0 : Network or Objective; ndarray, shape (n_params,)
+        A network (with ``X``, ``y``, ``lam``), or a :class:`flatnn.Objective` (its own
+        data); the starting point, never modified.
     X, y, lam, sample_weight
         As in :meth:`flatnn.Network.cost`: ``X`` (m, n_features), ``y`` (m,) or (m, k),
         ``sample_weight`` (m,). ``X`` is never shuffled or modified.
@@ -439,8 +431,7 @@ def sgd(
     validation : (X_val, y_val), optional
         Adds ``val_cost`` and ``val_accuracy`` to each history entry.
     early_stopping : int or inf, optional
-        Patience: stop once the monitored value has not improved for this many epochs
-        (``inf``: never stop); the best iterate is returned.
+        Patience (epochs without improvement; ``inf``: never stop), then the best iterate.
     score, monitor, tol, on_plateau, return_best
         Stopping and the best iterate: see the module.
     callback, batch_callback : callable, optional
@@ -448,21 +439,22 @@ def sgd(
     dropout, max_norm, transform : optional
         Dropout rate per layer input (or ``{layer input: rate}``); the max-norm radius of
         each unit's incoming weights; ``transform(X_batch, rng) -> X_batch`` (augmentation).
-    on_nonfinite : {"stop", "continue"}, default "stop"
+    on_nonfinite, l2 : {"stop", "continue"}; {"per_data", "per_batch"}
         At a NaN, inf or diverged cost: end the run, or record the epoch as NaN and go on.
-    l2 : {"per_data", "per_batch"}, default "per_data"
         A batch's L2 share: ``lam·b/m`` (the whole-data ``J``), or ``lam`` itself.
     initial_state : optional
         The rule's starting state (a previous ``result.state``; copied, never modified).
+    final_eval : bool, default True
+        ``fun`` and ``jac`` at the returned ``x`` (one more pass, an epoch's work); False
+        skips them (``fun`` NaN, ``jac`` None) for callers that need only ``x``.
 
     Returns
     -------
     OptimizeResult
-        ``x`` (the dtype of the work, the namespace of ``X``), ``fun`` and ``jac`` (the
-        objective at ``x``, one pass counted in ``nfev``), ``nit`` (epochs run), ``nfev``
-        = ``njev``, ``success``, ``status``, ``message``, ``history`` and ``state`` (the
-        rule's). ``x`` is the last iterate after all epochs unless ``return_best``; else,
-        or after a stop, the best iterate (or ``params0`` if no epoch finished).
+        ``x`` (the work's dtype, ``X``'s namespace), ``fun`` and ``jac`` (the objective at
+        ``x``, counted in ``nfev``), ``nit`` (epochs run), ``nfev`` = ``njev``, ``success``,
+        ``status``, ``message``, ``history``, ``state`` (the rule's). ``x`` is the last
+        iterate unless ``return_best``; else, or after a stop, the best (or ``params0``).
     """
     settings = {k: v for k, v in locals().items() if k not in ("net", "X", "y", "lam")}
     return _setup(net, X, y, lam, settings).run()

@@ -60,6 +60,7 @@ class SGDOptions:
     l2: str = "per_data"
     initial_state: Any = None
     return_best: bool = False
+    final_eval: bool = True
 
 
 def dropout_rates(net: Network, dropout: Any) -> tuple[float, ...] | None:
@@ -127,9 +128,7 @@ def check_options(net: Network, m: int, *, has_monitor: bool, **kw: Any) -> SGDO
     early_stopping = _patience(kw["early_stopping"], has_monitor)
     if kw["learning_rate"] is None:
         raise TypeError("sgd needs learning_rate (a number or a schedule epoch -> rate)")
-    shuffle = kw["shuffle"]
-    if not isinstance(shuffle, (bool, np.bool_)):
-        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
+    shuffle = _flag(kw["shuffle"], "shuffle")
     schedule = optimizers.as_schedule(kw["learning_rate"])
     rule = optimizers.get(kw["method"])
     rng = np.random.default_rng(kw["rng"])
@@ -162,16 +161,14 @@ def check_options(net: Network, m: int, *, has_monitor: bool, **kw: Any) -> SGDO
         l2=_choice(kw.get("l2", "per_data"), "l2", L2_FORMS),
         initial_state=kw.get("initial_state"),
         return_best=bool(return_best),
+        final_eval=_flag(kw.get("final_eval", True), "final_eval"),
     )
 
 
-def _finite_X(X: Any, on_host: bool) -> None:
-    if on_host:
-        if not np.isfinite(X).all():
-            rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-            raise ValueError(f"X contains NaN or inf ({rows.size} rows, first at row {rows[0]})")
-    else:
-        checks.finite_rows(X)
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def training_data(obj: Any, params0: Any) -> tuple[Any, Any, Any, Any, Any]:
@@ -181,7 +178,7 @@ def training_data(obj: Any, params0: Any) -> tuple[Any, Any, Any, Any, Any]:
     params0 = check_params0(params0, net.n_params, xp)
     work = np.float32 if (params0.dtype == np.float32 and X.dtype == np.float32) else np.float64
     X = X.astype(work, copy=False)  # a no-op for float data of the work's precision
-    _finite_X(X, xp is np)
+    checks.finite_rows(X)
     y = obj.y if xp is np else namespace.asarray(obj.y, xp, "y")
     weights = getattr(obj, "sample_weight", None)
     if weights is not None:

@@ -1,9 +1,10 @@
 """What :class:`~flatnn.sklearn.MLPClassifier` and :class:`~flatnn.sklearn.MLPRegressor` share.
 
 The constructor (scikit-learn's parameters and flatnn's ``dtype``,
-``method_options``, ``init``, ``device``), the views ``coefs_``/``intercepts_``
-into the one flat vector ``params_``, the network a fit builds, scikit-learn's
-initial weights, ``fit`` (checked against the one table of
+``method_options``, ``init``, ``device``; the regressor puts its ``loss`` in
+front, see :func:`with_base_parameters`), the checks of ``X`` and ``y``, the
+views ``coefs_``/``intercepts_`` into the one flat vector ``params_``, the
+network a fit builds, scikit-learn's initial weights, ``fit`` (checked against the one table of
 :mod:`flatnn.sklearn.constraints`, then handed to the SGD family
 (:mod:`flatnn.sklearn.stochastic`) or to the scipy solvers
 (:mod:`flatnn.sklearn.scipy_fit`)) and the forward pass of the predictions.

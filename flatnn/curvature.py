@@ -116,10 +116,6 @@ def _operator(product: Product, n: int) -> scipy.sparse.linalg.LinearOperator:
     return scipy.sparse.linalg.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
 
 
-def _rng(rng: Any) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
 def _lanczos_eigs(
     product: Product,
     n: int,
@@ -201,7 +197,7 @@ def eigs(
     eigenvectors : ndarray, shape (n_params, k)
         Unit eigenvectors as columns, in the order of ``eigenvalues``.
     """
-    gen = _rng(rng)
+    gen = np.random.default_rng(rng)  # a Generator is returned as it is (shared draws)
     product, n = _product(net, params, X, y, lam, curvature, subset, gen, "eigs")
     return _lanczos_eigs(product, n, k, which, gen)
 
@@ -269,7 +265,7 @@ def trace(
     if method not in ("hutch++", "hutchinson"):
         raise ValueError(f"method must be 'hutch++' or 'hutchinson', got {method!r}")
     n_products = checks.integer(n_products, "n_products", 3 if method == "hutch++" else 1)
-    gen = _rng(rng)
+    gen = np.random.default_rng(rng)
     product, n = _product(net, params, X, y, lam, curvature, subset, gen, "trace")
     if method == "hutch++":
         return _hutchpp(product, n, n_products, gen)
@@ -364,7 +360,7 @@ def density(
     """
     n_vectors = checks.integer(n_vectors, "n_vectors", 1)
     n_products = checks.integer(n_products, "n_products", n_vectors)
-    gen = _rng(rng)
+    gen = np.random.default_rng(rng)
     product, n = _product(net, params, X, y, lam, curvature, subset, gen, "density")
     steps = min(n_products // n_vectors, n)
     runs = []
@@ -458,7 +454,7 @@ class Sharpness:
         self.every = checks.integer(every, "every", 1)
         self.tol = checks.real(tol, "tol", 0)
         self.curvature = _check_curvature(curvature)
-        self._rng = _rng(rng)
+        self._rng = np.random.default_rng(rng)
         self.objective = _rows(_bind(net, X, y, lam, "Sharpness"), subset, self._rng, "Sharpness")
         self.values: list[tuple[int, float]] = []
         self._v0: np.ndarray | None = None

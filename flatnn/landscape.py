@@ -123,7 +123,7 @@ def filter_normalized_direction(net: Network, params: Any, rng: Any = None) -> n
     if not isinstance(net, Network):
         raise TypeError(f"net must be a flatnn.Network, got {type(net).__name__}")
     params = _vector(params, net.n_params, "params")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    gen = np.random.default_rng(rng)  # a Generator is returned as it is (shared draws)
     direction = gen.standard_normal(net.n_params)
     for d, theta in zip(net.unpack(direction), net.unpack(params)):
         norms = np.linalg.norm(d, axis=1, keepdims=True)
@@ -179,7 +179,7 @@ def plane(
         spec = net if isinstance(net, Network) else getattr(objective, "net", None)
         if not isinstance(spec, Network):
             raise TypeError("plane: random directions need a Network; pass directions=(d1, d2)")
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        gen = np.random.default_rng(rng)
         directions = (
             filter_normalized_direction(spec, centre, gen),
             filter_normalized_direction(spec, centre, gen),

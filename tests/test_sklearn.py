@@ -1,6 +1,7 @@
 """flatnn.sklearn: scikit-learn's own estimator checks, and the drop-in promise checked
 against scikit-learn's MLPs on the same data, the same start and the same settings."""
 
+import inspect
 import json
 import os
 import pickle
@@ -591,6 +592,27 @@ def test_pipeline_grid_search_cross_val_score_clone_and_pickle(tmp_path):
     assert np.shares_memory(copy[-1].coefs_[0], copy[-1].params_)
     rule = MLPClassifier(solver=optimizers.momentum(0.5))
     assert clone(rule).solver == optimizers.momentum(0.5)
+
+
+@pytest.mark.parametrize(
+    "Ours,Theirs", [(MLPClassifier, sk.MLPClassifier), (MLPRegressor, sk.MLPRegressor)]
+)
+def test_constructors_take_scikit_learns_parameters_in_its_order(Ours, Theirs):
+    ours, theirs = inspect.signature(Ours).parameters, inspect.signature(Theirs).parameters
+    extra = ["dtype", "method_options", "init", "device"]
+    assert list(ours) == list(theirs) + extra
+    for name, p in theirs.items():
+        assert ours[name].kind == p.kind, name
+    est = MLPRegressor("poisson", (5,), "tanh", solver="sgd")
+    assert (est.loss, est.hidden_layer_sizes, est.activation, est.solver) == (
+        "poisson",
+        (5,),
+        "tanh",
+        "sgd",
+    )
+    assert clone(est).get_params() == est.get_params()
+    with pytest.raises(TypeError):
+        Ours(solvr="sgd")
 
 
 # ------------------------------------------------------ model files

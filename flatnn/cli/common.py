@@ -8,6 +8,7 @@ the command line (``--data-dir``, ``pip install 'flatnn[...]'``).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ __all__ = [
     "check_fit",
     "network",
     "load_model",
+    "model_data",
     "check_memory",
     "unusable_model",
     "cuda_namespace",
@@ -174,6 +176,31 @@ def load_model(path: str) -> tuple[Network, np.ndarray, dict[str, Any]]:
         raise CLIError(message(exc)) from None
     except (OSError, MemoryError) as exc:
         raise CLIError(f"cannot read model {path!r}: {message(exc)}") from None
+
+
+def model_data(
+    args: argparse.Namespace, net: Network, dtype: Any, meta: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The data set a saved model is applied to, loaded as :func:`load_data`'s dict.
+
+    ``--dataset``, else the one the model file records (``meta``); only the test
+    files are read for ``--split test`` (so that it works offline with just
+    those), and the network is checked to fit the data. Returns the data set's
+    name and the dict.
+    """
+    dataset = args.dataset or meta.get("dataset")
+    if dataset is None:
+        raise CLIError(f"{args.model} does not record its data set; pass --dataset")
+    data = load_data(
+        dataset,
+        data_dir=args.data_dir,
+        download=not args.no_download,
+        dtype=dtype,
+        limit=args.limit,
+        train=args.split != "test",
+    )
+    check_fit(net, data, dataset)
+    return dataset, data
 
 
 def unusable_model(path: str, params: np.ndarray, exc: BaseException) -> CLIError:

@@ -9,7 +9,7 @@ from flatnn import curvature
 from flatnn.base import checks
 from flatnn.cli import common
 from flatnn.cli import parser as types
-from flatnn.cli.parser import DATASETS, CLIError
+from flatnn.cli.parser import CLIError
 
 __all__ = ["add_parser", "run"]
 
@@ -23,13 +23,7 @@ def add_parser(subparsers: Any) -> None:
         "of the Gauss-Newton matrix, of a saved model's training objective on its data set "
         "(taken from the model file; --dataset overrides), from exact curvature products.",
     )
-    parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
-    parser.add_argument(
-        "--dataset", type=types.dataset, help=f"one of {', '.join(DATASETS)} (default: the model's)"
-    )
-    parser.add_argument(
-        "--split", choices=("train", "val", "test"), default="train", help="default train"
-    )
+    types.add_model_data_options(parser, split="train")
     parser.add_argument(
         "--subset",
         type=types.positive_int,
@@ -62,20 +56,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``flatnn curvature``; return the exit status."""
     net, params, meta = common.load_model(args.model)
-    dataset = args.dataset or meta.get("dataset")
-    if dataset is None:
-        raise CLIError(f"{args.model} does not record its data set; pass --dataset")
-    if dataset not in DATASETS:
-        raise CLIError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    data = common.load_data(
-        dataset,
-        data_dir=args.data_dir,
-        download=not args.no_download,
-        dtype=params.dtype,
-        limit=args.limit,
-        train=args.split != "test",
-    )
-    common.check_fit(net, data, dataset)
+    dataset, data = common.model_data(args, net, params.dtype, meta)
     X, y = data["X_" + args.split], data["y_" + args.split]
     if len(y) == 0:
         raise CLIError(f"the {args.split} split of {dataset} is empty; choose another --split")

@@ -9,7 +9,7 @@ from flatnn.base import checks
 from flatnn.cli import common
 from flatnn.cli import parser as types
 from flatnn.cli import rows as table_rows
-from flatnn.cli.parser import DATASETS, CLIError
+from flatnn.cli.parser import CLIError
 from flatnn.core import metrics
 from flatnn.datasets import scores
 
@@ -28,16 +28,7 @@ def add_parser(subparsers: Any) -> None:
         "matrix; R², MAE and RMSE for regression (--json: as JSON, for either).",
     )
     table_rows.add_evaluate_options(parser)
-    parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
-    parser.add_argument(
-        "--dataset", type=types.dataset, help=f"one of {', '.join(DATASETS)} (default: the model's)"
-    )
-    parser.add_argument(
-        "--split",
-        choices=("test", "val", "train"),
-        default="test",
-        help="which split (default test)",
-    )
+    types.add_model_data_options(parser, split="test")
     types.add_data_options(parser)
     types.add_threads_option(parser)
 
@@ -56,21 +47,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if args.data is None:
             raise CLIError(f"{args.model} was trained on a table; pass --data FILE")
         return table_rows.evaluate_table(args, out, net, params, meta)
-    dataset = args.dataset or meta.get("dataset")
-    if dataset is None:
-        raise CLIError(f"{args.model} does not record its data set; pass --dataset")
-    if dataset not in DATASETS:
-        raise CLIError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-    # the test split needs only the test files: evaluating works offline with just those
-    data = common.load_data(
-        dataset,
-        data_dir=args.data_dir,
-        download=not args.no_download,
-        dtype=params.dtype,
-        limit=args.limit,
-        train=args.split != "test",
-    )
-    common.check_fit(net, data, dataset)
+    dataset, data = common.model_data(args, net, params.dtype, meta)
     X, y = data["X_" + args.split], data["y_" + args.split]
     names = list(data["class_names"])
     k = len(names)

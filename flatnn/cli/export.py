@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from flatnn.cli import common
-from flatnn.cli.parser import CLIError
+from flatnn.cli.parser import CLIError, add_model_argument
 from flatnn.io import export, files
 
 __all__ = ["add_parser", "run", "FORMATS", "WRITES_FILE"]
@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
         "the spec and class names in its metadata). An existing file is replaced only when "
         "--out names it.",
     )
-    parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
+    add_model_argument(parser)
     parser.add_argument("--to", required=True, choices=tuple(FORMATS), help="the format")
     parser.add_argument(
         "--out", metavar="FILE", help="the file to write (default: MODEL with the format's suffix)"

@@ -8,7 +8,7 @@ import math
 from typing import Any, TextIO
 
 from flatnn.cli import common
-from flatnn.cli.parser import CLIError
+from flatnn.cli.parser import CLIError, add_model_argument
 from flatnn.training import recipes
 
 __all__ = ["add_parser", "run", "config_of"]
@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
         "(file, SHA-256, features, target, classes, scaling), every resolved setting, the "
         "history, the test figure and the flatnn/NumPy/SciPy versions.",
     )
-    parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
+    add_model_argument(parser)
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="everything, as one JSON document")
     form.add_argument(

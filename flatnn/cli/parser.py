@@ -31,6 +31,8 @@ __all__ = [
     "dataset",
     "add_threads_option",
     "add_data_options",
+    "add_model_argument",
+    "add_model_data_options",
 ]
 
 DATASETS = datasets.NAMES
@@ -165,3 +167,23 @@ def add_data_options(parser: argparse.ArgumentParser, **limit: Any) -> None:
         "--no-download", action="store_true", help="fail instead of downloading missing data files"
     )
     parser.add_argument("--limit", type=positive_int, metavar="N", help=LIMIT_HELP, **limit)
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the positional ``MODEL``: a model file written by ``flatnn train``."""
+    parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
+
+
+def add_model_data_options(parser: argparse.ArgumentParser, split: str) -> None:
+    """Add ``MODEL``, ``--dataset`` and ``--split`` (default ``split``) to a command.
+
+    The arguments of a command that applies a saved model to a built-in data set
+    (the one its file records unless ``--dataset`` names another), read by
+    :func:`flatnn.cli.common.model_data`.
+    """
+    add_model_argument(parser)
+    parser.add_argument(
+        "--dataset", type=dataset, help=f"one of {', '.join(DATASETS)} (default: the model's)"
+    )
+    splits = ("train", "val", "test")
+    parser.add_argument("--split", choices=splits, default=split, help=f"default {split}")

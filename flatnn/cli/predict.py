@@ -9,7 +9,7 @@ import numpy as np
 
 from flatnn.base import checks
 from flatnn.cli import common, rows
-from flatnn.cli.parser import CLIError
+from flatnn.cli.parser import CLIError, add_model_argument
 
 __all__ = ["add_parser", "run", "INTERMIXED"]
 
@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> None:
         "decide for every image instead. An unreadable image is reported and "
         "the others are still classified (exit status 2 at the end).",
     )
-    parser.add_argument("model", metavar="MODEL", help="a model file written by flatnn train")
+    add_model_argument(parser)
     parser.add_argument("images", metavar="INPUT", nargs="+", help="image or table files")
     rows.add_predict_options(parser)
     polarity = parser.add_mutually_exclusive_group()

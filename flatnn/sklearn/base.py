@@ -1,9 +1,10 @@
 """What :class:`~flatnn.sklearn.MLPClassifier` and :class:`~flatnn.sklearn.MLPRegressor` share.
 
 The constructor (scikit-learn's parameters and flatnn's ``dtype``,
-``method_options``, ``init``, ``device``), the views ``coefs_``/``intercepts_``
-into the one flat vector ``params_``, the network a fit builds, scikit-learn's
-initial weights, ``fit`` (checked against the one table of
+``method_options``, ``init``, ``device``; the regressor puts its ``loss`` in
+front, see :func:`with_base_parameters`), the checks of ``X`` and ``y``, the
+views ``coefs_``/``intercepts_`` into the one flat vector ``params_``, the
+network a fit builds, scikit-learn's initial weights, ``fit`` (checked against the one table of
 :mod:`flatnn.sklearn.constraints`, then handed to the SGD family
 (:mod:`flatnn.sklearn.stochastic`) or to the scipy solvers
 (:mod:`flatnn.sklearn.scipy_fit`)) and the forward pass of the predictions.
@@ -11,13 +12,15 @@ initial weights, ``fit`` (checked against the one table of
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from flatnn.base import checks, namespace
 from flatnn.core import inputs
@@ -34,16 +37,20 @@ from flatnn.sklearn.persistence import Persistence
 from flatnn.sklearn.scipy_fit import ScipyFit
 from flatnn.sklearn.stochastic import StochasticFit
 
-__all__ = ["BaseMLP", "OUT_ACTIVATION"]
+__all__ = ["BaseMLP", "OUT_ACTIVATION", "with_base_parameters"]
 
 OUT_ACTIVATION = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
 """flatnn's output activation -> scikit-learn's ``out_activation_``."""
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
 
 
 class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
     """The parts the classifier and the regressor share (see :class:`MLPClassifier`)."""
 
     _is_classifier = False
+    _target_dtype: Any = None
+    """The dtype of the held-out targets the score is given (None: as they are)."""
     _parameter_constraints: dict = PARAMETER_CONSTRAINTS
     network_: Network
     params_: np.ndarray
@@ -262,6 +269,31 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
             self._fit_scipy(X, target, weights, params, method, xp)
         return self
 
+    def _validate_data_and_target(
+        self, X: Any, y: Any, reset: bool, y_numeric: bool = False
+    ) -> tuple[Any, np.ndarray]:
+        """``X`` and ``y`` checked by scikit-learn; a one-column ``y`` raveled, with a warning."""
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=y_numeric,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _score_target(self, y: Any, rows: np.ndarray) -> np.ndarray:
+        """The rows ``rows`` of the targets ``y`` as the held-out score takes them."""
+        y = np.asarray(y, dtype=self._target_dtype)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        return y[rows]
+
     def _check_weights(self, sample_weight: Any, m: int) -> np.ndarray | None:
         """Weights (m,) as float64 (the core's check), or None; all zero: scikit-learn's error."""
         if sample_weight is not None:
@@ -303,3 +335,19 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
                 namespace.asarray(params, xp, "params"), namespace.asarray(X, xp, "X")
             )
         )
+
+
+def with_base_parameters(init: _Init) -> _Init:
+    """Decorate ``__init__(self, own=default, ..., *args, **params)`` of an estimator.
+
+    scikit-learn reads an estimator's parameters from the signature of its
+    ``__init__`` (``get_params``, ``clone``, ``repr``, its checks). The decorated
+    ``__init__`` says it takes its own named parameters, then those of
+    :meth:`BaseMLP.__init__`: the shared parameters and their defaults have their
+    one home there, and ``*args, **params`` reach it unchanged.
+    """
+    signature = inspect.signature(init)
+    own = [p for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    _, *shared = inspect.signature(BaseMLP.__init__).parameters.values()
+    init.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
+    return init

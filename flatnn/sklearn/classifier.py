@@ -21,7 +21,6 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import column_or_1d, validate_data
 
 from flatnn.sklearn.base import BaseMLP
 from flatnn.sklearn.persistence import FORMAT, StateError
@@ -121,67 +120,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     _is_classifier = True
     classes_: np.ndarray
 
-    def __init__(
-        self,
-        hidden_layer_sizes: Any = (100,),
-        activation: str = "relu",
-        *,
-        solver: Any = "adam",
-        alpha: float = 0.0001,
-        batch_size: Any = "auto",
-        learning_rate: str = "constant",
-        learning_rate_init: float = 0.001,
-        power_t: float = 0.5,
-        max_iter: int = 200,
-        shuffle: bool = True,
-        random_state: Any = None,
-        tol: float = 1e-4,
-        verbose: bool = False,
-        warm_start: bool = False,
-        momentum: float = 0.9,
-        nesterovs_momentum: bool = True,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-        n_iter_no_change: float = 10,
-        max_fun: int = 15000,
-        dtype: Any = None,
-        method_options: dict | None = None,
-        init: str = "sklearn",
-        device: str = "cpu",
-    ) -> None:
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            solver=solver,
-            alpha=alpha,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init,
-            power_t=power_t,
-            max_iter=max_iter,
-            shuffle=shuffle,
-            random_state=random_state,
-            tol=tol,
-            verbose=verbose,
-            warm_start=warm_start,
-            momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun,
-            dtype=dtype,
-            method_options=method_options,
-            init=init,
-            device=device,
-        )
-
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -234,17 +172,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _validate_input(
         self, X: Any, y: Any, incremental: bool, reset: bool, classes: Any = None
     ) -> tuple[Any, np.ndarray]:
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = self._validate_data_and_target(X, y, reset)
         check_classification_targets(y)
         if self._set_labels(y, incremental, classes):
             self._check_labels(y, incremental)
@@ -253,12 +181,6 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             return X, np.searchsorted(self.classes_, y)
         # binary (m, 1) or multi-label (m, k) indicators
         return X, self._label_binarizer.transform(y).astype(self._work_dtype(X))
-
-    def _score_target(self, y: Any, rows: np.ndarray) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        return y[rows]
 
     def _predict_params(self, params: np.ndarray, X: Any) -> np.ndarray:
         out = self._outputs(params, X)

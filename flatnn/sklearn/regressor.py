@@ -9,9 +9,8 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import column_or_1d, validate_data
 
-from flatnn.sklearn.base import BaseMLP
+from flatnn.sklearn.base import BaseMLP, with_base_parameters
 from flatnn.sklearn.constraints import REGRESSOR_CONSTRAINTS
 
 __all__ = ["MLPRegressor"]
@@ -29,69 +28,12 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     """
 
     _parameter_constraints: dict = REGRESSOR_CONSTRAINTS
+    _target_dtype = np.float64
 
-    def __init__(
-        self,
-        loss: str = "squared_error",
-        hidden_layer_sizes: Any = (100,),
-        activation: str = "relu",
-        *,
-        solver: Any = "adam",
-        alpha: float = 0.0001,
-        batch_size: Any = "auto",
-        learning_rate: str = "constant",
-        learning_rate_init: float = 0.001,
-        power_t: float = 0.5,
-        max_iter: int = 200,
-        shuffle: bool = True,
-        random_state: Any = None,
-        tol: float = 1e-4,
-        verbose: bool = False,
-        warm_start: bool = False,
-        momentum: float = 0.9,
-        nesterovs_momentum: bool = True,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-8,
-        n_iter_no_change: float = 10,
-        max_fun: int = 15000,
-        dtype: Any = None,
-        method_options: dict | None = None,
-        init: str = "sklearn",
-        device: str = "cpu",
-    ) -> None:
+    @with_base_parameters
+    def __init__(self, loss: str = "squared_error", *args: Any, **params: Any) -> None:
         self.loss = loss
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            solver=solver,
-            alpha=alpha,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init,
-            power_t=power_t,
-            max_iter=max_iter,
-            shuffle=shuffle,
-            random_state=random_state,
-            tol=tol,
-            verbose=verbose,
-            warm_start=warm_start,
-            momentum=momentum,
-            nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun,
-            dtype=dtype,
-            method_options=method_options,
-            init=init,
-            device=device,
-        )
+        super().__init__(*args, **params)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -109,25 +51,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _validate_input(
         self, X: Any, y: Any, incremental: bool, reset: bool, classes: Any = None
     ) -> tuple[Any, np.ndarray]:
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            y_numeric=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        X, y = self._validate_data_and_target(X, y, reset, y_numeric=True)
         return X, y.astype(self._work_dtype(X), copy=False)
-
-    def _score_target(self, y: Any, rows: np.ndarray) -> np.ndarray:
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        return y[rows]
 
     def _predict_params(self, params: np.ndarray, X: Any) -> np.ndarray:
         out = self._outputs(params, X)

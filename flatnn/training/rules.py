@@ -64,13 +64,13 @@ import numpy as np
 
 from flatnn.base.namespace import namespace_of
 from flatnn.training.schedules import (
-    as_real,
     as_schedule,
     constant,
     cosine_decay,
     exponential_decay,
     learning_rate_at,
     positive,
+    real_fields,
     step_decay,
     warmup,
 )
@@ -106,26 +106,6 @@ def _fraction(name: str, upper_open: bool = True) -> Callable[[Any, Any, float],
     return check
 
 
-def _beta(value: Any) -> float:
-    return as_real(value, "beta")
-
-
-def _beta1(value: Any) -> float:
-    return as_real(value, "beta1")
-
-
-def _beta2(value: Any) -> float:
-    return as_real(value, "beta2")
-
-
-def _decay(value: Any) -> float:
-    return as_real(value, "decay")
-
-
-def _eps(value: Any) -> float:
-    return as_real(value, "eps")
-
-
 # ------------------------------------------------------------------- rules
 @attrs.frozen
 class SGD:
@@ -152,16 +132,14 @@ class SGD:
         return state
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class Momentum:
     """Classical momentum: ``v ← beta v − learning_rate g``; step ``v``.
 
     State: the velocity ``v``, shape (n_params,), zeros at first.
     """
 
-    beta: float = attrs.field(
-        default=0.9, converter=_beta, validator=_fraction("beta", upper_open=False)
-    )
+    beta: float = attrs.field(default=0.9, validator=_fraction("beta", upper_open=False))
 
     def init(self, params: Any) -> Any:
         """Return the zero velocity, shaped and typed like ``params``."""
@@ -188,7 +166,7 @@ class Momentum:
         return state
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class Nesterov:
     """Nesterov momentum in Sutskever et al.'s form, with the gradient at ``params``.
 
@@ -196,9 +174,7 @@ class Nesterov:
     State: the velocity ``v``, shape (n_params,).
     """
 
-    beta: float = attrs.field(
-        default=0.9, converter=_beta, validator=_fraction("beta", upper_open=False)
-    )
+    beta: float = attrs.field(default=0.9, validator=_fraction("beta", upper_open=False))
 
     def init(self, params: Any) -> Any:
         """Return the zero velocity, shaped and typed like ``params``."""
@@ -239,16 +215,16 @@ class AdamState(NamedTuple):
     nu: np.ndarray
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class Adam:
     """Adam (Kingma & Ba 2015) with bias-corrected moments.
 
     ``step = −learning_rate · m̂ / (√ŝ + eps)``. State: :class:`AdamState`.
     """
 
-    beta1: float = attrs.field(default=0.9, converter=_beta1, validator=_fraction("beta1"))
-    beta2: float = attrs.field(default=0.999, converter=_beta2, validator=_fraction("beta2"))
-    eps: float = attrs.field(default=1e-8, converter=_eps, validator=positive)
+    beta1: float = attrs.field(default=0.9, validator=_fraction("beta1"))
+    beta2: float = attrs.field(default=0.999, validator=_fraction("beta2"))
+    eps: float = attrs.field(default=1e-8, validator=positive)
 
     def init(self, params: Any) -> Any:
         """Return ``AdamState(0, zeros, zeros)``."""
@@ -298,15 +274,15 @@ class Adam:
         return AdamState(t, mu, nu)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class RMSprop:
     """RMSprop (Tieleman & Hinton 2012): ``step = −learning_rate · g / (√s + eps)``.
 
     State: the running mean of squared gradients ``s``, shape (n_params,).
     """
 
-    decay: float = attrs.field(default=0.9, converter=_decay, validator=_fraction("decay"))
-    eps: float = attrs.field(default=1e-8, converter=_eps, validator=positive)
+    decay: float = attrs.field(default=0.9, validator=_fraction("decay"))
+    eps: float = attrs.field(default=1e-8, validator=positive)
 
     def init(self, params: Any) -> Any:
         """Return zeros shaped and typed like ``params``."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -35,6 +35,7 @@ __all__ = [
     "learning_rate_at",
     "positive",
     "as_real",
+    "real_fields",
 ]
 
 
@@ -52,20 +53,21 @@ def as_real(value: Any, name: str) -> float:
     return checks.real(value, name, finite=False)
 
 
-def _drop(value: Any) -> float:
-    return as_real(value, "drop")
+def _as_real_field(value: Any, field: attrs.Attribute) -> float:
+    return as_real(value, field.name)
 
 
-def _final(value: Any) -> float:
-    return as_real(value, "final")
+_REAL = attrs.Converter(_as_real_field, takes_field=True)
 
 
-def _learning_rate(value: Any) -> float:
-    return as_real(value, "learning_rate")
+def real_fields(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:
+    """attrs field transformer: every ``float`` field converted by :func:`as_real`, named.
 
-
-def _rate(value: Any) -> float:
-    return as_real(value, "rate")
+    ``@attrs.frozen(field_transformer=real_fields)`` gives each hyperparameter
+    of a schedule or an update rule the one conversion, whose error names the
+    field (``beta must be a real number, got 'x'``); the validators check the range.
+    """
+    return [f.evolve(converter=_REAL) if f.type in (float, "float") else f for f in fields]
 
 
 def _schedule(value: Any) -> Callable[[int], Any]:
@@ -83,22 +85,22 @@ def _epochs(value: Any) -> int:
     return int(value)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class Constant:
     """The same learning rate every epoch."""
 
-    learning_rate: float = attrs.field(converter=_learning_rate, validator=positive)
+    learning_rate: float = attrs.field(validator=positive)
 
     def __call__(self, epoch: int) -> float:
         return self.learning_rate
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class StepDecay:
     """``learning_rate · drop ** (epoch // every)``."""
 
-    learning_rate: float = attrs.field(converter=_learning_rate, validator=positive)
-    drop: float = attrs.field(converter=_drop)
+    learning_rate: float = attrs.field(validator=positive)
+    drop: float
     every: int = attrs.field(converter=_epoch_count)
 
     def __attrs_post_init__(self) -> None:
@@ -111,12 +113,12 @@ class StepDecay:
         return self.learning_rate * self.drop ** (epoch // self.every)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class ExponentialDecay:
     """``learning_rate · rate ** epoch``."""
 
-    learning_rate: float = attrs.field(converter=_learning_rate, validator=positive)
-    rate: float = attrs.field(converter=_rate)
+    learning_rate: float = attrs.field(validator=positive)
+    rate: float
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.rate <= 1:
@@ -126,7 +128,7 @@ class ExponentialDecay:
         return self.learning_rate * self.rate**epoch
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class CosineDecay:
     """``final + (learning_rate - final) · (1 + cos(π e / epochs)) / 2``.
 
@@ -137,9 +139,9 @@ class CosineDecay:
     (``epochs - 1``) still has a rate > 0, and later epochs keep it.
     """
 
-    learning_rate: float = attrs.field(converter=_learning_rate, validator=positive)
+    learning_rate: float = attrs.field(validator=positive)
     epochs: int = attrs.field(converter=_epochs)
-    final: float = attrs.field(default=0.0, converter=_final)
+    final: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         if self.epochs < 1:
@@ -156,7 +158,7 @@ class CosineDecay:
         )
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=real_fields)
 class Warmup:
     """``schedule(epoch) · (epoch + 1) / (epochs + 1)`` while ``epoch < epochs``, then ``schedule``.
 
@@ -217,7 +219,7 @@ def as_schedule(learning_rate: Any) -> Callable[[int], Any]:
             f"learning_rate must be a number or a callable epoch -> learning "
             f"rate, got {learning_rate!r}"
         )
-    return Constant(learning_rate)
+    return Constant(cast(float, learning_rate))  # the field converts it (as_real)
 
 
 def learning_rate_at(schedule: Callable[[int], Any], epoch: int) -> float:

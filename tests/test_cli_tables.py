@@ -250,3 +250,12 @@ def test_evaluate_json_on_a_built_in_data_set(tmp_path, monkeypatch, capsys):
     assert meta["data_sha256"] == expected and meta["settings"]["dataset"] == "xor"
     assert [c["class"] for c in doc["classes"]] == ["0", "1"]
     assert doc["confusion"] == [[2, 0], [0, 2]]
+
+
+def test_data_and_dataset_together_are_refused(iris_csv, capsys):
+    args = ["train", "--data", iris_csv, "--dataset", "mnist", "--out", "m.npz", *TRAIN]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "--data iris.csv and --dataset mnist name two training sets" in err
+    assert "Traceback" not in err
+    assert not Path("m.npz").exists()

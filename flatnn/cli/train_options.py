@@ -419,6 +419,10 @@ def complete(
     """
     if hasattr(args, "config_keys"):  # done already
         return args
+    if getattr(args, "data", None) is not None and args.dataset is not None:
+        raise CLIError(
+            f"--data {args.data} and --dataset {args.dataset} name two training sets; give one"
+        )
     args.config_keys = ()
     if args.config is not None:
         if parser is None:

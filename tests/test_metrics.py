@@ -1,8 +1,12 @@
 import numpy as np
 import pytest
 
-from flatnn.core.metrics import confusion_matrix, evaluation_report
-from flatnn.datasets.scores import classification_scores, regression_scores
+from flatnn.core.metrics import (
+    classification_scores,
+    confusion_matrix,
+    evaluation_report,
+    regression_scores,
+)
 
 
 def test_confusion_matrix_counts_pairs():

@@ -11,7 +11,6 @@ from flatnn.cli import parser as types
 from flatnn.cli import rows as table_rows
 from flatnn.cli.parser import CLIError
 from flatnn.core import metrics
-from flatnn.datasets import scores
 
 __all__ = ["add_parser", "run", "table"]
 
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     except checks.NotFiniteError as exc:
         raise common.unusable_model(args.model, params, exc) from None
     if args.json:
-        found = scores.classification_scores(y, predicted, names)
+        found = metrics.classification_scores(y, predicted, names)
         text = table_rows.scores_json(found, model=args.model, data=f"{dataset} {args.split}")
         print(text, file=out)
         return 0

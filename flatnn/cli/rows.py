@@ -24,8 +24,9 @@ from flatnn.base import checks
 from flatnn.cli import common
 from flatnn.cli import parser as types
 from flatnn.cli.parser import CLIError
+from flatnn.core import metrics
 from flatnn.core.network import Network
-from flatnn.datasets import images, prepared, scores
+from flatnn.datasets import images, prepared
 from flatnn.io import files
 
 __all__ = [
@@ -236,7 +237,7 @@ def _print_scores(s: dict[str, Any], out: TextIO, header: str) -> None:
 
 
 def scores_json(s: dict[str, Any], **extra: Any) -> str:
-    """Scores (:mod:`flatnn.datasets.scores`) and ``extra`` fields as one JSON document
+    """Scores (:mod:`flatnn.core.metrics`) and ``extra`` fields as one JSON document
     (an undefined figure, such as R² of a constant target, as null)."""
     doc = dict(s, **extra)
     doc = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in doc.items()}
@@ -252,10 +253,10 @@ def evaluate_table(
     X, y, _ = _read_rows(args.data, meta, params.dtype, need_target=True)
     try:
         if meta.get("task") == "regress":
-            s = scores.regression_scores(y[:, 0], net.forward(params, X)[:, 0])
+            s = metrics.regression_scores(y[:, 0], net.forward(params, X)[:, 0])
         else:
             names = list(meta.get("class_names") or [])
-            s = scores.classification_scores(y, net.predict(params, X), names)
+            s = metrics.classification_scores(y, net.predict(params, X), names)
     except checks.NotFiniteError as exc:
         raise common.unusable_model(args.model, params, exc) from None
     if args.json:

@@ -22,8 +22,9 @@ import numpy as np
 from flatnn.cli import common, train_options
 from flatnn.cli import parser as types
 from flatnn.cli.parser import CLIError
+from flatnn.core import metrics
 from flatnn.core.network import Network
-from flatnn.datasets import prepared, scaling, scores, tables
+from flatnn.datasets import prepared, scaling, tables
 from flatnn.io import history, metadata
 
 __all__ = [
@@ -247,12 +248,12 @@ def _scores(net: Network, params: np.ndarray, data: dict[str, Any]) -> tuple[str
     if len(y) == 0:
         return "no test or validation rows to score", {}
     if table.train.task == "classify":
-        s = scores.classification_scores(y, net.predict(params, X), table.class_names)
+        s = metrics.classification_scores(y, net.predict(params, X), table.class_names)
         return (
             f"{which} accuracy {100 * s['accuracy']:.2f}% ({s['m']} rows)",
             {f"{key}_accuracy": s["accuracy"]},
         )
-    s = scores.regression_scores(y[:, 0], net.forward(params, X)[:, 0])
+    s = metrics.regression_scores(y[:, 0], net.forward(params, X)[:, 0])
     figures = {f"{key}_{k}": s[k] for k in ("r2", "rmse") if np.isfinite(s[k])}
     return (
         f"{which} R² {s['r2']:.4f}, RMSE {s['rmse']:.4g}, MAE {s['mae']:.4g} ({s['m']} rows)",

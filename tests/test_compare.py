@@ -451,6 +451,7 @@ def test_summary_medians_quartiles_and_reached_fraction():
     assert row["cost_median"] == 2.5 and row["cost_iqr"] == pytest.approx(1.5)
     assert row["passes_to_target_median"] == 20 and row["seconds_to_target_median"] == 2
     assert row["reached_fraction"] == 0.75 and row["overhead_median"] == pytest.approx(0.01)
+    assert row["overhead_max"] == pytest.approx(0.01)
 
 
 def test_performance_profile():

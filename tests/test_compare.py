@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from pathlib import Path
 
@@ -244,8 +245,18 @@ def test_an_sgd_run_is_the_plain_sgd_run():
     assert record["nfev"] == res.nfev  # no evaluation beyond the optimizer's own
     assert record["passes"] == 12
     assert [row["cost"] for row in record["history"]] == [h["fun"] for h in res.history]
-    accuracy = problem.net.accuracy(res.x, *problem.validation)
-    assert record["final"]["val_accuracy"] == accuracy
+    assert record["final"]["val_accuracy"] == problem.accuracy(res.x, "validation")
+    assert record["final"]["test_accuracy"] == problem.accuracy(res.x, "test")
+
+
+def test_scores_in_float32_agree_with_float64():
+    problem = _problem()
+    x = problem.net.init(5)
+    for split, (X, y) in (("validation", problem.validation), ("test", problem.test)):
+        m = X.shape[0]
+        assert abs(problem.accuracy(x, split) - problem.net.accuracy(x, X, y)) <= 1 / m
+    with pytest.raises(ValueError, match="'validation' or 'test'"):
+        problem.accuracy(x, "train")
 
 
 @pytest.mark.parametrize("method", ["L-BFGS-B", "CG", "trust-ncg"])
@@ -440,6 +451,7 @@ def test_summary_medians_quartiles_and_reached_fraction():
     assert row["cost_median"] == 2.5 and row["cost_iqr"] == pytest.approx(1.5)
     assert row["passes_to_target_median"] == 20 and row["seconds_to_target_median"] == 2
     assert row["reached_fraction"] == 0.75 and row["overhead_median"] == pytest.approx(0.01)
+    assert row["overhead_max"] == pytest.approx(0.01)
 
 
 def test_performance_profile():
@@ -475,11 +487,20 @@ def test_a_built_wheel_runs_compare_and_touches_only_its_run_folder(tmp_path):
     (wheel,) = wheels.glob("flatnn-*.whl")
     venv = tmp_path / "venv"
     subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-        check=True,
-        timeout=120,
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
     )
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
+    # flatnn's dependencies come from this environment's site-packages by a plain .pth
+    # line (no download); a plain line runs none of its .pth files, so an editable
+    # flatnn there stays out and the new environment's flatnn is the wheel's
+    purelib = subprocess.run(
+        [str(bin_dir / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    here = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    (Path(purelib) / "deps.pth").write_text("\n".join(sorted(here)) + "\n")
     install = subprocess.run(  # this pip, installing into the new environment
         [sys.executable, "-m", "pip", "--python", str(bin_dir / "python"), "install"]
         + ["--no-deps", "--no-index", "--force-reinstall", str(wheel)],
@@ -488,6 +509,15 @@ def test_a_built_wheel_runs_compare_and_touches_only_its_run_folder(tmp_path):
         timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr
+    where = subprocess.run(
+        [str(bin_dir / "python"), "-c", "import flatnn; print(flatnn.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout  # the wheel's
     work = tmp_path / "work"
     work.mkdir()
     (work / "keep.txt").write_text("mine")

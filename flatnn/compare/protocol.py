@@ -17,16 +17,22 @@ What is measured
 * the cost ``J`` after every iteration or epoch, at no extra cost: scipy's
   value at the iterate, and for SGD the mean of the epoch's batch costs (an
   estimate: the parameters move during the epoch); the final ``J`` is exact;
-* the validation accuracy at ``params0`` (once per problem and seed, shared by
-  the runs that start there), at a few log-spaced checkpoints (in passes) and
-  at the end; the checkpoints are as many as keep their forward passes under
-  ``eval_share`` (0.5 %) of the budget, a forward pass costing about a third
-  of a ``cost_grad``;
+* the validation accuracy at ``params0`` (once per problem and seed, before
+  the first run from that start and shared by all of them, so not charged to
+  one run), at a few log-spaced checkpoints (in passes) and at the end; the
+  checkpoints are as many as keep their forward passes under ``eval_share``
+  (0.5 %) of the budget, a forward pass costing about a third of a
+  ``cost_grad`` per row;
 * the test accuracy at the end only;
+* accuracies are scored in float32 (:meth:`Problem.accuracy`): half the cost
+  of a float64 forward pass, the same argmax but for ties to about 1e-6;
 * ``seconds``: the optimizer's own wall-clock time; the protocol's
   bookkeeping inside the callback (validation passes, records) is timed and
-  subtracted, and everything outside the optimizer (start, final scores) is
-  the run's ``overhead_seconds``.
+  subtracted, and everything else inside the run (the checkpoints, the final
+  validation and test scores) is the run's ``overhead_seconds``. Measured on
+  the 784-100-10 problems at 20 passes (50000 training, 10000 validation and
+  10000 test rows): about 1 % of ``seconds``; the float64 scores were 2.3-2.8 %
+  of a scipy method's 5-second run.
 """
 
 from __future__ import annotations
@@ -47,8 +53,10 @@ from flatnn.training.sgd_loop import sgd
 __all__ = ["Budget", "CountedObjective", "checkpoints", "run_one"]
 
 FORWARD_SHARE = 1.0 / 3.0
-"""A forward pass costs about a third of a ``cost_grad`` (one product per layer
-against three): the price of one validation row in passes of a training row."""
+"""A scoring forward pass (float32) costs about a third of a ``cost_grad`` per row:
+the price of one validation row in passes of a training row. Measured on
+784-100-10, 2 threads: 10000 rows in 0.015 s against 0.244 s for ``cost_grad``
+on 50000 (a float64 forward costs 0.028 s, nearer three fifths)."""
 
 
 @attrs.frozen
@@ -162,8 +170,7 @@ class _Tracker:
         return time.perf_counter() - self.start - self.excluded
 
     def score(self, x: np.ndarray, passes: float, seconds: float) -> float:
-        assert self.problem.validation is not None
-        accuracy = float(self.problem.net.accuracy(x, *self.problem.validation))
+        accuracy = self.problem.accuracy(x, "validation")
         self.validation_passes += 1
         self.checks.append({"passes": passes, "seconds": seconds, "val_accuracy": accuracy})
         return accuracy
@@ -261,17 +268,17 @@ def run_one(
         ``cost``) and ``checks`` (rows of ``passes``, ``seconds``,
         ``val_accuracy``).
     """
-    wall0 = time.perf_counter()
     assert problem.validation is not None and problem.test is not None
+    problem.start(seed)  # once per problem and seed, shared by the runs from there
+    wall0 = time.perf_counter()
     points = checkpoints(
         budget, problem.m, problem.validation[0].shape[0], whole=method.kind == "rule"
     )
     tracker = _Tracker(problem, budget.passes, points, None)
     res, passes = _optimize(problem, method, learning_rate, seed, budget, tracker)
     seconds = tracker.seconds()
-    with np.errstate(all="ignore"):  # a diverged run's parameters still get a score
-        val = tracker.score(res.x, passes, seconds)
-        test = float(problem.net.accuracy(res.x, *problem.test))
+    val = tracker.score(res.x, passes, seconds)
+    test = problem.accuracy(res.x, "test")
     hit = _first_hit(tracker.checks, problem.target)
     wall = time.perf_counter() - wall0
     return {

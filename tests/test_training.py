@@ -548,6 +548,20 @@ def test_every_scipy_method_reaches_the_optimal_cost(method, convex_problem):
     assert (res.nhev > 0) == (method in HESSP_METHODS)
 
 
+@pytest.mark.parametrize("method", HESSP_METHODS)
+def test_a_zero_vector_costs_no_hessian_product(method):
+    # trust-constr probes every Hessian operator it builds with H @ 0 (scipy's
+    # LinearOperator infers its dtype so): answered as zeros, neither evaluated nor counted
+    X, y = blobs()
+    obj = Counting(flatnn.Objective(flatnn.Network((5, 4, 3)), X, y, lam=0.1))
+    zeros = []
+    hessp = obj.hessp
+    obj.hessp = lambda params, v: (zeros.append(not np.any(v)), hessp(params, v))[1]
+    res = flatnn.minimize(obj, obj.net.init(0), method=method, options={"maxiter": 5})
+    assert res.nhev == obj.hessps == len(zeros) > 0
+    assert not any(zeros)
+
+
 @pytest.mark.parametrize("method", SCIPY_METHODS)
 def test_nfev_matches_scipy_and_excludes_validation(method):
     X, y = blobs()

@@ -170,7 +170,14 @@ class ScipyProblem:
         return f, np.array(g, dtype=np.float64)  # scipy's own copy: the cache stays intact
 
     def hessp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """scipy's ``hessp``: the objective's exact ``H v``, shape ``(n_params,)``."""
+        """scipy's ``hessp``: the objective's exact ``H v``, shape ``(n_params,)``.
+
+        ``H 0 = 0`` is answered without a pass over the data and not counted:
+        trust-constr probes each Hessian operator it builds with a zero vector
+        (scipy's ``LinearOperator`` infers its dtype so), about half its products.
+        """
+        if not np.any(v):
+            return np.zeros(np.shape(v), np.float64)
         self.nhev += 1
         Hv = self.obj.hessp(
             x.astype(self.work, copy=False), np.asarray(v).astype(self.work, copy=False)

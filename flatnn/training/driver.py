@@ -198,9 +198,9 @@ class Validation:
     """Held-out data scored in one forward pass: ``val_cost`` and ``val_accuracy``.
 
     The data is validated, cast to ``dtype`` and moved to the namespace ``xp``
-    once, here: validation data on the host is copied once to the device that
-    holds the training data (see :mod:`flatnn.namespace`), and each
-    :meth:`entry` brings two scalars back.
+    once, here (a ``scipy.sparse`` ``X_val`` stays sparse, as CSR): validation
+    data on the host is copied once to the device that holds the training data
+    (see :mod:`flatnn.namespace`), and each :meth:`entry` brings two scalars back.
 
     Parameters
     ----------
@@ -217,10 +217,19 @@ class Validation:
             X_val, y_val = validation
         except (TypeError, ValueError):
             raise ValueError("validation must be a pair (X_val, y_val)") from None
-        X_val = namespace.asarray(X_val, xp, "validation X_val", "the training X")
+        sparse = kernel.is_sparse(X_val)
+        if sparse and xp is not np:
+            raise TypeError(
+                "validation X_val is a scipy.sparse matrix (the host) but the training X "
+                "lives on a device; pass X_val on that device"
+            )
+        if not sparse:
+            X_val = namespace.asarray(X_val, xp, "validation X_val", "the training X")
         y_val = namespace.asarray(y_val, xp, "validation y_val", "the training X")
         checked = Objective(net, X_val, y_val)
         X = checked.X.astype(dtype, copy=False)
+        if sparse and X.format != "csr":  # row blocks of a CSR matrix: no pass over X each
+            X = X.tocsr()
         checks.finite_rows(X, "validation X_val")
         self.xp = xp
         self.net = net

@@ -64,9 +64,8 @@ def _check_names(estimator):
     [
         (MLPClassifier(solver="lbfgs"), sk.MLPClassifier(solver="lbfgs"), set()),
         (MLPRegressor(solver="lbfgs"), sk.MLPRegressor(solver="lbfgs"), set()),
-        # the SGD family takes dense X only (flatnn.sgd): no sparse-data check
-        (MLPClassifier(), sk.MLPClassifier(), {"check_sample_weight_equivalence_on_sparse_data"}),
-        (MLPRegressor(), sk.MLPRegressor(), {"check_sample_weight_equivalence_on_sparse_data"}),
+        (MLPClassifier(), sk.MLPClassifier(), set()),
+        (MLPRegressor(), sk.MLPRegressor(), set()),
     ],
 )
 def test_as_many_scikit_learn_checks_as_scikit_learns_own_estimators(ours, theirs, missing):
@@ -709,9 +708,6 @@ def test_scikit_learns_wider_ranges_are_accepted():
 
 def test_what_flatnn_does_not_do_fails_loudly():
     X, y = _iris()
-    sparse = pytest.importorskip("scipy.sparse")
-    with pytest.raises(TypeError, match="sparse X trains with the scipy solvers.*dense"):
-        MLPClassifier(max_iter=2).fit(sparse.csr_matrix(X), y)
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
     with pytest.raises(ValueError, match="early_stopping"):
         MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])

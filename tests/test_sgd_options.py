@@ -164,6 +164,50 @@ def test_two_runs_with_the_state_handed_over_are_one_run(method):
         assert np.array_equal(a, b)
 
 
+# ------------------------------------------------------- the stopping state
+def test_result_stopping_is_the_best_monitored_value_and_the_count():
+    res = run(epochs=3, monitor="fun", tol=1e9)  # only the first entry improves
+    funs = [e["fun"] for e in res.history]
+    assert res.stopping == {"monitor": "fun", "best": min(funs), "since_best": 2}
+    scored = run(epochs=3, score=lambda x: -float(x[0] ** 2), monitor="val_score")
+    best = max(e["val_score"] for e in scored.history)
+    assert scored.stopping["monitor"] == "val_score" and scored.stopping["best"] == best
+
+
+def test_a_carried_count_goes_on_from_where_the_last_run_left_it():
+    first = run(epochs=2, monitor="fun", tol=1e9)
+    assert first.stopping["since_best"] == 1
+    kw = dict(monitor="fun", tol=1e9, early_stopping=3, epochs=6)
+    fresh = flatnn.sgd(NET, first.x, X, Y, **{**KW, **kw})
+    carried = flatnn.sgd(NET, first.x, X, Y, **{**KW, **kw}, initial_stopping=first.stopping)
+    assert (fresh.status, fresh.nit) == (STATUS_EARLY_STOPPED, 4)  # 1 improving + 3 more
+    assert (carried.status, carried.nit) == (STATUS_EARLY_STOPPED, 2)  # 1 + 2 more
+    assert first.stopping["since_best"] == 1  # read, never written into
+
+
+def test_a_carried_best_sets_the_bar_with_scikit_learns_comparison():
+    # a carried best no entry can reach: every entry counts against the patience
+    bar = {"monitor": "fun", "best": -1.0, "since_best": 0}
+    res = run(monitor="fun", early_stopping=2, initial_stopping=bar)
+    assert (res.status, res.nit, res.stopping["best"]) == (STATUS_EARLY_STOPPED, 2, -1.0)
+    # equal to the bar counts as no worse (scikit-learn's tol rule); a fresh run needs better
+    first = run(epochs=1, monitor="fun")
+    again = {"monitor": "fun", "best": first.history[0]["fun"], "since_best": 5}
+    res = flatnn.sgd(
+        NET, NET.init(0), X, Y, **{**KW, "epochs": 1}, monitor="fun", initial_stopping=again
+    )
+    assert res.stopping["since_best"] == 0
+
+
+def test_a_stopping_state_of_another_monitor_or_form_is_refused():
+    with pytest.raises(ValueError, match="initial_stopping follows 'val_cost'"):
+        run(monitor="fun", initial_stopping={"monitor": "val_cost", "best": 1.0, "since_best": 0})
+    with pytest.raises(TypeError, match="previous result.stopping"):
+        run(initial_stopping=3)
+    with pytest.raises(ValueError, match="NaN"):
+        run(initial_stopping={"monitor": "fun", "best": math.nan, "since_best": 0})
+
+
 def leaves(state):
     if isinstance(state, tuple):
         return [leaf for s in state for leaf in leaves(s)]

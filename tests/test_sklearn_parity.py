@@ -112,6 +112,31 @@ def test_sparse_x_gives_the_dense_results_with_a_scipy_solver():
         np.testing.assert_array_equal(est.predict(container(X)), dense.predict(X))
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_sparse_x_gives_the_dense_results_with_the_sgd_family(solver):
+    X, y = _iris()
+    w = np.random.default_rng(0).uniform(0.5, 2, X.shape[0])
+    params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=6, random_state=0)
+    dense = _quiet_fit(MLPClassifier(**params), X, y, sample_weight=w)
+    stopped = _quiet_fit(MLPRegressor(early_stopping=True, **params), X, y.astype(float))
+    for container in (sparse.csr_matrix, sparse.csc_matrix, sparse.csr_array):
+        est = _quiet_fit(MLPClassifier(**params), container(X), y, sample_weight=w)
+        np.testing.assert_allclose(est.params_, dense.params_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(est.loss_curve_, dense.loss_curve_, rtol=1e-10)
+        np.testing.assert_array_equal(est.predict(container(X)), dense.predict(X))
+        reg = _quiet_fit(MLPRegressor(early_stopping=True, **params), container(X), y.astype(float))
+        np.testing.assert_allclose(reg.params_, stopped.params_, rtol=1e-10, atol=1e-12)
+        assert reg.validation_scores_ == pytest.approx(stopped.validation_scores_, rel=1e-10)
+    partial_dense = MLPClassifier(**params)
+    partial_sparse = MLPClassifier(**params)
+    for _ in range(3):
+        partial_dense.partial_fit(X, y, classes=np.unique(y))
+        partial_sparse.partial_fit(sparse.csc_matrix(X), y, classes=np.unique(y))
+    np.testing.assert_allclose(
+        partial_sparse.params_, partial_dense.params_, rtol=1e-10, atol=1e-12
+    )
+
+
 def test_poisson_with_one_identity_unit_is_the_poisson_glm():
     rng = np.random.default_rng(42)
     X = np.linspace(0, 1, 100)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -249,8 +250,11 @@ def finite_rows(X: Any, name: str = "X") -> Any:
     A finite sum proves every entry finite (NaN and inf propagate through it),
     which costs one read of ``X`` and no boolean array of its size; only a
     non-finite sum (a bad entry, or an overflow of large finite ones) pays for
-    the entry-by-entry check.
+    the entry-by-entry check. A ``scipy.sparse`` ``X`` is checked through its
+    stored entries (``X.data``), never made dense.
     """
+    if _is_sparse(X):
+        return _finite_sparse_rows(X, name)
     xp = namespace.namespace_of(X)
     with np.errstate(all="ignore"):
         total = X.sum()
@@ -262,6 +266,24 @@ def finite_rows(X: Any, name: str = "X") -> Any:
             f"{name} contains NaN or inf ({rows.size} rows, first at row {int(rows[0])})"
         )
     return X
+
+
+def _is_sparse(X: Any) -> bool:
+    # scipy.sparse is not imported here: a sparse X means the caller imported it
+    if type(X) is np.ndarray:
+        return False
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
+
+
+def _finite_sparse_rows(X: Any, name: str) -> Any:
+    with np.errstate(all="ignore"):
+        total = X.data.sum()
+    if np.isfinite(total) or np.isfinite(X.data).all():
+        return X
+    coo = X.tocoo()
+    rows = np.unique(coo.row[~np.isfinite(coo.data)])
+    raise ValueError(f"{name} contains NaN or inf ({rows.size} rows, first at row {int(rows[0])})")
 
 
 def features(shape: tuple[int, ...], net: Any, name: str = "X") -> None:

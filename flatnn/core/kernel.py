@@ -103,17 +103,46 @@ def _masked(a, mask):
     return a * mask
 
 
+def _used_columns(a):
+    """``(a restricted to its non-zero columns, those columns)``, or None when not worth it.
+
+    A minibatch of a wide CSR matrix touches few columns (200 tf-idf rows of 20
+    stored entries: at most 4000 of 20000). Its products then need only those
+    columns of ``W_1``: scipy copies the whole non-contiguous ``W_1ᵀ`` for
+    ``a W_1ᵀ`` and ``(aᵀ δ)ᵀ`` is written across all of ``∂J/∂W_1``, which cost
+    3.5 ms of a 13 ms adam step at 20000 x 50. The restricted matrix keeps every
+    row's entries in their order, so the sums are the same, bit for bit.
+    """
+    if a.format != "csr" or 2 * a.nnz >= a.shape[1]:
+        return None
+    cols, inv = np.unique(a.indices, return_inverse=True)
+    sub = type(a)(
+        (a.data, inv.astype(a.indices.dtype, copy=False), a.indptr), shape=(a.shape[0], cols.size)
+    )
+    return sub, cols
+
+
 def _weight_grad(delta, a, out=None):
     """``δᵀ a`` (n_l, n_{l-1}): into ``out`` when given, else a new array.
 
     For sparse ``a`` (the first layer's ``X``) the product is ``(aᵀ δ)ᵀ``: sparse
-    times dense, with no dense copy of ``a``.
+    times dense, with no dense copy of ``a``; only the columns ``a`` uses are
+    computed when they are few (:func:`_used_columns`), the others are 0.
     """
     if is_sparse(a):
-        prod = (a.T @ delta).T
+        used = _used_columns(a)
+        if used is None:
+            prod = (a.T @ delta).T
+            if out is None:
+                return prod
+            out[...] = prod
+            return out
+        sub, cols = used
         if out is None:
-            return prod
-        out[...] = prod
+            out = np.zeros((delta.shape[1], a.shape[1]), dtype=np.result_type(delta, a.dtype))
+        else:
+            out.fill(0)
+        out[:, cols] = (sub.T @ delta).T
         return out
     if out is None:
         return delta.T @ a
@@ -194,7 +223,12 @@ def forward(
 
 def _sparse_product(a, theta, out):
     """``a Wᵀ`` for sparse ``a`` (m, n_0): a dense (m, n_1) array, ``out`` when given."""
-    z = a @ theta[:, 1:].T
+    used = _used_columns(a)
+    if used is None:
+        z = a @ theta[:, 1:].T
+    else:  # the columns a uses: a gather along W's rows, then a small copy by scipy
+        sub, cols = used
+        z = sub @ np.take(theta, 1 + cols, axis=1).T
     if out is None:
         return z
     out[...] = z

@@ -116,7 +116,7 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = not self._is_stochastic()  # sparse X: the scipy solvers
+        tags.input_tags.sparse = True  # CSR/CSC X, never made dense, with every solver
         return tags
 
     # ---------------------------------------------------------- views
@@ -189,7 +189,8 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
         Parameters
         ----------
         X : array-like or scipy.sparse CSR/CSC matrix, shape (n_samples, n_features)
-            Sparse ``X`` trains with the scipy solvers (``"lbfgs"``, ...).
+            Sparse ``X`` trains with every solver on the CPU, never made dense (the SGD
+            family gathers CSR rows per batch; CSC is converted to CSR once).
         y : array-like, shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier; a label-indicator matrix for multi-label)
             or targets (regressor).
@@ -240,10 +241,10 @@ class BaseMLP(StochasticFit, ScipyFit, Persistence, BaseEstimator):
         dtype = self._work_dtype(X)
         X = X.astype(dtype, copy=False)
         weights = self._check_weights(sample_weight, X.shape[0])
-        if kind == "sgd" and inputs.is_sparse(X):
+        if kind == "sgd" and xp is not None and inputs.is_sparse(X):
             raise TypeError(
-                f"sparse X trains with the scipy solvers ('lbfgs', ...); solver "
-                f"{self.solver!r} runs flatnn.sgd, which takes dense X (X.toarray())"
+                f"sparse X trains on the CPU (device='cpu'); device={self.device!r} takes "
+                f"dense X (X.toarray())"
             )
         n_outputs = self._n_outputs(target)
         net = self._network(X.shape[1], n_outputs)

@@ -5,13 +5,14 @@ a batch of ``b`` rows gets ``alpha / (2b)·Σ‖W‖²``, or ``alpha / (2·Σ_b 
 weights), the per-sample weights, the optimizer state a ``partial_fit``
 continues (``initial_state`` / ``result.state``) and ``on_nonfinite="continue"``
 (a diverging epoch is recorded as ``nan`` and the run goes on, as in
-scikit-learn). This module gives it scikit-learn's schedules (:class:`Schedule`)
-and, after each epoch, scikit-learn's bookkeeping: ``loss_curve_``,
-``validation_scores_`` (accuracy or R² on the held-out rows, weighted), and the
-``tol`` / ``n_iter_no_change`` count that carries over from one ``partial_fit``
-or warm start to the next and drives the adaptive rate's division by 5 (the
-driver's own patience count starts afresh with each call, so the count stays
-here).
+scikit-learn). The ``tol`` / ``n_iter_no_change`` rule is the driver's:
+``monitor="fun"`` (the training loss) or ``"val_score"`` (accuracy or R² on the
+held-out rows, weighted, through ``score=``), patience ``n_iter_no_change + 1``,
+``on_plateau`` the adaptive rate's division by 5, and the count and best value
+that carry over from one ``partial_fit`` or warm start to the next passed in as
+``initial_stopping`` and read back from ``result.stopping``. This module gives
+``sgd`` scikit-learn's schedules (:class:`Schedule`) and keeps, after each
+epoch, scikit-learn's record: ``loss_curve_``, ``validation_scores_``, ``t_``.
 
 A run whose weights end non-finite keeps the best finite weights and warns.
 When even the starting weights give a non-finite training cost, the data is at
@@ -32,7 +33,7 @@ from sklearn.model_selection import train_test_split
 
 from flatnn.base import checks, namespace
 from flatnn.sklearn import device as devices
-from flatnn.training import STATUS_DONE, STATUS_NOT_FINITE, STATUS_STOPPED, sgd
+from flatnn.training import STATUS_DONE, STATUS_EARLY_STOPPED, STATUS_NOT_FINITE, sgd
 from flatnn.training import rules as optimizers
 
 __all__ = ["Schedule", "StochasticFit", "sgd_rule"]
@@ -166,7 +167,7 @@ class StochasticFit:
         xp: Any = None,
     ) -> None:
         """``data``: ``(X, target, y, sample weights or None)``, validated."""
-        ctx = types.SimpleNamespace(validation=None, last=None, best=None, stopped=False)
+        ctx = types.SimpleNamespace(validation=None, last=None)
         if self.early_stopping:
             data, ctx.validation = self._hold_out(data, rs, first_pass)
         elif self.best_loss_ is None:  # a warm start after a fit with early stopping
@@ -185,6 +186,7 @@ class StochasticFit:
                 saved = devices.map_arrays(saved, xp.asarray)
         self.n_iter_ = 0
         alpha = float(self.alpha)
+        stopping = self._stopping(ctx)
         try:
             result = sgd(
                 self.network_,
@@ -203,14 +205,51 @@ class StochasticFit:
                 on_nonfinite="continue",
                 l2="per_batch",
                 initial_state=saved,
+                **stopping,
             )
         except checks.NotFiniteError as exc:  # even params0 overflows the objective
             result = self._start_result(params, X, target, weights, exc)
+        self._stopped(result, ctx, stopping["initial_stopping"])
         self.optimizer_state_ = devices.map_arrays(result.get("state"), namespace.to_numpy)
         result.x = namespace.to_numpy(result.x)
         result.jac = None if result.jac is None else namespace.to_numpy(result.jac)
         self._current_rate = ctx.schedule.rate
         self._finish_stochastic(result, ctx, incremental)
+
+    def _stopping(self: Any, ctx: Any) -> dict[str, Any]:
+        """``sgd``'s stopping options: scikit-learn's ``tol`` / ``n_iter_no_change`` rule."""
+        if ctx.validation is not None:
+            X_val, y_val, w_val = ctx.validation
+            monitor, best = "val_score", self.best_validation_score_
+            extra: dict[str, Any] = {
+                "score": lambda x: self._score_params(x, X_val, y_val, w_val),
+                "return_best": True,  # the best held-out score's weights, as scikit-learn
+            }
+        else:
+            monitor, best, extra = "fun", self.best_loss_, {"return_best": False}
+        carried = {"monitor": monitor, "best": best, "since_best": self._no_improvement_count}
+        return {
+            "monitor": monitor,
+            "tol": float(self.tol),
+            "early_stopping": self.n_iter_no_change + 1,  # scikit-learn stops above the count
+            "on_plateau": ctx.schedule.decay,
+            "initial_stopping": carried,
+            **extra,
+        }
+
+    def _stopped(self: Any, result: Any, ctx: Any, carried: dict[str, Any]) -> None:
+        """Keep the stopping state the run ended with, for a next partial_fit or warm start."""
+        stopping = result.get("stopping")
+        ctx.best = None
+        if stopping is None:  # the run's result was replaced (see _start_result)
+            return
+        self._no_improvement_count = stopping["since_best"]
+        if ctx.validation is None:
+            self.best_loss_ = stopping["best"]
+            return
+        if stopping["best"] > carried["best"]:  # this run beat the score it started from
+            ctx.best = result.x
+        self.best_validation_score_ = stopping["best"]
 
     def _start_result(self: Any, params: Any, X: Any, target: Any, weights: Any, exc: Any) -> Any:
         """The weights the fit started from, as a failed run's result (see the module notes).
@@ -246,41 +285,27 @@ class StochasticFit:
             ctx.last = x
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-        tol = float(self.tol)
         if ctx.validation is not None:
-            score = math.nan if x is None else self._score_params(x, *ctx.validation)
+            score = float(intermediate_result.val_score)
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
-            worse = score < self.best_validation_score_ + tol
-            if score > self.best_validation_score_:
-                self.best_validation_score_ = score
-                ctx.best = x
-        else:
-            worse = loss > self.best_loss_ - tol
-            self.best_loss_ = min(self.best_loss_, loss)
-        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
-        if self._no_improvement_count > self.n_iter_no_change:
-            if ctx.schedule.decay():
-                self._no_improvement_count = 0
-                return
-            ctx.stopped = True
-            if self.verbose:
-                what = "Validation score" if ctx.validation is not None else "Training loss"
-                print(
-                    f"{what} did not improve more than tol={tol:f} for "
-                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                )
-            raise StopIteration
 
     def _finish_stochastic(self: Any, result: Any, ctx: Any, incremental: bool) -> None:
-        if result.status in (STATUS_DONE, STATUS_STOPPED) and ctx.last is not None:
+        stopped = result.status == STATUS_EARLY_STOPPED
+        if stopped and self.verbose:
+            what = "Validation score" if ctx.validation is not None else "Training loss"
+            print(
+                f"{what} did not improve more than tol={float(self.tol):f} for "
+                f"{self.n_iter_no_change} consecutive epochs. Stopping."
+            )
+        if result.status in (STATUS_DONE, STATUS_EARLY_STOPPED) and ctx.last is not None:
             x = ctx.best if ctx.best is not None else ctx.last
         else:
             x = self._after_divergence(result, ctx)
         self.params_ = np.ascontiguousarray(namespace.to_numpy(x))
         self.result_ = result
-        if not incremental and not ctx.stopped and result.status == STATUS_DONE:
+        if not incremental and not stopped and result.status == STATUS_DONE:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                 f"the optimization hasn't converged yet.",

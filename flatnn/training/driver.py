@@ -198,9 +198,9 @@ class Validation:
     """Held-out data scored in one forward pass: ``val_cost`` and ``val_accuracy``.
 
     The data is validated, cast to ``dtype`` and moved to the namespace ``xp``
-    once, here: validation data on the host is copied once to the device that
-    holds the training data (see :mod:`flatnn.namespace`), and each
-    :meth:`entry` brings two scalars back.
+    once, here (a ``scipy.sparse`` ``X_val`` stays sparse, as CSR): validation
+    data on the host is copied once to the device that holds the training data
+    (see :mod:`flatnn.namespace`), and each :meth:`entry` brings two scalars back.
 
     Parameters
     ----------
@@ -217,10 +217,19 @@ class Validation:
             X_val, y_val = validation
         except (TypeError, ValueError):
             raise ValueError("validation must be a pair (X_val, y_val)") from None
-        X_val = namespace.asarray(X_val, xp, "validation X_val", "the training X")
+        sparse = kernel.is_sparse(X_val)
+        if sparse and xp is not np:
+            raise TypeError(
+                "validation X_val is a scipy.sparse matrix (the host) but the training X "
+                "lives on a device; pass X_val on that device"
+            )
+        if not sparse:
+            X_val = namespace.asarray(X_val, xp, "validation X_val", "the training X")
         y_val = namespace.asarray(y_val, xp, "validation y_val", "the training X")
         checked = Objective(net, X_val, y_val)
-        X = checked.X.astype(dtype, copy=False)
+        X: Any = checked.X.astype(dtype, copy=False)
+        if sparse and X.format != "csr":  # row blocks of a CSR matrix: no pass over X each
+            X = X.tocsr()
         checks.finite_rows(X, "validation X_val")
         self.xp = xp
         self.net = net
@@ -283,7 +292,15 @@ class Recorder:
     tol : float, default 0
         An entry *improves* (resets :attr:`since_best`) only when its monitored
         value beats the best by more than ``tol``; the best iterate is kept on
-        any improvement (scikit-learn's rule).
+        any improvement.
+    stopping : dict, optional
+        The stopping state a previous run ended with (:meth:`stopping_state`):
+        the best monitored value so far and the entries since it improved, so
+        that a run continues the count of the one before (scikit-learn's
+        ``partial_fit`` and warm start). The best iterate is still this run's
+        own; an entry then improves when it is no worse than ``best - tol``
+        (scikit-learn's own comparison, under which a NaN entry does not count
+        against the patience).
     """
 
     def __init__(
@@ -294,6 +311,7 @@ class Recorder:
         monitor: str | None = None,
         score: Callable[[Any], float] | None = None,
         tol: float = 0.0,
+        stopping: dict[str, Any] | None = None,
     ) -> None:
         self.notify = wrap_callback(callback)
         self.validation = validation
@@ -303,9 +321,14 @@ class Recorder:
         self.history: list[dict[str, Any]] = []
         self.best_x: Any = None
         self.best_score = math.inf
+        """The best iterate's monitored value, lower is better (``val_score`` negated)."""
         self.best_entry: dict[str, Any] | None = None
         self.since_best = 0
         """Entries since the last one that improved by more than ``tol``."""
+        self.carried = stopping is not None
+        self.reference = math.inf  # the best monitored value, this run's or carried
+        if stopping is not None:
+            self.reference, self.since_best = self._check_stopping(stopping)
         self.user_err = np.geterr()  # callbacks run under the caller's error settings
         self.start = time.perf_counter()
 
@@ -332,14 +355,17 @@ class Recorder:
         """
         self.complete(x, entry)
         self.history.append(entry)
-        value = _score(-entry["val_score"] if self.monitor == "val_score" else entry[self.monitor])
-        previous = self.best_score
-        if x is not None and (self.best_x is None or value < previous):
+        raw = -entry["val_score"] if self.monitor == "val_score" else entry[self.monitor]
+        value, previous, first = _score(raw), self.reference, self.best_x is None
+        if x is not None and (first or value < self.best_score):
             self.best_x, self.best_score, self.best_entry = x.copy(), value, entry
-            improved = previous == math.inf or value < previous - self.tol
-            self.since_best = 0 if improved else self.since_best + 1
+        if self.carried:  # scikit-learn's comparison: no worse than best - tol
+            improved = not float(raw) > previous - self.tol
+            self.reference = value if x is not None and value < previous else previous
         else:
-            self.since_best += 1
+            improved = x is not None and (first or value < previous - self.tol)
+            self.reference = self.best_score
+        self.since_best = 0 if improved else self.since_best + 1
         if self.notify is not None:
             try:
                 result = OptimizeResult(nit=len(self.history))
@@ -359,6 +385,33 @@ class Recorder:
         if self.score_fn is not None:
             entry["val_score"] = math.nan if x is None else float(self.score_fn(x))
         entry["seconds"] = self.seconds()
+
+    def stopping_state(self) -> dict[str, Any]:
+        """``{"monitor", "best", "since_best"}``: what a next run continues (``stopping=``).
+
+        ``best`` is the best monitored value in the monitor's own sense (the
+        highest ``val_score``, the lowest ``fun`` or ``val_cost``).
+        """
+        best = -self.reference if self.monitor == "val_score" else self.reference
+        return {"monitor": self.monitor, "best": float(best), "since_best": self.since_best}
+
+    def _check_stopping(self, stopping: Any) -> tuple[float, int]:
+        try:
+            monitor, best, since = stopping["monitor"], stopping["best"], stopping["since_best"]
+        except (TypeError, KeyError):
+            raise TypeError(
+                f"initial_stopping must be a previous result.stopping, a dict with monitor, "
+                f"best and since_best; got {stopping!r}"
+            ) from None
+        if monitor != self.monitor:
+            raise ValueError(
+                f"initial_stopping follows {monitor!r}; this run monitors {self.monitor!r}"
+            )
+        best = float(best)
+        if math.isnan(best):
+            raise ValueError("initial_stopping's best is NaN")
+        reference = -best if monitor == "val_score" else best
+        return reference, checks.integer(since, "initial_stopping's since_best", 0)
 
     def offer(self, x: Any, score: float) -> None:
         """Consider an iterate that has no history entry (a stop mid-epoch)."""

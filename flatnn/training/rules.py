@@ -240,12 +240,16 @@ class Adam:
         nu = xp.square(grad)
         nu *= 1.0 - self.beta2
         nu += self.beta2 * state.nu
-        denom = xp.sqrt(nu)
-        denom *= 1.0 / math.sqrt(1.0 - self.beta2**t)
-        denom += self.eps
-        step = mu * (-learning_rate / (1.0 - self.beta1**t))
+        denom, scale = xp.sqrt(nu), self._corrections(t, learning_rate)
+        denom += self.eps * math.sqrt(1.0 - self.beta2**t)
+        step = mu * scale
         step /= denom
         return step, AdamState(t, mu, nu)
+
+    def _corrections(self, t: int, learning_rate: float) -> float:
+        # −lr·m̂/(√v̂ + eps) = −lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + eps·√(1−β₂ᵗ)): the bias
+        # corrections folded into two scalars spare a pass over the parameters per step
+        return -learning_rate * math.sqrt(1.0 - self.beta2**t) / (1.0 - self.beta1**t)
 
     def inplace_init(self, params: Any) -> Any:
         """The in-place form's state: ``AdamState(0, zeros, zeros)``."""
@@ -266,9 +270,8 @@ class Adam:
         mu *= self.beta1
         mu += grad
         denom = xp.sqrt(nu, out=scratch)
-        denom *= 1.0 / math.sqrt(1.0 - self.beta2**t)
-        denom += self.eps
-        step = xp.multiply(mu, -learning_rate / (1.0 - self.beta1**t), out=grad)
+        denom += self.eps * math.sqrt(1.0 - self.beta2**t)
+        step = xp.multiply(mu, self._corrections(t, learning_rate), out=grad)
         step /= denom
         params += step
         return AdamState(t, mu, nu)

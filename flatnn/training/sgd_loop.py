@@ -36,7 +36,8 @@ CPU and the GPU, to rounding. ``result.x`` and ``jac`` stay on the device.
 higher is better, e.g. accuracy or R² on held-out rows, recorded in the
 history as ``val_score``). The best iterate is the best entry so far; an entry
 *improves* (resets the patience count) only when it beats the best by more
-than ``tol`` (scikit-learn's rule). ``early_stopping`` is the patience (an
+than ``tol``; ``initial_stopping`` continues a previous run's count (the
+driver's ``Recorder``, scikit-learn's rule). ``early_stopping`` is the patience (an
 int, or ``math.inf`` to never stop); when it runs out, ``on_plateau()`` is
 called if given: a true return resets the count and goes on (e.g. after the
 caller's schedule lowered the rate), else the run stops with status 1.
@@ -352,8 +353,9 @@ class _Loop:
             candidates.append(recorder.best_x)
         if self.status == STATUS_DONE and not self.options.return_best:
             candidates.append(self.params)
+        done = {"status": self.status, "message": self.message, "state": self.state}
+        done["stopping"] = recorder.stopping_state()
         if not self.options.final_eval:  # no pass over the data: fun NaN, jac None
-            done = {"status": self.status, "message": self.message, "state": self.state}
             return recorder.result(candidates[-1], math.nan, None, nfev=self.nfev, **done)
         while True:
             x = candidates.pop()
@@ -373,9 +375,8 @@ class _Loop:
                     ),
                 )
         self.nfev += 1
-        return recorder.result(
-            x, fun, jac, nfev=self.nfev, status=self.status, message=self.message, state=self.state
-        )
+        done.update(status=self.status, message=self.message)
+        return recorder.result(x, fun, jac, nfev=self.nfev, **done)
 
 
 def sgd(
@@ -408,6 +409,7 @@ def sgd(
     l2: str = "per_data",
     initial_state: Any = None,
     final_eval: bool = True,
+    initial_stopping: dict[str, Any] | None = None,
 ) -> OptimizeResult:
     """Minibatch stochastic gradient descent with a pluggable update rule (see the module).
 
@@ -417,8 +419,8 @@ def sgd(
         A network (with ``X``, ``y``, ``lam``), or a :class:`flatnn.Objective` (its own
         data); the starting point, never modified.
     X, y, lam, sample_weight
-        As in :meth:`flatnn.Network.cost`: ``X`` (m, n_features), ``y`` (m,) or (m, k),
-        ``sample_weight`` (m,). ``X`` is never shuffled or modified.
+        As in :meth:`flatnn.Network.cost`: ``X`` (m, n_features; scipy.sparse too, never
+        made dense), ``y`` (m,) or (m, k), ``sample_weight`` (m,). ``X`` is never modified.
     epochs, batch_size : int
         Passes over the data (>= 1); rows per batch (``1 <= batch_size <= m``).
     learning_rate : float or callable
@@ -432,29 +434,27 @@ def sgd(
         Adds ``val_cost`` and ``val_accuracy`` to each history entry.
     early_stopping : int or inf, optional
         Patience (epochs without improvement; ``inf``: never stop), then the best iterate.
-    score, monitor, tol, on_plateau, return_best
-        Stopping and the best iterate: see the module.
-    callback, batch_callback : callable, optional
-        Called after each epoch / each batch (see the module).
+    score, monitor, tol, on_plateau, return_best, callback, batch_callback
+        Stopping, the best iterate, the callbacks after each epoch / batch: see the module.
     dropout, max_norm, transform : optional
         Dropout rate per layer input (or ``{layer input: rate}``); the max-norm radius of
         each unit's incoming weights; ``transform(X_batch, rng) -> X_batch`` (augmentation).
     on_nonfinite, l2 : {"stop", "continue"}; {"per_data", "per_batch"}
         At a NaN, inf or diverged cost: end the run, or record the epoch as NaN and go on.
         A batch's L2 share: ``lam·b/m`` (the whole-data ``J``), or ``lam`` itself.
-    initial_state : optional
-        The rule's starting state (a previous ``result.state``; copied, never modified).
+    initial_state, initial_stopping : optional
+        A previous ``result.state`` (the rule's) and ``result.stopping`` to continue.
     final_eval : bool, default True
-        ``fun`` and ``jac`` at the returned ``x`` (one more pass, an epoch's work); False
-        skips them (``fun`` NaN, ``jac`` None) for callers that need only ``x``.
+        ``fun`` and ``jac`` at the returned ``x`` (one more pass); False: NaN and None.
 
     Returns
     -------
     OptimizeResult
         ``x`` (the work's dtype, ``X``'s namespace), ``fun`` and ``jac`` (the objective at
         ``x``, counted in ``nfev``), ``nit`` (epochs run), ``nfev`` = ``njev``, ``success``,
-        ``status``, ``message``, ``history``, ``state`` (the rule's). ``x`` is the last
-        iterate unless ``return_best``; else, or after a stop, the best (or ``params0``).
+        ``status``, ``message``, ``history``, ``state`` (the rule's), ``stopping`` (the
+        driver's ``Recorder.stopping_state()``). ``x`` is the last iterate unless
+        ``return_best``; else, or after a stop, the best (or ``params0``).
     """
     settings = {k: v for k, v in locals().items() if k not in ("net", "X", "y", "lam")}
     return _setup(net, X, y, lam, settings).run()
@@ -482,7 +482,8 @@ def _setup(net: Any, X: Any, y: Any, lam: float, settings: dict[str, Any]) -> _L
     )
     notify_batch = wrap_callback(batch_callback, "batch_callback")
     checked = None if validation is None else Validation(obj.net, validation, X.dtype, xp)
-    recorder = Recorder(callback, checked, monitor=monitor, score=score, tol=tol)
+    stopping = settings.pop("initial_stopping")
+    recorder = Recorder(callback, checked, monitor=monitor, score=score, tol=tol, stopping=stopping)
     batches = Batches(
         X, target, weights, options.batch_size, options.shuffle, options.transform, options.rng, xp
     )

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from flatnn.base import checks, namespace
+from flatnn.core import kernel
 from flatnn.core.network import Network
 from flatnn.training import regularizers
 from flatnn.training import rules as optimizers
@@ -172,12 +173,20 @@ def _flag(value: Any, name: str) -> bool:
 
 
 def training_data(obj: Any, params0: Any) -> tuple[Any, Any, Any, Any, Any]:
-    """``(X, target, weights, params0, xp)`` in the work dtype and the data's namespace."""
+    """``(X, target, weights, params0, xp)`` in the work dtype and the data's namespace.
+
+    A ``scipy.sparse`` ``X`` (the host's namespace) comes back as a CSR matrix or
+    array, whose batches are gathered row by row: CSC (or any other format) is
+    converted once, a sparse copy of its non-zeros, never a dense one.
+    """
     net, X = obj.net, obj.X
-    xp = namespace.namespace_of(X)
+    sparse = kernel.is_sparse(X)
+    xp = np if sparse else namespace.namespace_of(X)
     params0 = check_params0(params0, net.n_params, xp)
     work = np.float32 if (params0.dtype == np.float32 and X.dtype == np.float32) else np.float64
     X = X.astype(work, copy=False)  # a no-op for float data of the work's precision
+    if sparse and X.format != "csr":
+        X = X.tocsr()
     checks.finite_rows(X)
     y = obj.y if xp is np else namespace.asarray(obj.y, xp, "y")
     weights = getattr(obj, "sample_weight", None)

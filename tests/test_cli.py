@@ -248,7 +248,7 @@ def test_quick_mnist_training(mnist_model):
     epochs = [line for line in err.splitlines() if line.startswith("epoch")]
     assert len(epochs) == 3 and "/3" in epochs[0] and "val_acc" in epochs[0]
     net, params, meta = load(path)
-    assert net == flatnn.Network((784, 256, 10), hidden="relu")
+    assert net == flatnn.Network((784, 192, 10), hidden="relu")
     assert params.dtype == np.float32
     assert meta["dataset"] == "mnist" and meta["class_names"] == list("0123456789")
     assert meta["limit"] == 3000 and meta["interrupted"] is False

@@ -23,7 +23,7 @@ def resolve(*argv):
 
 def test_fast_is_the_default_and_keeps_the_measured_mnist_job():
     cfg = resolve()
-    assert cfg["sizes"] == (784, 256, 10) and cfg["epochs"] == 5 and cfg["lam"] == 0.0
+    assert cfg["sizes"] == (784, 192, 10) and cfg["epochs"] == 5 and cfg["lam"] == 0.0
     assert cfg["batch_size"] == 128 and cfg["learning_rate"] == 0.2
     assert cfg["schedule"] == "cosine" and cfg["method"] == "momentum"
     tools = (cfg["dropout"], cfg["input_dropout"], cfg["max_norm"], cfg["augment"])

@@ -56,7 +56,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _default_job() -> str:
-    """The fast MNIST recipe in words: ``784-256-10 relu on MNIST with momentum SGD, ...``."""
+    """The fast MNIST recipe in words: ``784-192-10 relu on MNIST with momentum SGD, ...``."""
     job = presets.recipe("mnist")
     sizes = "-".join(str(n) for n in job["sizes"])
     return (

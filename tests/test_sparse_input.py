@@ -45,6 +45,15 @@ def test_sparse_gradient_matches_central_differences():
     assert flatnn.check_grad(net, params, sp.csr_matrix(dense), y, 0.3).max_rel_error < 1e-6
 
 
+def test_a_wide_first_layer_gradient_spans_several_write_bands():
+    # more than one 1024-column band of the transposed gradient write, every column used
+    net, params, dense, y, _ = _problem(m=40, n=2500, sizes=(2500, 5, 3), density=0.05)
+    for X in (sp.csr_matrix(dense), sp.csc_matrix(dense)):
+        np.testing.assert_allclose(
+            net.grad(params, X, y, 0.2), net.grad(params, dense, y, 0.2), rtol=1e-12, atol=1e-15
+        )
+
+
 def test_single_layer_network_and_float32():
     net, params, dense, y, _ = _problem(sizes=(12, 3))
     X = sp.csr_matrix(dense.astype(np.float32))

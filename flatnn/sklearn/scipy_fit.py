@@ -80,7 +80,9 @@ class ScipyFit:
         else:
             problem = (self.network_, params, X, target, alpha)
         options = self._scipy_options(method)
-        result = minimize(*problem, method=method, options=options, callback=on_iteration)
+        # the callback prints or stops TNC; without one, no copy of x per iteration
+        callback = on_iteration if verbose or method == "TNC" else None
+        result = minimize(*problem, method=method, options=options, callback=callback)
         curve = [history_fun(entry) for entry in result.history]
         self.loss_curve_.extend(curve)
         self.loss_ = float(result.fun)

@@ -170,7 +170,11 @@ class ScipyProblem:
     def fun(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """scipy's ``fun`` with ``jac=True``."""
         f, g = self.evaluate(x)
-        return f, np.array(g, dtype=np.float64)  # scipy's own copy: the cache stays intact
+        if g.dtype != np.float64:
+            return f, g.astype(np.float64)
+        view = g.view()  # read-only: the cache stays intact, without a copy per evaluation
+        view.flags.writeable = False
+        return f, view
 
     def hessp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """scipy's ``hessp``: the objective's exact ``H v``, shape ``(n_params,)``.
@@ -190,7 +194,9 @@ class ScipyProblem:
     def on_iteration(self, intermediate_result: Any) -> None:
         """scipy's callback: an ``OptimizeResult``, or the iterate (TNC, custom methods)."""
         x = np.asarray(getattr(intermediate_result, "x", intermediate_result), dtype=np.float64)
-        f, _ = self.evaluate(x)
+        f = _reported_fun(intermediate_result)
+        if f is None:  # scipy did not pass J at x: the cache usually holds it
+            f, _ = self.evaluate(x)
         entry = {"nit": len(self.recorder.history) + 1, "fun": float(f), "nfev": self.nfev}
         with np.errstate(**self.recorder.user_err):  # record copies x where it keeps it
             self.recorder.record(x.astype(self.work, copy=False), entry)
@@ -225,6 +231,18 @@ class ScipyProblem:
         """The run's result at ``x``; ``fg``: its ``(J, ∇J)`` when known, else evaluated."""
         f, g = self.evaluate(np.asarray(x, dtype=np.float64)) if fg is None else fg
         return self.recorder.result(x, f, g, nfev=self.nfev, nhev=self.nhev, **fields)
+
+
+def _reported_fun(intermediate_result: Any) -> float | None:
+    """``J`` at the iterate as scipy's ``OptimizeResult`` reports it, or None where it does not.
+
+    scipy evaluated it through :meth:`ScipyProblem.fun`, so it is the objective's own
+    value; taking it saves a cache lookup (a full comparison of ``x``) per iteration.
+    """
+    fun = getattr(intermediate_result, "fun", None)
+    if isinstance(fun, (float, np.floating)) or (isinstance(fun, np.ndarray) and fun.size == 1):
+        return float(fun)
+    return None
 
 
 def _scipy_method(method: Any) -> tuple[Any, bool]:

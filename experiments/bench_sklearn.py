@@ -51,6 +51,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import tempfile
@@ -114,6 +115,12 @@ def machine():
     return info
 
 
+def host():
+    """The machine a row ran on (without the thread count, which is the row's own) and when."""
+    info = {k: v for k, v in machine().items() if k != "threads"}
+    return dict(info, date=datetime.datetime.now().isoformat(timespec="seconds"))
+
+
 def load(dtype, quick):
     from flatnn.datasets import load_mnist
 
@@ -162,6 +169,7 @@ def run_row(solver, dtype, args):
         "solver": solver,
         "dtype": dtype,
         "threads": args.threads,
+        "machine": host(),
         "m": int(data[0].shape[0]),
         "m_test": int(data[2].shape[0]),
         "params": params,
@@ -222,6 +230,7 @@ def run_sparse_row(solver, dtype, args):
         "solver": solver,
         "dtype": dtype,
         "threads": args.threads,
+        "machine": host(),
         "m": int(X.shape[0]),
         "n_features": int(X.shape[1]),
         "density": X.nnz / (X.shape[0] * X.shape[1]),
@@ -245,20 +254,40 @@ def sparse_markdown(rows):
     lines = [
         "## Sparse X (text-like CSR, the same matrix in both libraries, 50 hidden units)",
         "",
-        "| threads | solver | iterations | m | features | density | dtype | flatnn fit | "
+        "| machine | threads | solver | iterations | m | features | density | dtype | flatnn fit | "
         "scikit-learn fit | speed-up | flatnn test acc. | scikit-learn test acc. |",
-        "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         solver = r.get("solver", "lbfgs")
         lines.append(
-            f"| {r['threads']} | {solver} | {r['params']['max_iter']} | {r['m']} "
+            f"| {machine_label(r['machine'])} | {r['threads']} | {solver} "
+            f"| {r['params']['max_iter']} | {r['m']} "
             f"| {r['n_features']} | {r['density']:.2%} "
             f"| {r['dtype']} | {r['flatnn']['median_s']:.2f} s | {r['sklearn']['median_s']:.2f} s "
             f"| {r['speedup']:.2f}× | {100 * r['flatnn']['median_accuracy']:.2f}% "
             f"| {100 * r['sklearn']['median_accuracy']:.2f}% |"
         )
     return [*lines, ""]
+
+
+def machine_label(m):
+    """A row's machine in a table cell: its CPU and the day."""
+    return f"{m['cpu']}, {m['date'][:10]}"
+
+
+def machine_lines(rows):
+    """One line per machine the rows ran on."""
+    seen = {}
+    for r in rows:
+        m = r["machine"]
+        seen.setdefault(
+            machine_label(m),
+            f"- {machine_label(m)}: {m['cores']} cores, Python {m['python']}, NumPy {m['numpy']} "
+            f"({m.get('blas', 'BLAS ?')}, {m['openblas_coretype']} kernels), SciPy {m['scipy']}, "
+            f"scikit-learn {m['scikit-learn']}.",
+        )
+    return ["Machines (threads: each row's own):", "", *seen.values(), ""]
 
 
 def markdown(result):
@@ -271,9 +300,9 @@ def markdown(result):
         ),
     )
     lines = [
-        "| threads | solver | iterations | dtype | flatnn fit | scikit-learn fit | speed-up | "
-        "flatnn test acc. | scikit-learn test acc. |",
-        "|---:|---|---:|---|---:|---:|---:|---:|---:|",
+        "| machine | threads | solver | iterations | dtype | flatnn fit | scikit-learn fit "
+        "| speed-up | flatnn test acc. | scikit-learn test acc. |",
+        "|---|---:|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         sk = r.get("sklearn")
@@ -283,12 +312,12 @@ def markdown(result):
         sk_acc = f"{100 * sk['median_accuracy']:.2f}%" if sk else "—"
         speedup = f"{r['speedup']:.2f}×" if sk else "—"
         lines.append(
-            f"| {r.get('threads', 1)} | {r['solver']} | {r['params']['max_iter']} "
+            f"| {machine_label(r['machine'])} | {r.get('threads', 1)} | {r['solver']} "
+            f"| {r['params']['max_iter']} "
             f"| {r['dtype']} "
             f"| {r['flatnn']['median_s']:.2f} s | {sk_time} | {speedup} "
             f"| {100 * r['flatnn']['median_accuracy']:.2f}% | {sk_acc} |"
         )
-    m = result["machine"]
     return "\n".join(
         [
             "# flatnn.sklearn.MLPClassifier against sklearn.neural_network.MLPClassifier on MNIST",
@@ -301,10 +330,7 @@ def markdown(result):
             *lines,
             "",
             *sparse_markdown(result.get("sparse_rows", [])),
-            f"Machine: {m['cpu']} ({m['cores']} cores), Python {m['python']}, NumPy {m['numpy']} "
-            f"({m.get('blas', 'BLAS ?')}, {m['openblas_coretype']} kernels; threads per row), "
-            f"SciPy {m['scipy']}, scikit-learn {m['scikit-learn']}.",
-            "",
+            *machine_lines([*rows, *result.get("sparse_rows", [])]),
             "Commands:",
             "",
             *[f"    {c}" for c in result["commands"]],
@@ -359,6 +385,10 @@ def main(argv=None):
     previous = {"rows": [], "commands": []}
     if out is not None and (out / "bench_sklearn.json").exists() and not args.quick:
         previous = json.loads((out / "bench_sklearn.json").read_text())
+    for r in [*previous["rows"], *previous.get("sparse_rows", [])]:
+        if "machine" not in r:  # a file from before rows carried their machine: the file's
+            m = {k: v for k, v in previous["machine"].items() if k != "threads"}
+            r["machine"] = dict(m, date=previous["date"])
     rows = [
         r
         for r in previous["rows"]
@@ -398,7 +428,7 @@ def main(argv=None):
             f"speed-up {row['speedup']:.2f}x",
             flush=True,
         )
-    command = " ".join(["python experiments/bench_sklearn.py", *argv])
+    command = " ".join(["python experiments/bench_sklearn.py", shlex.join(argv)]).rstrip()
     commands = [c for c in previous.get("commands", []) if c != command] + [command]
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -771,3 +771,19 @@ def test_bench_sklearn_sparse_rows_match_scikit_learn(tmp_path):
     assert abs(lbfgs["accuracy_gain"]) < 0.02  # the same start, the same lbfgs on the same CSR
     assert abs(adam["accuracy_gain"]) < 0.05  # the same start, batches in another order
     assert "Sparse X" in (tmp_path / "bench_sklearn.md").read_text()
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_a_wrong_argument_names_the_estimator_not_its_base_class(Estimator):
+    with pytest.raises(
+        TypeError, match=rf"^{Estimator.__name__}\.__init__\(\): .*'hiden_layer_sizes'"
+    ):
+        Estimator(hiden_layer_sizes=(3,))
+    with pytest.raises(
+        TypeError, match=rf"^{Estimator.__name__}\.__init__\(\): too many positional"
+    ):
+        Estimator(*range(40))
+    est = (
+        Estimator((5,), "tanh") if Estimator is MLPClassifier else Estimator("squared_error", (5,))
+    )
+    assert est.hidden_layer_sizes == (5,)

@@ -12,6 +12,7 @@ network a fit builds, scikit-learn's initial weights, ``fit`` (checked against t
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable
@@ -345,10 +346,21 @@ def with_base_parameters(init: _Init) -> _Init:
     ``__init__`` (``get_params``, ``clone``, ``repr``, its checks). The decorated
     ``__init__`` says it takes its own named parameters, then those of
     :meth:`BaseMLP.__init__`: the shared parameters and their defaults have their
-    one home there, and ``*args, **params`` reach it unchanged.
+    one home there, and ``*args, **params`` reach it unchanged. Arguments that do
+    not fit that signature raise a ``TypeError`` naming the estimator's own class.
     """
     signature = inspect.signature(init)
     own = [p for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
     _, *shared = inspect.signature(BaseMLP.__init__).parameters.values()
-    init.__signature__ = signature.replace(parameters=[*own, *shared])  # type: ignore[attr-defined]
-    return init
+    full = signature.replace(parameters=[*own, *shared])
+
+    @functools.wraps(init)
+    def checked(self: Any, *args: Any, **params: Any) -> None:
+        try:  # a wrong argument is reported against the user's class, not BaseMLP
+            full.bind(self, *args, **params)
+        except TypeError as error:
+            raise TypeError(f"{type(self).__name__}.__init__(): {error}") from None
+        init(self, *args, **params)
+
+    checked.__signature__ = full  # type: ignore[attr-defined]
+    return checked  # type: ignore[return-value]

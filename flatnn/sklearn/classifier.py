@@ -22,7 +22,7 @@ from sklearn.utils.multiclass import (
     unique_labels,
 )
 
-from flatnn.sklearn.base import BaseMLP
+from flatnn.sklearn.base import BaseMLP, with_base_parameters
 from flatnn.sklearn.persistence import FORMAT, StateError
 
 __all__ = ["MLPClassifier"]
@@ -119,6 +119,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     _is_classifier = True
     classes_: np.ndarray
+
+    @with_base_parameters
+    def __init__(self, *args: Any, **params: Any) -> None:
+        super().__init__(*args, **params)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

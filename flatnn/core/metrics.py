@@ -75,20 +75,17 @@ def _as_tuple(names: Any) -> tuple[str, ...]:
 
 @attrs.frozen(eq=False)
 class Report:
-    """Accuracy overall and per class, with the confusion matrix.
+    """Accuracy overall and per class, precision, recall and F1, with the confusion matrix.
 
     Attributes
     ----------
-    class_names : tuple of str
+    class_names : tuple
+        ``class_names[c]`` names class ``c``.
     confusion : ndarray of int64, shape (k, k)
         Rows: true class; columns: predicted class.
-    support : ndarray of int64, shape (k,)
-        Samples of each class.
-    correct : ndarray of int64, shape (k,)
-        Correct predictions of each class.
     """
 
-    class_names: tuple[str, ...] = attrs.field(converter=_as_tuple)
+    class_names: tuple[Any, ...] = attrs.field(converter=_as_tuple)
     confusion: np.ndarray = attrs.field(repr=False)
 
     @property
@@ -114,9 +111,49 @@ class Report:
     @property
     def class_accuracy(self) -> np.ndarray:
         """ndarray, shape (k,): accuracy within each class; NaN for a class with no samples."""
-        support = self.support
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(support > 0, self.correct / np.maximum(support, 1), np.nan)
+        return _ratio(self.correct, self.support, np.nan)
+
+    @property
+    def precision(self) -> np.ndarray:
+        """ndarray, shape (k,): right among the predictions of each class (0 where none)."""
+        return _ratio(self.correct, self.confusion.sum(axis=0), 0.0)
+
+    @property
+    def recall(self) -> np.ndarray:
+        """ndarray, shape (k,): the class accuracy, 0 for a class with no samples."""
+        return _ratio(self.correct, self.support, 0.0)
+
+    @property
+    def f1(self) -> np.ndarray:
+        """ndarray, shape (k,): the harmonic mean of precision and recall (0 where both are 0)."""
+        p, r = self.precision, self.recall
+        return _ratio(2 * p * r, p + r, 0.0)
+
+    def scores(self) -> dict:
+        """The report as plain JSON data: see :func:`classification_scores`."""
+        precision, recall, f1, support = self.precision, self.recall, self.f1, self.support
+        return {
+            "task": "classify",
+            "m": self.m,
+            "accuracy": self.accuracy,
+            "classes": [
+                {
+                    "class": name,
+                    "precision": float(precision[c]),
+                    "recall": float(recall[c]),
+                    "f1": float(f1[c]),
+                    "support": int(support[c]),
+                }
+                for c, name in enumerate(self.class_names)
+            ],
+            "confusion": self.confusion.tolist(),
+        }
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
+    """``num / den`` elementwise, ``empty`` where ``den`` is 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), empty)
 
 
 def evaluation_report(y_true: Any, y_pred: Any, class_names: Any) -> Report:
@@ -126,15 +163,15 @@ def evaluation_report(y_true: Any, y_pred: Any, class_names: Any) -> Report:
     ----------
     y_true, y_pred : ndarray of int, shape (m,)
         Labels in ``[0, len(class_names))``, e.g. ``net.predict(params, X)``.
-    class_names : sequence of str
+    class_names : sequence
         ``class_names[c]`` names class ``c``.
 
     Returns
     -------
     Report
     """
-    names = tuple(str(n) for n in class_names)
-    return Report(names, confusion_matrix(y_true, y_pred, len(names)))
+    names = tuple(class_names)
+    return Report(names, confusion_matrix(np.asarray(y_true), np.asarray(y_pred), len(names)))
 
 
 def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence) -> dict:
@@ -150,34 +187,10 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray, class_names: S
     -------
     dict
         ``{"task": "classify", "m", "accuracy", "classes": [{"class", "precision",
-        "recall", "f1", "support"}, ...], "confusion": [[...], ...]}`` (plain JSON data).
+        "recall", "f1", "support"}, ...], "confusion": [[...], ...]}`` (plain JSON data):
+        ``evaluation_report(y_true, y_pred, class_names).scores()``.
     """
-    k = len(class_names)
-    C = confusion_matrix(np.asarray(y_true), np.asarray(y_pred), k)
-    tp = np.diag(C).astype(np.float64)
-    predicted, support = C.sum(axis=0), C.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
-        both = precision + recall
-        f1 = np.where(both > 0, 2 * precision * recall / np.where(both > 0, both, 1), 0.0)
-    m = int(C.sum())
-    return {
-        "task": "classify",
-        "m": m,
-        "accuracy": float(tp.sum() / m) if m else float("nan"),
-        "classes": [
-            {
-                "class": name,
-                "precision": float(precision[c]),
-                "recall": float(recall[c]),
-                "f1": float(f1[c]),
-                "support": int(support[c]),
-            }
-            for c, name in enumerate(class_names)
-        ],
-        "confusion": C.tolist(),
-    }
+    return evaluation_report(y_true, y_pred, class_names).scores()
 
 
 def regression_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict:

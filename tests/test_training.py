@@ -637,6 +637,27 @@ def test_history_fun_is_the_objective_at_each_iterate(method):
         assert entry["fun"] == pytest.approx(net.cost(x, X, y, 0.1), rel=1e-12, abs=1e-15)
 
 
+def test_a_custom_methods_reported_fun_is_not_taken_for_the_history():
+    # this method reports the value before its step: the history has J at the reported x
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+
+    def stale(fun, x0, args=(), jac=None, hessp=None, callback=None, **options):
+        x = np.array(x0)
+        for _ in range(3):
+            f, g = fun(x), jac(x)
+            x = x - 0.5 * g
+            callback(scipy.optimize.OptimizeResult(x=x, fun=f))
+        return scipy.optimize.OptimizeResult(x=x, fun=fun(x), success=True, nit=3)
+
+    seen = []
+    res = flatnn.minimize(
+        net, net.init(0), X, y, method=stale, callback=lambda xk: seen.append(xk.copy())
+    )
+    for x, entry in zip(seen, res.history, strict=True):
+        assert entry["fun"] == net.cost(x, X, y)
+
+
 def test_scipy_gets_the_gradient_read_only_and_never_a_cached_array_it_could_change():
     X, y = blobs()
     net = flatnn.Network((5, 4, 3), hidden="tanh")

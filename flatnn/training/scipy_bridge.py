@@ -139,6 +139,7 @@ class ScipyProblem:
         self.recorder = recorder
         self.nfev = 0
         self.nhev = 0
+        self.trust_reported = False  # whether the callback's fun is J at its x (scipy's methods)
         self._recent: list[tuple[Any, float, Any]] = []  # (x, f, g) of the last evaluations
 
     def evaluate(self, x: np.ndarray) -> tuple[float, Any]:
@@ -194,8 +195,9 @@ class ScipyProblem:
     def on_iteration(self, intermediate_result: Any) -> None:
         """scipy's callback: an ``OptimizeResult``, or the iterate (TNC, custom methods)."""
         x = np.asarray(getattr(intermediate_result, "x", intermediate_result), dtype=np.float64)
-        f = _reported_fun(intermediate_result)
-        if f is None:  # scipy did not pass J at x: the cache usually holds it
+        # scipy's own methods report J at x; a custom method's value is not trusted
+        f = _reported_fun(intermediate_result) if self.trust_reported else None
+        if f is None:  # the cache usually holds J at x
             f, _ = self.evaluate(x)
         entry = {"nit": len(self.recorder.history) + 1, "fun": float(f), "nfev": self.nfev}
         with np.errstate(**self.recorder.user_err):  # record copies x where it keeps it
@@ -206,6 +208,7 @@ class ScipyProblem:
     ) -> OptimizeResult:
         """Run ``scipy.optimize.minimize`` from ``params0`` and return the completed result."""
         kwargs = {"hessp": self.hessp} if use_hessp else {}
+        self.trust_reported = isinstance(method, str)
         with np.errstate(all="ignore"):  # a non-finite objective ends with status 2 instead
             try:
                 res = scipy.optimize.minimize(

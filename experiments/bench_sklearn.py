@@ -34,9 +34,11 @@ row, rows scaled to unit norm as tf-idf rows are, 5 classes given by a random
 linear teacher): each of ``--sparse-solvers`` (default ``lbfgs`` for 50
 iterations and ``adam`` for 10 epochs) on the same CSR matrix in both libraries,
 stored under ``sparse_rows``. Before its timed fits a sparse row fits each library
-once, untimed, for one iteration: the first fit in a process pays for lazy imports
-and for fresh memory pages (the 200 MB of L-BFGS-B's work arrays on 1M parameters),
-0.3-0.8 s that would otherwise fall on whichever library the first seed runs first.
+once, untimed, in full: the first full fit in a process pays 0.3-0.8 s more (lazy
+imports, and L-BFGS-B's update of its 200 MB of work arrays on 1M parameters runs
+slower the first time), which would otherwise fall on whichever library the first
+seed runs first. A one-iteration warm-up was not enough: after it, the first timed
+``lbfgs`` fit still spent 0.4-0.5 s more in SciPy's update, whichever library ran it.
 
 A full run merges its rows into ``experiments/results/bench_sklearn.json`` (rows
 of other solvers are kept) and rewrites ``bench_sklearn.md`` from all rows.
@@ -219,7 +221,7 @@ def run_sparse_row(solver, dtype, args):
     data = sparse_data(dtype, args.quick)
     libs = {"flatnn": FlatMLP, "sklearn": SkMLP}
     for Estimator in libs.values():  # warm-up, untimed: see the module docstring
-        fit_once(Estimator, dict(params, max_iter=1), 0, data)
+        fit_once(Estimator, params, 0, data)
     runs = {lib: [] for lib in libs}
     for seed in range(args.repeat):
         order = list(libs) if seed % 2 == 0 else list(libs)[::-1]

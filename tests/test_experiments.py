@@ -119,3 +119,11 @@ def test_reproduce_rejects_an_unknown_experiment():
         timeout=60,
     )
     assert proc.returncode == 2 and "unknown experiment" in proc.stderr
+
+
+def test_profile_sparse_lbfgs_splits_both_fits(tmp_path):
+    stdout = _run("profile_sparse_lbfgs.py", "--quick", "--out", str(tmp_path))
+    text = (tmp_path / "profile_sparse_lbfgs.md").read_text()
+    assert text == stdout.rstrip("\n") or text.strip() == stdout.strip()
+    assert "| flatnn |" in text and "| sklearn |" in text
+    assert "scikit-learn _loss_grad_lbfgs" in text

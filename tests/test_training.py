@@ -658,6 +658,28 @@ def test_a_custom_methods_reported_fun_is_not_taken_for_the_history():
         assert entry["fun"] == net.cost(x, X, y)
 
 
+@pytest.mark.parametrize("method", SCIPY_METHODS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_points_minimize_keeps_are_never_changed_after_their_evaluation(method, dtype):
+    # minimize keeps the points scipy's own methods hand its fun without copying them
+    # (scipy passes a copy): each one must still hold the values it was evaluated at
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    seen = []
+
+    class Keeping(Counting):
+        def cost_grad(self, params):
+            seen.append((params, params.copy()))
+            return super().cost_grad(params)
+
+    obj = Keeping(flatnn.Objective(net, X.astype(dtype), y, 0.1))
+    options = {"maxiter": 10} if method != "TNC" else {"maxfun": 10}
+    res = flatnn.minimize(obj, net.init(0).astype(dtype), method=method, options=options)
+    assert len(seen) == res.nfev > 1
+    for kept, values in seen:
+        np.testing.assert_array_equal(kept, values)
+
+
 def test_scipy_gets_the_gradient_read_only_and_never_a_cached_array_it_could_change():
     X, y = blobs()
     net = flatnn.Network((5, 4, 3), hidden="tanh")

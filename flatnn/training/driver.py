@@ -344,21 +344,22 @@ class Recorder:
             return -float(self.score_fn(x))
         return fun
 
-    def record(self, x: Any, entry: dict[str, Any]) -> None:
+    def record(self, x: Any, entry: dict[str, Any], *, owned: bool = False) -> None:
         """Complete ``entry`` for iterate ``x``, keep the best, call the callback.
 
         ``entry`` holds the path's own fields (``epoch`` or ``nit``, ``fun``,
         ``nfev``, ...); this adds the validation fields and ``seconds``. ``x`` is
-        copied where it is kept; ``x=None`` records an epoch that ended
-        non-finite (its validation fields NaN, never the best). Raises
-        :class:`Stopped` when the callback raises ``StopIteration``.
+        copied where it is kept, unless ``owned`` (the caller gives it away);
+        ``x=None`` records an epoch that ended non-finite (its validation fields
+        NaN, never the best). Raises :class:`Stopped` when the callback raises
+        ``StopIteration``.
         """
         self.complete(x, entry)
         self.history.append(entry)
         raw = -entry["val_score"] if self.monitor == "val_score" else entry[self.monitor]
         value, previous, first = _score(raw), self.reference, self.best_x is None
         if x is not None and (first or value < self.best_score):
-            self.best_x, self.best_score, self.best_entry = x.copy(), value, entry
+            self.best_x, self.best_score, self.best_entry = x if owned else x.copy(), value, entry
         if self.carried:  # scikit-learn's comparison: no worse than best - tol
             improved = not float(raw) > previous - self.tol
             self.reference = value if x is not None and value < previous else previous

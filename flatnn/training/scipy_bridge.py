@@ -139,38 +139,46 @@ class ScipyProblem:
         self.recorder = recorder
         self.nfev = 0
         self.nhev = 0
-        self.trust_reported = False  # whether the callback's fun is J at its x (scipy's methods)
+        # scipy's own method (a string): it reports J at x to the callback and hands fun
+        # a copy of x; a custom method's callable may do neither
+        self.builtin = False
         self._recent: list[tuple[Any, float, Any]] = []  # (x, f, g) of the last evaluations
 
-    def evaluate(self, x: np.ndarray) -> tuple[float, Any]:
+    def evaluate(self, x: np.ndarray, private: bool = False) -> tuple[float, Any]:
         """``(J, ∇J)`` at float64 ``x``, shape ``(n_params,)``, from the cache or one evaluation.
+
+        The cache holds the points as the objective sees them (in its dtype): a
+        float32 objective's cast is its key, and ``private=True`` says that ``x``
+        is the caller's to give away (scipy's own methods hand ``fun`` a copy), so
+        neither is copied again.
 
         A point where the objective overflows (or a non-finite ``x``, which a
         line search can reach from there) is ``J = inf`` with a zero gradient,
         as scipy expects of a point outside the domain: line searches step back
         from it, and a run that ends there gets status 2 from :func:`minimize`.
         """
+        xw = x.astype(self.work, copy=False)
         # a miss almost always shows in 64 spread entries: no full comparison for it
         # (four full ones per evaluation cost 5 % of an L-BFGS fit on 1M parameters)
-        step = max(1, x.shape[0] // 64)
+        step = max(1, xw.shape[0] // 64)
         for xr, f, g in reversed(self._recent):
-            if np.array_equal(xr[::step], x[::step]) and np.array_equal(xr, x):
+            if np.array_equal(xr[::step], xw[::step]) and np.array_equal(xr, xw):
                 return f, g
         if np.isfinite(x).all():
             try:
-                f, g = self.obj.cost_grad(x.astype(self.work, copy=False))
+                f, g = self.obj.cost_grad(xw)
             except checks.NotFiniteError:
                 f, g = math.inf, np.zeros(x.shape, self.work)
         else:
             f, g = math.inf, np.zeros(x.shape, self.work)
         self.nfev += 1
-        self._recent.append((x.copy(), f, g))
+        self._recent.append((xw if private or xw is not x else xw.copy(), f, g))
         del self._recent[:-4]
         return f, g
 
     def fun(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """scipy's ``fun`` with ``jac=True``."""
-        f, g = self.evaluate(x)
+        f, g = self.evaluate(x, private=self.builtin)
         if g.dtype != np.float64:
             return f, g.astype(np.float64)
         view = g.view()  # read-only: the cache stays intact, without a copy per evaluation
@@ -196,19 +204,20 @@ class ScipyProblem:
         """scipy's callback: an ``OptimizeResult``, or the iterate (TNC, custom methods)."""
         x = np.asarray(getattr(intermediate_result, "x", intermediate_result), dtype=np.float64)
         # scipy's own methods report J at x; a custom method's value is not trusted
-        f = _reported_fun(intermediate_result) if self.trust_reported else None
+        f = _reported_fun(intermediate_result) if self.builtin else None
         if f is None:  # the cache usually holds J at x
             f, _ = self.evaluate(x)
         entry = {"nit": len(self.recorder.history) + 1, "fun": float(f), "nfev": self.nfev}
+        xw = x.astype(self.work, copy=False)  # a cast is a new array: the record may keep it
         with np.errstate(**self.recorder.user_err):  # record copies x where it keeps it
-            self.recorder.record(x.astype(self.work, copy=False), entry)
+            self.recorder.record(xw, entry, owned=xw is not x)
 
     def solve(
         self, params0: Any, method: Any, options: dict[str, Any] | None, use_hessp: bool
     ) -> OptimizeResult:
         """Run ``scipy.optimize.minimize`` from ``params0`` and return the completed result."""
         kwargs = {"hessp": self.hessp} if use_hessp else {}
-        self.trust_reported = isinstance(method, str)
+        self.builtin = isinstance(method, str)
         with np.errstate(all="ignore"):  # a non-finite objective ends with status 2 instead
             try:
                 res = scipy.optimize.minimize(

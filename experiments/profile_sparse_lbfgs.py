@@ -119,12 +119,14 @@ def cold_evaluations(data, params, calls):
     deltas = [None] * (len(acts) - 1)
     coef_grads = [np.empty_like(c) for c in sk.coefs_]
     intercept_grads = [np.empty_like(c) for c in sk.intercepts_]
-    problem = ScipyProblem(flatnn.Objective(net, X, y, alpha), np.float64, Recorder(None, None))
+    work = fl.params_.dtype  # the estimator's weights: float32 on float32 data
+    problem = ScipyProblem(flatnn.Objective(net, X, y, alpha), work, Recorder(None, None))
+    problem.builtin = True  # as scipy's own methods call it: fun gets a copy of x
     rng = np.random.default_rng(0)
     points = [fl.params_ + 1e-3 * rng.normal(size=fl.params_.size) for _ in range(3)]
     cases = {
         "flatnn, as SciPy calls it": lambda x: problem.fun(x),
-        "flatnn, bare cost_grad": lambda x: net.cost_grad(x, X, y, alpha),
+        "flatnn, bare cost_grad": lambda x: net.cost_grad(x.astype(work), X, y, alpha),
         "scikit-learn _loss_grad_lbfgs": lambda x: sk._loss_grad_lbfgs(
             x, X, Y, np.ones(m), acts, deltas, coef_grads, intercept_grads
         ),
@@ -146,7 +148,7 @@ def markdown(runs, evals, meta):
         "# An `lbfgs` fit on sparse X, split (flatnn against scikit-learn)",
         "",
         f"`python experiments/profile_sparse_lbfgs.py {meta['argv']}`, {meta['date']}, "
-        f"{meta['cpu']}, one thread; the problem of `bench_sklearn.py --sparse` "
+        f"{meta['cpu']}, one thread, {meta['dtype']}; the problem of `bench_sklearn.py --sparse` "
         f"({meta['m']} rows, {meta['n']} features, {meta['hidden']} hidden units, "
         f"{meta['iters']} iterations). "
         "Seconds per fit, median over the timed fits; each library fitted once untimed first.",
@@ -180,6 +182,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=4, help="timed fits per library (default 4)")
     p.add_argument("--calls", type=int, default=30, help="evaluations per kind (default 30)")
+    p.add_argument("--dtype", default="float64", choices=bench_sklearn.DTYPES)
     p.add_argument("--quick", action="store_true", help="a small problem, seconds")
     p.add_argument("--out", type=Path, default=bench_sklearn.RESULTS)
     args = p.parse_args(argv)
@@ -188,7 +191,7 @@ def main(argv=None):
         os.execve(sys.executable, [sys.executable, __file__, *argv], dict(os.environ, **one))
     import datetime
 
-    data = bench_sklearn.sparse_data("float64", args.quick)
+    data = bench_sklearn.sparse_data(args.dtype, args.quick)
     iters = 5 if args.quick else 50
     params = {
         "solver": "lbfgs",
@@ -205,13 +208,19 @@ def main(argv=None):
         "m": data[0].shape[0],
         "n": data[0].shape[1],
         "iters": iters,
+        "dtype": args.dtype,
         "hidden": params["hidden_layer_sizes"][0],
         "calls": calls,
     }
     text = markdown(runs, evals, meta)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    bench_sklearn.write_atomic(args.out / "profile_sparse_lbfgs.md", text)
+    name = (
+        "profile_sparse_lbfgs.md"
+        if args.dtype == "float64"
+        else f"profile_sparse_lbfgs_{args.dtype}.md"
+    )
+    bench_sklearn.write_atomic(args.out / name, text)
     return 0
 
 

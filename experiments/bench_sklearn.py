@@ -78,8 +78,8 @@ QUICK_ITERS = {"adam": 3, "lbfgs": 10, "rmsprop": 3}
 DTYPES = ("float64", "float32")
 
 
-def reexec_if_needed(args, argv):
-    """Re-run with the BLAS variables set (OpenBLAS reads them only when loaded)."""
+def reexec_if_needed(args, argv, script=__file__):
+    """Re-run ``script`` with the BLAS variables set (OpenBLAS reads them only when loaded)."""
     env = {v: str(args.threads) for v in THREAD_VARS}
     env["OPENBLAS_CORETYPE"] = None if args.coretype == "auto" else args.coretype
     if all(os.environ.get(k) == v for k, v in env.items()):
@@ -90,7 +90,7 @@ def reexec_if_needed(args, argv):
             new.pop(k, None)
         else:
             new[k] = v
-    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv], new)
+    os.execve(sys.executable, [sys.executable, os.path.abspath(script), *argv], new)
 
 
 def machine():

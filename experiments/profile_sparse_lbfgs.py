@@ -29,7 +29,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -186,9 +185,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="a small problem, seconds")
     p.add_argument("--out", type=Path, default=bench_sklearn.RESULTS)
     args = p.parse_args(argv)
-    one = {v: "1" for v in bench_sklearn.THREAD_VARS}
-    if any(os.environ.get(k) != v for k, v in one.items()):  # OpenBLAS reads them at load
-        os.execve(sys.executable, [sys.executable, __file__, *argv], dict(os.environ, **one))
+    args.threads, args.coretype = 1, "auto"  # one BLAS thread, OpenBLAS's own kernels
+    bench_sklearn.reexec_if_needed(args, argv, __file__)
     import datetime
 
     data = bench_sklearn.sparse_data(args.dtype, args.quick)

@@ -13,7 +13,7 @@ evaluation (``cost_grad``) per function call. This script splits each fit into
 fitting each library once untimed and then ``--repeat`` times, alternating who goes
 first. It then times single evaluations with cold caches (200 MB written between
 calls, as L-BFGS-B's update does): flatnn's evaluation as SciPy calls it
-(``ScipyProblem.fun``), flatnn's bare ``cost_grad`` and scikit-learn's
+(``ScipyProblem.fun``, then ``jac``), flatnn's bare ``cost_grad`` and scikit-learn's
 ``_loss_grad_lbfgs``, interleaved, median of ``--calls``.
 
 It wraps private functions of SciPy and scikit-learn to time them: a profiling
@@ -120,12 +120,13 @@ def cold_evaluations(data, params, calls):
     intercept_grads = [np.empty_like(c) for c in sk.intercepts_]
     work = fl.params_.dtype  # the estimator's weights: float32 on float32 data
     problem = ScipyProblem(flatnn.Objective(net, X, y, alpha), work, Recorder(None, None))
-    problem.builtin = True  # as scipy's own methods call it: fun gets a copy of x
+    # as L-BFGS-B calls it: fun and jac get copies of x, in the dtype of x0 (work)
+    problem.builtin = problem.native = True
     rng = np.random.default_rng(0)
     points = [fl.params_ + 1e-3 * rng.normal(size=fl.params_.size) for _ in range(3)]
     cases = {
-        "flatnn, as SciPy calls it": lambda x: problem.fun(x),
-        "flatnn, bare cost_grad": lambda x: net.cost_grad(x.astype(work), X, y, alpha),
+        "flatnn, as SciPy calls it": lambda x: (problem.fun(x), problem.jac(x)),
+        "flatnn, bare cost_grad": lambda x: net.cost_grad(x, X, y, alpha),
         "scikit-learn _loss_grad_lbfgs": lambda x: sk._loss_grad_lbfgs(
             x, X, Y, np.ones(m), acts, deltas, coef_grads, intercept_grads
         ),
@@ -135,7 +136,8 @@ def cold_evaluations(data, params, calls):
     for i in range(calls):
         for name, call in cases.items():
             flush += 1.0
-            x = points[i % 3] + i * 1e-9  # a new point each time: no cache hit
+            # a new point each time (no cache hit), cast as scipy casts it for either library
+            x = (points[i % 3] + i * 1e-9).astype(work)
             start = time.perf_counter()
             call(x)
             times[name].append(time.perf_counter() - start)

@@ -75,6 +75,38 @@ def test_many_rows_over_several_threads_agree_with_dense():
     np.testing.assert_allclose(g, g2, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("kind", [sp.csr_matrix, sp.csr_array])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_a_row_block_of_csr_shares_the_entries_and_equals_scipys_slice(kind, index_dtype):
+    from flatnn.core.evaluation import row_block
+
+    _, _, dense, _, _ = _problem(m=300, density=0.1)
+    X = kind(dense)
+    X.indices, X.indptr = X.indices.astype(index_dtype), X.indptr.astype(index_dtype)
+    block = row_block(X, 40, 170)
+    assert type(block) is type(X) and block.shape == (130, X.shape[1])
+    assert np.shares_memory(block.data, X.data) and np.shares_memory(block.indices, X.indices)
+    assert block.indptr.dtype == X.indptr.dtype and block.indptr[0] == 0
+    block.check_format(full_check=True)
+    np.testing.assert_array_equal(block.toarray(), dense[40:170])
+    assert row_block(X, 0, 300) is X
+
+
+def test_a_row_block_keeps_duplicate_entries_summed_as_x_does():
+    from flatnn.core.evaluation import row_block
+
+    # (0, 1) stored twice: not canonical; every product must still sum both
+    X = sp.csr_matrix(
+        (np.array([1.0, 2.0, 3.0, 4.0]), np.array([1, 1, 0, 2]), np.array([0, 2, 3, 4])),
+        shape=(3, 3),
+    )
+    block = row_block(X, 0, 2)
+    assert not block.has_canonical_format
+    W = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_array_equal(block @ W, X.toarray()[:2] @ W)
+    np.testing.assert_array_equal(X.data, [1.0, 2.0, 3.0, 4.0])  # X left as it was
+
+
 def test_objective_and_check_data_accept_sparse_input():
     net, params, dense, y, _ = _problem()
     X = sp.csc_matrix(dense)

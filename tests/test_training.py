@@ -698,6 +698,77 @@ def test_scipy_gets_the_gradient_read_only_and_never_a_cached_array_it_could_cha
     np.testing.assert_array_equal(res.jac, net.grad(p0, X, y, 0.1))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lbfgsb_runs_exactly_as_on_a_float64_wrapper_that_casts(dtype):
+    # L-BFGS-B gets params0 in the objective's dtype (its own update is float64 anyway):
+    # the run must be the one of the plain formulation, cast in, evaluated, cast out
+    X, y = blobs()
+    net = flatnn.Network((5, 6, 3), hidden="tanh")
+    obj = flatnn.Objective(net, X.astype(dtype), y, 0.1)
+    p0 = net.init(0, dtype=dtype)
+    got = []
+
+    class Recording(Counting):
+        def cost_grad(self, params):
+            got.append(params.dtype)
+            return super().cost_grad(params)
+
+    def plain(x):
+        f, g = obj.cost_grad(x.astype(dtype))
+        return f, g.astype(np.float64)
+
+    options = {"maxiter": 25}
+    want = scipy.optimize.minimize(
+        plain, p0.astype(np.float64), jac=True, method="L-BFGS-B", options=options
+    )
+    res = flatnn.minimize(Recording(obj), p0, method="L-BFGS-B", options=options)
+    assert set(got) == {np.dtype(dtype)}  # each point in the objective's dtype, as scipy cast it
+    np.testing.assert_array_equal(res.x, want.x.astype(dtype))
+    assert (res.nit, res.nfev, res.fun) == (want.nit, want.nfev, want.fun)
+
+
+@pytest.mark.parametrize(
+    "method, native",
+    [("L-BFGS-B", True), ("CG", False), ("BFGS", False), ("Newton-CG", False), ("TNC", False)],
+)
+def test_only_lbfgsb_sees_a_float32_objectives_own_dtype(monkeypatch, method, native):
+    # L-BFGS-B's update is float64 whatever x0 is; the others compute in x0's dtype
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    obj = flatnn.Objective(net, X.astype(np.float32), y, 0.1)
+    seen = []
+    real = scipy.optimize.minimize
+
+    def spy(fun, x0, jac=None, **kwargs):
+        seen.append((x0.dtype, jac(x0.copy()).dtype, type(fun(x0.copy()))))
+        return real(fun, x0, jac=jac, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    res = flatnn.minimize(
+        obj,
+        net.init(0, dtype=np.float32),
+        method=method,
+        options={"maxiter": 3} if method != "TNC" else {"maxfun": 3},
+    )
+    want = np.dtype(np.float32 if native else np.float64)
+    assert seen == [(want, want, float)] and res.x.dtype == np.float32
+
+
+def test_a_custom_method_sees_float64_points_and_gradients_of_a_float32_objective():
+    X, y = blobs()
+    net = flatnn.Network((5, 4, 3), hidden="tanh")
+    obj = flatnn.Objective(net, X.astype(np.float32), y, 0.1)
+    seen = []
+
+    def peek(fun, x0, args=(), jac=None, hessp=None, callback=None, **options):
+        seen.append((x0.dtype, jac(x0).dtype))
+        return scipy.optimize.OptimizeResult(x=x0, fun=fun(x0), success=True, nit=0)
+
+    res = flatnn.minimize(obj, net.init(0, dtype=np.float32), method=peek)
+    assert seen == [(np.dtype(np.float64), np.dtype(np.float64))]
+    assert res.x.dtype == np.float32
+
+
 @pytest.mark.parametrize("method", ["L-BFGS-B", "TNC", "trust-constr"])
 def test_legacy_callback_on_scipy_paths(method):
     got = []

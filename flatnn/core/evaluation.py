@@ -152,16 +152,27 @@ def run_blocks(block: Callable[[int, int, int], Any], X: Any) -> list[Any]:
 
 
 def row_block(X: Any, start: int, stop: int) -> Any:
-    """Rows ``start:stop`` of ``X``: a view of an array, ``X`` itself for all its rows.
+    """Rows ``start:stop`` of ``X``: a view of an array or of a CSR matrix's entries.
 
-    Slicing a scipy.sparse matrix copies the block's entries (scipy copies even
-    a CSR block built on views of ``data`` and ``indices``): one block of every
-    row (a single thread, or a CSC matrix) costs no copy, and several blocks
-    together copy ``X``'s non-zeros once, never a dense array.
+    ``X`` itself for all its rows. scipy's own row slice copies the block's
+    entries, and so does its constructor given views of ``data`` and
+    ``indices`` (it prunes arrays that are views of larger ones): the block is
+    an empty matrix of ``X``'s type given those views (and its own ``indptr``,
+    shifted) as attributes, its format flags those of ``X``. That spares two
+    threads a copy of ``X``'s non-zeros per evaluation (3 ms of 20 for
+    16000 x 20000 at 20 entries a row). Other sparse formats are sliced by scipy.
     """
     if start == 0 and stop == X.shape[0]:
         return X
-    return X[start:stop]
+    if type(X) is np.ndarray or X.format != "csr":
+        return X[start:stop]
+    lo, hi = int(X.indptr[start]), int(X.indptr[stop])
+    block = type(X)((stop - start, X.shape[1]), dtype=X.dtype)
+    block.indptr = X.indptr[start : stop + 1] - X.indptr.dtype.type(lo)
+    block.indices, block.data = X.indices[lo:hi], X.data[lo:hi]
+    block.has_sorted_indices = X.has_sorted_indices
+    block.has_canonical_format = X.has_canonical_format
+    return block
 
 
 def _add_blocks(parts, total):

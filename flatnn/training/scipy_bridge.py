@@ -1,10 +1,15 @@
 """The bridge to ``scipy.optimize.minimize``: :func:`minimize`.
 
-scipy sees the training objective as ``fun(x) -> (J, ∇J)`` (``jac=True``: one
-forward and one backward pass per evaluation) and, for the methods in
-:data:`HESSP_METHODS`, the exact R-operator ``hessp(x, v)``. It works in float64:
-each evaluation casts the iterate to the dtype of ``params0`` (so a float32
-``X`` is used as it is) and the gradient back. The record of the run (history,
+scipy sees the training objective as ``fun(x) -> J`` and ``jac(x) -> ∇J``, both
+answered by one forward and one backward pass per point (the second call finds
+the first's result), and, for the methods in :data:`HESSP_METHODS`, the exact
+R-operator ``hessp(x, v)``. The objective is evaluated in the dtype of
+``params0`` (so a float32 ``X`` is used as it is). scipy's methods work in
+float64: each evaluation casts the iterate to that dtype and the gradient back,
+except in L-BFGS-B, whose own update is float64 whatever the dtype of ``x0``:
+it is given ``params0`` as it is, so that scipy casts each iterate once and
+keeps its copies of it in that dtype, and it takes the gradient as it is (it
+casts the gradient itself). The record of the run (history,
 validation, best iterate, callbacks, statuses) is the driver's
 (:mod:`flatnn.training.driver`), the same as :func:`flatnn.sgd`'s.
 
@@ -142,10 +147,14 @@ class ScipyProblem:
         # scipy's own method (a string): it reports J at x to the callback and hands fun
         # a copy of x; a custom method's callable may do neither
         self.builtin = False
+        # L-BFGS-B: x0, scipy's copies of the iterates and the gradient stay in `work`
+        self.native = False
         self._recent: list[tuple[Any, float, Any]] = []  # (x, f, g) of the last evaluations
 
     def evaluate(self, x: np.ndarray, private: bool = False) -> tuple[float, Any]:
-        """``(J, ∇J)`` at float64 ``x``, shape ``(n_params,)``, from the cache or one evaluation.
+        """``(J, ∇J)`` at ``x``, shape ``(n_params,)``, from the cache or one evaluation.
+
+        ``x`` is float64, or in the objective's dtype (L-BFGS-B's points).
 
         The cache holds the points as the objective sees them (in its dtype): a
         float32 objective's cast is its key, and ``private=True`` says that ``x``
@@ -176,14 +185,23 @@ class ScipyProblem:
         del self._recent[:-4]
         return f, g
 
-    def fun(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """scipy's ``fun`` with ``jac=True``."""
-        f, g = self.evaluate(x, private=self.builtin)
-        if g.dtype != np.float64:
-            return f, g.astype(np.float64)
+    def fun(self, x: np.ndarray) -> float:
+        """scipy's ``fun``: ``J`` at ``x``, shape ``(n_params,)``."""
+        return self.evaluate(x, private=self.builtin)[0]
+
+    def jac(self, x: np.ndarray) -> np.ndarray:
+        """scipy's ``jac``: ``∇J`` at ``x``, float64 (the objective's dtype for L-BFGS-B).
+
+        Separate callables, rather than ``jac=True``, spare scipy's wrapper of
+        the latter (``MemoizeJac``) its own copy and second comparison of ``x``
+        per evaluation; the cache answers ``jac`` at the point ``fun`` just saw.
+        """
+        g = self.evaluate(x, private=self.builtin)[1]
+        if g.dtype != np.float64 and not self.native:
+            return g.astype(np.float64)
         view = g.view()  # read-only: the cache stays intact, without a copy per evaluation
         view.flags.writeable = False
-        return f, view
+        return view
 
     def hessp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """scipy's ``hessp``: the objective's exact ``H v``, shape ``(n_params,)``.
@@ -218,12 +236,14 @@ class ScipyProblem:
         """Run ``scipy.optimize.minimize`` from ``params0`` and return the completed result."""
         kwargs = {"hessp": self.hessp} if use_hessp else {}
         self.builtin = isinstance(method, str)
+        self.native = method == "L-BFGS-B"
+        x0 = params0.astype(self.work if self.native else np.float64)
         with np.errstate(all="ignore"):  # a non-finite objective ends with status 2 instead
             try:
                 res = scipy.optimize.minimize(
                     self.fun,
-                    params0.astype(np.float64),
-                    jac=True,
+                    x0,
+                    jac=self.jac,
                     method=method,
                     callback=self.on_iteration,
                     options=options,

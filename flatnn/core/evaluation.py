@@ -57,32 +57,41 @@ def l2_norms(thetas: Sequence[Any]) -> Any:
 
     On a device the layers are summed there, so that a batch costs no
     synchronisation per layer; the values are those of the host's floats.
-
-    On the host the sums are NumPy's ``einsum``, not BLAS's ``dot``: a dot of
-    1M entries wakes OpenBLAS's threads, which then spin on after it and slow
-    whatever runs next. scipy's L-BFGS-B update on 1M parameters took 4.1 s
-    instead of 2.9 s per fit so with two threads on a 2-core machine (einsum is
-    single-threaded, and no less accurate: 0.35 ms against 0.23 for float32 here).
     """
     xp = namespace.namespace_of(thetas[0])
     if xp is np:  # the whole layer (contiguous: no copy) less its bias column
         return sum(
-            float(np.einsum("i,i->", t.reshape(-1), t.reshape(-1)))
-            - float(np.einsum("i,i->", t[:, 0], t[:, 0]))
+            float(np.dot(t.reshape(-1), t.reshape(-1))) - float(np.dot(t[:, 0], t[:, 0]))
             for t in thetas
         )
     return sum(xp.vdot(t[:, 1:], t[:, 1:]).astype(np.float64) for t in thetas)
 
 
-def finish_cost(value: Any, thetas: Sequence[Any], total: float, lam: float) -> float:
+def finish_cost(
+    value: Any, thetas: Sequence[Any], total: float, lam: float, norms: Any = None
+) -> float:
     """``J = value / W + lam / (2W) · Σ‖theta[:, 1:]‖²`` from the summed loss ``value``.
 
     ``total`` is ``W``: the number of samples ``m``, or the sum of their weights.
+    ``norms`` is ``Σ‖theta[:, 1:]‖²`` when the caller has it (:func:`l2_norms`).
     """
     cost = value / total
     if lam:
-        cost += lam / (2 * total) * l2_norms(thetas)
+        cost += lam / (2 * total) * (l2_norms(thetas) if norms is None else norms)
     return float(cost)
+
+
+def _norms_in_block(thetas: Sequence[Any], lam: float, norms: list[Any], i: int) -> None:
+    """Block 0 appends :func:`l2_norms` to ``norms`` (``lam`` non-zero).
+
+    In a threaded evaluation block 0 runs while BLAS is held to one thread. Its
+    dot products over every weight then leave no OpenBLAS threads spinning
+    after the evaluation: a 1M-entry dot with two BLAS threads made SciPy's
+    L-BFGS-B update, which runs next on SciPy's own OpenBLAS, 40 % slower on a
+    2-core machine (4.1 s instead of 2.9 s a fit).
+    """
+    if i == 0 and lam:
+        norms.append(l2_norms(thetas))
 
 
 def add_l2(
@@ -255,13 +264,16 @@ def cost(
     thetas, X, target, lam, weights, total = _prepare(net, params, X, y, lam, sample_weight)
     hidden, outloss, check = hidden_fns(net), output_loss(net), _input_check(X)
 
+    norms: list[Any] = []
+
     def block(start, stop, i):
         _, z = kernel.forward(thetas, hidden, row_block(X, start, stop), check)
+        _norms_in_block(thetas, lam, norms, i)
         return outloss.value(z, target[start:stop], weights=_rows(weights, start, stop))
 
     with np.errstate(all="ignore"):  # an overflow is reported below, once
         value = sum(run_blocks(block, X))  # in block order
-        result = finish_cost(value, thetas, total, lam)
+        result = finish_cost(value, thetas, total, lam, *norms)
     if not math.isfinite(result):
         raise _overflow_error("cost", thetas, X, lam)
     return result
@@ -275,9 +287,11 @@ def cost_grad(
     xp = namespace.namespace_of(thetas[0])
     hidden, outloss, check = hidden_fns(net), output_loss(net), _input_check(X)
     grad = xp.empty(net.n_params, dtype=X.dtype)
+    norms: list[Any] = []
 
     def block(start, stop, i):
         g = grad if i == 0 else xp.empty_like(grad)
+        _norms_in_block(thetas, lam, norms, i)
         value = kernel.loss_grad(
             thetas,
             hidden,
@@ -293,7 +307,7 @@ def cost_grad(
 
     with np.errstate(all="ignore"):  # an overflow is reported below, once
         value = _add_blocks(run_blocks(block, X), grad)
-        result = finish_cost(value, thetas, total, lam)
+        result = finish_cost(value, thetas, total, lam, *norms)
         add_l2(inputs.views(net, grad), thetas, total, lam)
     if not (math.isfinite(result) and all_finite(grad)):
         raise _overflow_error("cost_grad", thetas, X, lam)

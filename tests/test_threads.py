@@ -389,3 +389,30 @@ def test_a_threaded_evaluation_sums_the_weights_while_blas_is_on_one_thread(monk
         want = getattr(net, fn)(params, X, y, 0.3)
     value = got[0] if fn == "cost_grad" else got
     assert value == pytest.approx(want[0] if fn == "cost_grad" else want, rel=1e-12)
+
+
+def test_a_layer_of_half_a_million_weights_is_summed_on_one_blas_thread(monkeypatch):
+    # an SGD step sums the weights for its L2 term; a long BLAS dot on several threads
+    # leaves them spinning beside the elementwise update that follows
+    from flatnn.base import threads as base_threads
+    from flatnn.core import evaluation
+
+    seen = []
+    real = base_threads.one_blas_thread
+
+    def spy():
+        seen.append(
+            [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        )
+        return real()
+
+    monkeypatch.setattr(base_threads, "one_blas_thread", spy)
+    big = flatnn.Network((evaluation.HELD_DOT_SIZE // 2, 2, 2))  # 2 x (n + 1) weights
+    small = flatnn.Network((784, 100, 10))
+    for net, held in ((big, 1), (small, 0)):
+        seen.clear()
+        thetas = net.unpack(net.init(0))
+        got = evaluation.l2_norms(thetas)
+        assert len(seen) == held
+        want = sum(float(np.sum(t[:, 1:].astype(np.longdouble) ** 2)) for t in thetas)
+        assert got == pytest.approx(want, rel=1e-12)
